@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from application.auth.access import require_admin
+from application.unit_of_work import UnitOfWorkFactory
+from domain.auth.model import Principal, Role, User
+from domain.shared.clock import Clock
+from domain.shared.errors import RuleViolation
+
+
+@dataclass(frozen=True)
+class UpdateUserCommand:
+    principal: Principal
+    user_id: uuid.UUID
+    role: Role | None = None
+    is_active: bool | None = None
+
+
+class UpdateUser:
+    """An admin changes a user's role or deactivates them. Deactivation ends their sessions at once.
+
+    Admins cannot demote or deactivate themselves, so the service is never left without an administrator by accident.
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def execute(self, command: UpdateUserCommand) -> User:
+        require_admin(command.principal)
+        is_self = command.user_id == command.principal.user_id
+        if is_self and (command.role not in (None, Role.ADMIN) or command.is_active is False):
+            raise RuleViolation("administrators cannot demote or deactivate themselves")
+        now = self._clock.now()
+        async with self._uow() as uow:
+            user = await uow.users.get(command.user_id)
+            if command.role is not None:
+                user.role = command.role
+            if command.is_active is not None:
+                user.is_active = command.is_active
+                if not command.is_active:
+                    await uow.refresh_tokens.revoke_all_for_user(user.id, now)
+            user.updated_at = now
+            await uow.users.update(user)
+            await uow.commit()
+        return user

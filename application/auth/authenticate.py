@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from application.unit_of_work import UnitOfWorkFactory
+from domain.auth.api_keys import hash_api_key, hashes_match, looks_like_api_key
+from domain.auth.model import Principal, Scope
+from domain.auth.ports import TokenService
+from domain.shared.clock import Clock
+from domain.shared.errors import Unauthenticated
+
+INVALID_CREDENTIALS = "credentials are missing, invalid or expired"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class Authenticate:
+    """Turns a bearer credential (an access JWT or an ``sk-sb-`` API key) into a ``Principal``."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, tokens: TokenService, clock: Clock) -> None:
+        self._uow = uow
+        self._tokens = tokens
+        self._clock = clock
+
+    async def execute(self, credential: str) -> Principal:
+        if looks_like_api_key(credential):
+            return await self._from_api_key(credential)
+        claims = self._tokens.decode_access(credential)
+        async with self._uow() as uow:
+            user = await uow.users.find(claims.user_id)
+        if user is None or not user.is_active:
+            raise Unauthenticated(INVALID_CREDENTIALS)
+        return Principal(user_id=user.id, role=user.role, scopes=Scope.for_role(user.role))
+
+    async def _from_api_key(self, credential: str) -> Principal:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            key = await uow.api_keys.find_by_hash(hash_api_key(credential))
+            if key is None or not hashes_match(key.key_hash, credential) or not key.is_usable(now):
+                raise Unauthenticated(INVALID_CREDENTIALS)
+            user = await uow.users.find(key.owner_id)
+            if user is None or not user.is_active:
+                raise Unauthenticated(INVALID_CREDENTIALS)
+            if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+                key.last_used_at = now
+                await uow.api_keys.update(key)
+                await uow.commit()
+        # A key never holds more than its owner's role allows today, whatever it was created with.
+        return Principal(
+            user_id=user.id,
+            role=user.role,
+            scopes=key.scopes & Scope.for_role(user.role),
+            api_key_id=key.id,
+        )

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.unit_of_work import UnitOfWorkFactory
+from domain.auth.ports import TokenService
+from domain.shared.clock import Clock
+
+
+@dataclass(frozen=True)
+class LogOutCommand:
+    refresh_token: str
+
+
+class LogOut:
+    """Revokes the session (the refresh token's family). Idempotent: logging out twice is not an error.
+
+    Access tokens already issued stay valid until they expire (minutes); that is the price of stateless access tokens.
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory, tokens: TokenService, clock: Clock) -> None:
+        self._uow = uow
+        self._tokens = tokens
+        self._clock = clock
+
+    async def execute(self, command: LogOutCommand) -> None:
+        claims = self._tokens.decode_refresh(command.refresh_token)
+        async with self._uow() as uow:
+            stored = await uow.refresh_tokens.find(claims.token_id)
+            if stored is None or stored.user_id != claims.user_id:
+                return
+            await uow.refresh_tokens.revoke_family(stored.family_id, self._clock.now())
+            await uow.commit()

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from application.auth.access import require_scope
+from application.unit_of_work import UnitOfWorkFactory
+from domain.auth.model import Principal, Scope
+from domain.shared.clock import Clock
+from domain.shared.errors import NotFound
+
+
+@dataclass(frozen=True)
+class RevokeApiKeyCommand:
+    principal: Principal
+    key_id: uuid.UUID
+
+
+class RevokeApiKey:
+    """Revoking is idempotent; someone else's key is ``NotFound``, exactly like a missing one."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def execute(self, command: RevokeApiKeyCommand) -> None:
+        require_scope(command.principal, Scope.KEYS)
+        async with self._uow() as uow:
+            key = await uow.api_keys.find(command.key_id)
+            if key is None or key.owner_id != command.principal.user_id:
+                raise NotFound("API key not found")
+            if key.revoked_at is None:
+                key.revoked_at = self._clock.now()
+                await uow.api_keys.update(key)
+                await uow.commit()

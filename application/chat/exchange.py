@@ -1,0 +1,92 @@
+"""What posting a message needs before and after the model answers; shared by the plain and streaming use cases.
+
+The model call happens between two short transactions, never inside one: an LLM answer takes seconds, and a
+transaction held open that long would pin a pooled connection and its locks for nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from application.auth.access import require_scope
+from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.auth.model import Principal, Scope
+from domain.chat.model import Conversation, Message, MessageStatus, check_message_content
+from domain.llm.model import ChatMessage, ChatRole, Completion, CompletionRequest
+from domain.shared.ids import new_id
+
+
+@dataclass(frozen=True)
+class PostMessageCommand:
+    principal: Principal
+    conversation_id: uuid.UUID
+    content: str
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class PreparedExchange:
+    conversation: Conversation
+    request: CompletionRequest
+    user_message: Message
+
+
+async def prepare_exchange(
+    uow_factory: UnitOfWorkFactory, command: PostMessageCommand, *, history_limit: int, now: datetime
+) -> PreparedExchange:
+    """Checks the caller may post here and builds the model request from the stored history."""
+    require_scope(command.principal, Scope.CHAT)
+    check_message_content(command.content)
+    async with uow_factory() as uow:
+        conversation = await uow.conversations.get_owned(command.conversation_id, command.principal.user_id)
+        history = await uow.conversations.list_messages(conversation.id, limit=history_limit)
+    prompt: list[ChatMessage] = []
+    if conversation.system_prompt:
+        prompt.append(ChatMessage(ChatRole.SYSTEM, conversation.system_prompt))
+    prompt.extend(ChatMessage(m.role, m.content) for m in history if m.content)
+    prompt.append(ChatMessage(ChatRole.USER, command.content))
+    user_message = Message(
+        id=new_id(),
+        conversation_id=conversation.id,
+        role=ChatRole.USER,
+        content=command.content,
+        created_at=now,
+    )
+    request = CompletionRequest(
+        model=conversation.model,
+        messages=tuple(prompt),
+        temperature=command.temperature,
+        max_tokens=command.max_tokens,
+    )
+    return PreparedExchange(conversation=conversation, request=request, user_message=user_message)
+
+
+def assistant_message(
+    prepared: PreparedExchange, completion: Completion, *, status: MessageStatus, now: datetime
+) -> Message:
+    # Strictly after the user message, so ordering by time is ordering by turn even on a coarse clock.
+    created_at = max(now, prepared.user_message.created_at + timedelta(microseconds=1))
+    return Message(
+        id=new_id(),
+        conversation_id=prepared.conversation.id,
+        role=ChatRole.ASSISTANT,
+        content=completion.content,
+        created_at=created_at,
+        status=status,
+        input_tokens=completion.usage.input_tokens,
+        output_tokens=completion.usage.output_tokens,
+        model=completion.served_by.model,
+        finish_reason=completion.finish_reason,
+    )
+
+
+async def store_exchange(uow: UnitOfWork, prepared: PreparedExchange, reply: Message, *, now: datetime) -> None:
+    """Stores both turns in the caller's transaction; the conversation must still be the caller's."""
+    conversation = await uow.conversations.get_owned(prepared.conversation.id, prepared.conversation.owner_id)
+    prepared.user_message.input_tokens = reply.input_tokens
+    await uow.conversations.add_messages(prepared.user_message, reply)
+    conversation.updated_at = now
+    await uow.conversations.update(conversation)

@@ -1,0 +1,58 @@
+"""The abstract unit of work: one transaction, the repositories that work inside it, and commit or roll back."""
+
+from __future__ import annotations
+
+import abc
+from types import TracebackType
+from typing import Self
+
+from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepository
+from domain.chat.ports import ConversationRepository
+
+
+class UnitOfWork(abc.ABC):
+    """``async with uow:`` opens a transaction; leaving the block without ``commit()`` rolls it back.
+
+    An instance is single-use per block and not shared between concurrent tasks: the container hands each use-case
+    call its own.
+    """
+
+    users: UserRepository
+    api_keys: ApiKeyRepository
+    refresh_tokens: RefreshTokenRepository
+    conversations: ConversationRepository
+
+    async def __aenter__(self) -> Self:
+        await self._begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.rollback()
+        finally:
+            await self._end()
+
+    @abc.abstractmethod
+    async def _begin(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _end(self) -> None: ...
+
+    @abc.abstractmethod
+    async def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    async def rollback(self) -> None:
+        """Discard what was not committed; harmless after a commit."""
+
+
+class UnitOfWorkFactory(abc.ABC):
+    """Makes a fresh unit of work for each use-case call."""
+
+    @abc.abstractmethod
+    def __call__(self) -> UnitOfWork: ...

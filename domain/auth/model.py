@@ -1,0 +1,110 @@
+"""Users, API keys, refresh sessions and the authenticated principal."""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from domain.shared.errors import RuleViolation
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{2,63}$")
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class Scope(enum.StrEnum):
+    """What an API key may do. A logged-in user (JWT) holds every scope its role allows."""
+
+    CHAT = "chat"
+    MODELS = "models"
+    USAGE = "usage"
+    KEYS = "keys"
+    ADMIN = "admin"
+
+    @classmethod
+    def for_role(cls, role: Role) -> frozenset[Scope]:
+        if role is Role.ADMIN:
+            return frozenset(cls)
+        return frozenset(cls) - {cls.ADMIN}
+
+
+def normalize_email(raw: str) -> str:
+    """Trimmed and lower-cased; raises ``RuleViolation`` when it is not an address."""
+    email = raw.strip().lower()
+    if not _EMAIL.match(email):
+        raise RuleViolation("email is not a valid address")
+    return email
+
+
+def check_password_policy(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise RuleViolation(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise RuleViolation(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
+    if password.strip() == "":
+        raise RuleViolation("password must not be blank")
+
+
+@dataclass(kw_only=True)
+class User:
+    id: uuid.UUID
+    email: str
+    password_hash: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(kw_only=True)
+class ApiKey:
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    name: str
+    scopes: frozenset[Scope]
+    prefix: str
+    key_hash: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def is_usable(self, now: datetime) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > now
+
+
+@dataclass(kw_only=True)
+class RefreshToken:
+    """One issued refresh token. Tokens of one login share a family; reusing a spent one revokes the family."""
+
+    id: uuid.UUID
+    family_id: uuid.UUID
+    user_id: uuid.UUID
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Principal:
+    """Who is calling: a user, through a login session or one of their API keys."""
+
+    user_id: uuid.UUID
+    role: Role
+    scopes: frozenset[Scope] = field(default_factory=frozenset)
+    api_key_id: uuid.UUID | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN and Scope.ADMIN in self.scopes

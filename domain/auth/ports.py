@@ -1,0 +1,129 @@
+"""Ports of the auth context: repositories and the crypto services the use cases need."""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.auth.model import ApiKey, RefreshToken, Role, User
+
+
+class UserRepository(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, user: User) -> None:
+        """Raises ``Conflict`` when the email is taken."""
+
+    @abc.abstractmethod
+    async def get(self, user_id: uuid.UUID) -> User:
+        """Raises ``NotFound``."""
+
+    @abc.abstractmethod
+    async def find(self, user_id: uuid.UUID) -> User | None: ...
+
+    @abc.abstractmethod
+    async def find_by_email(self, email: str) -> User | None: ...
+
+    @abc.abstractmethod
+    async def list_page(self, *, limit: int, offset: int) -> list[User]:
+        """Oldest first."""
+
+    @abc.abstractmethod
+    async def count(self) -> int: ...
+
+    @abc.abstractmethod
+    async def update(self, user: User) -> None: ...
+
+
+class ApiKeyRepository(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, key: ApiKey) -> None: ...
+
+    @abc.abstractmethod
+    async def find(self, key_id: uuid.UUID) -> ApiKey | None: ...
+
+    @abc.abstractmethod
+    async def find_by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    @abc.abstractmethod
+    async def list_by_owner(self, owner_id: uuid.UUID) -> list[ApiKey]:
+        """Newest first, revoked ones included."""
+
+    @abc.abstractmethod
+    async def count_active_by_owner(self, owner_id: uuid.UUID, now: datetime) -> int: ...
+
+    @abc.abstractmethod
+    async def update(self, key: ApiKey) -> None: ...
+
+
+class RefreshTokenRepository(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, token: RefreshToken) -> None: ...
+
+    @abc.abstractmethod
+    async def find(self, token_id: uuid.UUID) -> RefreshToken | None: ...
+
+    @abc.abstractmethod
+    async def update(self, token: RefreshToken) -> None: ...
+
+    @abc.abstractmethod
+    async def revoke_family(self, family_id: uuid.UUID, at: datetime) -> None: ...
+
+    @abc.abstractmethod
+    async def revoke_all_for_user(self, user_id: uuid.UUID, at: datetime) -> None: ...
+
+
+class PasswordHasher(abc.ABC):
+    @abc.abstractmethod
+    async def hash(self, password: str) -> str:
+        """Slow on purpose: adapters run it off the event loop."""
+
+    @abc.abstractmethod
+    async def verify(self, password_hash: str, password: str) -> bool: ...
+
+    @abc.abstractmethod
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def burn(self, password: str) -> None:
+        """Spend the time one verification takes, so unknown accounts answer as slowly as known ones."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    role: Role
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class RefreshClaims:
+    token_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+
+
+class TokenService(abc.ABC):
+    """Signs and checks session tokens (JWT in production). Decoding raises ``Unauthenticated``."""
+
+    @abc.abstractmethod
+    def issue_access(self, user: User, now: datetime) -> IssuedToken: ...
+
+    @abc.abstractmethod
+    def issue_refresh(self, token: RefreshToken) -> IssuedToken: ...
+
+    @abc.abstractmethod
+    def decode_access(self, token: str) -> AccessClaims: ...
+
+    @abc.abstractmethod
+    def decode_refresh(self, token: str) -> RefreshClaims: ...
+
+    @property
+    @abc.abstractmethod
+    def refresh_ttl_seconds(self) -> int: ...
