@@ -22,9 +22,7 @@ class LogInCommand:
 class LogIn:
     """Same answer, and about the same time, for an unknown email, a wrong password and a deactivated account."""
 
-    def __init__(
-        self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, tokens: TokenService, clock: Clock
-    ) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, tokens: TokenService, clock: Clock) -> None:
         self._uow = uow
         self._hasher = hasher
         self._tokens = tokens

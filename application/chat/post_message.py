@@ -34,9 +34,7 @@ class PostMessage:
         self._history_limit = history_limit
 
     async def execute(self, command: PostMessageCommand) -> PostMessageResult:
-        prepared = await prepare_exchange(
-            self._uow, command, history_limit=self._history_limit, now=self._clock.now()
-        )
+        prepared = await prepare_exchange(self._uow, command, history_limit=self._history_limit, now=self._clock.now())
         completion = await self._provider.complete(prepared.request)
         now = self._clock.now()
         reply = assistant_message(prepared, completion, status=MessageStatus.COMPLETE, now=now)

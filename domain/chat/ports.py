@@ -17,9 +17,7 @@ class ConversationRepository(abc.ABC):
         """Raises ``NotFound`` when missing or owned by someone else: the two must look the same."""
 
     @abc.abstractmethod
-    async def list_by_owner(
-        self, owner_id: uuid.UUID, *, limit: int, after: PageCursor | None
-    ) -> list[Conversation]:
+    async def list_by_owner(self, owner_id: uuid.UUID, *, limit: int, after: PageCursor | None) -> list[Conversation]:
         """Newest first (created_at, then id, descending), strictly after ``after``."""
 
     @abc.abstractmethod

@@ -1,0 +1,107 @@
+"""All configuration, from ``SWITCHBOARD_*`` environment variables and an optional ``.env`` file.
+
+Validated once at start-up: a bad value stops the process with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CATALOG = Path(__file__).parent / "llm" / "catalog.default.toml"
+OWASP_ARGON2_MIN_MEMORY_KIB = 19_456
+OWASP_ARGON2_MIN_TIME_COST = 2
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHBOARD_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Literal["development", "production", "test"] = Field(
+        "development", description="production refuses unsafe defaults (no JWT secret, weak hashing)."
+    )
+    host: str = Field("127.0.0.1", description="Address `switchboard serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `switchboard serve` listens on.")
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./switchboard.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db.",
+    )
+    database_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connection pool size.")
+    database_max_overflow: int = Field(10, ge=0, le=200, description="Extra connections beyond the pool.")
+    database_echo: bool = Field(False, description="Log every SQL statement (development only).")
+
+    jwt_secret: SecretStr | None = Field(
+        None, description="HS256 signing secret, at least 32 bytes. Required in production."
+    )
+    jwt_issuer: str = Field("switchboard", description="`iss` claim of issued tokens.")
+    jwt_audience: str = Field("switchboard-api", description="`aud` claim of issued tokens.")
+    access_token_ttl_seconds: int = Field(900, ge=60, le=86_400, description="Access token lifetime.")
+    refresh_token_ttl_seconds: int = Field(14 * 86_400, ge=300, le=365 * 86_400, description="Refresh token lifetime.")
+
+    argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations.")
+    argon2_memory_kib: int = Field(65_536, ge=8, description="argon2id memory in KiB.")
+    argon2_parallelism: int = Field(4, ge=1, description="argon2id lanes.")
+
+    catalog_path: Path = Field(DEFAULT_CATALOG, description="Model catalog file (TOML).")
+    local_first_token_delay_ms: int = Field(0, ge=0, le=60_000, description="Local model: delay before answering.")
+    local_chunk_delay_ms: int = Field(0, ge=0, le=10_000, description="Local model: delay between stream chunks.")
+
+    max_api_keys_per_user: int = Field(50, ge=1, description="Active API keys one user may hold.")
+    max_conversations_per_user: int = Field(10_000, ge=1, description="Conversations one user may hold.")
+    history_limit: int = Field(200, ge=1, le=10_000, description="Newest messages sent to the model as context.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 above).")
+
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list).")
+    docs_enabled: bool = Field(True, description="Serve /docs and /openapi.json.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Settings:
+        if self.environment == "production":
+            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+            if len(secret.encode()) < 32:
+                raise ValueError("SWITCHBOARD_JWT_SECRET must be set to at least 32 bytes in production")
+            if (
+                self.argon2_memory_kib < OWASP_ARGON2_MIN_MEMORY_KIB
+                or self.argon2_time_cost < OWASP_ARGON2_MIN_TIME_COST
+            ):
+                raise ValueError("argon2 parameters are below OWASP's minimum (m=19456 KiB, t=2)")
+        elif self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < 32:
+            raise ValueError("SWITCHBOARD_JWT_SECRET must be at least 32 bytes")
+        return self
+
+    def signing_secret(self) -> str:
+        """The configured secret; outside production an unset one becomes a random per-process secret."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        if self.environment == "production":  # pragma: no cover - the validator already refused this
+            raise RuntimeError("no JWT secret configured")
+        return _EPHEMERAL_SECRET
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+_EPHEMERAL_SECRET = secrets.token_urlsafe(48)
+
+
+class SettingsError(Exception):
+    """Configuration is invalid; the message names each bad variable and never echoes a secret value."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_input=False, include_url=False):
+            where = "SWITCHBOARD_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else "settings"
+            lines.append(f"{where}: {error['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
