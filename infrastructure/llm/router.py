@@ -17,6 +17,10 @@ class ModelRouter(LLMProvider):
         self._catalog = catalog
         self._deployments = dict(deployments)
 
+    @property
+    def catalog(self) -> ModelCatalog:
+        return self._catalog
+
     def _deployment(self, request: CompletionRequest) -> tuple[LLMProvider, CompletionRequest]:
         spec = self._catalog.find(request.model)
         if spec is None or spec.name not in self._deployments:

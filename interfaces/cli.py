@@ -1,0 +1,103 @@
+"""The ``switchboard`` command: migrate, serve, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from infrastructure.db.migrate import upgrade_to_head
+
+from application.auth.register_user import RegisterUserCommand
+from domain.auth.model import Role
+from domain.shared.errors import DomainError
+from infrastructure.llm.catalog import CatalogError
+from infrastructure.settings import Settings, SettingsError, load_settings
+from interfaces.container import Container
+
+
+def _migrate(settings: Settings, _: argparse.Namespace) -> int:
+    asyncio.run(upgrade_to_head(settings.database_url))
+    print(f"database migrated to head ({_redacted(settings.database_url)})")
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.migrate:
+        _migrate(settings, args)
+    uvicorn.run(
+        "interfaces.http.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+        timeout_graceful_shutdown=args.graceful_timeout,
+    )
+    return 0
+
+
+def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    password = os.environ.get("SWITCHBOARD_ADMIN_PASSWORD") or getpass.getpass("Password for the admin: ")
+
+    async def run() -> None:
+        container = Container(settings=settings)
+        await container.init_resources()  # type: ignore[misc]
+        try:
+            user = await container.register_user().execute(
+                RegisterUserCommand(email=args.email, password=password, role=Role.ADMIN)
+            )
+            print(f"admin created: {user.email} ({user.id})")
+        finally:
+            await container.shutdown_resources()  # type: ignore[misc]
+
+    asyncio.run(run())
+    return 0
+
+
+def _redacted(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchboard", description="Switchboard LLM gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply database migrations up to the newest")
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", help="bind address (default: SWITCHBOARD_HOST)")
+    serve.add_argument("--port", type=int, help="port (default: SWITCHBOARD_PORT)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument("--graceful-timeout", type=int, default=30, help="seconds to drain on shutdown")
+    serve.add_argument("--migrate", action="store_true", help="apply migrations before serving")
+    admin = commands.add_parser("create-admin", help="create an administrator (password from prompt or env)")
+    admin.add_argument("--email", required=True)
+    return parser
+
+
+HANDLERS = {"migrate": _migrate, "serve": _serve, "create-admin": _create_admin}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        return HANDLERS[args.command](settings, args)
+    except (SettingsError, CatalogError) as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"switchboard: {exc.detail}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The composition root: the one place that knows every concrete class."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from dependency_injector import containers, providers
+from infrastructure.db.engine import create_engine, create_session_factory
+from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from application.admin.list_users import ListUsers
+from application.admin.update_user import UpdateUser
+from application.auth.authenticate import Authenticate
+from application.auth.create_api_key import CreateApiKey
+from application.auth.get_current_user import GetCurrentUser
+from application.auth.list_api_keys import ListApiKeys
+from application.auth.log_in import LogIn
+from application.auth.log_out import LogOut
+from application.auth.refresh_session import RefreshSession
+from application.auth.register_user import RegisterUser
+from application.auth.revoke_api_key import RevokeApiKey
+from application.chat.create_conversation import CreateConversation
+from application.chat.delete_conversation import DeleteConversation
+from application.chat.get_conversation import GetConversation
+from application.chat.list_conversations import ListConversations
+from application.chat.post_message import PostMessage
+from application.chat.update_conversation import UpdateConversation
+from application.models.list_models import ListModels
+from application.unit_of_work import UnitOfWorkFactory
+from domain.shared.clock import SystemClock
+from infrastructure.llm.catalog import load_catalog
+from infrastructure.llm.local import LocalProvider
+from infrastructure.llm.router import ModelRouter
+from infrastructure.security.passwords import Argon2PasswordHasher
+from infrastructure.security.tokens import JwtTokenService
+from infrastructure.settings import Settings
+
+MEMORY_DATABASE_URL = "memory://"
+
+
+async def _engine(settings: Settings) -> AsyncIterator[AsyncEngine | None]:
+    if settings.database_url == MEMORY_DATABASE_URL:
+        yield None
+        return
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        echo=settings.database_echo,
+    )
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def _uow_factory(settings: Settings, engine: AsyncEngine | None) -> UnitOfWorkFactory:
+    if engine is None:
+        return InMemoryUnitOfWorkFactory()
+    return SqlAlchemyUnitOfWorkFactory(create_session_factory(engine))
+
+
+def _router(settings: Settings) -> ModelRouter:
+    catalog = load_catalog(settings.catalog_path)
+    deployments = {
+        spec.name: LocalProvider(
+            spec,
+            first_token_delay=settings.local_first_token_delay_ms / 1000,
+            chunk_delay=settings.local_chunk_delay_ms / 1000,
+        )
+        for spec in catalog.list()
+        if spec.provider == "local"
+    }
+    return ModelRouter(catalog, deployments)
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+
+    clock = providers.Singleton(SystemClock)
+    engine = providers.Resource(_engine, settings)
+    uow = providers.Singleton(_uow_factory, settings, engine)
+
+    hasher = providers.Singleton(
+        Argon2PasswordHasher,
+        time_cost=settings.provided.argon2_time_cost,
+        memory_kib=settings.provided.argon2_memory_kib,
+        parallelism=settings.provided.argon2_parallelism,
+    )
+    tokens = providers.Singleton(
+        JwtTokenService,
+        secret=settings.provided.signing_secret.call(),
+        issuer=settings.provided.jwt_issuer,
+        audience=settings.provided.jwt_audience,
+        access_ttl_seconds=settings.provided.access_token_ttl_seconds,
+        refresh_ttl_seconds=settings.provided.refresh_token_ttl_seconds,
+    )
+    llm = providers.Singleton(_router, settings)
+    catalog = providers.Callable(lambda router: router.catalog, llm)
+
+    register_user = providers.Factory(RegisterUser, uow=uow, hasher=hasher, clock=clock)
+    log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock)
+    refresh_session = providers.Factory(RefreshSession, uow=uow, tokens=tokens, clock=clock)
+    log_out = providers.Factory(LogOut, uow=uow, tokens=tokens, clock=clock)
+    authenticate = providers.Singleton(Authenticate, uow=uow, tokens=tokens, clock=clock)
+    get_current_user = providers.Factory(GetCurrentUser, uow=uow)
+
+    create_api_key = providers.Factory(
+        CreateApiKey, uow=uow, clock=clock, max_keys_per_user=settings.provided.max_api_keys_per_user
+    )
+    list_api_keys = providers.Factory(ListApiKeys, uow=uow)
+    revoke_api_key = providers.Factory(RevokeApiKey, uow=uow, clock=clock)
+
+    list_users = providers.Factory(ListUsers, uow=uow)
+    update_user = providers.Factory(UpdateUser, uow=uow, clock=clock)
+
+    list_models = providers.Factory(ListModels, catalog=catalog)
+    create_conversation = providers.Factory(
+        CreateConversation,
+        uow=uow,
+        catalog=catalog,
+        clock=clock,
+        max_conversations_per_user=settings.provided.max_conversations_per_user,
+    )
+    list_conversations = providers.Factory(ListConversations, uow=uow)
+    get_conversation = providers.Factory(GetConversation, uow=uow)
+    update_conversation = providers.Factory(UpdateConversation, uow=uow, catalog=catalog, clock=clock)
+    delete_conversation = providers.Factory(DeleteConversation, uow=uow)
+    post_message = providers.Factory(
+        PostMessage, uow=uow, provider=llm, clock=clock, history_limit=settings.provided.history_limit
+    )

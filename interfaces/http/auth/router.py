@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Form, status
+
+from application.auth.log_in import LogIn, LogInCommand
+from application.auth.log_out import LogOut, LogOutCommand
+from application.auth.refresh_session import RefreshSession, RefreshSessionCommand
+from application.auth.register_user import RegisterUser, RegisterUserCommand
+from application.auth.tokens import TokenPair
+from interfaces.container import Container
+from interfaces.http.auth.schemas import LogoutRequest, RefreshRequest, RegisterRequest, TokenResponse
+from interfaces.http.errors import problem_responses
+from interfaces.http.users.schemas import UserResponse
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def _tokens(pair: TokenPair) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        token_type=pair.token_type,
+        expires_in=pair.expires_in,
+    )
+
+
+@router.post(
+    "/register", status_code=status.HTTP_201_CREATED, responses=problem_responses(409, 413, 422), summary="Sign up"
+)
+@inject
+async def register(
+    body: RegisterRequest, use_case: RegisterUser = Depends(Provide[Container.register_user])
+) -> UserResponse:
+    user = await use_case.execute(RegisterUserCommand(email=body.email, password=body.password))
+    return UserResponse.of(user)
+
+
+@router.post("/token", responses=problem_responses(401, 413, 422), summary="Log in (OAuth2 password flow)")
+@inject
+async def token(
+    username: Annotated[str, Form(max_length=320, description="The account's email.")],
+    password: Annotated[str, Form(max_length=1024)],
+    use_case: LogIn = Depends(Provide[Container.log_in]),
+) -> TokenResponse:
+    return _tokens(await use_case.execute(LogInCommand(email=username, password=password)))
+
+
+@router.post("/refresh", responses=problem_responses(401, 413, 422), summary="Rotate a refresh token")
+@inject
+async def refresh(
+    body: RefreshRequest, use_case: RefreshSession = Depends(Provide[Container.refresh_session])
+) -> TokenResponse:
+    return _tokens(await use_case.execute(RefreshSessionCommand(refresh_token=body.refresh_token)))
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 413, 422),
+    summary="End the session of a refresh token",
+)
+@inject
+async def logout(body: LogoutRequest, use_case: LogOut = Depends(Provide[Container.log_out])) -> None:
+    await use_case.execute(LogOutCommand(refresh_token=body.refresh_token))

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Query, status
+
+from application.chat.create_conversation import CreateConversation, CreateConversationCommand
+from application.chat.delete_conversation import DeleteConversation, DeleteConversationCommand
+from application.chat.exchange import PostMessageCommand
+from application.chat.get_conversation import GetConversation, GetConversationCommand
+from application.chat.list_conversations import ListConversations, ListConversationsCommand
+from application.chat.post_message import PostMessage
+from application.chat.update_conversation import UpdateConversation, UpdateConversationCommand
+from interfaces.container import Container
+from interfaces.http.conversations.schemas import (
+    ConversationDetailResponse,
+    ConversationPageResponse,
+    ConversationResponse,
+    CreateConversationRequest,
+    MessageResponse,
+    PostMessageRequest,
+    PostMessageResponse,
+    UpdateConversationRequest,
+)
+from interfaces.http.errors import problem_responses
+from interfaces.http.security import CurrentPrincipal
+
+router = APIRouter(prefix="/conversations", tags=["conversations"])
+UPSTREAM_ERRORS = (502, 503, 504)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 413, 422),
+    summary="Start a conversation",
+)
+@inject
+async def create_conversation(
+    body: CreateConversationRequest,
+    principal: CurrentPrincipal,
+    use_case: CreateConversation = Depends(Provide[Container.create_conversation]),
+) -> ConversationResponse:
+    command = CreateConversationCommand(
+        principal=principal, title=body.title, model=body.model, system_prompt=body.system_prompt
+    )
+    return ConversationResponse.of(await use_case.execute(command))
+
+
+@router.get("", responses=problem_responses(401, 403, 422), summary="The caller's conversations, newest first")
+@inject
+async def list_conversations(
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    use_case: ListConversations = Depends(Provide[Container.list_conversations]),
+) -> ConversationPageResponse:
+    page = await use_case.execute(ListConversationsCommand(principal=principal, limit=limit, cursor=cursor))
+    return ConversationPageResponse(
+        items=[ConversationResponse.of(c) for c in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{conversation_id}", responses=problem_responses(401, 403, 404, 422), summary="A conversation")
+@inject
+async def get_conversation(
+    conversation_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    use_case: GetConversation = Depends(Provide[Container.get_conversation]),
+) -> ConversationDetailResponse:
+    found = await use_case.execute(GetConversationCommand(principal=principal, conversation_id=conversation_id))
+    return ConversationDetailResponse(
+        **ConversationResponse.of(found.conversation).model_dump(),
+        messages=[MessageResponse.of(m) for m in found.messages],
+    )
+
+
+@router.patch(
+    "/{conversation_id}", responses=problem_responses(401, 403, 404, 413, 422), summary="Rename or reconfigure"
+)
+@inject
+async def update_conversation(
+    conversation_id: uuid.UUID,
+    body: UpdateConversationRequest,
+    principal: CurrentPrincipal,
+    use_case: UpdateConversation = Depends(Provide[Container.update_conversation]),
+) -> ConversationResponse:
+    command = UpdateConversationCommand(
+        principal=principal,
+        conversation_id=conversation_id,
+        title=body.title,
+        model=body.model,
+        system_prompt=body.system_prompt,
+        clear_system_prompt="system_prompt" in body.model_fields_set and body.system_prompt is None,
+    )
+    return ConversationResponse.of(await use_case.execute(command))
+
+
+@router.delete(
+    "/{conversation_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Delete a conversation and its messages",
+)
+@inject
+async def delete_conversation(
+    conversation_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    use_case: DeleteConversation = Depends(Provide[Container.delete_conversation]),
+) -> None:
+    await use_case.execute(DeleteConversationCommand(principal=principal, conversation_id=conversation_id))
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 404, 413, 422, *UPSTREAM_ERRORS),
+    summary="Send a message and get the model's answer",
+)
+@inject
+async def post_message(
+    conversation_id: uuid.UUID,
+    body: PostMessageRequest,
+    principal: CurrentPrincipal,
+    use_case: PostMessage = Depends(Provide[Container.post_message]),
+) -> PostMessageResponse:
+    command = PostMessageCommand(
+        principal=principal,
+        conversation_id=conversation_id,
+        content=body.content,
+        temperature=body.temperature,
+        max_tokens=body.max_tokens,
+    )
+    return PostMessageResponse.of(await use_case.execute(command))

@@ -1,0 +1,172 @@
+"""The one table from error to HTTP status, rendered as RFC 9457 ``application/problem+json``."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from domain.shared.errors import (
+    CircuitOpen,
+    Conflict,
+    ContextTooLong,
+    DomainError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    RuleViolation,
+    Unauthenticated,
+    UpstreamAuthError,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from interfaces.http.context import request_id_var
+
+logger = logging.getLogger("switchboard.http")
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:switchboard:problem:"
+
+# Most specific first: the first matching class wins.
+STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (RuleViolation, 422),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (RateLimited, 429),
+    (ContextTooLong, 422),
+    (UpstreamRejected, 422),
+    (UpstreamTimeout, 504),
+    (UpstreamRateLimited, 503),
+    (UpstreamUnavailable, 503),
+    (CircuitOpen, 503),
+    (UpstreamAuthError, 502),
+    (UpstreamBadResponse, 502),
+    (UpstreamError, 502),
+)
+# Upstream auth problems are the operator's, and the provider's message may quote part of the gateway's key.
+_GENERIC_DETAIL = {UpstreamAuthError: "the upstream provider refused the gateway's credentials"}
+
+
+class ProblemResponse(Response):
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, plus a stable ``code`` and the ``request_id`` to quote to an operator."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    code: str
+    request_id: str
+    errors: list[dict[str, Any]] | None = None
+
+
+def status_for(error: DomainError) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(error, cls):
+            return status
+    return 400
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> ProblemResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "code": code,
+        "request_id": request_id_var.get(),
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """For a route's ``responses=``: the error statuses it may answer, all in the problem format."""
+    return {s: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Problem details"} for s in statuses}
+
+
+async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, DomainError)
+    status = status_for(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="switchboard"'
+    retry_after = getattr(exc, "retry_after_seconds", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    elif status == 503:
+        headers["Retry-After"] = "1"
+    detail = _GENERIC_DETAIL.get(type(exc), exc.detail)
+    if isinstance(exc, UpstreamError):
+        logger.warning("upstream error %s: %s", exc.code, detail)
+    return problem_response(request, status=status, code=exc.code, title=exc.title, detail=detail, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+    return problem_response(
+        request,
+        status=422,
+        code="validation_error",
+        title="Invalid request",
+        detail="the request did not validate; see errors",
+        errors=errors,
+    )
+
+
+_HTTP_CODES = {
+    400: ("bad_request", "Bad request"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem_response(
+        request, status=exc.status_code, code=code, title=title, detail=detail, headers=dict(exc.headers or {})
+    )
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from domain.llm.model import ModelSpec
+
+
+class ModelResponse(BaseModel):
+    name: str
+    provider: str
+    description: str
+    context_window: int
+    max_output_tokens: int
+    input_usd_per_mtok: Decimal = Field(description="US dollars per million input tokens.")
+    output_usd_per_mtok: Decimal = Field(description="US dollars per million output tokens.")
+    fallbacks: list[str]
+
+    @classmethod
+    def of(cls, spec: ModelSpec) -> ModelResponse:
+        return cls(
+            name=spec.name,
+            provider=spec.provider,
+            description=spec.description,
+            context_window=spec.context_window,
+            max_output_tokens=spec.max_output_tokens,
+            input_usd_per_mtok=Decimal(spec.input_price_per_mtok_micros) / 1_000_000,
+            output_usd_per_mtok=Decimal(spec.output_price_per_mtok_micros) / 1_000_000,
+            fallbacks=list(spec.fallbacks),
+        )
+
+
+class ModelListResponse(BaseModel):
+    items: list[ModelResponse]
+    default_model: str

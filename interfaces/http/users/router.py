@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Query
+
+from application.admin.list_users import ListUsers, ListUsersCommand
+from application.admin.update_user import UpdateUser, UpdateUserCommand
+from application.auth.get_current_user import GetCurrentUser
+from interfaces.container import Container
+from interfaces.http.errors import problem_responses
+from interfaces.http.security import CurrentPrincipal
+from interfaces.http.users.schemas import UpdateUserRequest, UserListResponse, UserResponse
+
+router = APIRouter(tags=["users"])
+
+
+@router.get("/users/me", responses=problem_responses(401), summary="The caller's account")
+@inject
+async def me(
+    principal: CurrentPrincipal, use_case: GetCurrentUser = Depends(Provide[Container.get_current_user])
+) -> UserResponse:
+    return UserResponse.of(await use_case.execute(principal))
+
+
+@router.get("/admin/users", responses=problem_responses(401, 403, 422), summary="List users (admin)")
+@inject
+async def list_users(
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    use_case: ListUsers = Depends(Provide[Container.list_users]),
+) -> UserListResponse:
+    page = await use_case.execute(ListUsersCommand(principal=principal, limit=limit, offset=offset))
+    return UserListResponse(
+        items=[UserResponse.of(u) for u in page.items], total=page.total, limit=limit, offset=offset
+    )
+
+
+@router.patch(
+    "/admin/users/{user_id}",
+    responses=problem_responses(401, 403, 404, 413, 422),
+    summary="Change a user's role or deactivate them (admin)",
+)
+@inject
+async def update_user(
+    user_id: uuid.UUID,
+    body: UpdateUserRequest,
+    principal: CurrentPrincipal,
+    use_case: UpdateUser = Depends(Provide[Container.update_user]),
+) -> UserResponse:
+    command = UpdateUserCommand(principal=principal, user_id=user_id, role=body.role, is_active=body.is_active)
+    return UserResponse.of(await use_case.execute(command))

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
+
+from application.auth.authenticate import Authenticate
+from application.auth.log_in import LogIn, LogInCommand
+from application.auth.register_user import RegisterUser, RegisterUserCommand
+from domain.auth.model import Principal, Role, Scope, User
+from domain.llm.model import ModelSpec
+from infrastructure.llm.catalog import StaticModelCatalog
+from infrastructure.llm.local import LocalProvider
+from infrastructure.llm.router import ModelRouter
+from infrastructure.security.passwords import Argon2PasswordHasher
+from infrastructure.security.tokens import JwtTokenService
+from tests.fakes.clock import FakeClock
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Env:
+    """Everything a use case needs, on in-memory adapters, with a clock the test controls."""
+
+    uow: InMemoryUnitOfWorkFactory
+    clock: FakeClock
+    hasher: Argon2PasswordHasher
+    tokens: JwtTokenService
+    catalog: StaticModelCatalog
+    llm: ModelRouter
+
+    async def register(self, email: str, role: Role = Role.MEMBER) -> User:
+        use_case = RegisterUser(uow=self.uow, hasher=self.hasher, clock=self.clock)
+        return await use_case.execute(RegisterUserCommand(email=email, password=PASSWORD, role=role))
+
+    async def principal(self, email: str, role: Role = Role.MEMBER) -> Principal:
+        user = await self.register(email, role)
+        return Principal(user_id=user.id, role=user.role, scopes=Scope.for_role(user.role))
+
+    async def log_in(self, email: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+        use_case = LogIn(uow=self.uow, hasher=self.hasher, tokens=self.tokens, clock=self.clock)
+        return await use_case.execute(LogInCommand(email=email, password=password))
+
+    def authenticate(self) -> Authenticate:
+        return Authenticate(uow=self.uow, tokens=self.tokens, clock=self.clock)
+
+
+def local_spec(name: str = "local", **overrides: object) -> ModelSpec:
+    values: dict[str, object] = {"name": name, "provider": "local", "upstream_model": "local-echo"}
+    values.update(overrides)
+    return ModelSpec(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def env() -> Env:
+    clock = FakeClock()
+    specs = [local_spec("local"), local_spec("local-small", max_output_tokens=5)]
+    catalog = StaticModelCatalog(specs, default_model="local")
+    return Env(
+        uow=InMemoryUnitOfWorkFactory(),
+        clock=clock,
+        hasher=Argon2PasswordHasher(time_cost=1, memory_kib=8, parallelism=1),
+        tokens=JwtTokenService(
+            secret="s" * 40, issuer="test", audience="test", access_ttl_seconds=900, refresh_ttl_seconds=3600
+        ),
+        catalog=catalog,
+        llm=ModelRouter(catalog, {s.name: LocalProvider(s) for s in specs}),
+    )
