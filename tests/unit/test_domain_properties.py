@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime
 
@@ -55,10 +56,9 @@ def test_cursors_round_trip(at: datetime, ident: uuid.UUID) -> None:
 
 @given(st.text(max_size=60))
 def test_any_cursor_text_decodes_or_is_a_rule_violation(token: str) -> None:
-    try:
+    """Garbage never escapes as anything but the domain's validation error (which the API turns into a 422)."""
+    with contextlib.suppress(RuleViolation):
         decode_cursor(token)
-    except RuleViolation:
-        pass
 
 
 def test_api_keys_are_unique_and_only_match_their_hash() -> None:
