@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import PASSWORD, Api, assert_problem
+
+pytestmark = pytest.mark.api
+
+
+async def test_register_then_log_in_then_me(api: Api) -> None:
+    user = await api.register("Ada@Example.com")
+    assert user["email"] == "ada@example.com"
+    assert user["role"] == "member"
+    assert "password" not in str(user) and "hash" not in str(user)
+    tokens = await api.log_in("ada@example.com")
+    assert tokens["token_type"] == "bearer"
+    assert tokens["expires_in"] == 900
+    me = await api.http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["id"] == user["id"]
+
+
+async def test_register_refuses_a_role_duplicates_and_weak_passwords(api: Api) -> None:
+    body = {"email": "ada@example.com", "password": PASSWORD, "role": "admin"}
+    assert_problem(await api.http.post("/api/v1/auth/register", json=body), 422, "validation_error")
+    await api.register("ada@example.com")
+    duplicate = await api.http.post("/api/v1/auth/register", json={"email": "ADA@example.com", "password": PASSWORD})
+    assert_problem(duplicate, 409, "conflict")
+    weak = await api.http.post("/api/v1/auth/register", json={"email": "bob@example.com", "password": "short"})
+    assert_problem(weak, 422, "rule_violation")
+    bad_email = await api.http.post("/api/v1/auth/register", json={"email": "not-an-email", "password": PASSWORD})
+    assert_problem(bad_email, 422)
+
+
+async def test_wrong_password_and_unknown_user_answer_alike(api: Api) -> None:
+    await api.register("ada@example.com")
+    wrong = await api.http.post("/api/v1/auth/token", data={"username": "ada@example.com", "password": "x" * 12})
+    unknown = await api.http.post("/api/v1/auth/token", data={"username": "who@example.com", "password": PASSWORD})
+    for response in (wrong, unknown):
+        assert_problem(response, 401, "unauthenticated")
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    assert wrong.json()["detail"] == unknown.json()["detail"]
+
+
+async def test_refresh_rotates_and_a_reused_token_kills_the_session(api: Api) -> None:
+    await api.register("ada@example.com")
+    first = await api.log_in("ada@example.com")
+    rotated = await api.http.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert rotated.status_code == 200
+    second = rotated.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    reused = await api.http.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert_problem(reused, 401)
+    after = await api.http.post("/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    assert_problem(after, 401)
+
+
+async def test_logout_revokes_the_refresh_token(api: Api) -> None:
+    await api.register("ada@example.com")
+    tokens = await api.log_in("ada@example.com")
+    out = await api.http.post("/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+    assert out.status_code == 204
+    again = await api.http.post("/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+    assert again.status_code == 204
+    assert_problem(await api.http.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}), 401)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer", "Bearer not-a-token", "Basic YWRhOnB3", "Bearer sk-sb-unknown", "Bearer eyJhbGciOiJub25lIn0.e30."],
+)
+async def test_missing_or_bad_credentials_are_401_with_challenge(api: Api, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = await api.http.get("/api/v1/users/me", headers=headers)
+    assert_problem(response, 401, "unauthenticated")
+    assert "www-authenticate" in response.headers
+
+
+async def test_refresh_token_is_not_accepted_as_access_token(api: Api) -> None:
+    await api.register("ada@example.com")
+    tokens = await api.log_in("ada@example.com")
+    response = await api.http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {tokens['refresh_token']}"})
+    assert_problem(response, 401)
+
+
+async def test_token_endpoint_validates_its_form(api: Api) -> None:
+    assert_problem(await api.http.post("/api/v1/auth/token", data={"username": "a@example.com"}), 422)
+    assert_problem(await api.http.post("/api/v1/auth/token", json={"username": "a", "password": "b"}), 422)
