@@ -26,6 +26,7 @@ from application.chat.delete_conversation import DeleteConversation
 from application.chat.get_conversation import GetConversation
 from application.chat.list_conversations import ListConversations
 from application.chat.post_message import PostMessage
+from application.chat.stream_message import StreamMessage
 from application.chat.update_conversation import UpdateConversation
 from application.models.list_models import ListModels
 from application.unit_of_work import UnitOfWorkFactory
@@ -130,4 +131,7 @@ class Container(containers.DeclarativeContainer):
     delete_conversation = providers.Factory(DeleteConversation, uow=uow)
     post_message = providers.Factory(
         PostMessage, uow=uow, provider=llm, clock=clock, history_limit=settings.provided.history_limit
+    )
+    stream_message = providers.Factory(
+        StreamMessage, uow=uow, provider=llm, clock=clock, history_limit=settings.provided.history_limit
     )

@@ -47,7 +47,10 @@ async def test_conversation_lifecycle(api: Api) -> None:
 
 async def test_pagination_with_cursor(api: Api) -> None:
     ada = await api.user("ada@example.com")
-    ids = [(await api.http.post("/api/v1/conversations", json={"title": f"c{i}"}, headers=ada)).json()["id"] for i in range(5)]
+    ids = [
+        (await api.http.post("/api/v1/conversations", json={"title": f"c{i}"}, headers=ada)).json()["id"]
+        for i in range(5)
+    ]
     seen: list[str] = []
     cursor = None
     while True:

@@ -71,9 +71,7 @@ async def test_an_unexpected_error_is_a_bare_500_without_details(api: Api) -> No
     assert body["detail"] == "an unexpected error occurred"
 
 
-async def test_openapi_documents_problem_responses_and_can_be_disabled(
-    api: Api, api_with: Callable[..., Any]
-) -> None:
+async def test_openapi_documents_problem_responses_and_can_be_disabled(api: Api, api_with: Callable[..., Any]) -> None:
     schema = (await api.http.get("/openapi.json")).json()
     responses = schema["paths"]["/api/v1/conversations/{conversation_id}/messages"]["post"]["responses"]
     assert {"401", "404", "422", "502", "503", "504"} <= responses.keys()

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Header, Query, status
+from fastapi.responses import StreamingResponse
 
 from application.chat.create_conversation import CreateConversation, CreateConversationCommand
 from application.chat.delete_conversation import DeleteConversation, DeleteConversationCommand
@@ -12,6 +14,8 @@ from application.chat.exchange import PostMessageCommand
 from application.chat.get_conversation import GetConversation, GetConversationCommand
 from application.chat.list_conversations import ListConversations, ListConversationsCommand
 from application.chat.post_message import PostMessage
+from application.chat.stream_message import MessageStream, StreamMessage, StreamOutcome
+from domain.shared.errors import DomainError
 from application.chat.update_conversation import UpdateConversation, UpdateConversationCommand
 from interfaces.container import Container
 from interfaces.http.conversations.schemas import (
@@ -22,9 +26,12 @@ from interfaces.http.conversations.schemas import (
     MessageResponse,
     PostMessageRequest,
     PostMessageResponse,
+    StreamDeltaEvent,
     UpdateConversationRequest,
 )
-from interfaces.http.errors import problem_responses
+from interfaces.http.context import request_id_var
+from interfaces.http.errors import problem_responses, status_for
+from interfaces.http.sse import SSE_HEADERS, sse_event
 from interfaces.http.security import CurrentPrincipal
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -113,19 +120,33 @@ async def delete_conversation(
     await use_case.execute(DeleteConversationCommand(principal=principal, conversation_id=conversation_id))
 
 
+STREAM_DOC = {
+    200: {
+        "description": (
+            "With `stream: true` or `Accept: text/event-stream`: Server-Sent Events. `delta` events carry text as the "
+            'model produces it (`{"text": ...}`); then one `done` event with the stored messages and usage (the '
+            "same body as the 201 answer), or one `error` event with a problem body and the partial message stored."
+        ),
+        "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/StreamDeltaEvent"}}},
+    }
+}
+
+
 @router.post(
     "/{conversation_id}/messages",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 413, 422, *UPSTREAM_ERRORS),
-    summary="Send a message and get the model's answer",
+    responses={**STREAM_DOC, **problem_responses(401, 403, 404, 413, 422, *UPSTREAM_ERRORS)},
+    summary="Send a message and get the model's answer, whole or streamed",
 )
 @inject
 async def post_message(
     conversation_id: uuid.UUID,
     body: PostMessageRequest,
     principal: CurrentPrincipal,
+    accept: Annotated[str, Header()] = "",
     use_case: PostMessage = Depends(Provide[Container.post_message]),
-) -> PostMessageResponse:
+    stream_use_case: StreamMessage = Depends(Provide[Container.stream_message]),
+) -> PostMessageResponse | StreamingResponse:
     command = PostMessageCommand(
         principal=principal,
         conversation_id=conversation_id,
@@ -133,4 +154,36 @@ async def post_message(
         temperature=body.temperature,
         max_tokens=body.max_tokens,
     )
+    if body.stream or "text/event-stream" in accept:
+        stream = await stream_use_case.open(command)  # errors before the first token are ordinary problems
+        return StreamingResponse(_sse(stream), media_type="text/event-stream", headers=SSE_HEADERS)
     return PostMessageResponse.of(await use_case.execute(command))
+
+
+async def _sse(stream: MessageStream) -> AsyncIterator[bytes]:
+    try:
+        async for event in stream:
+            if isinstance(event, StreamOutcome):
+                yield _final_event(event)
+            else:
+                yield sse_event("delta", StreamDeltaEvent(text=event.text).model_dump())
+    except DomainError as exc:  # storing the answer failed, e.g. the conversation was deleted meanwhile
+        yield sse_event("error", _problem(exc))
+
+
+def _final_event(outcome: StreamOutcome) -> bytes:
+    response = PostMessageResponse.of(outcome).model_dump(mode="json")
+    if outcome.error is None:
+        return sse_event("done", response)
+    return sse_event("error", _problem(outcome.error) | {"result": response})
+
+
+def _problem(exc: DomainError) -> dict[str, object]:
+    return {
+        "type": "urn:switchboard:problem:" + exc.code,
+        "title": exc.title,
+        "status": status_for(exc),
+        "detail": exc.detail,
+        "code": exc.code,
+        "request_id": request_id_var.get(),
+    }

@@ -6,6 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from application.chat.post_message import PostMessageResult
+from application.chat.stream_message import StreamOutcome
 from domain.chat.model import (
     MAX_MESSAGE_LENGTH,
     MAX_SYSTEM_PROMPT_LENGTH,
@@ -41,6 +42,15 @@ class PostMessageRequest(BaseModel):
     content: str = Field(min_length=1, max_length=MAX_MESSAGE_LENGTH)
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    stream: bool = Field(
+        False, description="Answer as Server-Sent Events (also chosen by `Accept: text/event-stream`)."
+    )
+
+
+class StreamDeltaEvent(BaseModel):
+    """Data of an SSE `delta` event."""
+
+    text: str
 
 
 class ConversationResponse(BaseModel):
@@ -129,7 +139,7 @@ class PostMessageResponse(BaseModel):
     served_by: ServedByResponse
 
     @classmethod
-    def of(cls, result: PostMessageResult) -> PostMessageResponse:
+    def of(cls, result: PostMessageResult | StreamOutcome) -> PostMessageResponse:
         served = result.completion.served_by
         return cls(
             user_message=MessageResponse.of(result.user_message),
