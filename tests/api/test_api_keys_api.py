@@ -13,7 +13,8 @@ async def test_key_is_shown_once_works_as_bearer_and_stops_working_when_revoked(
     assert created.status_code == 201
     body = created.json()
     key = body["key"]
-    assert key.startswith("sk-sb-") and key.startswith(body["prefix"])
+    assert key.startswith("sk-sb-")
+    assert key.startswith(body["prefix"])
     assert sorted(body["scopes"]) == ["chat", "models"]
 
     listed = await api.http.get("/api/v1/api-keys", headers=jwt)

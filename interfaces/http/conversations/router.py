@@ -15,9 +15,10 @@ from application.chat.get_conversation import GetConversation, GetConversationCo
 from application.chat.list_conversations import ListConversations, ListConversationsCommand
 from application.chat.post_message import PostMessage
 from application.chat.stream_message import MessageStream, StreamMessage, StreamOutcome
-from domain.shared.errors import DomainError
 from application.chat.update_conversation import UpdateConversation, UpdateConversationCommand
+from domain.shared.errors import DomainError
 from interfaces.container import Container
+from interfaces.http.context import request_id_var
 from interfaces.http.conversations.schemas import (
     ConversationDetailResponse,
     ConversationPageResponse,
@@ -29,10 +30,9 @@ from interfaces.http.conversations.schemas import (
     StreamDeltaEvent,
     UpdateConversationRequest,
 )
-from interfaces.http.context import request_id_var
 from interfaces.http.errors import problem_responses, status_for
-from interfaces.http.sse import SSE_HEADERS, sse_event
 from interfaces.http.security import CurrentPrincipal
+from interfaces.http.sse import SSE_HEADERS, sse_event
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 UPSTREAM_ERRORS = (502, 503, 504)
