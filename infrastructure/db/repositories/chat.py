@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from domain.chat.model import Conversation, Message, PageCursor
@@ -49,8 +49,13 @@ class SqlAlchemyConversationRepository(SqlAlchemyRepository, ConversationReposit
         statement = select(conversations).where(conversations.c.owner_id == owner_id)
         if after is not None:
             # Row-value comparison: PostgreSQL and SQLite (3.15+) both walk the (owner, created_at, id) index.
+            # Typed binds: an untyped datetime would skip UTCDateTime and compare wrongly on SQLite.
             position = tuple_(conversations.c.created_at, conversations.c.id)
-            statement = statement.where(position < tuple_(after.created_at, after.id))
+            cursor = tuple_(
+                literal(after.created_at, conversations.c.created_at.type),
+                literal(after.id, conversations.c.id.type),
+            )
+            statement = statement.where(position < cursor)
         statement = statement.order_by(conversations.c.created_at.desc(), conversations.c.id.desc()).limit(
             limit
         )
