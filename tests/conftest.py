@@ -17,10 +17,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import pool
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from infrastructure.db.engine import create_engine, create_session_factory
 from infrastructure.db.migrate import upgrade_to_head
@@ -39,19 +40,32 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-async def _admin_connection() -> asyncpg.Connection:
-    return await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=3)
+def _postgres_url(database: str) -> URL:
+    return make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg", database=database)
+
+
+async def _admin(statement: str) -> None:
+    """Runs one statement on the server's maintenance database, outside a transaction."""
+    engine = create_async_engine(
+        _postgres_url(make_url(POSTGRES_ADMIN_URL).database or "postgres"),
+        poolclass=pool.NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"timeout": 3},
+    )
+    try:
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql(statement)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(scope="session")
 async def postgres_server() -> str:
     """The admin URL of a reachable PostgreSQL server; skips (fails under CI) when there is none."""
     try:
-        connection = await _admin_connection()
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        await _admin("SELECT 1")
+    except (OSError, TimeoutError, SQLAlchemyError) as exc:
         _unavailable(f"PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {exc!r}")
-    else:
-        await connection.close()
     return POSTGRES_ADMIN_URL
 
 
@@ -62,23 +76,14 @@ def postgres_database_factory(postgres_server: str) -> DatabaseFactory:
     @asynccontextmanager
     async def create(*, migrate: bool = True) -> AsyncIterator[str]:
         name = f"sb_test_{uuid.uuid4().hex[:12]}"
-        admin = await _admin_connection()
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        url = make_url(postgres_server).set(drivername="postgresql+asyncpg", database=name)
-        url_text = url.render_as_string(hide_password=False)
+        await _admin(f'CREATE DATABASE "{name}"')
+        url = _postgres_url(name).render_as_string(hide_password=False)
         try:
             if migrate:
-                await upgrade_to_head(url_text)
-            yield url_text
+                await upgrade_to_head(url)
+            yield url
         finally:
-            admin = await _admin_connection()
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
+            await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return create
 

@@ -49,16 +49,23 @@ async def downgrade(url: str, revision: str) -> None:
     await _run(url, lambda config: command.downgrade(config, revision))
 
 
-async def current_revision(url: str) -> str | None:
-    """The revision the database is at; ``None`` for a database never migrated."""
-    engine = _migration_engine(url)
+async def current_revision(database: str | AsyncEngine) -> str | None:
+    """The revision the database is at; ``None`` for a database never migrated.
+
+    Given the application's engine (the health check) it borrows a pooled connection; given a URL it
+    connects just for this.
+    """
+    engine = _migration_engine(database) if isinstance(database, str) else database
     try:
         async with engine.connect() as connection:
-            return await connection.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_revision()
-            )
+            return await connection.run_sync(_revision_of)
     finally:
-        await engine.dispose()
+        if isinstance(database, str):
+            await engine.dispose()
+
+
+def _revision_of(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def _migration_engine(url: str) -> AsyncEngine:

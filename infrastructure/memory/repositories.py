@@ -79,7 +79,12 @@ class InMemoryUserRepository(InMemoryRepository, UserRepository):
         return sum(1 for _ in self._tx.users.rows())
 
     async def update(self, user: User) -> None:
+        stored = self._tx.users.get(user.id)
+        if stored is None:
+            raise NotFound(f"user {user.id} not found")
         self._check_email_free(user)
+        user = copy_out(user)
+        user.created_at = stored.created_at  # like the SQL update, which leaves it alone
         self._replace(self._tx.users, user, f"user {user.id} not found")
 
     def _check_email_free(self, user: User) -> None:

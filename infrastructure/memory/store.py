@@ -138,6 +138,8 @@ class Transaction:
 
     def _check_unique_emails(self) -> None:
         written = {row.email: row.id for row in self.users.writes.values() if row is not None}
+        if not written:
+            return
         for row in self.users.rows():
             if written.get(row.email, row.id) != row.id:
                 raise Conflict(EMAIL_TAKEN)

@@ -192,6 +192,30 @@ class TestInMemoryUnitOfWork:
         assert uow.commits == 1
         assert factory.commits == 1
 
+    async def test_commit_rechecks_the_email_against_later_commits(self) -> None:
+        """What PostgreSQL's unique index does by blocking the second insert, the fake does at commit."""
+        factory = InMemoryUnitOfWorkFactory()
+        async with factory() as first:
+            await first.users.add(a_user(email="same@example.com"))
+            async with factory() as second:
+                await second.users.add(a_user(email="same@example.com"))
+                await second.commit()
+            with pytest.raises(Conflict):
+                await first.commit()
+        assert factory.store.commits == 1
+
+    async def test_commit_of_a_delete_cascades_to_messages_committed_meanwhile(self) -> None:
+        factory = InMemoryUnitOfWorkFactory()
+        owner = await saved_user(factory)
+        conversation = await saved_conversation(factory, owner)
+        async with factory() as deleting:
+            await deleting.conversations.delete(conversation)
+            async with factory() as posting:
+                await posting.conversations.add_messages(a_message(conversation))
+                await posting.commit()
+            await deleting.commit()
+        assert factory.store.messages == {}
+
     async def test_repositories_refuse_work_after_the_block(self) -> None:
         factory = InMemoryUnitOfWorkFactory()
         async with factory() as uow:
@@ -465,6 +489,20 @@ class TestConversationRepository:
             assert await uow.conversations.get_owned(conversation.id, owner.id) == conversation
             with pytest.raises(NotFound):
                 await uow.conversations.update(a_conversation(owner))
+
+    async def test_update_never_moves_a_conversation_or_its_creation_time(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        owner = await saved_user(uow_factory)
+        thief = await saved_user(uow_factory)
+        conversation = await saved_conversation(uow_factory, owner)
+        moved = a_conversation(thief, id=conversation.id, created_at=at(999))
+        async with uow_factory() as uow:
+            await uow.conversations.update(moved)
+            await uow.commit()
+        async with uow_factory() as uow:
+            stored = await uow.conversations.get_owned(conversation.id, owner.id)
+        assert stored.created_at == conversation.created_at
 
     async def test_delete_cascades_to_messages(self, uow_factory: UnitOfWorkFactory) -> None:
         owner = await saved_user(uow_factory)

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from infrastructure.db.migrate import (
     alembic_config,
@@ -70,6 +70,12 @@ async def test_migrated_schema_matches_the_table_metadata(migrated_url: str) -> 
     url = migrated_url
     assert await _schema_diff(url) == []
     assert await current_revision(url) == current_head()
+
+
+async def test_current_revision_through_the_application_engine(sqlite_engine: AsyncEngine) -> None:
+    assert await current_revision(sqlite_engine) == current_head()
+    async with sqlite_engine.connect() as connection:  # the engine was borrowed, not disposed
+        assert (await connection.exec_driver_sql("SELECT 1")).scalar_one() == 1
 
 
 async def test_stairway_each_revision_goes_up_down_and_up(database_factory: DatabaseFactory) -> None:
