@@ -1,0 +1,150 @@
+"""The relational schema as SQLAlchemy Core tables. Alembic migrations create it; this module describes it.
+
+Enums are stored as plain strings (no native PostgreSQL enum types, so adding a value needs no migration),
+ids as ``Uuid`` (native ``uuid`` on PostgreSQL, ``CHAR(32)`` hex on SQLite, both ordering like the UUID's
+integer), and every timestamp through ``UTCDateTime`` so that it comes back aware UTC on both engines.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that only accepts aware values and always returns aware UTC.
+
+    PostgreSQL keeps the instant in ``timestamptz``; SQLite keeps text without an offset, so values are
+    converted to UTC before storing and UTC is re-attached on load. Naive datetimes are refused, not guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: store timezone-aware values only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _id() -> Column[uuid.UUID]:
+    return Column("id", Uuid(), primary_key=True)
+
+
+def _owner(name: str, parent: str) -> Column[uuid.UUID]:
+    return Column(name, Uuid(), ForeignKey(f"{parent}.id", ondelete="CASCADE"), nullable=False)
+
+
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    Column("email", String(320), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("is_active", Boolean(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("email"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _id(),
+    _owner("owner_id", "users"),
+    Column("name", String(100), nullable=False),
+    Column("scopes", JSON(), nullable=False),  # sorted list of scope values
+    Column("prefix", String(32), nullable=False),
+    # Its unique constraint is backed by a unique index on both engines; lookups use it, no second index.
+    Column("key_hash", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("key_hash"),
+    Index(None, "owner_id"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    _id(),
+    Column("family_id", Uuid(), nullable=False),
+    _owner("user_id", "users"),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Index(None, "family_id"),
+    Index(None, "user_id"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    _id(),
+    _owner("owner_id", "users"),
+    Column("title", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("system_prompt", Text(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "owner_id", "created_at", "id"),  # newest-first cursor pages per owner
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    _id(),
+    _owner("conversation_id", "conversations"),
+    Column("role", String(16), nullable=False),
+    Column("content", Text(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("input_tokens", Integer(), nullable=False),
+    Column("output_tokens", Integer(), nullable=False),
+    Column("model", String(200), nullable=True),
+    Column("finish_reason", String(32), nullable=True),
+    Index(None, "conversation_id", "created_at", "id"),  # history in order; also serves the cascade
+)
+
+UQ_USERS_EMAIL = "uq_users_email"

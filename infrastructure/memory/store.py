@@ -1,0 +1,150 @@
+"""Committed state of the in-memory backend, and the transactions that change it.
+
+Entities inside the store are never handed out and never mutated: repositories copy them out on read and copy
+them in on write. A transaction records its writes in an overlay on top of the committed tables and publishes
+them only on commit, so reads see the latest committed state plus the transaction's own writes (like
+PostgreSQL's READ COMMITTED) and a rolled-back transaction leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from domain.auth.model import ApiKey, RefreshToken, User
+from domain.chat.model import Conversation, Message
+from domain.shared.errors import Conflict, NotFound
+
+EMAIL_TAKEN = "a user with this email already exists"
+CONVERSATION_NOT_FOUND = "conversation not found"
+
+
+class Entity(Protocol):
+    id: uuid.UUID
+
+
+E = TypeVar("E", bound=Entity)
+
+
+class InMemoryStore:
+    """The committed tables. Share one between unit-of-work factories to share a database."""
+
+    def __init__(self) -> None:
+        self.users: dict[uuid.UUID, User] = {}
+        self.api_keys: dict[uuid.UUID, ApiKey] = {}
+        self.refresh_tokens: dict[uuid.UUID, RefreshToken] = {}
+        self.conversations: dict[uuid.UUID, Conversation] = {}
+        self.messages: dict[uuid.UUID, Message] = {}
+        self.commits = 0
+
+
+def copy_in(entity: E) -> E:
+    """A private copy for the store, timestamps in UTC; naive ones are refused, as the database does."""
+    stored = copy.deepcopy(entity)
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(stored):  # type: ignore[arg-type]
+        value = getattr(stored, field.name)
+        if isinstance(value, datetime):
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(f"naive datetime {value!r}: store timezone-aware values only")
+            changes[field.name] = value.astimezone(UTC)
+    return dataclasses.replace(stored, **changes) if changes else stored  # type: ignore[type-var]
+
+
+def copy_out(entity: E) -> E:
+    return copy.deepcopy(entity)
+
+
+class Table(Generic[E]):
+    """One table as a transaction sees it: the committed rows, overlaid with this transaction's writes."""
+
+    def __init__(self, committed: dict[uuid.UUID, E]) -> None:
+        self._committed = committed
+        self.writes: dict[uuid.UUID, E | None] = {}  # None marks a delete
+
+    def get(self, key: uuid.UUID) -> E | None:
+        if key in self.writes:
+            return self.writes[key]
+        return self._committed.get(key)
+
+    def rows(self) -> Iterator[E]:
+        for key, row in self._committed.items():
+            if key not in self.writes:
+                yield row
+        yield from (row for row in self.writes.values() if row is not None)
+
+    def where(self, predicate: Callable[[E], bool]) -> list[E]:
+        return [row for row in self.rows() if predicate(row)]
+
+    def put(self, entity: E) -> None:
+        self.writes[entity.id] = copy_in(entity)
+
+    def delete(self, key: uuid.UUID) -> None:
+        self.writes[key] = None
+
+    def publish(self) -> None:
+        for key, row in self.writes.items():
+            if row is None:
+                self._committed.pop(key, None)
+            else:
+                self._committed[key] = row
+        self.writes.clear()
+
+
+class Transaction:
+    """The writes of one unit of work, published to the store only by ``commit``."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+        self.users = Table(store.users)
+        self.api_keys = Table(store.api_keys)
+        self.refresh_tokens = Table(store.refresh_tokens)
+        self.conversations = Table(store.conversations)
+        self.messages = Table(store.messages)
+        self.closed = False
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError("the unit of work is closed")
+
+    def commit(self) -> None:
+        """Checks the constraints again against what others committed meanwhile, then publishes.
+
+        Synchronous on purpose: with no ``await`` inside, no other task can interleave, so it needs no lock.
+        """
+        self.check_open()
+        self._check_unique_emails()
+        self._check_messages_have_conversations()
+        deleted_conversations = {key for key, row in self.conversations.writes.items() if row is None}
+        for table in self._tables():
+            table.publish()
+        if deleted_conversations:  # the cascade, also for messages others committed meanwhile
+            for key in [
+                k for k, m in self.store.messages.items() if m.conversation_id in deleted_conversations
+            ]:
+                del self.store.messages[key]
+        self.store.commits += 1
+
+    def rollback(self) -> None:
+        for table in self._tables():
+            table.writes.clear()
+
+    def _tables(self) -> tuple[Table[Any], ...]:
+        return (self.users, self.api_keys, self.refresh_tokens, self.conversations, self.messages)
+
+    def _check_unique_emails(self) -> None:
+        written = {row.email: row.id for row in self.users.writes.values() if row is not None}
+        if not written:
+            return
+        for row in self.users.rows():
+            if written.get(row.email, row.id) != row.id:
+                raise Conflict(EMAIL_TAKEN)
+
+    def _check_messages_have_conversations(self) -> None:
+        for message in self.messages.writes.values():
+            if message is not None and self.conversations.get(message.conversation_id) is None:
+                raise NotFound(CONVERSATION_NOT_FOUND)

@@ -1,0 +1,62 @@
+"""The in-memory unit of work: really transactional, for fast tests and as a selectable backend."""
+
+from __future__ import annotations
+
+from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from infrastructure.memory.repositories import (
+    InMemoryApiKeyRepository,
+    InMemoryConversationRepository,
+    InMemoryRefreshTokenRepository,
+    InMemoryUserRepository,
+)
+from infrastructure.memory.store import InMemoryStore, Transaction
+
+__all__ = ["InMemoryStore", "InMemoryUnitOfWork", "InMemoryUnitOfWorkFactory"]
+
+
+class InMemoryUnitOfWork(UnitOfWork):
+    """Writes go to a private overlay and reach the store only on ``commit``; ``commits`` counts them."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+        self.commits = 0
+        self._transaction: Transaction | None = None
+
+    async def _begin(self) -> None:
+        if self._transaction is not None:
+            raise RuntimeError("this unit of work is already open")
+        transaction = Transaction(self.store)
+        self._transaction = transaction
+        self.users = InMemoryUserRepository(transaction)
+        self.api_keys = InMemoryApiKeyRepository(transaction)
+        self.refresh_tokens = InMemoryRefreshTokenRepository(transaction)
+        self.conversations = InMemoryConversationRepository(transaction)
+
+    async def commit(self) -> None:
+        if self._transaction is None:
+            raise RuntimeError("commit outside an open unit of work")
+        self._transaction.commit()
+        self.commits += 1
+
+    async def rollback(self) -> None:
+        if self._transaction is not None:
+            self._transaction.rollback()
+
+    async def _end(self) -> None:
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            transaction.rollback()
+            transaction.closed = True
+
+
+class InMemoryUnitOfWorkFactory(UnitOfWorkFactory):
+    def __init__(self, store: InMemoryStore | None = None) -> None:
+        self.store = store if store is not None else InMemoryStore()
+
+    def __call__(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self.store)
+
+    @property
+    def commits(self) -> int:
+        """Commits through any unit of work sharing this store."""
+        return self.store.commits
