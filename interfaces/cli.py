@@ -9,14 +9,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from infrastructure.db.migrate import upgrade_to_head
-
 from application.auth.register_user import RegisterUserCommand
 from domain.auth.model import Role
 from domain.shared.errors import DomainError
+from infrastructure.db.migrate import upgrade_to_head
 from infrastructure.llm.catalog import CatalogError
 from infrastructure.settings import Settings, SettingsError, load_settings
-from interfaces.container import Container
+from interfaces.container import Container, close_resources
 
 
 def _migrate(settings: Settings, _: argparse.Namespace) -> int:
@@ -48,14 +47,13 @@ def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> None:
         container = Container(settings=settings)
-        await container.init_resources()  # type: ignore[misc]
         try:
             user = await container.register_user().execute(
                 RegisterUserCommand(email=args.email, password=password, role=Role.ADMIN)
             )
             print(f"admin created: {user.email} ({user.id})")
         finally:
-            await container.shutdown_resources()  # type: ignore[misc]
+            await close_resources(container)
 
     asyncio.run(run())
     return 0

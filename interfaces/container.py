@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from dependency_injector import containers, providers
-from infrastructure.db.engine import create_engine, create_session_factory
-from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.admin.list_users import ListUsers
@@ -31,9 +26,12 @@ from application.chat.update_conversation import UpdateConversation
 from application.models.list_models import ListModels
 from application.unit_of_work import UnitOfWorkFactory
 from domain.shared.clock import SystemClock
+from infrastructure.db.engine import create_engine, create_session_factory
+from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from infrastructure.llm.catalog import load_catalog
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.router import ModelRouter
+from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService
 from infrastructure.settings import Settings
@@ -41,20 +39,15 @@ from infrastructure.settings import Settings
 MEMORY_DATABASE_URL = "memory://"
 
 
-async def _engine(settings: Settings) -> AsyncIterator[AsyncEngine | None]:
+def _engine(settings: Settings) -> AsyncEngine | None:
     if settings.database_url == MEMORY_DATABASE_URL:
-        yield None
-        return
-    engine = create_engine(
+        return None
+    return create_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         echo=settings.database_echo,
     )
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 def _uow_factory(settings: Settings, engine: AsyncEngine | None) -> UnitOfWorkFactory:
@@ -81,7 +74,9 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
-    engine = providers.Resource(_engine, settings)
+    # A Singleton, not an async Resource: an async Resource would put every dependent provider in async mode, making
+    # each injection a Future to await on the request path. ``close_resources`` disposes of the pool instead.
+    engine = providers.Singleton(_engine, settings)
     uow = providers.Singleton(_uow_factory, settings, engine)
 
     hasher = providers.Singleton(
@@ -135,3 +130,10 @@ class Container(containers.DeclarativeContainer):
     stream_message = providers.Factory(
         StreamMessage, uow=uow, provider=llm, clock=clock, history_limit=settings.provided.history_limit
     )
+
+
+async def close_resources(container: Container) -> None:
+    """Closes what the container opened: the database pool, the provider clients."""
+    engine = container.engine()
+    if engine is not None:
+        await engine.dispose()

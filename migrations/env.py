@@ -27,9 +27,7 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 
 def database_url() -> str:
-    return (
-        config.get_main_option("sqlalchemy.url") or os.environ.get("SWITCHBOARD_DATABASE_URL") or DEFAULT_URL
-    )
+    return config.get_main_option("sqlalchemy.url") or os.environ.get("SWITCHBOARD_DATABASE_URL") or DEFAULT_URL
 
 
 def run_migrations_offline() -> None:

@@ -27,9 +27,7 @@ from infrastructure.db.engine import create_engine, create_session_factory
 from infrastructure.db.migrate import upgrade_to_head
 from infrastructure.db.tables import metadata
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "SWITCHBOARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+POSTGRES_ADMIN_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 DatabaseFactory = Callable[..., AbstractAsyncContextManager[str]]
 

@@ -50,9 +50,7 @@ def _unique_name(table_name: str, columns: set[str]) -> str | None:
     table = metadata.tables.get(table_name)
     if table is None:
         return None
-    candidates: list[UniqueConstraint | Index] = [
-        c for c in table.constraints if isinstance(c, UniqueConstraint)
-    ]
+    candidates: list[UniqueConstraint | Index] = [c for c in table.constraints if isinstance(c, UniqueConstraint)]
     candidates.extend(index for index in table.indexes if index.unique)
     for item in candidates:
         if {column.name for column in item.columns} == columns and isinstance(item.name, str):

@@ -96,9 +96,7 @@ class InMemoryApiKeyRepository(InMemoryRepository, ApiKeyRepository):
     async def add(self, key: ApiKey) -> None:
         self._require_user(key.owner_id)
         if self._tx.api_keys.where(lambda other: other.key_hash == key.key_hash):
-            raise ValueError(
-                "duplicate API key hash"
-            )  # the database's unique constraint, untranslated there too
+            raise ValueError("duplicate API key hash")  # the database's unique constraint, untranslated there too
         self._insert(self._tx.api_keys, key)
 
     async def find(self, key_id: uuid.UUID) -> ApiKey | None:
@@ -186,17 +184,12 @@ class InMemoryConversationRepository(InMemoryRepository, ConversationRepository)
             raise NotFound(CONVERSATION_NOT_FOUND)
         return copy_out(conversation)
 
-    async def list_by_owner(
-        self, owner_id: uuid.UUID, *, limit: int, after: PageCursor | None
-    ) -> list[Conversation]:
+    async def list_by_owner(self, owner_id: uuid.UUID, *, limit: int, after: PageCursor | None) -> list[Conversation]:
         self._tx.check_open()
         if limit <= 0:
             return []
         rows = self._tx.conversations.where(
-            lambda c: (
-                c.owner_id == owner_id
-                and (after is None or (c.created_at, c.id) < (after.created_at, after.id))
-            )
+            lambda c: c.owner_id == owner_id and (after is None or (c.created_at, c.id) < (after.created_at, after.id))
         )
         rows.sort(key=lambda c: (c.created_at, c.id), reverse=True)
         return [copy_out(c) for c in rows[:limit]]

@@ -123,9 +123,7 @@ class Transaction:
         for table in self._tables():
             table.publish()
         if deleted_conversations:  # the cascade, also for messages others committed meanwhile
-            for key in [
-                k for k, m in self.store.messages.items() if m.conversation_id in deleted_conversations
-            ]:
+            for key in [k for k, m in self.store.messages.items() if m.conversation_id in deleted_conversations]:
                 del self.store.messages[key]
         self.store.commits += 1
 

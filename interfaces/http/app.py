@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from infrastructure.settings import Settings, load_settings
-from interfaces.container import Container
+from interfaces.container import Container, close_resources
 from interfaces.http import errors, health, security
 from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
@@ -30,11 +30,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container.wire(modules=WIRED_MODULES)
-        await container.init_resources()  # type: ignore[misc]
         try:
             yield
         finally:
-            await container.shutdown_resources()  # type: ignore[misc]
+            await close_resources(container)
             container.unwire()
 
     app = FastAPI(

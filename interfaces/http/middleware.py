@@ -82,7 +82,8 @@ class RequestContextMiddleware:
                 started = True
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                headers.append((b"x-request-id", request_id.encode()))
+                if b"x-request-id" not in present:
+                    headers.append((b"x-request-id", request_id.encode()))
                 headers.extend(h for h in _SECURITY_HEADERS if h[0] not in present)
                 message = {**message, "headers": headers}
             await send(message)

@@ -253,9 +253,7 @@ class TestUserRepository:
             assert await uow.users.count() == 2
             assert await uow.users.get(other.id) == other
 
-    async def test_email_taken_after_the_check_is_still_a_conflict(
-        self, uow_factory: UnitOfWorkFactory
-    ) -> None:
+    async def test_email_taken_after_the_check_is_still_a_conflict(self, uow_factory: UnitOfWorkFactory) -> None:
         """The use case checks first; a registration between its check and its insert still conflicts."""
         email = "race@example.com"
         async with uow_factory() as slow:
@@ -317,9 +315,7 @@ class TestApiKeyRepository:
             with pytest.raises(NotFound):
                 await uow.api_keys.add(a_key(a_user()))
 
-    async def test_count_active_ignores_revoked_expired_and_other_owners(
-        self, uow_factory: UnitOfWorkFactory
-    ) -> None:
+    async def test_count_active_ignores_revoked_expired_and_other_owners(self, uow_factory: UnitOfWorkFactory) -> None:
         owner = await saved_user(uow_factory)
         stranger = await saved_user(uow_factory)
         now = at(1000)
@@ -490,9 +486,7 @@ class TestConversationRepository:
             with pytest.raises(NotFound):
                 await uow.conversations.update(a_conversation(owner))
 
-    async def test_update_never_moves_a_conversation_or_its_creation_time(
-        self, uow_factory: UnitOfWorkFactory
-    ) -> None:
+    async def test_update_never_moves_a_conversation_or_its_creation_time(self, uow_factory: UnitOfWorkFactory) -> None:
         owner = await saved_user(uow_factory)
         thief = await saved_user(uow_factory)
         conversation = await saved_conversation(uow_factory, owner)
@@ -548,9 +542,7 @@ class TestConversationRepository:
             with pytest.raises(NotFound):
                 await uow.conversations.add_messages(a_message(a_conversation(owner)))
 
-    async def test_list_messages_oldest_first_and_limit_keeps_the_newest(
-        self, uow_factory: UnitOfWorkFactory
-    ) -> None:
+    async def test_list_messages_oldest_first_and_limit_keeps_the_newest(self, uow_factory: UnitOfWorkFactory) -> None:
         owner = await saved_user(uow_factory)
         conversation = await saved_conversation(uow_factory, owner)
         other = await saved_conversation(uow_factory, owner)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 
 from application.auth.authenticate import Authenticate
 from application.auth.log_in import LogIn, LogInCommand
@@ -13,6 +12,7 @@ from domain.llm.model import ModelSpec
 from infrastructure.llm.catalog import StaticModelCatalog
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.router import ModelRouter
+from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService
 from tests.fakes.clock import FakeClock

@@ -147,9 +147,5 @@ class SqlAlchemyRefreshTokenRepository(SqlAlchemyRepository, RefreshTokenReposit
 
     async def _revoke(self, condition: ColumnElement[bool], at: datetime) -> None:
         """Tokens already revoked keep their first revocation time."""
-        statement = (
-            update(refresh_tokens)
-            .where(condition, refresh_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=at)
-        )
+        statement = update(refresh_tokens).where(condition, refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=at)
         await self._session.execute(statement)

@@ -41,9 +41,7 @@ class SqlAlchemyConversationRepository(SqlAlchemyRepository, ConversationReposit
             raise NotFound(CONVERSATION_NOT_FOUND)
         return conversation_from_row(row)
 
-    async def list_by_owner(
-        self, owner_id: uuid.UUID, *, limit: int, after: PageCursor | None
-    ) -> list[Conversation]:
+    async def list_by_owner(self, owner_id: uuid.UUID, *, limit: int, after: PageCursor | None) -> list[Conversation]:
         if limit <= 0:
             return []
         statement = select(conversations).where(conversations.c.owner_id == owner_id)
@@ -56,15 +54,11 @@ class SqlAlchemyConversationRepository(SqlAlchemyRepository, ConversationReposit
                 literal(after.id, conversations.c.id.type),
             )
             statement = statement.where(position < cursor)
-        statement = statement.order_by(conversations.c.created_at.desc(), conversations.c.id.desc()).limit(
-            limit
-        )
+        statement = statement.order_by(conversations.c.created_at.desc(), conversations.c.id.desc()).limit(limit)
         return [conversation_from_row(row) for row in (await self._session.execute(statement)).mappings()]
 
     async def count_by_owner(self, owner_id: uuid.UUID) -> int:
-        statement = (
-            select(func.count()).select_from(conversations).where(conversations.c.owner_id == owner_id)
-        )
+        statement = select(func.count()).select_from(conversations).where(conversations.c.owner_id == owner_id)
         return (await self._session.execute(statement)).scalar_one()
 
     async def update(self, conversation: Conversation) -> None:
@@ -83,9 +77,7 @@ class SqlAlchemyConversationRepository(SqlAlchemyRepository, ConversationReposit
         if not new_messages:
             return
         try:
-            await self._session.execute(
-                insert(messages), [message_values(message) for message in new_messages]
-            )
+            await self._session.execute(insert(messages), [message_values(message) for message in new_messages])
         except IntegrityError as exc:
             if is_foreign_key_violation(exc):  # the conversation was deleted under us
                 raise NotFound(CONVERSATION_NOT_FOUND) from exc

@@ -135,6 +135,7 @@ STREAM_DOC = {
 @router.post(
     "/{conversation_id}/messages",
     status_code=status.HTTP_201_CREATED,
+    response_model=PostMessageResponse,
     responses={**STREAM_DOC, **problem_responses(401, 403, 404, 413, 422, *UPSTREAM_ERRORS)},
     summary="Send a message and get the model's answer, whole or streamed",
 )
