@@ -100,9 +100,6 @@ BehaviourKind = Literal[
     "redirect",
 ]
 
-log = logging.getLogger(__name__)
-
-
 # --------------------------------------------------------------------------------------------------
 # Scripted behaviours
 # --------------------------------------------------------------------------------------------------
@@ -1306,10 +1303,8 @@ class FakeUpstream:
                 events, error_event = self._openai_stream(body, prompt, answer, b)
             else:
                 events, error_event = self._anthropic_stream(prompt, answer, b, request_id)
-            id_header = ("x-request-id", request_id) if provider == "openai" else ("request-id", request_id)
-            result = await self._stream(
-                ex, events, b, error_event, [_SSE, ("cache-control", "no-cache"), id_header]
-            )
+            sse_headers = [_SSE, ("cache-control", "no-cache"), self._id_header(provider, request_id)]
+            result = await self._stream(ex, events, b, error_event, sse_headers)
             if result and kind in ("ok", "huge_body"):
                 self.completions_served += 1
             return None
