@@ -63,6 +63,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ValueError("SWITCHBOARD_ARGON2_MEMORY_KIB must be at least 8 times SWITCHBOARD_ARGON2_PARALLELISM")
         if self.environment == "production":
             secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
             if len(secret.encode()) < 32:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -13,7 +14,7 @@ from application.auth.register_user import RegisterUserCommand
 from domain.auth.model import Role
 from domain.shared.errors import DomainError
 from infrastructure.db.migrate import upgrade_to_head
-from infrastructure.llm.catalog import CatalogError
+from infrastructure.llm.catalog import CatalogError, load_catalog
 from infrastructure.settings import Settings, SettingsError, load_settings
 from interfaces.container import Container, close_resources
 
@@ -29,6 +30,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.migrate:
         _migrate(settings, args)
+    # uvicorn drains on SIGTERM/SIGINT, restores the previous handlers and re-raises the signal. With these no-op
+    # handlers in place, a drained shutdown returns normally and the process exits 0, as supervisors expect.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: None)
     uvicorn.run(
         "interfaces.http.app:create_app",
         factory=True,
@@ -88,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
+        load_catalog(settings.catalog_path)  # a bad catalog stops every command, not only the server
         return HANDLERS[args.command](settings, args)
     except (SettingsError, CatalogError) as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
