@@ -387,6 +387,18 @@ def _content_text(content: Any) -> str:
     return " ".join(p for p in parts if p)
 
 
+def _last_user_text(messages: list[Any]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _content_text(message.get("content"))
+    return ""
+
+
+def _choice_count(body: dict[str, Any]) -> int:
+    n = body.get("n")
+    return n if isinstance(n, int) and n > 0 else 1
+
+
 def _example_value(schema: Any, depth: int = 0) -> Any:
     """A deterministic value matching a JSON schema (what the fake model "passes" to a tool)."""
     if not isinstance(schema, dict) or depth > 8:
@@ -429,6 +441,9 @@ class _Prompt:
     model: str
     last_role: str
     last_text: str
+    """Text of the last message."""
+    user_text: str
+    """Text of the last ``user`` message (what the answer echoes)."""
     last_is_tool_result: bool
     input_tokens: int
     tools: list[tuple[str, Any]]
@@ -581,7 +596,8 @@ _OPENAI_BAD_JSON: Final = (
 _OPENAI_ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 _DEFAULT_OPENAI_MODELS: Final = ("gpt-4o", "gpt-4o-mini", "text-embedding-3-small", "text-embedding-3-large")
-_DEFAULT_ANTHROPIC_MODELS: Final = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")
+# Not "claude-sonnet-4-5": anthropic 2.x emits a DeprecationWarning for it.
+_DEFAULT_ANTHROPIC_MODELS: Final = ("claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-7")
 
 
 def _reason_phrase(status: int) -> str:
@@ -751,7 +767,9 @@ class _Server(uvicorn.Server):
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP,
+    # and without it uvicorn's separate header / body writes meet Nagle + delayed ACK (40 ms per request).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
@@ -796,12 +814,16 @@ class FakeUpstream:
         openai_models: Sequence[str] = _DEFAULT_OPENAI_MODELS,
         anthropic_models: Sequence[str] = _DEFAULT_ANTHROPIC_MODELS,
         shutdown_grace: float = 0.05,
+        reject_anthropic_system_role: bool = False,
     ) -> None:
         """
         ``latency``: seconds before every completion response; ``chunk_delay``: seconds between
         stream events; ``api_key``: when set, any other key gets a 401 (a missing key always does);
         ``record``: keep every request in :attr:`requests` (turn off for long benchmarks);
-        ``shutdown_grace``: how long :meth:`stop` lets in-flight responses finish before cutting them.
+        ``shutdown_grace``: how long :meth:`stop` lets in-flight responses finish before cutting them;
+        ``reject_anthropic_system_role``: answer a ``role: "system"`` entry in Anthropic ``messages``
+        with the 400 the API used to give (anthropic 2.x's ``MessageParam`` allows such entries, so they
+        are accepted by default).
         """
         self.host = host
         self.port = port
@@ -812,6 +834,7 @@ class FakeUpstream:
         self.openai_models = list(openai_models)
         self.anthropic_models = list(anthropic_models)
         self.shutdown_grace = shutdown_grace
+        self.reject_anthropic_system_role = reject_anthropic_system_role
 
         self.base_url: str = ""
         self.requests: list[RecordedRequest] = []
@@ -985,8 +1008,8 @@ class FakeUpstream:
             if method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
                 return await self._models(path, headers, ex)
             provider: Provider = "anthropic" if "anthropic-version" in headers else "openai"
-            message = f"Invalid URL ({method} {path})" if provider == "openai" else "Not Found"
-            return await self._send_error(ex, provider, error(404, message=message), "")
+            not_found = f"Invalid URL ({method} {path})" if provider == "openai" else "Not Found"
+            return await self._send_error(ex, provider, error(404, message=not_found, code=""), "")
         finally:
             ex.close()
 
@@ -1082,8 +1105,7 @@ class FakeUpstream:
             )
         return None
 
-    @staticmethod
-    def _validate_anthropic_messages(headers: dict[str, str], body: Any) -> Behaviour | None:
+    def _validate_anthropic_messages(self, headers: dict[str, str], body: Any) -> Behaviour | None:
         if "anthropic-version" not in headers:
             return error(400, message="anthropic-version: header is required")
         if not isinstance(body, dict):
@@ -1098,14 +1120,16 @@ class FakeUpstream:
             return error(400, message="messages: at least one message is required")
         for i, msg in enumerate(messages):
             role = msg.get("role") if isinstance(msg, dict) else None
-            if role == "system":
+            if role == "system" and self.reject_anthropic_system_role:
                 return error(
                     400,
                     message='messages: Unexpected role "system". The Messages API accepts a top-level '
                     '`system` parameter, not "system" as an input message role.',
                 )
-            if role not in ("user", "assistant"):
-                return error(400, message=f"messages.{i}.role: Input should be 'user' or 'assistant'")
+            if role not in ("user", "assistant", "system"):
+                return error(
+                    400, message=f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'"
+                )
         return None
 
     # ---- prompts ---------------------------------------------------------------------------------
@@ -1139,6 +1163,7 @@ class FakeUpstream:
             model=body["model"],
             last_role=last_role,
             last_text=last_text,
+            user_text=_last_user_text(messages),
             last_is_tool_result=last_role in ("tool", "function"),
             input_tokens=max(1, words),
             tools=tools,
@@ -1176,6 +1201,7 @@ class FakeUpstream:
             model=body["model"],
             last_role=str(last.get("role")),
             last_text=_content_text(content),
+            user_text=_last_user_text(messages),
             last_is_tool_result=is_tool_result,
             input_tokens=max(1, words),
             tools=tools,
@@ -1218,7 +1244,7 @@ class FakeUpstream:
         elif prompt.last_is_tool_result:
             text = f"Tool result: {prompt.last_text}"
         else:
-            text = f"Echo: {prompt.last_text}".rstrip()
+            text = f"Echo: {prompt.user_text}".rstrip()
 
         if b.kind == "huge_body":
             return _Answer(_split_fixed(text, 16384), None, "end", None, output_tokens=count_tokens(text), **usage)
@@ -1401,7 +1427,7 @@ class FakeUpstream:
         return {"end": "stop", "stop_sequence": "stop", "length": "length", "tool": "tool_calls"}[answer.reason]
 
     def _openai_json(self, body: dict[str, Any], prompt: _Prompt, answer: _Answer) -> dict[str, Any]:
-        n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 0 else 1
+        n = _choice_count(body)
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
         if answer.tool is not None:
             message["tool_calls"] = [
@@ -1428,7 +1454,7 @@ class FakeUpstream:
     def _openai_stream(
         self, body: dict[str, Any], prompt: _Prompt, answer: _Answer, b: Behaviour
     ) -> tuple[list[bytes], bytes]:
-        n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 0 else 1
+        n = _choice_count(body)
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         base: dict[str, Any] = {
