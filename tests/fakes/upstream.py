@@ -1127,9 +1127,7 @@ class FakeUpstream:
                     '`system` parameter, not "system" as an input message role.',
                 )
             if role not in ("user", "assistant", "system"):
-                return error(
-                    400, message=f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'"
-                )
+                return error(400, message=f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'")
         return None
 
     # ---- prompts ---------------------------------------------------------------------------------
