@@ -100,9 +100,6 @@ BehaviourKind = Literal[
     "redirect",
 ]
 
-log = logging.getLogger(__name__)
-
-
 # --------------------------------------------------------------------------------------------------
 # Scripted behaviours
 # --------------------------------------------------------------------------------------------------
@@ -978,7 +975,9 @@ class FakeUpstream:
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         path: str = scope["path"]
         method: str = scope["method"]
-        headers: dict[str, str] = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers: dict[str, str] = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+        }
         parsed: Any = None
         bad_json = False
         if raw:
@@ -1092,7 +1091,8 @@ class FakeUpstream:
             if role == "tool" and not msg.get("tool_call_id"):
                 return error(
                     400,
-                    message="Missing parameter 'tool_call_id': messages with role 'tool' must have a 'tool_call_id'.",
+                    message="Missing parameter 'tool_call_id': messages with role 'tool' must have a "
+                    "'tool_call_id'.",
                     param=f"messages.[{i}].tool_call_id",
                     code="",
                 )
@@ -1127,7 +1127,9 @@ class FakeUpstream:
                     '`system` parameter, not "system" as an input message role.',
                 )
             if role not in ("user", "assistant", "system"):
-                return error(400, message=f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'")
+                return error(
+                    400, message=f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'"
+                )
         return None
 
     # ---- prompts ---------------------------------------------------------------------------------
@@ -1245,7 +1247,9 @@ class FakeUpstream:
             text = f"Echo: {prompt.user_text}".rstrip()
 
         if b.kind == "huge_body":
-            return _Answer(_split_fixed(text, 16384), None, "end", None, output_tokens=count_tokens(text), **usage)
+            return _Answer(
+                _split_fixed(text, 16384), None, "end", None, output_tokens=count_tokens(text), **usage
+            )
 
         reason: Literal["end", "length", "stop_sequence"] = "end"
         stop_sequence: str | None = None
@@ -1299,8 +1303,8 @@ class FakeUpstream:
                 events, error_event = self._openai_stream(body, prompt, answer, b)
             else:
                 events, error_event = self._anthropic_stream(prompt, answer, b, request_id)
-            id_header = ("x-request-id", request_id) if provider == "openai" else ("request-id", request_id)
-            result = await self._stream(ex, events, b, error_event, [_SSE, ("cache-control", "no-cache"), id_header])
+            sse_headers = [_SSE, ("cache-control", "no-cache"), self._id_header(provider, request_id)]
+            result = await self._stream(ex, events, b, error_event, sse_headers)
             if result and kind in ("ok", "huge_body"):
                 self.completions_served += 1
             return None
@@ -1348,7 +1352,9 @@ class FakeUpstream:
             return None
         status = b.status if b.status >= 400 else 502
         page = _HTML_PAGE.format(status=status, reason=_reason_phrase(status)).encode()
-        await ex.respond(status, page, [("content-type", "text/html; charset=utf-8"), ("server", "cloudflare")])
+        await ex.respond(
+            status, page, [("content-type", "text/html; charset=utf-8"), ("server", "cloudflare")]
+        )
         return None
 
     @staticmethod
@@ -1422,7 +1428,9 @@ class FakeUpstream:
 
     @staticmethod
     def _openai_finish(answer: _Answer) -> str:
-        return {"end": "stop", "stop_sequence": "stop", "length": "length", "tool": "tool_calls"}[answer.reason]
+        return {"end": "stop", "stop_sequence": "stop", "length": "length", "tool": "tool_calls"}[
+            answer.reason
+        ]
 
     def _openai_json(self, body: dict[str, Any], prompt: _Prompt, answer: _Answer) -> dict[str, Any]:
         n = _choice_count(body)
@@ -1443,7 +1451,9 @@ class FakeUpstream:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": prompt.model,
-            "choices": [{"index": i, "message": message, "logprobs": None, "finish_reason": finish} for i in range(n)],
+            "choices": [
+                {"index": i, "message": message, "logprobs": None, "finish_reason": finish} for i in range(n)
+            ],
             "usage": self._openai_usage(answer, n),
             "service_tier": "default",
             "system_fingerprint": "fp_fake",
@@ -1596,16 +1606,22 @@ class FakeUpstream:
             block: dict[str, Any] = {"type": "tool_use", "id": tool.id, "name": tool.name, "input": {}}
         else:
             block = {"type": "text", "text": ""}
-        events.append(event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}))
+        events.append(
+            event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
+        )
         events.append(event("ping", {"type": "ping"}))
         if tool is not None:
             for part in _split_fixed(tool.arguments_json, 8):
                 delta: dict[str, Any] = {"type": "input_json_delta", "partial_json": part}
-                events.append(event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
+                events.append(
+                    event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+                )
         else:
             for piece in answer.pieces:
                 delta = {"type": "text_delta", "text": piece}
-                events.append(event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
+                events.append(
+                    event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+                )
         events.append(event("content_block_stop", {"type": "content_block_stop", "index": 0}))
         events.append(
             event(
@@ -1635,7 +1651,9 @@ class FakeUpstream:
 
     # ---- errors ----------------------------------------------------------------------------------
 
-    async def _send_error(self, ex: _Exchange, provider: Provider, b: Behaviour, model: str, tokens: int = 0) -> None:
+    async def _send_error(
+        self, ex: _Exchange, provider: Provider, b: Behaviour, model: str, tokens: int = 0
+    ) -> None:
         status = b.status if b.status >= 400 else 500
         request_id = self._new_id("req_")
         if provider == "openai":
@@ -1727,7 +1745,9 @@ class FakeUpstream:
         tokens = 0
         for index, item in enumerate(items):
             key = item if isinstance(item, str) else orjson.dumps(item).decode()
-            tokens += count_tokens(item) if isinstance(item, str) else len(item) if isinstance(item, list) else 1
+            tokens += (
+                count_tokens(item) if isinstance(item, str) else len(item) if isinstance(item, list) else 1
+            )
             vector: Any = _embedding_b64(key, dims) if b64 else _embedding(key, dims)
             data.append({"object": "embedding", "index": index, "embedding": vector})
         payload: dict[str, Any] = {
@@ -1759,7 +1779,9 @@ class FakeUpstream:
         if problem is not None:
             return await self._send_error(ex, "anthropic", problem, "")
         words = count_tokens(_content_text(body.get("system")))
-        words += sum(count_tokens(_content_text(m.get("content"))) for m in body["messages"] if isinstance(m, dict))
+        words += sum(
+            count_tokens(_content_text(m.get("content"))) for m in body["messages"] if isinstance(m, dict)
+        )
         await ex.respond(200, orjson.dumps({"input_tokens": max(1, words)}), [_JSON])
 
     async def _models(self, path: str, headers: dict[str, str], ex: _Exchange) -> None:

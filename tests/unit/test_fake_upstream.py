@@ -147,7 +147,9 @@ async def test_openai_stream_raw_sse_without_usage(up: FakeUpstream) -> None:
 
 
 async def test_openai_tool_call(up: FakeUpstream, oai: openai.AsyncOpenAI) -> None:
-    tools: Any = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL_SCHEMA}}]
+    tools: Any = [
+        {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL_SCHEMA}}
+    ]
     result = await oai.chat.completions.create(model=GPT, messages=user("CALL_TOOL please"), tools=tools)
 
     choice = result.choices[0]
@@ -172,8 +174,12 @@ async def test_openai_tool_call(up: FakeUpstream, oai: openai.AsyncOpenAI) -> No
 
 
 async def test_openai_tool_call_stream(up: FakeUpstream, oai: openai.AsyncOpenAI) -> None:
-    tools: Any = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL_SCHEMA}}]
-    stream = await oai.chat.completions.create(model=GPT, messages=user("CALL_TOOL"), tools=tools, stream=True)
+    tools: Any = [
+        {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL_SCHEMA}}
+    ]
+    stream = await oai.chat.completions.create(
+        model=GPT, messages=user("CALL_TOOL"), tools=tools, stream=True
+    )
     chunks = [chunk async for chunk in stream]
 
     first_call = chunks[0].choices[0].delta.tool_calls
@@ -210,7 +216,9 @@ async def test_openai_max_tokens_and_stop(up: FakeUpstream, oai: openai.AsyncOpe
 async def test_openai_embeddings(up: FakeUpstream, oai: openai.AsyncOpenAI) -> None:
     default = await oai.embeddings.create(model="text-embedding-3-small", input=["hello", "world"])
     assert up.last_request.json["encoding_format"] == "base64"  # the SDK asks for base64 by default
-    floats = await oai.embeddings.create(model="text-embedding-3-small", input="hello", encoding_format="float")
+    floats = await oai.embeddings.create(
+        model="text-embedding-3-small", input="hello", encoding_format="float"
+    )
     small = await oai.embeddings.create(model="text-embedding-3-small", input="hello", dimensions=8)
 
     assert [d.index for d in default.data] == [0, 1]
@@ -302,7 +310,9 @@ async def test_anthropic_raw_event_order(up: FakeUpstream) -> None:
 
 async def test_anthropic_tool_use(up: FakeUpstream, ant: anthropic.AsyncAnthropic) -> None:
     tools: Any = [{"name": "get_weather", "description": "weather", "input_schema": WEATHER_TOOL_SCHEMA}]
-    result = await ant.messages.create(model=CLAUDE, max_tokens=100, tools=tools, messages=user("CALL_TOOL now"))
+    result = await ant.messages.create(
+        model=CLAUDE, max_tokens=100, tools=tools, messages=user("CALL_TOOL now")
+    )
 
     assert result.stop_reason == "tool_use"
     block = result.content[0]
@@ -324,7 +334,9 @@ async def test_anthropic_tool_use(up: FakeUpstream, ant: anthropic.AsyncAnthropi
 
 async def test_anthropic_tool_use_stream(up: FakeUpstream, ant: anthropic.AsyncAnthropic) -> None:
     tools: Any = [{"name": "get_weather", "input_schema": WEATHER_TOOL_SCHEMA}]
-    async with ant.messages.stream(model=CLAUDE, max_tokens=100, tools=tools, messages=user("CALL_TOOL")) as stream:
+    async with ant.messages.stream(
+        model=CLAUDE, max_tokens=100, tools=tools, messages=user("CALL_TOOL")
+    ) as stream:
         deltas = [e.delta.type async for e in stream if e.type == "content_block_delta"]
         final = await stream.get_final_message()
 
@@ -335,7 +347,9 @@ async def test_anthropic_tool_use_stream(up: FakeUpstream, ant: anthropic.AsyncA
     assert final.content[0].input == {"city": "test", "unit": "celsius"}
 
 
-async def test_anthropic_max_tokens_and_stop_sequences(up: FakeUpstream, ant: anthropic.AsyncAnthropic) -> None:
+async def test_anthropic_max_tokens_and_stop_sequences(
+    up: FakeUpstream, ant: anthropic.AsyncAnthropic
+) -> None:
     cut = await ant.messages.create(model=CLAUDE, max_tokens=2, messages=user("a b c d"))
     assert cut.stop_reason == "max_tokens"
     assert cut.content[0].type == "text"
@@ -483,7 +497,9 @@ async def test_missing_api_key_is_401(up: FakeUpstream) -> None:
 # ---------------------------------------------------------------------------------------------- faults
 
 
-async def test_drop_stream_raises(up: FakeUpstream, oai: openai.AsyncOpenAI, ant: anthropic.AsyncAnthropic) -> None:
+async def test_drop_stream_raises(
+    up: FakeUpstream, oai: openai.AsyncOpenAI, ant: anthropic.AsyncAnthropic
+) -> None:
     up.push(fake.drop_stream_after(2))
     received: list[Any] = []
     with pytest.raises(openai.APIConnectionError):
@@ -498,7 +514,9 @@ async def test_drop_stream_raises(up: FakeUpstream, oai: openai.AsyncOpenAI, ant
     assert up.completions_served == 0
 
 
-async def test_hang_times_out(up: FakeUpstream, oai: openai.AsyncOpenAI, ant: anthropic.AsyncAnthropic) -> None:
+async def test_hang_times_out(
+    up: FakeUpstream, oai: openai.AsyncOpenAI, ant: anthropic.AsyncAnthropic
+) -> None:
     up.push(fake.hang(), fake.hang())
     started = time.monotonic()
     with pytest.raises(openai.APITimeoutError):
@@ -546,7 +564,9 @@ async def test_delay_and_chunk_delay(up: FakeUpstream, oai: openai.AsyncOpenAI) 
     assert up.completions_served == 2
 
 
-async def test_mid_stream_error_event(up: FakeUpstream, oai: openai.AsyncOpenAI, ant: anthropic.AsyncAnthropic) -> None:
+async def test_mid_stream_error_event(
+    up: FakeUpstream, oai: openai.AsyncOpenAI, ant: anthropic.AsyncAnthropic
+) -> None:
     up.push(fake.stream_error_after(2))
     with pytest.raises(openai.APIError, match="Overloaded"):
         await read_openai_stream(oai, "a b")
@@ -578,7 +598,9 @@ async def test_malformed_and_missing_fields(up: FakeUpstream, oai: openai.AsyncO
     assert up.completions_served == 0
 
 
-async def test_html_error_page(up: FakeUpstream, oai: openai.AsyncOpenAI, ant: anthropic.AsyncAnthropic) -> None:
+async def test_html_error_page(
+    up: FakeUpstream, oai: openai.AsyncOpenAI, ant: anthropic.AsyncAnthropic
+) -> None:
     up.push(fake.html_error(), fake.html_error(503))
     with pytest.raises(openai.InternalServerError) as openai_error:
         await oai.chat.completions.create(model=GPT, messages=user("hi"))
