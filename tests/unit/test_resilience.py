@@ -5,6 +5,7 @@ Time is a fake clock and sleeping only records how long it would have slept, so 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -511,3 +512,22 @@ async def test_a_stream_failing_after_its_first_delta_is_neither_retried_nor_sen
     assert partial.content == "".join(deltas)
     assert partial.served_by.model == "gpt-main"
     assert partial.attempts == 1
+
+
+async def test_closing_a_routed_stream_closes_the_upstream_response_at_once(
+    upstream: FakeUpstream, make_router: MakeRouter
+) -> None:
+    upstream.push(hang(after_chunks=5))  # streams 5 events, then holds the response open until the client leaves
+    router = make_router()
+    events = router.stream(HELLO)
+    assert isinstance(await anext(events), TextDelta)
+
+    await events.aclose()  # type: ignore[attr-defined]
+
+    server = upstream._server  # the fake's uvicorn server: its in-flight request tasks
+    assert server is not None
+    for _ in range(100):
+        if not server.server_state.tasks:
+            break
+        await asyncio.sleep(0.005)
+    assert not server.server_state.tasks
