@@ -52,6 +52,39 @@ class Settings(BaseSettings):
     local_first_token_delay_ms: int = Field(0, ge=0, le=60_000, description="Local model: delay before answering.")
     local_chunk_delay_ms: int = Field(0, ge=0, le=10_000, description="Local model: delay between stream chunks.")
 
+    upstream_max_attempts: int = Field(
+        3, ge=1, le=10, description="Upstream calls per model per request, the first included (1: no retry)."
+    )
+    upstream_backoff_base_seconds: float = Field(
+        0.25, gt=0, le=60, description="Retry backoff: the first wait's ceiling, doubled each retry (full jitter)."
+    )
+    upstream_backoff_max_seconds: float = Field(4.0, gt=0, le=300, description="Retry backoff: the largest ceiling.")
+    upstream_retry_after_max_seconds: float = Field(
+        10.0, ge=0, le=600, description="A Retry-After longer than this is not waited out: fall back at once."
+    )
+    upstream_retry_budget_ratio: float = Field(
+        0.2, ge=0, le=10, description="Retries allowed per deployment, as a share of its calls over the window."
+    )
+    upstream_retry_budget_min_retries: int = Field(
+        3, ge=0, le=10_000, description="Retries allowed per deployment over the window whatever its traffic."
+    )
+    upstream_retry_budget_window_seconds: float = Field(
+        10.0, gt=0, le=3600, description="Sliding window of the retry budget."
+    )
+    breaker_failure_threshold: int = Field(
+        5, ge=1, le=1000, description="Consecutive upstream failures that open a deployment's circuit."
+    )
+    breaker_failure_rate: float = Field(
+        0.5, gt=0, le=1, description="Failure rate over the window that opens a deployment's circuit."
+    )
+    breaker_min_calls: int = Field(
+        20, ge=1, le=100_000, description="Calls in the window before the failure rate is considered."
+    )
+    breaker_window_seconds: float = Field(60.0, gt=0, le=3600, description="Sliding window of the failure rate.")
+    breaker_cool_down_seconds: float = Field(
+        30.0, gt=0, le=3600, description="How long an open circuit fails fast before letting one probe through."
+    )
+
     max_api_keys_per_user: int = Field(50, ge=1, description="Active API keys one user may hold.")
     max_conversations_per_user: int = Field(10_000, ge=1, description="Conversations one user may hold.")
     history_limit: int = Field(200, ge=1, le=10_000, description="Newest messages sent to the model as context.")

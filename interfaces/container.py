@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,8 +31,7 @@ from domain.shared.clock import SystemClock
 from infrastructure.db.engine import create_engine, create_session_factory
 from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from infrastructure.llm.catalog import load_catalog
-from infrastructure.llm.local import LocalProvider
-from infrastructure.llm.router import ModelRouter
+from infrastructure.llm.registry import build_router
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService
@@ -56,20 +57,6 @@ def _uow_factory(settings: Settings, engine: AsyncEngine | None) -> UnitOfWorkFa
     return SqlAlchemyUnitOfWorkFactory(create_session_factory(engine))
 
 
-def _router(settings: Settings) -> ModelRouter:
-    catalog = load_catalog(settings.catalog_path)
-    deployments = {
-        spec.name: LocalProvider(
-            spec,
-            first_token_delay=settings.local_first_token_delay_ms / 1000,
-            chunk_delay=settings.local_chunk_delay_ms / 1000,
-        )
-        for spec in catalog.list()
-        if spec.provider == "local"
-    }
-    return ModelRouter(catalog, deployments)
-
-
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
@@ -93,8 +80,8 @@ class Container(containers.DeclarativeContainer):
         access_ttl_seconds=settings.provided.access_token_ttl_seconds,
         refresh_ttl_seconds=settings.provided.refresh_token_ttl_seconds,
     )
-    llm = providers.Singleton(_router, settings)
-    catalog = providers.Callable(lambda router: router.catalog, llm)
+    catalog = providers.Singleton(load_catalog, settings.provided.catalog_path)
+    llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ))
 
     register_user = providers.Factory(RegisterUser, uow=uow, hasher=hasher, clock=clock)
     log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock)
@@ -134,6 +121,7 @@ class Container(containers.DeclarativeContainer):
 
 async def close_resources(container: Container) -> None:
     """Closes what the container opened: the database pool, the provider clients."""
+    await container.llm().aclose()
     engine = container.engine()
     if engine is not None:
         await engine.dispose()

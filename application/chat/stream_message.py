@@ -15,7 +15,16 @@ from application.chat.exchange import (
 )
 from application.unit_of_work import UnitOfWorkFactory
 from domain.chat.model import Message, MessageStatus
-from domain.llm.model import Completion, FinishReason, ServedBy, StreamEnd, StreamEvent, TextDelta, TokenUsage
+from domain.llm.model import (
+    Completion,
+    FinishReason,
+    ServedBy,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    TokenUsage,
+    partial_completion,
+)
 from domain.llm.ports import LLMProvider
 from domain.llm.tokens import estimate_tokens
 from domain.shared.clock import Clock
@@ -126,7 +135,11 @@ class StreamMessage:
     def partial(
         self, prepared: PreparedExchange, text: str, reason: FinishReason, error: UpstreamError | None
     ) -> Completion:
-        """A completion for an answer cut short; token counts are estimates, as the provider never sent its own."""
+        """A completion for an answer cut short: the provider's own account when the error carries one, else an
+        estimate from the text received."""
+        reported = partial_completion(error) if error is not None else None
+        if reported is not None:
+            return reported
         served = ServedBy(
             model=prepared.request.model,
             provider=error.provider if error and error.provider else "unknown",
@@ -135,6 +148,7 @@ class StreamMessage:
         usage = TokenUsage(
             input_tokens=sum(estimate_tokens(m.content) for m in prepared.request.messages),
             output_tokens=estimate_tokens(text),
+            estimated=True,
         )
         return Completion(content=text, finish_reason=reason, usage=usage, served_by=served)
 

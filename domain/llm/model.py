@@ -41,9 +41,13 @@ class CompletionRequest:
 
 @dataclass(frozen=True)
 class TokenUsage:
+    """Tokens of one call. ``input_tokens`` counts every prompt token, ``cached_tokens`` the part of them served
+    from the provider's prompt cache (a subset, billed cheaper)."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    estimated: bool = False  # True when the upstream never reported usage (a stream cut short) and we counted
 
     @property
     def total_tokens(self) -> int:
@@ -89,17 +93,55 @@ StreamEvent = TextDelta | StreamEnd
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
-    """One public model as the operator's catalog declares it."""
+    """One public model as the operator's catalog declares it.
+
+    A model split into weighted A/B ``variants`` lists each of them as a ``ModelSpec`` of the same ``name`` with its
+    ``variant`` label and ``weight``; its own provider, upstream model and prices are those of its heaviest variant,
+    its context window and output limit the smallest of them (what holds whichever variant answers). Use
+    ``deployment(served_by.variant)`` for the exact deployment, prices included, that served a call.
+    """
 
     name: str
     provider: str
     upstream_model: str
     base_url: str | None = None
-    api_key_env: str | None = None
+    api_key_env: str | None = None  # name of the environment variable holding the key; never the key itself
     input_price_per_mtok_micros: int = 0  # micro-dollars per million input tokens
     output_price_per_mtok_micros: int = 0
     context_window: int = 8192
     max_output_tokens: int = 1024
-    timeout_seconds: float = 60.0
+    timeout_seconds: float = 60.0  # a whole call without streaming; the longest silence within a stream
+    connect_timeout_seconds: float = 5.0
     fallbacks: tuple[str, ...] = ()
     description: str = ""
+    variant: str | None = None  # this deployment's A/B label, when it is one variant of its model
+    weight: int = 1  # this variant's share of the traffic, relative to its siblings
+    variants: tuple[ModelSpec, ...] = ()  # the weighted deployments serving this model; empty when it has one
+
+    @property
+    def deployments(self) -> tuple[ModelSpec, ...]:
+        """Every deployment of this model: its variants, or itself alone."""
+        return self.variants or (self,)
+
+    def deployment(self, variant: str | None) -> ModelSpec:
+        """The deployment serving ``variant`` (``None``: the model itself when it has no variants)."""
+        for spec in self.deployments:
+            if spec.variant == variant:
+                return spec
+        raise KeyError(f"model '{self.name}' has no variant {variant!r}")
+
+
+def with_partial(error: BaseException, partial: Completion) -> BaseException:
+    """Attaches to an error raised mid-stream what the stream had produced: text, usage, who served it.
+
+    The text is the deltas already yielded; the usage is the upstream's when it reported one before failing, else
+    an estimate (``usage.estimated``). Its ``finish_reason`` is ``ERROR``.
+    """
+    error.__dict__["partial_completion"] = partial
+    return error
+
+
+def partial_completion(error: BaseException) -> Completion | None:
+    """What a stream had produced before it failed with ``error`` (``None`` when it failed before any text)."""
+    partial = error.__dict__.get("partial_completion")
+    return partial if isinstance(partial, Completion) else None

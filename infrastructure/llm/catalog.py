@@ -1,17 +1,31 @@
-"""The model catalog, read from the operator's TOML file at start-up."""
+"""The model catalog, read from the operator's TOML file at start-up.
+
+Every mistake stops start-up with a message naming the file, the line and the model: an unknown provider or key, a
+missing API-key variable, a fallback to a model that does not exist, a fallback cycle, a bad price or limit. API keys
+never live in the file: a model names the environment variable that holds its key (``api_key_env``).
+
+A public model is served by one deployment, or split between weighted A/B ``[[models.<name>.variants]]``; a variant
+inherits every key of its model's table and overrides what it sets.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from domain.llm.model import ModelSpec
 from domain.llm.ports import ModelCatalog
+from infrastructure.llm.toml_positions import TomlPositions
 
 KNOWN_PROVIDERS = frozenset({"local", "openai", "anthropic", "openai_compatible"})
-_MODEL_KEYS = frozenset(
+KEYED_PROVIDERS = frozenset({"openai", "anthropic"})  # an api_key_env is required; optional for openai_compatible
+_DEPLOYMENT_KEYS = frozenset(
     {
         "provider",
         "upstream_model",
@@ -22,14 +36,18 @@ _MODEL_KEYS = frozenset(
         "context_window",
         "max_output_tokens",
         "timeout_seconds",
-        "fallbacks",
+        "connect_timeout_seconds",
         "description",
     }
 )
+_MODEL_KEYS = _DEPLOYMENT_KEYS | {"fallbacks", "variants"}
+_VARIANT_KEYS = _DEPLOYMENT_KEYS | {"label", "weight"}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LABEL = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class CatalogError(Exception):
-    """The catalog file is unusable; the message names the file, the model and the offending key."""
+    """The catalog file is unusable; the message names the file, the line, the model and the offending key."""
 
 
 class StaticModelCatalog(ModelCatalog):
@@ -50,61 +68,209 @@ class StaticModelCatalog(ModelCatalog):
         return self._default
 
 
+@dataclass(frozen=True)
+class _Where:
+    """Where a value sits in the file: the tables to look in, innermost first, for error messages."""
+
+    source: str
+    positions: TomlPositions
+    model: str
+    tables: tuple[tuple[str | int, ...], ...]
+
+    def error(self, message: str, key: str | None = None) -> CatalogError:
+        line = self.positions.line_of(*self.tables[0])
+        for table in self.tables:
+            found = self.positions.find(*table, key) if key else None
+            if found is not None:
+                line = found
+                break
+        return CatalogError(f"{self.source}:{line}: model '{self.model}': {message}")
+
+
 def usd_per_mtok_to_micros(value: object, *, where: str) -> int:
     """Dollars per million tokens, as written by the operator, to integer micro-dollars per million tokens."""
+    if isinstance(value, bool):
+        raise CatalogError(f"{where}: price must be a number of US dollars")
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
         raise CatalogError(f"{where}: price must be a number of US dollars") from None
     micros = amount * 1_000_000
-    if amount < 0 or micros != micros.to_integral_value():
+    if not amount.is_finite() or amount < 0 or micros != micros.to_integral_value():
         raise CatalogError(f"{where}: price must be non-negative with at most 6 decimals")
     return int(micros)
 
 
-def _spec(name: str, raw: dict[str, Any], where: str) -> ModelSpec:
-    unknown = set(raw) - _MODEL_KEYS
-    if unknown:
-        raise CatalogError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+def _price(raw: Mapping[str, Any], key: str, where: _Where) -> int:
+    try:
+        return usd_per_mtok_to_micros(raw.get(key, 0), where=key)
+    except CatalogError as exc:
+        raise where.error(str(exc), key) from None
+
+
+def _positive_int(raw: Mapping[str, Any], key: str, default: int, where: _Where, *, minimum: int = 1) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise where.error(f"{key} must be an integer of at least {minimum}", key)
+    return value
+
+
+def _positive_float(raw: Mapping[str, Any], key: str, default: float, where: _Where) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 86_400:
+        raise where.error(f"{key} must be a number of seconds above 0", key)
+    return float(value)
+
+
+def _optional_str(raw: Mapping[str, Any], key: str, where: _Where) -> str | None:
+    value = raw.get(key)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise where.error(f"{key} must be a non-empty string", key)
+    return value
+
+
+def _check_connection(provider: str, raw: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -> None:
+    base_url = _optional_str(raw, "base_url", where)
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise where.error("base_url must start with http:// or https://", "base_url")
+    if provider == "openai_compatible" and base_url is None:
+        raise where.error("base_url is required for provider openai_compatible", "provider")
+    key_env = _optional_str(raw, "api_key_env", where)
+    if key_env is None:
+        if provider in KEYED_PROVIDERS:
+            raise where.error(f"api_key_env is required for provider {provider}", "provider")
+        return
+    if not _ENV_NAME.fullmatch(key_env):
+        raise where.error("api_key_env must name an environment variable (letters, digits, _)", "api_key_env")
+    if not env.get(key_env):
+        raise where.error(f"environment variable {key_env} (api_key_env) is not set", "api_key_env")
+
+
+def _deployment(raw: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -> ModelSpec:
     provider = raw.get("provider")
     if provider not in KNOWN_PROVIDERS:
-        raise CatalogError(f"{where}: provider must be one of {', '.join(sorted(KNOWN_PROVIDERS))}")
-    if not isinstance(raw.get("upstream_model"), str):
-        raise CatalogError(f"{where}: upstream_model is required")
-    try:
-        return ModelSpec(
-            name=name,
-            provider=provider,
-            upstream_model=raw["upstream_model"],
-            base_url=raw.get("base_url"),
-            api_key_env=raw.get("api_key_env"),
-            input_price_per_mtok_micros=usd_per_mtok_to_micros(raw.get("input_usd_per_mtok", 0), where=where),
-            output_price_per_mtok_micros=usd_per_mtok_to_micros(raw.get("output_usd_per_mtok", 0), where=where),
-            context_window=int(raw.get("context_window", 8192)),
-            max_output_tokens=int(raw.get("max_output_tokens", 1024)),
-            timeout_seconds=float(raw.get("timeout_seconds", 60)),
-            fallbacks=tuple(raw.get("fallbacks", ())),
-            description=str(raw.get("description", "")),
-        )
-    except (TypeError, ValueError) as exc:
-        raise CatalogError(f"{where}: {exc}") from None
+        known = ", ".join(sorted(KNOWN_PROVIDERS))
+        raise where.error(f"unknown provider {provider!r}: must be one of {known}", "provider")
+    upstream_model = _optional_str(raw, "upstream_model", where)
+    if upstream_model is None:
+        raise where.error("upstream_model is required")
+    _check_connection(provider, raw, where, env)
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise where.error("description must be a string", "description")
+    return ModelSpec(
+        name=where.model,
+        provider=provider,
+        upstream_model=upstream_model,
+        base_url=raw.get("base_url"),
+        api_key_env=raw.get("api_key_env"),
+        input_price_per_mtok_micros=_price(raw, "input_usd_per_mtok", where),
+        output_price_per_mtok_micros=_price(raw, "output_usd_per_mtok", where),
+        context_window=_positive_int(raw, "context_window", 8192, where),
+        max_output_tokens=_positive_int(raw, "max_output_tokens", 1024, where),
+        timeout_seconds=_positive_float(raw, "timeout_seconds", 60.0, where),
+        connect_timeout_seconds=_positive_float(raw, "connect_timeout_seconds", 5.0, where),
+        description=description,
+    )
 
 
-def load_catalog(path: Path) -> StaticModelCatalog:
+def _variants(raw: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -> ModelSpec:
+    tables = raw["variants"]
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise where.error("variants must be one or more [[models.<name>.variants]] tables", "variants")
+    inherited = {k: v for k, v in raw.items() if k in _DEPLOYMENT_KEYS}
+    specs: list[ModelSpec] = []
+    for index, table in enumerate(tables):
+        at = replace(where, tables=((*where.tables[0], "variants", index), *where.tables))
+        unknown = set(table) - _VARIANT_KEYS
+        if unknown:
+            raise at.error(f"unknown key(s) in variant: {', '.join(sorted(unknown))}", sorted(unknown)[0])
+        label = table.get("label")
+        if not isinstance(label, str) or not _LABEL.fullmatch(label):
+            raise at.error("a variant needs a label of letters, digits, '.', '_' or '-'", "label")
+        if any(s.variant == label for s in specs):
+            raise at.error(f"variant label '{label}' is used twice", "label")
+        weight = _positive_int(table, "weight", 1, at, minimum=0)
+        spec = _deployment({**inherited, **table}, at, env)
+        specs.append(replace(spec, variant=label, weight=weight))
+    if sum(s.weight for s in specs) == 0:
+        raise where.error("the weights of its variants add up to 0", "variants")
+    primary = max(specs, key=lambda s: s.weight)
+    return replace(
+        primary,
+        variant=None,
+        weight=1,
+        variants=tuple(specs),
+        context_window=min(s.context_window for s in specs),
+        max_output_tokens=min(s.max_output_tokens for s in specs),
+        description=str(raw.get("description", primary.description)),
+    )
+
+
+def _model(name: str, raw: object, where: _Where, env: Mapping[str, str]) -> ModelSpec:
+    if not isinstance(raw, dict):
+        raise where.error("must be a table")
+    if "#" in name:
+        raise where.error("a model name may not contain '#'")
+    unknown = set(raw) - _MODEL_KEYS
+    if unknown:
+        raise where.error(f"unknown key(s) {', '.join(sorted(unknown))}", sorted(unknown)[0])
+    fallbacks = raw.get("fallbacks", [])
+    if not isinstance(fallbacks, list) or not all(isinstance(f, str) for f in fallbacks):
+        raise where.error("fallbacks must be a list of model names", "fallbacks")
+    spec = _variants(raw, where, env) if "variants" in raw else _deployment(raw, where, env)
+    return replace(spec, fallbacks=tuple(fallbacks))
+
+
+def _check_fallbacks(specs: dict[str, ModelSpec], where: dict[str, _Where]) -> None:
+    for spec in specs.values():
+        for fallback in spec.fallbacks:
+            if fallback not in specs:
+                raise where[spec.name].error(f"fallback '{fallback}' is not a model of the catalog", "fallbacks")
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            cycle = " -> ".join([*path[path.index(name) :], name])
+            raise where[path[-1]].error(f"fallback cycle {cycle}", "fallbacks")
+        if name in done:
+            return
+        for fallback in specs[name].fallbacks:
+            visit(fallback, [*path, name])
+        done.add(name)
+
+    for name in specs:
+        visit(name, [])
+
+
+def parse_catalog(text: str, *, source: str = "<catalog>", env: Mapping[str, str] | None = None) -> StaticModelCatalog:
+    """Builds the catalog from TOML text; ``env`` (default: the process environment) must hold every named key."""
+    env = os.environ if env is None else env
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CatalogError(f"{path}: catalog file not found") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{path}: {exc}") from None
+        raise CatalogError(f"{source}: {exc}") from None
+    positions = TomlPositions(text)
     models = data.get("models")
     if not isinstance(models, dict) or not models:
-        raise CatalogError(f"{path}: no [models.<name>] table")
-    specs = [_spec(name, raw, f"{path} [models.{name}]") for name, raw in models.items()]
-    names = {s.name for s in specs}
-    for spec in specs:
-        for fallback in spec.fallbacks:
-            if fallback not in names:
-                raise CatalogError(f"{path} [models.{spec.name}]: fallback '{fallback}' is not a model")
-    default = data.get("default_model", specs[0].name)
-    return StaticModelCatalog(specs, default_model=str(default))
+        raise CatalogError(f"{source}:1: no [models.<name>] table")
+    unknown = set(data) - {"models", "default_model"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise CatalogError(f"{source}:{positions.line_of(key)}: unknown top-level key(s) {', '.join(sorted(unknown))}")
+    wheres = {name: _Where(source, positions, name, (("models", name),)) for name in models}
+    specs = {name: _model(name, raw, wheres[name], env) for name, raw in models.items()}
+    _check_fallbacks(specs, wheres)
+    default = data.get("default_model", next(iter(specs)))
+    if default not in specs:
+        line = positions.line_of("default_model")
+        raise CatalogError(f"{source}:{line}: default_model '{default}' is not a model of the catalog")
+    return StaticModelCatalog(list(specs.values()), default_model=default)
+
+
+def load_catalog(path: Path, *, env: Mapping[str, str] | None = None) -> StaticModelCatalog:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CatalogError(f"{path}: catalog file not found") from None
+    return parse_catalog(text, source=str(path), env=env)

@@ -1,38 +1,227 @@
-"""Routes a request for a public model name to the deployment that serves it."""
+"""Routes a request for a public model name to the deployment that serves it, with retries and fallbacks.
+
+For each request the router walks the model and its fallbacks (breadth first, in the catalog's order, each model
+once). For each model it draws one deployment (an A/B variant, by weight) and calls it through that deployment's
+``Resilience`` (breaker, retry budget, retries). A model that fails with an error a fallback could cure (upstream
+unwell, circuit open, credentials refused) hands over to the next; a rejected request (bad input, context too long)
+does not, as the next model would refuse it too. When every model fails, the first real upstream failure is raised
+(a ``CircuitOpen`` only when nothing better is known).
+
+Streams retry and fall back only until their first event: after a delta has been yielded an error propagates, with
+the partial completion attached (``domain.llm.model.partial_completion``) and stamped with the model that served it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import replace
+from functools import partial
+from typing import Protocol, runtime_checkable
 
-from domain.llm.model import Completion, CompletionRequest, StreamEvent
+from domain.llm.model import (
+    Completion,
+    CompletionRequest,
+    ModelSpec,
+    StreamEnd,
+    StreamEvent,
+    partial_completion,
+    with_partial,
+)
 from domain.llm.ports import LLMProvider, ModelCatalog
-from domain.shared.errors import NotFound
+from domain.shared.errors import (
+    CircuitOpen,
+    NotFound,
+    UpstreamAuthError,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+from infrastructure.llm.resilience import Clock, Resilience, ResiliencePolicy, Sleep, Tally
+
+log = logging.getLogger(__name__)
+
+
+def deployment_key(model: str, variant: str | None = None) -> str:
+    """The key of a deployment in the router's mapping: the public model name, ``name#label`` for a variant."""
+    return model if variant is None else f"{model}#{variant}"
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+def _falls_back(error: UpstreamError) -> bool:
+    return error.retryable or isinstance(error, UpstreamAuthError)
+
+
+def _most_meaningful(errors: list[UpstreamError], model: str) -> UpstreamError:
+    for error in errors:
+        if not isinstance(error, CircuitOpen):
+            return error
+    return errors[0] if errors else UpstreamUnavailable(f"no deployment can serve '{model}'", model=model)
+
+
+async def _open(provider: LLMProvider, request: CompletionRequest) -> tuple[AsyncIterator[StreamEvent], StreamEvent]:
+    """Starts a stream and waits for its first event, so that a failure up to there can be retried."""
+    events = aiter(provider.stream(request))
+    try:
+        first = await anext(events)
+    except StopAsyncIteration:
+        raise UpstreamBadResponse("the stream ended without any event", model=request.model) from None
+    except BaseException:
+        await _close(events)
+        raise
+    return events, first
+
+
+async def _close(events: AsyncIterator[StreamEvent]) -> None:
+    if isinstance(events, Closeable):
+        await events.aclose()
 
 
 class ModelRouter(LLMProvider):
-    """The ``LLMProvider`` the use cases see: it looks the public model up and hands the call to its deployment."""
+    """The ``LLMProvider`` the use cases see: it looks the public model up and hands the call to its deployments.
 
-    def __init__(self, catalog: ModelCatalog, deployments: Mapping[str, LLMProvider]) -> None:
+    ``deployments`` maps ``deployment_key(model, variant)`` to the provider serving it.
+    """
+
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        deployments: Mapping[str, LLMProvider],
+        *,
+        policy: ResiliencePolicy | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         self._catalog = catalog
         self._deployments = dict(deployments)
+        self._rng = rng or random.Random()  # noqa: S311 - traffic split, not cryptography
+        policy = policy or ResiliencePolicy()
+        self._resilience = {
+            key: Resilience(key, policy, clock=clock, sleep=sleep, rng=self._rng) for key in self._deployments
+        }
 
     @property
     def catalog(self) -> ModelCatalog:
         return self._catalog
 
-    def _deployment(self, request: CompletionRequest) -> tuple[LLMProvider, CompletionRequest]:
-        spec = self._catalog.find(request.model)
-        if spec is None or spec.name not in self._deployments:
-            raise NotFound(f"model '{request.model}' does not exist")
+    def resilience(self, key: str) -> Resilience:
+        """The breaker and budget of one deployment (for health reporting and tests)."""
+        return self._resilience[key]
+
+    async def aclose(self) -> None:
+        """Closes every deployment's connections."""
+        for provider in self._deployments.values():
+            if isinstance(provider, Closeable):
+                await provider.aclose()
+
+    def _chain(self, model: str) -> list[ModelSpec]:
+        """The model asked for, then its fallbacks, breadth first, each once, skipping any not deployed."""
+        spec = self._catalog.find(model)
+        if spec is None or not self._deployed(spec):
+            raise NotFound(f"model '{model}' does not exist")
+        chain, queue, seen = [], [spec], {spec.name}
+        while queue:
+            current = queue.pop(0)
+            chain.append(current)
+            for name in current.fallbacks:
+                fallback = self._catalog.find(name)
+                if fallback is not None and fallback.name not in seen and self._deployed(fallback):
+                    seen.add(fallback.name)
+                    queue.append(fallback)
+        return chain
+
+    def _deployed(self, spec: ModelSpec) -> bool:
+        return all(deployment_key(spec.name, d.variant) in self._deployments for d in spec.deployments)
+
+    def _pick(self, spec: ModelSpec) -> ModelSpec:
+        if not spec.variants:
+            return spec
+        return self._rng.choices(spec.variants, weights=[v.weight for v in spec.variants])[0]
+
+    @staticmethod
+    def _routed(request: CompletionRequest, spec: ModelSpec) -> CompletionRequest:
         capped = request.max_tokens if request.max_tokens is not None else spec.max_output_tokens
-        return self._deployments[spec.name], replace(request, max_tokens=min(capped, spec.max_output_tokens))
+        return replace(request, model=spec.name, max_tokens=min(capped, spec.max_output_tokens))
+
+    @staticmethod
+    def _stamp(completion: Completion, deployment: ModelSpec, tally: Tally, failed: list[str]) -> Completion:
+        served_by = replace(completion.served_by, model=deployment.name, variant=deployment.variant)
+        return replace(completion, served_by=served_by, attempts=tally.attempts, fallbacks=tuple(failed))
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        provider, routed = self._deployment(request)
-        return await provider.complete(routed)
+        tally, failed, errors = Tally(), [], []
+        for spec in self._chain(request.model):
+            deployment = self._pick(spec)
+            key = deployment_key(spec.name, deployment.variant)
+            call = partial(self._deployments[key].complete, self._routed(request, spec))
+            try:
+                completion = await self._resilience[key].call(call, tally)
+            except UpstreamError as exc:
+                if not _falls_back(exc):
+                    raise
+                log.warning("model %s failed (%s): falling back", spec.name, exc.code)
+                failed.append(spec.name)
+                errors.append(exc)
+                continue
+            return self._stamp(completion, deployment, tally, failed)
+        raise _most_meaningful(errors, request.model)
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        provider, routed = self._deployment(request)
-        async for event in provider.stream(routed):
-            yield event
+        tally, failed, errors = Tally(), [], []
+        for spec in self._chain(request.model):
+            deployment = self._pick(spec)
+            key = deployment_key(spec.name, deployment.variant)
+            opening = partial(_open, self._deployments[key], self._routed(request, spec))
+            try:
+                events, first = await self._resilience[key].call(opening, tally)
+            except UpstreamError as exc:
+                if not _falls_back(exc):
+                    raise
+                log.warning("model %s failed before streaming (%s): falling back", spec.name, exc.code)
+                failed.append(spec.name)
+                errors.append(exc)
+                continue
+            relay = self._relay(events, first, key, deployment, tally, failed)
+            try:
+                async for event in relay:
+                    yield event
+            finally:
+                await relay.aclose()  # at once, not when collected: the consumer may have gone away
+            return
+        raise _most_meaningful(errors, request.model)
+
+    async def _relay(
+        self,
+        events: AsyncIterator[StreamEvent],
+        first: StreamEvent,
+        key: str,
+        deployment: ModelSpec,
+        tally: Tally,
+        failed: list[str],
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Forwards a started stream; from here on an error propagates. Closing this generator closes the upstream."""
+        try:
+            event: StreamEvent | None = first
+            while event is not None:
+                if isinstance(event, StreamEnd):
+                    yield StreamEnd(self._stamp(event.completion, deployment, tally, failed))
+                    return
+                yield event
+                event = await anext(events, None)
+            raise UpstreamBadResponse("the stream ended without its last event", model=deployment.name)
+        except UpstreamError as exc:
+            self._resilience[key].breaker.record(exc)
+            cut = partial_completion(exc)
+            if cut is not None:
+                with_partial(exc, self._stamp(cut, deployment, tally, failed))
+            raise
+        finally:
+            await _close(events)

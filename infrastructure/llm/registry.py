@@ -1,0 +1,123 @@
+"""Builds the router: one provider per catalog deployment, by provider kind, with the resilience policy.
+
+The one place that reads API keys, from the environment variables the catalog names; a key goes straight into its
+adapter and is never logged, stored on a spec, or put into a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Mapping
+from typing import Protocol
+
+from domain.llm.model import ModelSpec
+from domain.llm.ports import LLMProvider, ModelCatalog
+from infrastructure.llm.anthropic import AnthropicProvider
+from infrastructure.llm.catalog import CatalogError
+from infrastructure.llm.local import LocalProvider
+from infrastructure.llm.openai import OpenAIProvider
+from infrastructure.llm.resilience import Clock, ResiliencePolicy, Sleep
+from infrastructure.llm.router import ModelRouter, deployment_key
+
+
+class RouterSettings(Protocol):
+    """The settings the router needs; ``infrastructure.settings.Settings`` is one."""
+
+    @property
+    def local_first_token_delay_ms(self) -> int: ...
+    @property
+    def local_chunk_delay_ms(self) -> int: ...
+    @property
+    def upstream_max_attempts(self) -> int: ...
+    @property
+    def upstream_backoff_base_seconds(self) -> float: ...
+    @property
+    def upstream_backoff_max_seconds(self) -> float: ...
+    @property
+    def upstream_retry_after_max_seconds(self) -> float: ...
+    @property
+    def upstream_retry_budget_ratio(self) -> float: ...
+    @property
+    def upstream_retry_budget_min_retries(self) -> int: ...
+    @property
+    def upstream_retry_budget_window_seconds(self) -> float: ...
+    @property
+    def breaker_failure_threshold(self) -> int: ...
+    @property
+    def breaker_failure_rate(self) -> float: ...
+    @property
+    def breaker_min_calls(self) -> int: ...
+    @property
+    def breaker_window_seconds(self) -> float: ...
+    @property
+    def breaker_cool_down_seconds(self) -> float: ...
+
+
+def resilience_policy(settings: RouterSettings) -> ResiliencePolicy:
+    return ResiliencePolicy(
+        max_attempts=settings.upstream_max_attempts,
+        backoff_base_seconds=settings.upstream_backoff_base_seconds,
+        backoff_max_seconds=settings.upstream_backoff_max_seconds,
+        retry_after_max_seconds=settings.upstream_retry_after_max_seconds,
+        retry_budget_ratio=settings.upstream_retry_budget_ratio,
+        retry_budget_min_retries=settings.upstream_retry_budget_min_retries,
+        retry_budget_window_seconds=settings.upstream_retry_budget_window_seconds,
+        breaker_failure_threshold=settings.breaker_failure_threshold,
+        breaker_failure_rate=settings.breaker_failure_rate,
+        breaker_min_calls=settings.breaker_min_calls,
+        breaker_window_seconds=settings.breaker_window_seconds,
+        breaker_cool_down_seconds=settings.breaker_cool_down_seconds,
+    )
+
+
+def _api_key(spec: ModelSpec, env: Mapping[str, str]) -> str | None:
+    if spec.api_key_env is None:
+        return None
+    key = env.get(spec.api_key_env)
+    if not key:
+        raise CatalogError(f"model '{spec.name}': environment variable {spec.api_key_env} (api_key_env) is not set")
+    return key
+
+
+def build_provider(spec: ModelSpec, settings: RouterSettings, env: Mapping[str, str]) -> LLMProvider:
+    """The adapter for one deployment (a model without variants, or one variant)."""
+    if spec.provider == "local":
+        return LocalProvider(
+            spec,
+            first_token_delay=settings.local_first_token_delay_ms / 1000,
+            chunk_delay=settings.local_chunk_delay_ms / 1000,
+        )
+    if spec.provider in ("openai", "openai_compatible"):
+        return OpenAIProvider(spec, api_key=_api_key(spec, env))
+    if spec.provider == "anthropic":
+        key = _api_key(spec, env)
+        if key is None:
+            raise CatalogError(f"model '{spec.name}': provider anthropic needs an api_key_env")
+        return AnthropicProvider(spec, api_key=key)
+    raise CatalogError(f"model '{spec.name}': unknown provider {spec.provider!r}")
+
+
+def build_deployments(
+    catalog: ModelCatalog, settings: RouterSettings, env: Mapping[str, str]
+) -> dict[str, LLMProvider]:
+    return {
+        deployment_key(model.name, spec.variant): build_provider(spec, settings, env)
+        for model in catalog.list()
+        for spec in model.deployments
+    }
+
+
+def build_router(
+    catalog: ModelCatalog,
+    settings: RouterSettings,
+    env: Mapping[str, str],
+    *,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
+    rng: random.Random | None = None,
+) -> ModelRouter:
+    """The router over every deployment of ``catalog``; close it with ``await router.aclose()`` on shutdown."""
+    deployments = build_deployments(catalog, settings, env)
+    return ModelRouter(catalog, deployments, policy=resilience_policy(settings), clock=clock, sleep=sleep, rng=rng)

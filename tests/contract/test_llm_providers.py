@@ -1,0 +1,493 @@
+"""The LLMProvider port, one contract run against every adapter; then what each adapter sends and how it fails.
+
+The OpenAI and Anthropic adapters run through their real SDKs against the fake upstream on loopback: nothing is
+mocked, and no real provider is ever called.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+
+import pytest
+
+from domain.llm.model import (
+    ChatMessage,
+    ChatRole,
+    Completion,
+    CompletionRequest,
+    FinishReason,
+    ModelSpec,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    partial_completion,
+)
+from domain.llm.ports import LLMProvider
+from domain.shared.errors import (
+    ContextTooLong,
+    UpstreamAuthError,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from infrastructure.llm.anthropic import AnthropicProvider
+from infrastructure.llm.local import LocalProvider
+from infrastructure.llm.openai import NO_KEY, OpenAIProvider
+from tests.fakes.upstream import (
+    Behaviour,
+    FakeUpstream,
+    auth_error,
+    context_length_exceeded,
+    disconnect,
+    drop_stream_after,
+    error,
+    hang,
+    html_error,
+    malformed,
+    missing_fields,
+    ok,
+    overloaded,
+    rate_limited,
+    redirect,
+    server_error,
+    stream_error_after,
+)
+
+pytestmark = pytest.mark.contract
+
+SECRET = "sk-test-0123456789abcdef"
+
+
+def ask(*turns: tuple[ChatRole, str], **options: object) -> CompletionRequest:
+    messages = tuple(ChatMessage(role, text) for role, text in turns)
+    return CompletionRequest(model="m", messages=messages, **options)  # type: ignore[arg-type]
+
+
+HELLO = ask((ChatRole.USER, "hello there my dear friend"))
+
+
+async def collect(
+    events: AsyncIterator[StreamEvent], deltas: list[TextDelta] | None = None
+) -> tuple[list[TextDelta], list[StreamEnd]]:
+    """Drains a stream, checking nothing follows its end; ``deltas`` keeps what came before a failure."""
+    deltas = [] if deltas is None else deltas
+    ends: list[StreamEnd] = []
+    async for event in events:
+        assert not ends, "nothing may follow the StreamEnd"
+        if isinstance(event, TextDelta):
+            deltas.append(event)
+        else:
+            ends.append(event)
+    return deltas, ends
+
+
+@pytest.fixture(scope="module")
+async def fake_server() -> AsyncIterator[FakeUpstream]:
+    async with FakeUpstream() as up:
+        yield up
+
+
+@pytest.fixture
+def upstream(fake_server: FakeUpstream) -> FakeUpstream:
+    fake_server.reset()
+    return fake_server
+
+
+def openai_spec(up: FakeUpstream, **changes: object) -> ModelSpec:
+    spec = ModelSpec(
+        name="m",
+        provider="openai",
+        upstream_model="gpt-4o-mini",
+        base_url=f"{up.base_url}/v1",
+        api_key_env="OPENAI_API_KEY",
+        max_output_tokens=64,
+        timeout_seconds=2.0,
+    )
+    return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def anthropic_spec(up: FakeUpstream, **changes: object) -> ModelSpec:
+    spec = ModelSpec(
+        name="m",
+        provider="anthropic",
+        upstream_model="claude-haiku-4-5",
+        base_url=up.base_url,
+        api_key_env="ANTHROPIC_API_KEY",
+        max_output_tokens=64,
+        timeout_seconds=2.0,
+    )
+    return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+# ---- the contract ------------------------------------------------------------------------------------------------
+
+
+class LLMProviderContract(abc.ABC):
+    """What every LLMProvider promises. Subclasses provide the ``provider`` fixture."""
+
+    @abc.abstractmethod
+    def provider(self) -> LLMProvider: ...
+
+    async def test_complete_returns_content_usage_finish_reason_and_served_by(self, provider: LLMProvider) -> None:
+        completion = await provider.complete(HELLO)
+
+        assert "hello there my dear friend" in completion.content
+        assert completion.finish_reason is FinishReason.STOP
+        assert completion.usage.input_tokens > 0
+        assert completion.usage.output_tokens > 0
+        assert not completion.usage.estimated
+        assert completion.served_by.model == "m"
+        assert completion.served_by.upstream_model
+
+    async def test_stream_yields_deltas_then_exactly_one_end_whose_content_is_the_deltas(
+        self, provider: LLMProvider
+    ) -> None:
+        deltas, ends = await collect(provider.stream(HELLO))
+
+        assert len(deltas) > 1
+        assert len(ends) == 1
+        completion = ends[0].completion
+        assert completion.content == "".join(d.text for d in deltas)
+        assert completion.finish_reason is FinishReason.STOP
+        assert completion.usage.output_tokens > 0
+        assert completion.served_by.model == "m"
+
+    async def test_stream_and_complete_agree(self, provider: LLMProvider) -> None:
+        completion = await provider.complete(HELLO)
+        _, ends = await collect(provider.stream(HELLO))
+
+        assert ends[0].completion.content == completion.content
+        assert ends[0].completion.usage.input_tokens == completion.usage.input_tokens
+
+    async def test_max_tokens_cuts_the_answer_with_finish_reason_length(self, provider: LLMProvider) -> None:
+        short = replace(HELLO, max_tokens=2)
+
+        completion = await provider.complete(short)
+        _, ends = await collect(provider.stream(short))
+
+        assert completion.finish_reason is FinishReason.LENGTH
+        assert ends[0].completion.finish_reason is FinishReason.LENGTH
+        assert len(completion.content) < len((await provider.complete(HELLO)).content)
+
+    async def test_system_prompt_is_sent_to_the_model(self, provider: LLMProvider) -> None:
+        with_system = ask((ChatRole.SYSTEM, "you answer in five long careful words"), (ChatRole.USER, "hi"))
+        without = ask((ChatRole.USER, "hi"))
+
+        assert (await provider.complete(with_system)).usage.input_tokens > (
+            await provider.complete(without)
+        ).usage.input_tokens
+
+    async def test_stop_sequence_ends_the_answer_before_it(self, provider: LLMProvider) -> None:
+        completion = await provider.complete(replace(HELLO, stop=("dear",)))
+
+        assert "dear" not in completion.content
+        assert "hello" in completion.content
+        assert completion.finish_reason is FinishReason.STOP
+
+    async def test_a_stream_closed_early_ends_cleanly(self, provider: LLMProvider) -> None:
+        events = provider.stream(HELLO)
+        assert isinstance(await anext(events), TextDelta)
+
+        await asyncio.wait_for(events.aclose(), 1)  # type: ignore[attr-defined]
+
+
+class TestLocalProvider(LLMProviderContract):
+    @pytest.fixture
+    def provider(self) -> LLMProvider:
+        return LocalProvider(ModelSpec(name="m", provider="local", upstream_model="local-echo"))
+
+
+class TestOpenAIProvider(LLMProviderContract):
+    @pytest.fixture
+    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
+        adapter = OpenAIProvider(openai_spec(upstream), api_key=SECRET)
+        yield adapter
+        await adapter.aclose()
+
+
+class TestOpenAICompatibleProvider(LLMProviderContract):
+    @pytest.fixture
+    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
+        spec = openai_spec(upstream, provider="openai_compatible", upstream_model="llama3", api_key_env=None)
+        adapter = OpenAIProvider(spec)
+        yield adapter
+        await adapter.aclose()
+
+
+class TestAnthropicProvider(LLMProviderContract):
+    @pytest.fixture
+    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
+        adapter = AnthropicProvider(anthropic_spec(upstream), api_key=SECRET)
+        yield adapter
+        await adapter.aclose()
+
+
+# ---- what the adapters send ------------------------------------------------------------------------------------
+
+CONVERSATION = ask(
+    (ChatRole.SYSTEM, "Be brief."),
+    (ChatRole.USER, "first"),
+    (ChatRole.USER, "second"),
+    (ChatRole.ASSISTANT, "an answer"),
+    (ChatRole.SYSTEM, "Be kind."),
+    (ChatRole.USER, "third"),
+    temperature=0.5,
+    top_p=0.9,
+    stop=("END",),
+)
+
+
+async def test_openai_sends_the_upstream_model_the_key_and_every_option(upstream: FakeUpstream) -> None:
+    adapter = OpenAIProvider(openai_spec(upstream), api_key=SECRET)
+    try:
+        await adapter.complete(replace(CONVERSATION, max_tokens=7))
+    finally:
+        await adapter.aclose()
+
+    sent = upstream.last_request
+    assert sent.path == "/v1/chat/completions"
+    assert sent.model == "gpt-4o-mini"
+    assert sent.headers["authorization"] == f"Bearer {SECRET}"
+    assert sent.json["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert [m["role"] for m in sent.json["messages"]] == ["system", "user", "user", "assistant", "system", "user"]
+    assert sent.json["max_completion_tokens"] == 7
+    assert "max_tokens" not in sent.json
+    assert sent.json["temperature"] == 0.5
+    assert sent.json["top_p"] == 0.9
+    assert sent.json["stop"] == ["END"]
+    assert sent.headers["x-stainless-retry-count"] == "0"
+
+
+async def test_openai_stream_asks_for_usage(upstream: FakeUpstream) -> None:
+    adapter = OpenAIProvider(openai_spec(upstream), api_key=SECRET)
+    try:
+        await collect(adapter.stream(HELLO))
+    finally:
+        await adapter.aclose()
+
+    assert upstream.last_request.json["stream"] is True
+    assert upstream.last_request.json["stream_options"] == {"include_usage": True}
+
+
+async def test_openai_compatible_sends_max_tokens_and_never_the_process_openai_key(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-the-real-openai-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    spec = openai_spec(upstream, provider="openai_compatible", upstream_model="llama3", api_key_env=None)
+    adapter = OpenAIProvider(spec)
+    try:
+        await adapter.complete(replace(HELLO, max_tokens=5))
+    finally:
+        await adapter.aclose()
+
+    sent = upstream.last_request
+    assert sent.api_key == NO_KEY
+    assert sent.json["max_tokens"] == 5
+    assert "max_completion_tokens" not in sent.json
+
+
+async def test_openai_reports_cached_prompt_tokens_within_the_input(upstream: FakeUpstream) -> None:
+    upstream.push(ok(cached_tokens=3), ok(cached_tokens=3))
+    adapter = OpenAIProvider(openai_spec(upstream), api_key=SECRET)
+    try:
+        completion = await adapter.complete(HELLO)
+        _, ends = await collect(adapter.stream(HELLO))
+    finally:
+        await adapter.aclose()
+
+    for usage in (completion.usage, ends[0].completion.usage):
+        assert usage.cached_tokens == 3
+        assert usage.input_tokens == 5 + 3
+
+
+async def test_anthropic_puts_system_on_top_merges_turns_and_always_sends_max_tokens(upstream: FakeUpstream) -> None:
+    adapter = AnthropicProvider(anthropic_spec(upstream, max_output_tokens=33), api_key=SECRET)
+    try:
+        await adapter.complete(CONVERSATION)
+    finally:
+        await adapter.aclose()
+
+    sent = upstream.last_request
+    assert sent.path == "/v1/messages"
+    assert sent.model == "claude-haiku-4-5"
+    assert sent.api_key == SECRET  # this SDK sends it as a bearer token
+    assert sent.json["system"] == "Be brief.\n\nBe kind."
+    assert sent.json["messages"] == [
+        {"role": "user", "content": "first\n\nsecond"},
+        {"role": "assistant", "content": "an answer"},
+        {"role": "user", "content": "third"},
+    ]
+    assert sent.json["max_tokens"] == 33
+    assert sent.json["stop_sequences"] == ["END"]
+    assert sent.json["temperature"] == 0.5
+    assert sent.json["top_p"] == 0.9
+
+
+async def test_anthropic_counts_cache_reads_and_writes_as_input(upstream: FakeUpstream) -> None:
+    upstream.push(ok(cached_tokens=3, cache_creation_tokens=2), ok(cached_tokens=3, cache_creation_tokens=2))
+    adapter = AnthropicProvider(anthropic_spec(upstream), api_key=SECRET)
+    try:
+        completion = await adapter.complete(HELLO)
+        _, ends = await collect(adapter.stream(HELLO))
+    finally:
+        await adapter.aclose()
+
+    for usage in (completion.usage, ends[0].completion.usage):
+        assert usage.cached_tokens == 3
+        assert usage.input_tokens == 5 + 3 + 2
+
+
+# ---- how they fail ---------------------------------------------------------------------------------------------
+
+Factory = Callable[[FakeUpstream], OpenAIProvider | AnthropicProvider]
+ADAPTERS: dict[str, Factory] = {
+    "openai": lambda up: OpenAIProvider(openai_spec(up, timeout_seconds=0.3), api_key=SECRET),
+    "anthropic": lambda up: AnthropicProvider(anthropic_spec(up, timeout_seconds=0.3), api_key=SECRET),
+}
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+async def adapter(request: pytest.FixtureRequest, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
+    built = ADAPTERS[request.param](upstream)
+    yield built
+    await built.aclose()
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected"),
+    [
+        pytest.param(server_error(500), UpstreamUnavailable, id="500"),
+        pytest.param(server_error(503), UpstreamUnavailable, id="503"),
+        pytest.param(overloaded(), UpstreamUnavailable, id="529-overloaded"),
+        pytest.param(context_length_exceeded(), ContextTooLong, id="400-context-length"),
+        pytest.param(error(400, message="bad temperature"), UpstreamRejected, id="400-other"),
+        pytest.param(error(404), UpstreamRejected, id="404"),
+        pytest.param(auth_error(), UpstreamAuthError, id="401"),
+        pytest.param(error(403), UpstreamAuthError, id="403"),
+        pytest.param(malformed(), UpstreamBadResponse, id="malformed-json"),
+        pytest.param(missing_fields(), UpstreamBadResponse, id="missing-fields"),
+        pytest.param(html_error(502), UpstreamUnavailable, id="html-error-page"),
+        pytest.param(redirect("http://127.0.0.1:9/elsewhere"), UpstreamBadResponse, id="redirect"),
+        pytest.param(disconnect(), UpstreamUnavailable, id="connection-dropped"),
+        # Without streaming the SDK reads the body within the send: a cut body looks like a lost connection.
+        pytest.param(drop_stream_after(1), UpstreamUnavailable, id="body-cut-short"),
+        pytest.param(hang(), UpstreamTimeout, id="hang"),
+    ],
+)
+async def test_complete_maps_each_upstream_failure(
+    adapter: LLMProvider, upstream: FakeUpstream, behaviour: Behaviour, expected: type[UpstreamError]
+) -> None:
+    upstream.push(behaviour)
+
+    with pytest.raises(expected) as caught:
+        await adapter.complete(HELLO)
+
+    assert type(caught.value) is expected
+    assert caught.value.model == "m"
+    assert caught.value.__cause__ is None
+    assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "seconds"),
+    [
+        pytest.param(rate_limited(retry_after=2), 2.0, id="retry-after"),
+        pytest.param(rate_limited(retry_after_ms=1500), 1.5, id="retry-after-ms"),
+        pytest.param(rate_limited(), None, id="no-header"),
+    ],
+)
+async def test_429_is_rate_limited_with_the_retry_after_of_the_headers(
+    adapter: LLMProvider, upstream: FakeUpstream, behaviour: Behaviour, seconds: float | None
+) -> None:
+    upstream.push(behaviour)
+
+    with pytest.raises(UpstreamRateLimited) as caught:
+        await adapter.complete(HELLO)
+
+    assert caught.value.retry_after_seconds == seconds
+
+
+async def test_the_key_never_shows_in_an_error_even_if_the_upstream_echoes_it(
+    adapter: LLMProvider, upstream: FakeUpstream
+) -> None:
+    upstream.push(error(400, message=f"invalid request made with key {SECRET}"))
+
+    with pytest.raises(UpstreamRejected) as caught:
+        await adapter.complete(HELLO)
+
+    assert SECRET not in str(caught.value)
+    assert SECRET not in repr(adapter)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected"),
+    [
+        pytest.param(drop_stream_after(5), UpstreamBadResponse, id="dropped"),
+        pytest.param(stream_error_after(5, 529), UpstreamUnavailable, id="error-event-overloaded"),
+        pytest.param(hang(after_chunks=5), UpstreamTimeout, id="stalled"),
+        pytest.param(malformed(after_chunks=5), UpstreamBadResponse, id="malformed-event"),
+    ],
+)
+async def test_a_stream_failing_midway_raises_after_its_deltas_with_the_partial_completion(
+    adapter: LLMProvider, upstream: FakeUpstream, behaviour: Behaviour, expected: type[UpstreamError]
+) -> None:
+    upstream.push(behaviour)
+    deltas: list[TextDelta] = []
+
+    with pytest.raises(expected) as caught:
+        await collect(adapter.stream(HELLO), deltas)
+
+    assert deltas
+    partial = partial_completion(caught.value)
+    assert isinstance(partial, Completion)
+    assert partial.content == "".join(d.text for d in deltas)
+    assert partial.finish_reason is FinishReason.ERROR
+    assert partial.usage.output_tokens > 0
+    assert partial.served_by.model == "m"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected"),
+    [
+        pytest.param(server_error(500), UpstreamUnavailable, id="500"),
+        pytest.param(rate_limited(retry_after=1), UpstreamRateLimited, id="429"),
+        pytest.param(missing_fields(), UpstreamBadResponse, id="missing-fields"),
+        pytest.param(hang(), UpstreamTimeout, id="hang"),
+    ],
+)
+async def test_a_stream_failing_before_any_text_raises_without_a_partial(
+    adapter: LLMProvider, upstream: FakeUpstream, behaviour: Behaviour, expected: type[UpstreamError]
+) -> None:
+    upstream.push(behaviour)
+
+    with pytest.raises(expected) as caught:
+        await collect(adapter.stream(HELLO))
+
+    assert partial_completion(caught.value) is None
+
+
+def _requests_in_flight(up: FakeUpstream) -> int:
+    server = up._server  # the fake's uvicorn server: its in-flight request tasks
+    return len(server.server_state.tasks) if server is not None else 0
+
+
+async def test_closing_a_stream_closes_the_upstream_response(adapter: LLMProvider, upstream: FakeUpstream) -> None:
+    upstream.push(hang(after_chunks=5))  # the fake streams 5 events, then holds the response open until we leave
+    events = adapter.stream(HELLO)
+    assert isinstance(await anext(events), TextDelta)
+    assert _requests_in_flight(upstream) == 1
+
+    await asyncio.wait_for(events.aclose(), 0.5)  # type: ignore[attr-defined]
+
+    for _ in range(100):
+        if _requests_in_flight(upstream) == 0:
+            break
+        await asyncio.sleep(0.005)
+    assert _requests_in_flight(upstream) == 0
