@@ -7,6 +7,13 @@ from pydantic import BaseModel, Field
 from domain.llm.model import ModelSpec
 
 
+class VariantResponse(BaseModel):
+    label: str
+    weight: int
+    provider: str
+    upstream_model: str
+
+
 class ModelResponse(BaseModel):
     name: str
     provider: str
@@ -16,6 +23,7 @@ class ModelResponse(BaseModel):
     input_usd_per_mtok: Decimal = Field(description="US dollars per million input tokens.")
     output_usd_per_mtok: Decimal = Field(description="US dollars per million output tokens.")
     fallbacks: list[str]
+    variants: list[VariantResponse] = Field(description="Weighted A/B deployments; empty when the model has one.")
 
     @classmethod
     def of(cls, spec: ModelSpec) -> ModelResponse:
@@ -28,6 +36,12 @@ class ModelResponse(BaseModel):
             input_usd_per_mtok=Decimal(spec.input_price_per_mtok_micros) / 1_000_000,
             output_usd_per_mtok=Decimal(spec.output_price_per_mtok_micros) / 1_000_000,
             fallbacks=list(spec.fallbacks),
+            variants=[
+                VariantResponse(
+                    label=v.variant or "", weight=v.weight, provider=v.provider, upstream_model=v.upstream_model
+                )
+                for v in spec.variants
+            ],
         )
 
 
