@@ -23,32 +23,39 @@ class Settings(BaseSettings):
     )
 
     environment: Literal["development", "production", "test"] = Field(
-        "development", description="production refuses unsafe defaults (no JWT secret, weak hashing)."
+        "development", description="`production` refuses unsafe settings (no JWT secret, weak password hashing)."
     )
     host: str = Field("127.0.0.1", description="Address `switchboard serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `switchboard serve` listens on.")
 
     database_url: str = Field(
         "sqlite+aiosqlite:///./switchboard.db",
-        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db.",
+        description=(
+            "SQLAlchemy async URL: `sqlite+aiosqlite:///path`, `postgresql+asyncpg://user:pass@host/db`, or "
+            "`memory://` for throwaway in-process storage."
+        ),
     )
     database_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connection pool size.")
     database_max_overflow: int = Field(10, ge=0, le=200, description="Extra connections beyond the pool.")
     database_echo: bool = Field(False, description="Log every SQL statement (development only).")
 
     jwt_secret: SecretStr | None = Field(
-        None, description="HS256 signing secret, at least 32 bytes. Required in production."
+        None,
+        description=(
+            "HS256 signing secret, at least 32 bytes. Required in production; elsewhere an unset secret is random per "
+            "process (tokens die with it). Set it whenever several processes run."
+        ),
     )
     jwt_issuer: str = Field("switchboard", description="`iss` claim of issued tokens.")
     jwt_audience: str = Field("switchboard-api", description="`aud` claim of issued tokens.")
     access_token_ttl_seconds: int = Field(900, ge=60, le=86_400, description="Access token lifetime.")
     refresh_token_ttl_seconds: int = Field(14 * 86_400, ge=300, le=365 * 86_400, description="Refresh token lifetime.")
 
-    argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations.")
-    argon2_memory_kib: int = Field(65_536, ge=8, description="argon2id memory in KiB.")
+    argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations (raising it rehashes at next log-in).")
+    argon2_memory_kib: int = Field(65_536, ge=8, description="argon2id memory in KiB (production: at least 19456).")
     argon2_parallelism: int = Field(4, ge=1, description="argon2id lanes.")
 
-    catalog_path: Path = Field(DEFAULT_CATALOG, description="Model catalog file (TOML).")
+    catalog_path: Path = Field(DEFAULT_CATALOG, description="Model catalog file (TOML); see the Models section.")
     local_first_token_delay_ms: int = Field(0, ge=0, le=60_000, description="Local model: delay before answering.")
     local_chunk_delay_ms: int = Field(0, ge=0, le=10_000, description="Local model: delay between stream chunks.")
 

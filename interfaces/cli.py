@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from application.auth.register_user import RegisterUserCommand
 from domain.auth.model import Role
@@ -83,10 +84,28 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--migrate", action="store_true", help="apply migrations before serving")
     admin = commands.add_parser("create-admin", help="create an administrator (password from prompt or env)")
     admin.add_argument("--email", required=True)
+    reference = commands.add_parser("settings-reference", help="print the configuration reference (Markdown)")
+    reference.add_argument("--write", metavar="README", help="replace the reference inside this file instead")
     return parser
 
 
-HANDLERS = {"migrate": _migrate, "serve": _serve, "create-admin": _create_admin}
+def _settings_reference(_: Settings, args: argparse.Namespace) -> int:
+    from interfaces.settings_reference import render_into, settings_table
+
+    if args.write:
+        readme = Path(args.write)
+        readme.write_text(render_into(readme.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        print(settings_table())
+    return 0
+
+
+HANDLERS = {
+    "migrate": _migrate,
+    "serve": _serve,
+    "create-admin": _create_admin,
+    "settings-reference": _settings_reference,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
