@@ -25,6 +25,7 @@ from application.chat.list_conversations import ListConversations
 from application.chat.post_message import PostMessage
 from application.chat.stream_message import StreamMessage
 from application.chat.update_conversation import UpdateConversation
+from application.llm.gateway import LLMGateway
 from application.models.list_models import ListModels
 from application.unit_of_work import UnitOfWorkFactory
 from domain.shared.clock import SystemClock
@@ -82,6 +83,7 @@ class Container(containers.DeclarativeContainer):
     )
     catalog = providers.Singleton(load_catalog, settings.provided.catalog_path)
     llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ))
+    gateway = providers.Singleton(LLMGateway, provider=llm)
 
     register_user = providers.Factory(RegisterUser, uow=uow, hasher=hasher, clock=clock)
     log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock)
@@ -112,10 +114,10 @@ class Container(containers.DeclarativeContainer):
     update_conversation = providers.Factory(UpdateConversation, uow=uow, catalog=catalog, clock=clock)
     delete_conversation = providers.Factory(DeleteConversation, uow=uow)
     post_message = providers.Factory(
-        PostMessage, uow=uow, provider=llm, clock=clock, history_limit=settings.provided.history_limit
+        PostMessage, uow=uow, gateway=gateway, clock=clock, history_limit=settings.provided.history_limit
     )
     stream_message = providers.Factory(
-        StreamMessage, uow=uow, provider=llm, clock=clock, history_limit=settings.provided.history_limit
+        StreamMessage, uow=uow, gateway=gateway, clock=clock, history_limit=settings.provided.history_limit
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from application.auth.access import require_scope
+from application.llm.gateway import CallContext
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.auth.model import Principal, Scope
 from domain.chat.model import Conversation, Message, MessageStatus, check_message_content
@@ -25,6 +26,7 @@ class PostMessageCommand:
     content: str
     temperature: float | None = None
     max_tokens: int | None = None
+    request_id: str = "-"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class PreparedExchange:
     conversation: Conversation
     request: CompletionRequest
     user_message: Message
+    context: CallContext
 
 
 async def prepare_exchange(
@@ -61,7 +64,8 @@ async def prepare_exchange(
         temperature=command.temperature,
         max_tokens=command.max_tokens,
     )
-    return PreparedExchange(conversation=conversation, request=request, user_message=user_message)
+    context = CallContext(principal=command.principal, request_id=command.request_id, conversation_id=conversation.id)
+    return PreparedExchange(conversation=conversation, request=request, user_message=user_message, context=context)
 
 
 def assistant_message(

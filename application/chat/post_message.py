@@ -8,10 +8,10 @@ from application.chat.exchange import (
     prepare_exchange,
     store_exchange,
 )
+from application.llm.gateway import LLMGateway
 from application.unit_of_work import UnitOfWorkFactory
 from domain.chat.model import Message, MessageStatus
 from domain.llm.model import Completion
-from domain.llm.ports import LLMProvider
 from domain.shared.clock import Clock
 
 
@@ -25,17 +25,15 @@ class PostMessageResult:
 class PostMessage:
     """Sends the conversation so far plus the new message to its model and stores both turns in one transaction."""
 
-    def __init__(
-        self, *, uow: UnitOfWorkFactory, provider: LLMProvider, clock: Clock, history_limit: int = 200
-    ) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, gateway: LLMGateway, clock: Clock, history_limit: int = 200) -> None:
         self._uow = uow
-        self._provider = provider
+        self._gateway = gateway
         self._clock = clock
         self._history_limit = history_limit
 
     async def execute(self, command: PostMessageCommand) -> PostMessageResult:
         prepared = await prepare_exchange(self._uow, command, history_limit=self._history_limit, now=self._clock.now())
-        completion = await self._provider.complete(prepared.request)
+        completion = await self._gateway.complete(prepared.request, prepared.context)
         now = self._clock.now()
         reply = assistant_message(prepared, completion, status=MessageStatus.COMPLETE, now=now)
         async with self._uow() as uow:

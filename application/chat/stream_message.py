@@ -13,6 +13,7 @@ from application.chat.exchange import (
     prepare_exchange,
     store_exchange,
 )
+from application.llm.gateway import LLMGateway
 from application.unit_of_work import UnitOfWorkFactory
 from domain.chat.model import Message, MessageStatus
 from domain.llm.model import (
@@ -25,7 +26,6 @@ from domain.llm.model import (
     TokenUsage,
     partial_completion,
 )
-from domain.llm.ports import LLMProvider
 from domain.llm.tokens import estimate_tokens
 from domain.shared.clock import Clock
 from domain.shared.errors import UpstreamBadResponse, UpstreamError
@@ -111,18 +111,16 @@ class MessageStream:
 
 
 class StreamMessage:
-    def __init__(
-        self, *, uow: UnitOfWorkFactory, provider: LLMProvider, clock: Clock, history_limit: int = 200
-    ) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, gateway: LLMGateway, clock: Clock, history_limit: int = 200) -> None:
         self._uow = uow
-        self._provider = provider
+        self._gateway = gateway
         self._clock = clock
         self._history_limit = history_limit
 
     async def open(self, command: PostMessageCommand) -> MessageStream:
         """Starts the model call and waits for its first event, so failures before any text raise here."""
         prepared = await prepare_exchange(self._uow, command, history_limit=self._history_limit, now=self._clock.now())
-        upstream = self._provider.stream(prepared.request)
+        upstream = self._gateway.stream(prepared.request, prepared.context)
         try:
             first = await anext(upstream)
         except StopAsyncIteration:

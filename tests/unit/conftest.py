@@ -56,7 +56,7 @@ def local_spec(name: str = "local", **overrides: object) -> ModelSpec:
 @pytest.fixture
 def env() -> Env:
     clock = FakeClock()
-    specs = [local_spec("local"), local_spec("local-small", max_output_tokens=5)]
+    specs = [local_spec("local"), local_spec("local-small", max_output_tokens=5), local_spec("scripted")]
     catalog = StaticModelCatalog(specs, default_model="local")
     return Env(
         uow=InMemoryUnitOfWorkFactory(),

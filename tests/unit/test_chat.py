@@ -9,6 +9,7 @@ from application.chat.get_conversation import GetConversation, GetConversationCo
 from application.chat.list_conversations import ListConversations, ListConversationsCommand
 from application.chat.post_message import PostMessage
 from application.chat.update_conversation import UpdateConversation, UpdateConversationCommand
+from application.llm.gateway import LLMGateway
 from domain.auth.model import Principal, Scope
 from domain.chat.model import DEFAULT_TITLE, Conversation, MessageStatus
 from domain.llm.model import ChatRole, FinishReason
@@ -24,7 +25,7 @@ async def _conversation(env: Env, principal: Principal, **kwargs: object) -> Con
 
 
 def _post(env: Env) -> PostMessage:
-    return PostMessage(uow=env.uow, provider=env.llm, clock=env.clock)
+    return PostMessage(uow=env.uow, gateway=LLMGateway(provider=env.llm), clock=env.clock)
 
 
 async def test_create_uses_the_default_model_and_title(env: Env) -> None:

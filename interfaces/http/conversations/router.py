@@ -154,6 +154,7 @@ async def post_message(
         content=body.content,
         temperature=body.temperature,
         max_tokens=body.max_tokens,
+        request_id=request_id_var.get(),
     )
     if body.stream or "text/event-stream" in accept:
         stream = await stream_use_case.open(command)  # errors before the first token are ordinary problems

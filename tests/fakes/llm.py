@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from domain.llm.model import (
+    Completion,
+    CompletionRequest,
+    FinishReason,
+    ServedBy,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    TokenUsage,
+)
+from domain.llm.ports import LLMProvider
+from domain.shared.errors import UpstreamError
+
+
+class ScriptedProvider(LLMProvider):
+    """Answers with the given pieces; optionally fails after ``fail_after`` of them. Records whether it was closed."""
+
+    def __init__(self, pieces: list[str], *, fail_after: int | None = None, error: UpstreamError | None = None) -> None:
+        self.pieces = pieces
+        self.fail_after = fail_after
+        self.error = error or UpstreamError("upstream broke")
+        self.closed = False
+        self.calls = 0
+
+    def _completion(self, text: str) -> Completion:
+        served = ServedBy(model="scripted", provider="test", upstream_model="scripted-1")
+        usage = TokenUsage(input_tokens=3, output_tokens=len(self.pieces))
+        return Completion(content=text, finish_reason=FinishReason.STOP, usage=usage, served_by=served)
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        self.calls += 1
+        if self.fail_after is not None:
+            raise self.error
+        return self._completion("".join(self.pieces))
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        self.calls += 1
+        try:
+            for index, piece in enumerate(self.pieces):
+                if self.fail_after is not None and index == self.fail_after:
+                    raise self.error
+                yield TextDelta(piece)
+            yield StreamEnd(self._completion("".join(self.pieces)))
+        finally:
+            self.closed = True
