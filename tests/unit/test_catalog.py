@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.llm.model import ChatMessage, ChatRole, CompletionRequest
+from domain.llm.model import ChatMessage, ChatRole, CompletionRequest, ModelKind
 from infrastructure.llm.catalog import CatalogError, load_catalog, parse_catalog
 from infrastructure.llm.registry import build_router
 from infrastructure.settings import DEFAULT_CATALOG, Settings
@@ -218,7 +218,8 @@ def test_a_file_error_names_the_path(tmp_path: Path) -> None:
 
 
 def test_the_default_catalog_needs_no_key_and_the_example_needs_its_keys() -> None:
-    assert [m.provider for m in load_catalog(DEFAULT_CATALOG, env={}).list()] == ["local"]
+    default = load_catalog(DEFAULT_CATALOG, env={}).list()
+    assert [(m.provider, m.kind) for m in default] == [("local", ModelKind.CHAT), ("local", ModelKind.EMBEDDING)]
 
     example = load_catalog(EXAMPLE, env=ENV)
     assert {m.provider for m in example.list()} == {"openai", "anthropic", "openai_compatible", "local"}
