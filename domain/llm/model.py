@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from domain.shared.errors import RuleViolation
 
-
 EMPTY_OBJECT_SCHEMA = '{"type":"object","properties":{}}'
 
 
