@@ -251,7 +251,7 @@ def _kind(spec: ModelSpec, raw: Mapping[str, Any], where: _Where) -> ModelSpec:
         if dimensions > MAX_DIMENSIONS:
             raise where.error(f"dimensions must be at most {MAX_DIMENSIONS}", "dimensions")
     elif spec.provider == "local":
-        raise where.error("the local embedder needs its vector size: set dimensions", "provider")
+        raise where.error("the local embedder needs its vector size: set dimensions", "kind")
     return replace(spec, kind=ModelKind.EMBEDDING, dimensions=dimensions)
 
 

@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from dependency_injector import providers
 
 from application.llm.gateway import CachePolicy, CallContext, LLMGateway
 from domain.llm.model import Completion, CompletionRequest, StreamEvent
 from infrastructure.llm.local_embeddings import embed_text
+from interfaces.http.compat.errors import Dialect, error_response
 from tests.api.conftest import Api, assert_problem
 from tests.fakes.llm import ScriptedProvider
 
@@ -276,3 +278,23 @@ async def test_a_streamed_answer_that_breaks_ends_with_each_apis_error_event(api
     assert events[:3] == ["event: message_start", "event: content_block_start", "event: ping"]
     assert events[-1] == "event: error"
     assert "message_stop" not in message.text
+
+
+@pytest.mark.parametrize(
+    ("dialect", "status", "wire_status", "kind"),
+    [
+        (Dialect.OPENAI, 402, 429, "insufficient_quota"),
+        (Dialect.ANTHROPIC, 402, 402, "billing_error"),
+        (Dialect.OPENAI, 503, 503, "server_error"),
+        (Dialect.ANTHROPIC, 503, 529, "overloaded_error"),
+        (Dialect.ANTHROPIC, 504, 504, "timeout_error"),
+        (Dialect.ANTHROPIC, 502, 502, "api_error"),
+    ],
+)
+def test_statuses_map_to_what_each_sdk_expects(dialect: Dialect, status: int, wire_status: int, kind: str) -> None:
+    response = error_response(dialect, status, "no", code="budget_exceeded")
+
+    assert response.status_code == wire_status
+    body = orjson.loads(response.body)
+    assert body["error"]["type"] == kind
+    assert (response.headers.get("x-should-retry") == "false") is (status == 402)

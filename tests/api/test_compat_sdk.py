@@ -6,6 +6,7 @@ upstream server: so each SDK is also shown talking to a model of the other provi
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from dependency_injector import providers
 from fastapi import FastAPI
 
 from application.llm.gateway import CallContext, LLMGateway
-from domain.llm.model import Completion, CompletionRequest, StreamEvent
+from domain.llm.model import Completion, CompletionRequest, StreamEvent, TextDelta
+from domain.llm.ports import LLMProvider
 from domain.shared.errors import RateLimited
 from infrastructure.llm.local_embeddings import embed_text
 from interfaces.http.app import create_app
@@ -518,3 +520,48 @@ async def test_the_anthropic_x_api_key_header_is_accepted(switchboard: Switchboa
         assert refused.status_code == 401
         assert refused.json()["type"] == "error"
         assert refused.json()["error"]["type"] == "authentication_error"
+
+
+class EndlessProvider(LLMProvider):
+    """Talks until told to stop; says when its stream was closed."""
+
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        raise NotImplementedError
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        try:
+            while True:
+                yield TextDelta("word ")
+                await asyncio.sleep(0.01)
+        finally:
+            self.closed.set()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"model": "local", "stream": True, "messages": [{"role": "user", "content": "hi"}]}),
+        (
+            "/v1/messages",
+            {"model": "local", "stream": True, "max_tokens": 9, "messages": [{"role": "user", "content": "x"}]},
+        ),
+    ],
+)
+async def test_a_client_leaving_mid_stream_closes_the_upstream_call(
+    switchboard: Switchboard, path: str, body: dict[str, Any]
+) -> None:
+    provider = EndlessProvider()
+    headers = {"Authorization": f"Bearer {switchboard.key}"}
+    with switchboard.app.state.container.gateway.override(providers.Object(LLMGateway(provider=provider))):
+        async with (
+            httpx.AsyncClient(base_url=switchboard.url) as http,
+            http.stream("POST", path, json=body, headers=headers) as response,
+        ):
+            assert response.status_code == 200
+            async for chunk in response.aiter_text():
+                if "word" in chunk:
+                    break
+        await asyncio.wait_for(provider.closed.wait(), 5)

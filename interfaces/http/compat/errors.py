@@ -3,7 +3,8 @@
 OpenAI: ``{"error": {"message", "type", "param", "code"}}``; Anthropic: ``{"type": "error", "error": {"type",
 "message"}, "request_id"}``. The status is the native API's (``interfaces.http.errors.STATUS_BY_ERROR``) except
 that an invalid request is 400 in both APIs; a 402 (budget spent) is OpenAI's 429 ``insufficient_quota`` and
-Anthropic's 402 ``billing_error``; a 503 is Anthropic's 529 ``overloaded_error``. Whichever the shape, the SDKs raise
+Anthropic's 402 ``billing_error``, both with ``x-should-retry: false`` so that the SDKs do not retry it; a 503 is
+Anthropic's 529 ``overloaded_error``. Whichever the shape, the SDKs raise
 their usual classes: ``AuthenticationError``, ``NotFoundError``, ``RateLimitError``, ``InternalServerError``...
 """
 
@@ -111,12 +112,14 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JsonResponse:
     wire_status = status
-    if status == 402 and dialect is Dialect.OPENAI:
-        wire_status = 429  # OpenAI's answer to a spent quota; its SDK raises RateLimitError
+    headers = dict(headers or {})
+    if status == 402:
+        headers["x-should-retry"] = "false"  # a spent budget stays spent: both SDKs obey this header
+        if dialect is Dialect.OPENAI:
+            wire_status = 429  # OpenAI's answer to a spent quota; its SDK raises RateLimitError
     if status == 503 and dialect is Dialect.ANTHROPIC:
         wire_status = 529  # Anthropic's answer when it cannot serve now; its SDK raises OverloadedError
     body = error_body(dialect, status, message, code=code, param=param)
-    headers = dict(headers or {})
     if dialect is Dialect.ANTHROPIC:
         headers["request-id"] = request_id_var.get()
     return JsonResponse(body, status_code=wire_status, headers=headers)
