@@ -25,6 +25,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Protocol, runtime_checkable
 
+from domain.llm.errors import ModelNotFound
 from domain.llm.model import (
     Completion,
     CompletionRequest,
@@ -211,7 +212,7 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         embedder = self._embedders.get(request.model)
         if embedder is None:
-            raise NotFound(f"embedding model '{request.model}' does not exist")
+            raise ModelNotFound(f"embedding model '{request.model}' does not exist")
         tally = Tally()
         embeddings = await self._resilience[request.model].call(partial(embedder.embed, request), tally)
         return replace(embeddings, attempts=tally.attempts)
