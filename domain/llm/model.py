@@ -72,6 +72,7 @@ class Completion:
     served_by: ServedBy
     attempts: int = 1  # upstream calls made, retries and fallbacks included
     fallbacks: tuple[str, ...] = field(default=())  # public models that failed before this one answered
+    cached: bool = False  # served from the gateway's response cache, no upstream call
 
 
 @dataclass(frozen=True)
