@@ -30,12 +30,15 @@ class InMemoryRateLimiter(RateLimiter):
         now = self._clock_ms()
         self._sweep(now, limits)
         checks = [window_check(self._counters.setdefault(limit.key, {}), limit, now, cost) for limit in limits]
-        states = tuple(state_of(limit, check) for limit, check in zip(limits, checks, strict=True))
         refused = [(limit, check) for limit, check in zip(limits, checks, strict=True) if not check.allowed]
         if refused:
+            # Nothing is counted: report every policy as it stands without this request.
+            idle = [window_check(self._counters[limit.key], limit, now, 0) for limit in limits]
+            states = tuple(state_of(limit, check) for limit, check in zip(limits, idle, strict=True))
             denier, worst = max(refused, key=lambda pair: pair[1].retry_after_ms)
             wait = worst.retry_after_ms / 1000
             return RateDecision(allowed=False, states=states, retry_after_seconds=wait, denied_by=denier.name)
+        states = tuple(state_of(limit, check) for limit, check in zip(limits, checks, strict=True))
         for limit in limits:
             bucket = now // limit.bucket_ms
             counter = self._counters[limit.key]
