@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -13,20 +13,23 @@ from redis.exceptions import RedisError
 from domain.shared.errors import DependencyUnavailable
 
 
-def create_redis(url: str, *, timeout_seconds: float, max_connections: int = 100) -> Redis:
+def create_redis(url: str, *, timeout_seconds: float, max_connections: int = 64) -> Redis:
     """A pooled client with short timeouts: a Redis that is down must cost a request milliseconds, not seconds.
 
-    One immediate retry covers a pooled connection that died with a Redis restart; more would only delay the
-    fail-open or fail-closed answer.
+    The pool blocks (up to a second) when every connection is busy, rather than failing the call: a burst of
+    requests queues for a connection instead of being treated as Redis being down. One immediate retry covers a
+    pooled connection that died with a Redis restart; more would only delay the fail-open or fail-closed answer.
     """
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=max(1.0, timeout_seconds),
         socket_timeout=timeout_seconds,
         socket_connect_timeout=timeout_seconds,
         retry=Retry(NoBackoff(), 1),
-        max_connections=max_connections,
         health_check_interval=30,
     )
+    return Redis.from_pool(pool)
 
 
 @asynccontextmanager
