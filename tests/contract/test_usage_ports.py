@@ -239,7 +239,8 @@ class TestRateLimiter:
         user, key = policy("user", limit=10), policy("key", limit=1)
         assert (await limiter.acquire([user, key])).allowed
         refused = await limiter.acquire([user, key])
-        assert not refused.allowed and refused.denied_by == "key"
+        assert not refused.allowed
+        assert refused.denied_by == "key"
         assert [s.remaining for s in refused.states] == [9, 0]  # the refusal counted nothing
         assert (await limiter.acquire([user])).states[0].remaining == 8
 

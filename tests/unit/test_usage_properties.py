@@ -61,7 +61,8 @@ def test_a_million_tokens_cost_exactly_the_catalog_price() -> None:
 def test_a_budget_period_is_the_calendar_month_containing_the_instant(when) -> None:  # type: ignore[no-untyped-def]
     period = BudgetPeriod.containing(when)
     assert period.start <= when < period.end
-    assert period.start.day == 1 and period.end.day == 1
+    assert period.start.day == 1
+    assert period.end.day == 1
     assert 28 <= (period.end - period.start).days <= 31
 
 
