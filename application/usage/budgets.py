@@ -75,10 +75,16 @@ class Budgets:
                 await self._counter.add([key], micros)
 
     async def status(self, principal: Principal) -> list[BudgetStatus]:
-        """The caller's budgets this month: limit, spent and remaining (``None`` limit: no budget set)."""
+        """The caller's budgets this month: limit, spent and remaining (``None`` limit: no budget set).
+
+        With the counters unreachable, the spend is read from the ledger (as of its last write).
+        """
         period = BudgetPeriod.containing(self._clock.now())
         subjects = _subjects(principal)
-        spent = await self._spent([(kind, subject_id) for kind, subject_id, _ in subjects], period)
+        try:
+            spent = await self._spent([(kind, subject_id) for kind, subject_id, _ in subjects], period)
+        except DependencyUnavailable:
+            spent = [await self._ledger_total(kind, subject_id, period) for kind, subject_id, _ in subjects]
         return [
             BudgetStatus(subject=kind, subject_id=subject_id, limit_micros=limit, spent_micros=used, period=period)
             for (kind, subject_id, limit), used in zip(subjects, spent, strict=True)
@@ -95,13 +101,15 @@ class Budgets:
         return [value or 0 for value in await self._counter.get(keys)]
 
     async def _seed(self, kind: BudgetSubject, subject_id: uuid.UUID, period: BudgetPeriod) -> None:
-        async with self._uow() as uow:
-            if kind is BudgetSubject.USER:
-                total = await uow.usage.total_cost(since=period.start, user_id=subject_id)
-            else:
-                total = await uow.usage.total_cost(since=period.start, api_key_id=subject_id)
+        total = await self._ledger_total(kind, subject_id, period)
         ttl = int((period.end + COUNTER_GRACE - self._clock.now()).total_seconds())
         await self._counter.seed(_counter_key(kind, subject_id, period), total, max(ttl, 1))
+
+    async def _ledger_total(self, kind: BudgetSubject, subject_id: uuid.UUID, period: BudgetPeriod) -> int:
+        async with self._uow() as uow:
+            if kind is BudgetSubject.USER:
+                return await uow.usage.total_cost(since=period.start, user_id=subject_id)
+            return await uow.usage.total_cost(since=period.start, api_key_id=subject_id)
 
 
 def _subjects(principal: Principal) -> list[tuple[BudgetSubject, uuid.UUID, int | None]]:

@@ -60,7 +60,9 @@ async def post(
 
 
 async def key_for(api: Api, headers: dict[str, str], name: str = "laptop") -> tuple[str, dict[str, str]]:
-    body = (await api.http.post("/api/v1/api-keys", json={"name": name, "scopes": ["chat", "usage"]}, headers=headers)).json()
+    body = (
+        await api.http.post("/api/v1/api-keys", json={"name": name, "scopes": ["chat", "usage"]}, headers=headers)
+    ).json()
     return body["id"], {"Authorization": f"Bearer {body['key']}"}
 
 
