@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     usage_buffer_size: int = Field(
         10_000, ge=1, description="Usage records held in memory before callers wait for the writer."
     )
-    usage_batch_size: int = Field(500, ge=1, le=10_000, description="Usage records written per database statement.")
+    usage_batch_size: int = Field(1000, ge=1, le=10_000, description="Usage records written per database statement.")
     usage_flush_interval_seconds: float = Field(
         1.0, gt=0, le=3600, description="Longest a usage record waits in memory before being written."
     )

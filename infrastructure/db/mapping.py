@@ -172,18 +172,18 @@ def message_from_row(row: Row) -> Message:
 
 
 def usage_record_values(record: UsageRecord) -> dict[str, Any]:
-    values = {name: getattr(record, name) for name in _USAGE_COLUMNS}
+    values = {name: getattr(record, name) for name in USAGE_COLUMNS}
     values["status"] = record.status.value
     return values
 
 
 def usage_record_from_row(row: Row) -> UsageRecord:
-    values = {name: row[name] for name in _USAGE_COLUMNS}
+    values = {name: row[name] for name in USAGE_COLUMNS}
     values["status"] = UsageStatus(row["status"])
     return UsageRecord(**values)
 
 
-_USAGE_COLUMNS = (
+USAGE_COLUMNS = (
     "id",
     "created_at",
     "request_id",

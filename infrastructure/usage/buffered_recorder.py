@@ -3,7 +3,8 @@
 - ``record`` appends to a bounded buffer and returns: no database round trip per call. When the buffer is full it
   waits for room (backpressure on the callers), it never drops a record.
 - A background task writes a batch as soon as ``batch_size`` records are waiting, and whatever is waiting at least
-  every ``flush_interval_seconds``.
+  every ``flush_interval_seconds``; up to ``writers`` batches are in flight at once, so that encoding the next batch
+  overlaps the database's work on the previous one.
 - A batch that fails (database down) is retried with capped exponential backoff, the batch kept aside and counted
   against the buffer's bound, so memory stays bounded while callers wait. The insert is idempotent (by record id),
   so a batch whose commit outcome was unknown is simply written again.
@@ -36,11 +37,12 @@ class BufferedUsageRecorder(UsageRecorder):
         *,
         uow: UnitOfWorkFactory,
         capacity: int = 10_000,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         flush_interval_seconds: float = 1.0,
         retry_base_seconds: float = 0.1,
         retry_max_seconds: float = 5.0,
         close_timeout_seconds: float = 30.0,
+        writers: int = 2,
     ) -> None:
         if batch_size > capacity:
             raise ValueError("the batch size must not exceed the buffer's capacity")
@@ -51,6 +53,8 @@ class BufferedUsageRecorder(UsageRecorder):
         self._retry_base = retry_base_seconds
         self._retry_max = retry_max_seconds
         self._close_timeout = close_timeout_seconds
+        self._writers = writers
+        self._active: set[asyncio.Task[None]] = set()
         self._buffer: deque[UsageRecord] = deque()
         self._in_flight = 0
         self._task: asyncio.Task[None] | None = None
@@ -106,14 +110,23 @@ class BufferedUsageRecorder(UsageRecorder):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._interval)
             while self._buffer:
+                if len(self._active) >= self._writers:
+                    await asyncio.wait(self._active, return_when=asyncio.FIRST_COMPLETED)
                 batch = [self._buffer.popleft() for _ in range(min(self._batch_size, len(self._buffer)))]
-                self._in_flight = len(batch)
-                try:
-                    await self._write_with_retry(batch)
-                finally:
-                    self._in_flight = 0
-                    async with self._changed:
-                        self._changed.notify_all()
+                self._in_flight += len(batch)
+                task = asyncio.create_task(self._write_batch(batch))
+                self._active.add(task)
+                task.add_done_callback(self._active.discard)
+            if self._active and (self._closing or len(self._buffer) < self._batch_size):
+                await asyncio.wait(self._active)
+
+    async def _write_batch(self, batch: list[UsageRecord]) -> None:
+        try:
+            await self._write_with_retry(batch)
+        finally:
+            self._in_flight -= len(batch)
+            async with self._changed:
+                self._changed.notify_all()
 
     async def _write_with_retry(self, batch: list[UsageRecord]) -> None:
         attempt = 0

@@ -84,7 +84,8 @@ async def test_every_call_is_in_the_callers_usage_report_with_its_cost(api: Api)
     only_key = (await api.http.get("/api/v1/usage", params={"api_key_id": key_id}, headers=ada)).json()
     assert only_key["totals"]["requests"] == 1
     by_day = (await api.http.get("/api/v1/usage", params={"group_by": "day"}, headers=ada)).json()["groups"]
-    assert len(by_day) == 1 and by_day[0]["requests"] == 2
+    assert len(by_day) == 1
+    assert by_day[0]["requests"] == 2
 
     bob = await api.user("bob@example.com")
     assert (await api.http.get("/api/v1/usage", headers=bob)).json()["totals"]["requests"] == 0

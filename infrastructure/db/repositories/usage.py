@@ -5,27 +5,60 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, case, cast, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy import BigInteger, ColumnElement, case, cast, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from domain.usage.model import UsageGrouping, UsageQuery, UsageRecord, UsageStatus, UsageTotals
 from domain.usage.ports import UsageRepository
-from infrastructure.db.mapping import usage_record_values
+from infrastructure.db.mapping import USAGE_COLUMNS, usage_record_values
 from infrastructure.db.repositories.base import SqlAlchemyRepository
 from infrastructure.db.tables import usage_records
 
 u = usage_records.c
 
 
+# PostgreSQL: one statement per batch, each column sent as one array and turned back into rows by ``unnest``. It
+# is several times faster than an executemany of row tuples (one bind per column, not per value).
+_PG_TYPES = {
+    "id": "uuid",
+    "created_at": "timestamptz",
+    "user_id": "uuid",
+    "api_key_id": "uuid",
+    "conversation_id": "uuid",
+    "input_tokens": "integer",
+    "output_tokens": "integer",
+    "cached_tokens": "integer",
+    "cost_micros": "bigint",
+    "latency_ms": "integer",
+    "ttft_ms": "integer",
+    "cached": "boolean",
+    "streamed": "boolean",
+    "estimated": "boolean",
+}
+_PG_ARRAYS = ", ".join(f"CAST(:{column} AS {_PG_TYPES.get(column, 'text')}[])" for column in USAGE_COLUMNS)
+# Built from the constant column list and types above, never from input.
+_PG_BULK_INSERT = text(
+    f"INSERT INTO usage_records ({', '.join(USAGE_COLUMNS)}) SELECT * FROM unnest({_PG_ARRAYS}) "  # noqa: S608
+    "ON CONFLICT (id) DO NOTHING"
+)
+
+
+_FIELDS = attrgetter(*USAGE_COLUMNS)
+
+
 class SqlAlchemyUsageRepository(SqlAlchemyRepository, UsageRepository):
     async def add_many(self, records: Sequence[UsageRecord]) -> None:
         if not records:
             return
-        insert = postgresql_insert if self._dialect == "postgresql" else sqlite_insert
-        statement = insert(usage_records).on_conflict_do_nothing(index_elements=[u.id])
+        if self._dialect == "postgresql":
+            columns = dict(zip(USAGE_COLUMNS, map(list, zip(*map(_FIELDS, records), strict=True)), strict=True))
+            columns["status"] = [status.value for status in columns["status"]]
+            await self._session.execute(_PG_BULK_INSERT, columns)
+            return
+        statement = sqlite_insert(usage_records).on_conflict_do_nothing(index_elements=[u.id])
         await self._session.execute(statement, [usage_record_values(record) for record in records])
 
     async def summarize(self, query: UsageQuery) -> list[UsageTotals]:
