@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.admin.get_all_usage import GetAllUsage
@@ -47,14 +47,13 @@ from infrastructure.memory.completion_cache import InMemoryCompletionCache
 from infrastructure.memory.rate_limiter import InMemoryRateLimiter
 from infrastructure.memory.spend_counter import InMemorySpendCounter
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
-from infrastructure.redis.client import create_redis
-from infrastructure.redis.completion_cache import RedisCompletionCache
-from infrastructure.redis.rate_limiter import RedisRateLimiter
-from infrastructure.redis.spend_counter import RedisSpendCounter
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService
 from infrastructure.settings import Settings
 from infrastructure.usage.buffered_recorder import BufferedUsageRecorder
+
+if TYPE_CHECKING:  # the Redis client is imported only when a Redis URL is configured
+    from redis.asyncio import Redis
 
 MEMORY_DATABASE_URL = "memory://"
 
@@ -79,18 +78,24 @@ def _uow_factory(settings: Settings, engine: AsyncEngine | None) -> UnitOfWorkFa
 def _redis(settings: Settings) -> Redis | None:
     if settings.redis_url is None:
         return None
+    from infrastructure.redis.client import create_redis
+
     return create_redis(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
 
 
 def _rate_limiter(settings: Settings, redis: Redis | None) -> RateLimiter:
     if redis is None:
         return InMemoryRateLimiter()
+    from infrastructure.redis.rate_limiter import RedisRateLimiter
+
     return RedisRateLimiter(redis, prefix=settings.redis_key_prefix)
 
 
 def _spend_counter(settings: Settings, redis: Redis | None) -> SpendCounter:
     if redis is None:
         return InMemorySpendCounter()
+    from infrastructure.redis.spend_counter import RedisSpendCounter
+
     return RedisSpendCounter(redis, prefix=settings.redis_key_prefix)
 
 
@@ -101,6 +106,8 @@ def _response_cache(settings: Settings, redis: Redis | None) -> ResponseCache | 
     if redis is None:
         cache = InMemoryCompletionCache(max_entries=settings.cache_max_entries)
     else:
+        from infrastructure.redis.completion_cache import RedisCompletionCache
+
         cache = RedisCompletionCache(redis, prefix=settings.redis_key_prefix)
     return ResponseCache(cache=cache, ttl_seconds=settings.cache_ttl_seconds, shared=settings.cache_shared)
 

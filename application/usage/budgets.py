@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from decimal import Decimal
 
 from application.unit_of_work import UnitOfWorkFactory
 from application.usage.degraded import DegradedWarning
@@ -25,7 +26,8 @@ COUNTER_GRACE = timedelta(days=7)  # counters outlive their month a little, for 
 
 
 def _usd(micros: int) -> str:
-    return f"{micros / MICROS_PER_USD:.2f}"
+    """Exact dollars without trailing zeros: 20, 20.5, 0.00002."""
+    return format((Decimal(micros) / MICROS_PER_USD).normalize(), "f")
 
 
 class Budgets:

@@ -116,7 +116,7 @@ async def test_an_admin_sets_a_budget_and_a_call_over_it_is_refused_with_402(api
     while (response := await post(api, ada)).status_code == 201:  # 20 micro-dollars last a few calls
         pass
     body = assert_problem(response, 402, "budget_exceeded")
-    assert "user's monthly budget of 0.00 USD" in body["detail"]
+    assert "the user's monthly budget of 0.00002 USD is used up" in body["detail"]
     budgets = (await api.http.get("/api/v1/usage", headers=ada)).json()["budgets"]
     [user_budget] = budgets
     assert user_budget["scope"] == "user"
