@@ -8,6 +8,7 @@ counter will also be incremented by.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -122,4 +123,9 @@ def _subjects(principal: Principal) -> list[tuple[BudgetSubject, uuid.UUID, int 
 
 
 def _counter_key(kind: BudgetSubject, subject_id: uuid.UUID, period: BudgetPeriod) -> str:
-    return f"spend:{kind.value}:{subject_id}:{period.label}"
+    return _key(kind, subject_id, period.start.year, period.start.month)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _key(kind: BudgetSubject, subject_id: uuid.UUID, year: int, month: int) -> str:
+    return f"spend:{kind.value}:{subject_id}:{year:04d}-{month:02d}"

@@ -75,6 +75,7 @@ class Meter:
         self._clock = clock
         self._fail_open = fail_open
         self._degraded = DegradedWarning("token rate limiter")
+        self._uncounted = DegradedWarning("usage counters")
 
     async def admit(self, request: CompletionRequest, context: CallContext) -> Admission:
         started = time.monotonic()
@@ -82,7 +83,7 @@ class Meter:
         prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
         if spec is not None:
             await self._budgets.check(context.principal, input_cost_micros(prompt_tokens, spec))
-        limits = tuple(token_limits(context.principal, self._defaults))
+        limits = token_limits(context.principal, self._defaults)
         if not limits:
             return Admission(started=started, spec=spec)
         most = request.max_tokens if request.max_tokens is not None else (spec.max_output_tokens if spec else 0)
@@ -118,7 +119,7 @@ class Meter:
             if admission.limits and used != admission.reserved_tokens:
                 await self._limiter.adjust(admission.limits, used - admission.reserved_tokens, admission.at_ms)
         except Exception as exc:  # the call happened: its record matters more than the counters
-            self._degraded.warn(exc, "a call's cost or tokens were not counted against the limits")
+            self._uncounted.warn(exc, "a call's cost or tokens were not counted against the limits")
         await self._recorder.record(self._record(admission, request, context, outcome, cost))
 
     def _price_spec(self, completion: Completion, fallback: ModelSpec | None) -> ModelSpec | None:

@@ -6,6 +6,8 @@ of 0 (or ``None``) switches a policy off.
 
 from __future__ import annotations
 
+import functools
+import uuid
 from dataclasses import dataclass
 
 from domain.auth.model import Principal
@@ -24,9 +26,10 @@ class RateLimitDefaults:
     global_tokens_per_minute: int = 0
 
 
-def request_limits(principal: Principal, defaults: RateLimitDefaults) -> list[RateLimit]:
+def request_limits(principal: Principal, defaults: RateLimitDefaults) -> tuple[RateLimit, ...]:
     return _limits(
-        principal,
+        principal.user_id,
+        principal.api_key_id,
         unit=LimitUnit.REQUESTS,
         key=principal.key_limits.requests_per_minute or defaults.key_requests_per_minute,
         user=principal.user_limits.requests_per_minute or defaults.user_requests_per_minute,
@@ -34,9 +37,10 @@ def request_limits(principal: Principal, defaults: RateLimitDefaults) -> list[Ra
     )
 
 
-def token_limits(principal: Principal, defaults: RateLimitDefaults) -> list[RateLimit]:
+def token_limits(principal: Principal, defaults: RateLimitDefaults) -> tuple[RateLimit, ...]:
     return _limits(
-        principal,
+        principal.user_id,
+        principal.api_key_id,
         unit=LimitUnit.TOKENS,
         key=principal.key_limits.tokens_per_minute or defaults.key_tokens_per_minute,
         user=principal.user_limits.tokens_per_minute or defaults.user_tokens_per_minute,
@@ -44,17 +48,20 @@ def token_limits(principal: Principal, defaults: RateLimitDefaults) -> list[Rate
     )
 
 
-def _limits(principal: Principal, *, unit: LimitUnit, key: int, user: int, overall: int) -> list[RateLimit]:
+@functools.lru_cache(maxsize=65_536)  # the same callers come back many times a minute: build their policies once
+def _limits(
+    user_id: uuid.UUID, api_key_id: uuid.UUID | None, *, unit: LimitUnit, key: int, user: int, overall: int
+) -> tuple[RateLimit, ...]:
     suffix = "" if unit is LimitUnit.REQUESTS else "-tokens"
     prefix = "rl:req" if unit is LimitUnit.REQUESTS else "rl:tok"
     limits = []
-    if principal.api_key_id is not None and key > 0:
-        limits.append(RateLimit(name="key" + suffix, key=f"{prefix}:key:{principal.api_key_id}", limit=key, unit=unit))
+    if api_key_id is not None and key > 0:
+        limits.append(RateLimit(name="key" + suffix, key=f"{prefix}:key:{api_key_id}", limit=key, unit=unit))
     if user > 0:
-        limits.append(RateLimit(name="user" + suffix, key=f"{prefix}:user:{principal.user_id}", limit=user, unit=unit))
+        limits.append(RateLimit(name="user" + suffix, key=f"{prefix}:user:{user_id}", limit=user, unit=unit))
     if overall > 0:
         limits.append(RateLimit(name=GLOBAL + suffix, key=f"{prefix}:{GLOBAL}", limit=overall, unit=unit))
-    return limits
+    return tuple(limits)
 
 
 def visible_states(decision: RateDecision) -> tuple[LimitState, ...]:

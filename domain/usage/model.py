@@ -6,6 +6,7 @@ Money is integer micro-dollars everywhere (1 USD = 1,000,000 micros): no float e
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -171,9 +172,14 @@ class BudgetPeriod:
     @classmethod
     def containing(cls, when: datetime) -> BudgetPeriod:
         when = when.astimezone(UTC)
-        start = datetime(when.year, when.month, 1, tzinfo=UTC)
-        end = datetime(when.year + (when.month == 12), when.month % 12 + 1, 1, tzinfo=UTC)
-        return cls(start=start, end=end)
+        return _month(when.year, when.month)
+
+
+@functools.lru_cache(maxsize=32)
+def _month(year: int, month: int) -> BudgetPeriod:
+    start = datetime(year, month, 1, tzinfo=UTC)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+    return BudgetPeriod(start=start, end=end)
 
 
 class BudgetSubject(enum.StrEnum):
