@@ -97,12 +97,55 @@ class Settings(BaseSettings):
     history_limit: int = Field(200, ge=1, le=10_000, description="Newest messages sent to the model as context.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 above).")
 
+    redis_url: str | None = Field(
+        None,
+        description=(
+            "Redis for rate limits, budget counters and the response cache, shared by every instance "
+            "(`redis://host:6379/0`). Unset: in-process backends, right for a single process only."
+        ),
+    )
+    redis_key_prefix: str = Field("switchboard:", max_length=100, description="Prefix of every Redis key written.")
+    redis_timeout_seconds: float = Field(
+        0.25, gt=0, le=10, description="Redis connect and command timeout; past it Redis counts as down."
+    )
+    redis_failure_mode: Literal["open", "closed"] = Field(
+        "open",
+        description=(
+            "When Redis is down: `open` serves requests without rate limits and budgets (a warning is logged), "
+            "`closed` refuses them with 503. The response cache is skipped either way."
+        ),
+    )
+    rate_limit_key_rpm: int = Field(600, ge=0, description="Requests per minute per API key (0: no limit).")
+    rate_limit_key_tpm: int = Field(0, ge=0, description="Tokens per minute per API key (0: no limit).")
+    rate_limit_user_rpm: int = Field(1200, ge=0, description="Requests per minute per user, all keys and sessions.")
+    rate_limit_user_tpm: int = Field(1_000_000, ge=0, description="Tokens per minute per user (0: no limit).")
+    rate_limit_global_rpm: int = Field(0, ge=0, description="Requests per minute across all users (0: no limit).")
+    rate_limit_global_tpm: int = Field(0, ge=0, description="Tokens per minute across all users (0: no limit).")
+    cache_enabled: bool = Field(True, description="Answer repeated eligible requests from the response cache.")
+    cache_ttl_seconds: int = Field(3600, ge=1, le=30 * 86_400, description="How long a cached answer is served.")
+    cache_max_entries: int = Field(10_000, ge=1, description="In-process cache: entries kept (least recently used go).")
+    cache_shared: bool = Field(
+        False, description="Share cached answers between users (default: each user has their own entries)."
+    )
+    usage_buffer_size: int = Field(
+        10_000, ge=1, description="Usage records held in memory before callers wait for the writer."
+    )
+    usage_batch_size: int = Field(1000, ge=1, le=10_000, description="Usage records written per database statement.")
+    usage_flush_interval_seconds: float = Field(
+        1.0, gt=0, le=3600, description="Longest a usage record waits in memory before being written."
+    )
+    usage_close_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, description="On shutdown, how long to keep retrying unwritten usage records."
+    )
+
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list).")
     docs_enabled: bool = Field(True, description="Serve /docs and /openapi.json.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
+        if self.usage_batch_size > self.usage_buffer_size:
+            raise ValueError("SWITCHBOARD_USAGE_BATCH_SIZE must not exceed SWITCHBOARD_USAGE_BUFFER_SIZE")
         if self.argon2_memory_kib < 8 * self.argon2_parallelism:
             raise ValueError("SWITCHBOARD_ARGON2_MEMORY_KIB must be at least 8 times SWITCHBOARD_ARGON2_PARALLELISM")
         if self.environment == "production":

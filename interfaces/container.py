@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from application.admin.get_all_usage import GetAllUsage
 from application.admin.list_users import ListUsers
+from application.admin.update_api_key import UpdateApiKey
 from application.admin.update_user import UpdateUser
 from application.auth.authenticate import Authenticate
 from application.auth.create_api_key import CreateApiKey
@@ -32,15 +35,29 @@ from application.llm.gateway import LLMGateway
 from application.models.get_model import GetModel
 from application.models.list_models import ListModels
 from application.unit_of_work import UnitOfWorkFactory
+from application.usage.budgets import Budgets
+from application.usage.check_request_rate import CheckRequestRate
+from application.usage.get_usage import GetUsage
+from application.usage.metering import Meter
+from application.usage.rate_limits import RateLimitDefaults
+from application.usage.response_cache import ResponseCache
 from domain.shared.clock import SystemClock
+from domain.usage.ports import CompletionCache, RateLimiter, SpendCounter
 from infrastructure.db.engine import create_engine, create_session_factory
 from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from infrastructure.llm.catalog import load_catalog
 from infrastructure.llm.registry import build_router
+from infrastructure.memory.completion_cache import InMemoryCompletionCache
+from infrastructure.memory.rate_limiter import InMemoryRateLimiter
+from infrastructure.memory.spend_counter import InMemorySpendCounter
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService
 from infrastructure.settings import Settings
+from infrastructure.usage.buffered_recorder import BufferedUsageRecorder
+
+if TYPE_CHECKING:  # the Redis client is imported only when a Redis URL is configured
+    from redis.asyncio import Redis
 
 MEMORY_DATABASE_URL = "memory://"
 
@@ -60,6 +77,58 @@ def _uow_factory(settings: Settings, engine: AsyncEngine | None) -> UnitOfWorkFa
     if engine is None:
         return InMemoryUnitOfWorkFactory()
     return SqlAlchemyUnitOfWorkFactory(create_session_factory(engine))
+
+
+def _redis(settings: Settings) -> Redis | None:
+    if settings.redis_url is None:
+        return None
+    from infrastructure.redis.client import create_redis
+
+    return create_redis(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+
+
+def _rate_limiter(settings: Settings, redis: Redis | None) -> RateLimiter:
+    if redis is None:
+        return InMemoryRateLimiter()
+    from infrastructure.redis.rate_limiter import RedisRateLimiter
+
+    return RedisRateLimiter(redis, prefix=settings.redis_key_prefix)
+
+
+def _spend_counter(settings: Settings, redis: Redis | None) -> SpendCounter:
+    if redis is None:
+        return InMemorySpendCounter()
+    from infrastructure.redis.spend_counter import RedisSpendCounter
+
+    return RedisSpendCounter(redis, prefix=settings.redis_key_prefix)
+
+
+def _response_cache(settings: Settings, redis: Redis | None) -> ResponseCache | None:
+    if not settings.cache_enabled:
+        return None
+    cache: CompletionCache
+    if redis is None:
+        cache = InMemoryCompletionCache(max_entries=settings.cache_max_entries)
+    else:
+        from infrastructure.redis.completion_cache import RedisCompletionCache
+
+        cache = RedisCompletionCache(redis, prefix=settings.redis_key_prefix)
+    return ResponseCache(cache=cache, ttl_seconds=settings.cache_ttl_seconds, shared=settings.cache_shared)
+
+
+def _rate_limit_defaults(settings: Settings) -> RateLimitDefaults:
+    return RateLimitDefaults(
+        key_requests_per_minute=settings.rate_limit_key_rpm,
+        key_tokens_per_minute=settings.rate_limit_key_tpm,
+        user_requests_per_minute=settings.rate_limit_user_rpm,
+        user_tokens_per_minute=settings.rate_limit_user_tpm,
+        global_requests_per_minute=settings.rate_limit_global_rpm,
+        global_tokens_per_minute=settings.rate_limit_global_tpm,
+    )
+
+
+def _fail_open(settings: Settings) -> bool:
+    return settings.redis_failure_mode == "open"
 
 
 class Container(containers.DeclarativeContainer):
@@ -87,7 +156,36 @@ class Container(containers.DeclarativeContainer):
     )
     catalog = providers.Singleton(load_catalog, settings.provided.catalog_path)
     llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ))
-    gateway = providers.Singleton(LLMGateway, provider=llm, embedder=llm)
+
+    redis = providers.Singleton(_redis, settings)
+    fail_open = providers.Callable(_fail_open, settings)
+    rate_limiter = providers.Singleton(_rate_limiter, settings, redis)
+    rate_limit_defaults = providers.Singleton(_rate_limit_defaults, settings)
+    spend_counter = providers.Singleton(_spend_counter, settings, redis)
+    usage_recorder = providers.Singleton(
+        BufferedUsageRecorder,
+        uow=uow,
+        capacity=settings.provided.usage_buffer_size,
+        batch_size=settings.provided.usage_batch_size,
+        flush_interval_seconds=settings.provided.usage_flush_interval_seconds,
+        close_timeout_seconds=settings.provided.usage_close_timeout_seconds,
+    )
+    budgets = providers.Singleton(Budgets, counter=spend_counter, uow=uow, clock=clock, fail_open=fail_open)
+    meter = providers.Singleton(
+        Meter,
+        catalog=catalog,
+        recorder=usage_recorder,
+        budgets=budgets,
+        limiter=rate_limiter,
+        defaults=rate_limit_defaults,
+        clock=clock,
+        fail_open=fail_open,
+    )
+    response_cache = providers.Singleton(_response_cache, settings, redis)
+    gateway = providers.Singleton(LLMGateway, provider=llm, embedder=llm, meter=meter, cache=response_cache)
+    check_request_rate = providers.Singleton(
+        CheckRequestRate, limiter=rate_limiter, defaults=rate_limit_defaults, fail_open=fail_open
+    )
 
     register_user = providers.Factory(RegisterUser, uow=uow, hasher=hasher, clock=clock)
     log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock)
@@ -104,6 +202,9 @@ class Container(containers.DeclarativeContainer):
 
     list_users = providers.Factory(ListUsers, uow=uow)
     update_user = providers.Factory(UpdateUser, uow=uow, clock=clock)
+    update_api_key = providers.Factory(UpdateApiKey, uow=uow)
+    get_usage = providers.Factory(GetUsage, uow=uow, budgets=budgets, clock=clock)
+    get_all_usage = providers.Factory(GetAllUsage, uow=uow, clock=clock)
 
     list_models = providers.Factory(ListModels, catalog=catalog)
     create_conversation = providers.Factory(
@@ -131,8 +232,16 @@ class Container(containers.DeclarativeContainer):
 
 
 async def close_resources(container: Container) -> None:
-    """Closes what the container opened: the database pool, the provider clients."""
-    await container.llm().aclose()
-    engine = container.engine()
-    if engine is not None:
-        await engine.dispose()
+    """Closes what the container opened, in order: settlements still running, then the usage buffer (written to
+    the database), the provider clients, Redis, and last the database pool."""
+    try:
+        await container.gateway().drain()
+        await container.usage_recorder().close()
+    finally:
+        await container.llm().aclose()
+        redis = container.redis()
+        if redis is not None:
+            await redis.aclose()
+        engine = container.engine()
+        if engine is not None:
+            await engine.dispose()

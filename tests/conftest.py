@@ -7,6 +7,10 @@ SQLite: a temporary file.
 
 Isolation is cheap: the schema is migrated once per session, and ``*_session_factory`` empties every table
 before each test that uses it (a few small DELETEs, much faster than migrating again).
+
+Redis: the server at ``SWITCHBOARD_TEST_REDIS`` (default ``redis://127.0.0.1:6379/15``). Each test that uses it gets
+its own key prefix (``redis_prefix``) and only its own keys are deleted afterwards, so tests (and xdist workers)
+never see each other's counters. Unreachable: skipped, or failed when ``CI=true``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import pool
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,6 +34,7 @@ from infrastructure.db.migrate import upgrade_to_head
 from infrastructure.db.tables import metadata
 
 POSTGRES_ADMIN_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_TEST_URL = os.environ.get("SWITCHBOARD_TEST_REDIS", "redis://127.0.0.1:6379/15")
 
 DatabaseFactory = Callable[..., AbstractAsyncContextManager[str]]
 
@@ -36,6 +43,39 @@ def _unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason}; CI=true, so database tests must not be skipped", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+async def redis_server() -> str:
+    """The URL of a reachable Redis; skips (fails under CI) when there is none."""
+    client = Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        _unavailable(f"Redis at {REDIS_TEST_URL} is unreachable: {exc!r}")
+    finally:
+        await client.aclose()
+    return REDIS_TEST_URL
+
+
+@pytest.fixture
+async def redis_prefix(redis_server: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys, and only they, are deleted afterwards."""
+    prefix = f"sbtest:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = Redis.from_url(redis_server)
+    try:
+        keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def redis_url(redis_server: str, redis_prefix: str) -> str:
+    """The test Redis; use it with ``redis_prefix`` as the key prefix (``SWITCHBOARD_REDIS_KEY_PREFIX``)."""
+    return redis_server
 
 
 def _postgres_url(database: str) -> URL:

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from application.auth.access import require_admin
 from application.unit_of_work import UnitOfWorkFactory
 from domain.auth.model import Principal, Role, User
 from domain.shared.clock import Clock
 from domain.shared.errors import RuleViolation
+from domain.usage.model import LimitsPatch
 
 
 @dataclass(frozen=True)
@@ -16,10 +17,12 @@ class UpdateUserCommand:
     user_id: uuid.UUID
     role: Role | None = None
     is_active: bool | None = None
+    limits: LimitsPatch = field(default_factory=LimitsPatch)
 
 
 class UpdateUser:
-    """An admin changes a user's role or deactivates them. Deactivation ends their sessions at once.
+    """An admin changes a user's role, budget or rate limits, or deactivates them. Deactivation ends their sessions
+    at once; new limits apply from the user's next request.
 
     Admins cannot demote or deactivate themselves, so the service is never left without an administrator by accident.
     """
@@ -38,6 +41,7 @@ class UpdateUser:
             user = await uow.users.get(command.user_id)
             if command.role is not None:
                 user.role = command.role
+            user.limits = command.limits.apply(user.limits)
             if command.is_active is not None:
                 user.is_active = command.is_active
                 if not command.is_active:

@@ -29,7 +29,7 @@ class Authenticate:
             user = await uow.users.find(claims.user_id)
         if user is None or not user.is_active:
             raise Unauthenticated(INVALID_CREDENTIALS)
-        return Principal(user_id=user.id, role=user.role, scopes=Scope.for_role(user.role))
+        return Principal(user_id=user.id, role=user.role, scopes=Scope.for_role(user.role), user_limits=user.limits)
 
     async def _from_api_key(self, credential: str) -> Principal:
         now = self._clock.now()
@@ -50,4 +50,6 @@ class Authenticate:
             role=user.role,
             scopes=key.scopes & Scope.for_role(user.role),
             api_key_id=key.id,
+            user_limits=user.limits,
+            key_limits=key.limits,
         )

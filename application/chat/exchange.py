@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from application.auth.access import require_scope
-from application.llm.gateway import CallContext
+from application.llm.context import CachePolicy, CallContext
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.auth.model import Principal, Scope
 from domain.chat.model import Conversation, Message, MessageStatus, check_message_content
@@ -27,6 +27,7 @@ class PostMessageCommand:
     temperature: float | None = None
     max_tokens: int | None = None
     request_id: str = "-"
+    cache: CachePolicy = CachePolicy.DEFAULT
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,12 @@ async def prepare_exchange(
         temperature=command.temperature,
         max_tokens=command.max_tokens,
     )
-    context = CallContext(principal=command.principal, request_id=command.request_id, conversation_id=conversation.id)
+    context = CallContext(
+        principal=command.principal,
+        request_id=command.request_id,
+        conversation_id=conversation.id,
+        cache=command.cache,
+    )
     return PreparedExchange(conversation=conversation, request=request, user_message=user_message, context=context)
 
 

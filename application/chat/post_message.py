@@ -8,7 +8,7 @@ from application.chat.exchange import (
     prepare_exchange,
     store_exchange,
 )
-from application.llm.gateway import LLMGateway
+from application.llm.gateway import CacheStatus, LLMGateway
 from application.unit_of_work import UnitOfWorkFactory
 from domain.chat.model import Message, MessageStatus
 from domain.llm.model import Completion
@@ -20,6 +20,7 @@ class PostMessageResult:
     user_message: Message
     assistant_message: Message
     completion: Completion
+    cache_status: CacheStatus = CacheStatus.BYPASS
 
 
 class PostMessage:
@@ -39,4 +40,9 @@ class PostMessage:
         async with self._uow() as uow:
             await store_exchange(uow, prepared, reply, now=now)
             await uow.commit()
-        return PostMessageResult(user_message=prepared.user_message, assistant_message=reply, completion=completion)
+        return PostMessageResult(
+            user_message=prepared.user_message,
+            assistant_message=reply,
+            completion=completion,
+            cache_status=self._gateway.cache_status(prepared.request, prepared.context, completion),
+        )

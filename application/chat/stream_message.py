@@ -13,7 +13,7 @@ from application.chat.exchange import (
     prepare_exchange,
     store_exchange,
 )
-from application.llm.gateway import LLMGateway
+from application.llm.gateway import CacheStatus, LLMGateway
 from application.unit_of_work import UnitOfWorkFactory
 from domain.chat.model import Message, MessageStatus
 from domain.llm.model import (
@@ -69,6 +69,12 @@ class MessageStream:
         self._prepared = prepared
         self._upstream = upstream
         self._first = first
+
+    @property
+    def cache_status(self) -> CacheStatus:
+        """Whether the answer comes from the response cache (known before the first event is sent on)."""
+        status = getattr(self._upstream, "cache_status", CacheStatus.BYPASS)
+        return status if isinstance(status, CacheStatus) else CacheStatus.BYPASS
 
     async def __aiter__(self) -> AsyncIterator[TextDelta | StreamOutcome]:
         parts: list[str] = []

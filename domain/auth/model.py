@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.shared.errors import RuleViolation
+from domain.usage.model import Limits
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -62,6 +63,7 @@ class User:
     is_active: bool
     created_at: datetime
     updated_at: datetime
+    limits: Limits = field(default_factory=Limits)  # budget and rate-limit overrides an administrator set
 
 
 @dataclass(kw_only=True)
@@ -76,6 +78,7 @@ class ApiKey:
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    limits: Limits = field(default_factory=Limits)  # set by an administrator only, never by the key's owner
 
     def is_usable(self, now: datetime) -> bool:
         if self.revoked_at is not None:
@@ -104,6 +107,9 @@ class Principal:
     role: Role
     scopes: frozenset[Scope] = field(default_factory=frozenset)
     api_key_id: uuid.UUID | None = None
+    # Read with the credential, so that limits cost no extra lookup per call.
+    user_limits: Limits = field(default_factory=Limits)  # the user's overrides
+    key_limits: Limits = field(default_factory=Limits)  # the API key's, when the credential is one
 
     @property
     def is_admin(self) -> bool:

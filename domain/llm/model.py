@@ -136,6 +136,7 @@ class Completion:
     fallbacks: tuple[str, ...] = field(default=())  # public models that failed before this one answered
     tool_calls: tuple[ToolCall, ...] = ()  # finish_reason is TOOL_CALLS when there are any
     stop_sequence: str | None = None  # the stop sequence that ended the answer, when the provider says which
+    cached: bool = False  # served from the gateway's response cache, no upstream call
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,13 @@ class RateLimited(DomainError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class DependencyUnavailable(DomainError):
+    """A backing service of the gateway itself (Redis) cannot be reached."""
+
+    code = "dependency_unavailable"
+    title = "Service temporarily unavailable"
+
+
 class UpstreamError(DomainError):
     """An LLM provider failed. Subclasses say how, so callers can decide to retry or fall back."""
 

@@ -13,6 +13,7 @@ from sqlalchemy import RowMapping
 from domain.auth.model import ApiKey, RefreshToken, Role, Scope, User
 from domain.chat.model import Conversation, Message, MessageStatus
 from domain.llm.model import ChatRole, FinishReason
+from domain.usage.model import Limits, UsageRecord, UsageStatus
 
 Row = RowMapping
 
@@ -26,6 +27,7 @@ def user_values(user: User) -> dict[str, Any]:
         "is_active": user.is_active,
         "created_at": user.created_at,
         "updated_at": user.updated_at,
+        **limits_values(user.limits),
     }
 
 
@@ -38,6 +40,23 @@ def user_from_row(row: Row) -> User:
         is_active=row["is_active"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        limits=limits_from_row(row),
+    )
+
+
+def limits_values(limits: Limits) -> dict[str, Any]:
+    return {
+        "monthly_budget_micros": limits.monthly_budget_micros,
+        "requests_per_minute": limits.requests_per_minute,
+        "tokens_per_minute": limits.tokens_per_minute,
+    }
+
+
+def limits_from_row(row: Row) -> Limits:
+    return Limits(
+        monthly_budget_micros=row["monthly_budget_micros"],
+        requests_per_minute=row["requests_per_minute"],
+        tokens_per_minute=row["tokens_per_minute"],
     )
 
 
@@ -53,6 +72,7 @@ def api_key_values(key: ApiKey) -> dict[str, Any]:
         "expires_at": key.expires_at,
         "last_used_at": key.last_used_at,
         "revoked_at": key.revoked_at,
+        **limits_values(key.limits),
     }
 
 
@@ -68,6 +88,7 @@ def api_key_from_row(row: Row) -> ApiKey:
         expires_at=row["expires_at"],
         last_used_at=row["last_used_at"],
         revoked_at=row["revoked_at"],
+        limits=limits_from_row(row),
     )
 
 
@@ -148,3 +169,41 @@ def message_from_row(row: Row) -> Message:
         model=row["model"],
         finish_reason=FinishReason(finish_reason) if finish_reason is not None else None,
     )
+
+
+def usage_record_values(record: UsageRecord) -> dict[str, Any]:
+    values = {name: getattr(record, name) for name in USAGE_COLUMNS}
+    values["status"] = record.status.value
+    return values
+
+
+def usage_record_from_row(row: Row) -> UsageRecord:
+    values = {name: row[name] for name in USAGE_COLUMNS}
+    values["status"] = UsageStatus(row["status"])
+    return UsageRecord(**values)
+
+
+USAGE_COLUMNS = (
+    "id",
+    "created_at",
+    "request_id",
+    "user_id",
+    "api_key_id",
+    "conversation_id",
+    "model",
+    "served_model",
+    "provider",
+    "upstream_model",
+    "variant",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost_micros",
+    "latency_ms",
+    "ttft_ms",
+    "status",
+    "error_code",
+    "cached",
+    "streamed",
+    "estimated",
+)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -73,6 +74,15 @@ def _owner(name: str, parent: str) -> Column[uuid.UUID]:
     return Column(name, Uuid(), ForeignKey(f"{parent}.id", ondelete="CASCADE"), nullable=False)
 
 
+def _limits() -> list[Column[int]]:
+    """An administrator's overrides (``NULL``: the default applies): monthly budget in micro-dollars, rates."""
+    return [
+        Column("monthly_budget_micros", BigInteger(), nullable=True),
+        Column("requests_per_minute", Integer(), nullable=True),
+        Column("tokens_per_minute", Integer(), nullable=True),
+    ]
+
+
 users = Table(
     "users",
     metadata,
@@ -83,6 +93,7 @@ users = Table(
     Column("is_active", Boolean(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    *_limits(),
     UniqueConstraint("email"),
 )
 
@@ -100,6 +111,7 @@ api_keys = Table(
     Column("expires_at", UTCDateTime(), nullable=True),
     Column("last_used_at", UTCDateTime(), nullable=True),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    *_limits(),
     UniqueConstraint("key_hash"),
     Index(None, "owner_id"),
 )
@@ -145,6 +157,39 @@ messages = Table(
     Column("model", String(200), nullable=True),
     Column("finish_reason", String(32), nullable=True),
     Index(None, "conversation_id", "created_at", "id"),  # history in order; also serves the cascade
+)
+
+# The usage ledger: append-only, written in batches after the calls. No foreign keys on purpose: a batch insert
+# must never fail (and be retried forever) because a conversation was deleted meanwhile, the ledger outlives what
+# it refers to, and at thousands of rows a second a per-row key check is a cost for nothing.
+usage_records = Table(
+    "usage_records",
+    metadata,
+    _id(),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Column("user_id", Uuid(), nullable=False),
+    Column("api_key_id", Uuid(), nullable=True),
+    Column("conversation_id", Uuid(), nullable=True),
+    Column("model", String(200), nullable=False),
+    Column("served_model", String(200), nullable=True),
+    Column("provider", String(32), nullable=True),
+    Column("upstream_model", String(200), nullable=True),
+    Column("variant", String(64), nullable=True),
+    Column("input_tokens", Integer(), nullable=False),
+    Column("output_tokens", Integer(), nullable=False),
+    Column("cached_tokens", Integer(), nullable=False),
+    Column("cost_micros", BigInteger(), nullable=False),
+    Column("latency_ms", Integer(), nullable=False),
+    Column("ttft_ms", Integer(), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(64), nullable=True),
+    Column("cached", Boolean(), nullable=False),
+    Column("streamed", Boolean(), nullable=False),
+    Column("estimated", Boolean(), nullable=False),
+    Index(None, "user_id", "created_at"),  # a user's usage over a range; seeds a user's budget counter
+    Index(None, "api_key_id", "created_at"),  # the same per key
+    Index(None, "created_at"),  # the admin report across users
 )
 
 UQ_USERS_EMAIL = "uq_users_email"

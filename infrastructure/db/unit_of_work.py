@@ -13,6 +13,7 @@ from infrastructure.db.repositories.auth import (
     SqlAlchemyUserRepository,
 )
 from infrastructure.db.repositories.chat import SqlAlchemyConversationRepository
+from infrastructure.db.repositories.usage import SqlAlchemyUsageRepository
 
 
 class SqlAlchemyUnitOfWork(UnitOfWork):
@@ -29,6 +30,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.api_keys = SqlAlchemyApiKeyRepository(session)
         self.refresh_tokens = SqlAlchemyRefreshTokenRepository(session)
         self.conversations = SqlAlchemyConversationRepository(session)
+        self.usage = SqlAlchemyUsageRepository(session)
 
     async def commit(self) -> None:
         if self._session is None:

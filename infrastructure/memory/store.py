@@ -18,6 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from domain.auth.model import ApiKey, RefreshToken, User
 from domain.chat.model import Conversation, Message
 from domain.shared.errors import Conflict, NotFound
+from domain.usage.model import UsageRecord
 
 EMAIL_TAKEN = "a user with this email already exists"
 CONVERSATION_NOT_FOUND = "conversation not found"
@@ -39,6 +40,7 @@ class InMemoryStore:
         self.refresh_tokens: dict[uuid.UUID, RefreshToken] = {}
         self.conversations: dict[uuid.UUID, Conversation] = {}
         self.messages: dict[uuid.UUID, Message] = {}
+        self.usage_records: dict[uuid.UUID, UsageRecord] = {}
         self.commits = 0
 
 
@@ -105,6 +107,7 @@ class Transaction:
         self.refresh_tokens = Table(store.refresh_tokens)
         self.conversations = Table(store.conversations)
         self.messages = Table(store.messages)
+        self.usage_records = Table(store.usage_records)
         self.closed = False
 
     def check_open(self) -> None:
@@ -132,7 +135,7 @@ class Transaction:
             table.writes.clear()
 
     def _tables(self) -> tuple[Table[Any], ...]:
-        return (self.users, self.api_keys, self.refresh_tokens, self.conversations, self.messages)
+        return (self.users, self.api_keys, self.refresh_tokens, self.conversations, self.messages, self.usage_records)
 
     def _check_unique_emails(self) -> None:
         written = {row.email: row.id for row in self.users.writes.values() if row is not None}

@@ -10,6 +10,7 @@ from infrastructure.memory.repositories import (
     InMemoryUserRepository,
 )
 from infrastructure.memory.store import InMemoryStore, Transaction
+from infrastructure.memory.usage import InMemoryUsageRepository
 
 __all__ = ["InMemoryStore", "InMemoryUnitOfWork", "InMemoryUnitOfWorkFactory"]
 
@@ -31,6 +32,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.api_keys = InMemoryApiKeyRepository(transaction)
         self.refresh_tokens = InMemoryRefreshTokenRepository(transaction)
         self.conversations = InMemoryConversationRepository(transaction)
+        self.usage = InMemoryUsageRepository(transaction)
 
     async def commit(self) -> None:
         if self._transaction is None:

@@ -17,9 +17,10 @@ from interfaces.http.compat import app as compat
 from interfaces.http.conversations import router as conversations
 from interfaces.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from interfaces.http.models import router as models
+from interfaces.http.usage import router as usage
 from interfaces.http.users import router as users
 
-WIRED_MODULES = [security, auth, users, api_keys, conversations, models, health, *compat.WIRED_MODULES]
+WIRED_MODULES = [security, auth, users, api_keys, conversations, models, usage, health, *compat.WIRED_MODULES]
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
@@ -48,8 +49,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     app.state.container = container
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, users, api_keys, conversations, models):
+    for module in (auth, users, api_keys, conversations, models, usage):
         api.include_router(module.router)
+    api.include_router(api_keys.admin_router)
     app.include_router(api)
     app.include_router(health.router)
     app.mount(compat.PREFIX, compat.create_compat_app())  # OpenAI- and Anthropic-compatible, in their error shapes
@@ -60,8 +62,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
-            expose_headers=["X-Request-ID", "Retry-After"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key", "Cache-Control"],
+            expose_headers=["X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Switchboard-Cache"],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)  # outermost: every response gets the request id

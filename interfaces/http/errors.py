@@ -17,6 +17,7 @@ from domain.shared.errors import (
     CircuitOpen,
     Conflict,
     ContextTooLong,
+    DependencyUnavailable,
     DomainError,
     Forbidden,
     NotFound,
@@ -31,7 +32,9 @@ from domain.shared.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from domain.usage.errors import BudgetExceeded, LimitExceeded
 from interfaces.http.context import request_id_var
+from interfaces.http.rate_limit_headers import remember
 
 logger = logging.getLogger("switchboard.http")
 PROBLEM_JSON = "application/problem+json"
@@ -45,6 +48,10 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (RateLimited, 429),
+    # 402, not 429: a budget is not freed by waiting a minute, and SDKs retry a 429 on their own (OpenAI's and
+    # Anthropic's both do), which would only burn requests against a limit that stays shut until the month ends.
+    (BudgetExceeded, 402),
+    (DependencyUnavailable, 503),
     (ContextTooLong, 422),
     (UpstreamRejected, 422),
     (UpstreamTimeout, 504),
@@ -111,7 +118,13 @@ def problem_response(
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """For a route's ``responses=``: the error statuses it may answer, all in the problem format."""
+    """For a route's ``responses=``: the error statuses it may answer, all in the problem format.
+
+    An authenticated route (one that may answer 401) may also answer 429 (rate limit) and 503 (Redis down with
+    ``SWITCHBOARD_REDIS_FAILURE_MODE=closed``): the authentication dependency counts every request.
+    """
+    if 401 in statuses:
+        statuses = tuple(sorted({*statuses, 429, 503}))
     return {s: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Problem details"} for s in statuses}
 
 
@@ -121,14 +134,16 @@ async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="switchboard"'
+    if isinstance(exc, LimitExceeded):
+        remember(request.scope.setdefault("state", {}), exc.states)
     retry_after = getattr(exc, "retry_after_seconds", None)
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     elif status == 503:
         headers["Retry-After"] = "1"
     detail = _GENERIC_DETAIL.get(type(exc), exc.detail)
-    if isinstance(exc, UpstreamError):
-        logger.warning("upstream error %s: %s", exc.code, detail)
+    if isinstance(exc, UpstreamError | DependencyUnavailable):
+        logger.warning("%s: %s", exc.code, detail)
     return problem_response(request, status=status, code=exc.code, title=exc.title, detail=detail, headers=headers)
 
 

@@ -10,6 +10,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interfaces.http.context import request_id_var
+from interfaces.http.rate_limit_headers import header_fields
 
 logger = logging.getLogger("switchboard.http")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -52,7 +53,7 @@ async def _send_problem(send: Send, status: int, body: bytes, request_id: str) -
 
 
 class RequestContextMiddleware:
-    """Request id (from a valid ``X-Request-ID`` or new), security headers, and a last-resort 500 problem.
+    """Request id (from a valid ``X-Request-ID`` or new), security and rate-limit headers, and a last-resort 500.
 
     An unexpected exception is logged with the request id and answered with a bare problem: no trace, no class name.
     """
@@ -73,7 +74,8 @@ class RequestContextMiddleware:
                 break
         request_id = request_id or uuid.uuid4().hex
         request_id_var.set(request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         started = False
 
         async def send_with_headers(message: Message) -> None:
@@ -85,6 +87,7 @@ class RequestContextMiddleware:
                 if b"x-request-id" not in present:
                     headers.append((b"x-request-id", request_id.encode()))
                 headers.extend(h for h in _SECURITY_HEADERS if h[0] not in present)
+                headers.extend(header_fields(state))
                 message = {**message, "headers": headers}
             await send(message)
 

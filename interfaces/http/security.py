@@ -1,17 +1,21 @@
-"""Authentication as a dependency: a bearer credential becomes a domain ``Principal``."""
+"""Authentication as a dependency: a bearer credential becomes a domain ``Principal``, counted against the caller's
+requests-per-minute policies on the way (a refusal is a 429; the policies' states go into the response headers)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from application.auth.authenticate import INVALID_CREDENTIALS, Authenticate
+from application.usage.check_request_rate import CheckRequestRate
 from domain.auth.model import Principal
 from domain.shared.errors import Unauthenticated
+from domain.usage.errors import LimitExceeded
 from interfaces.container import Container
+from interfaces.http.rate_limit_headers import remember
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -19,14 +23,29 @@ bearer = HTTPBearer(
 )
 
 
+async def enforce_request_rate(request: Request, principal: Principal, check: CheckRequestRate) -> None:
+    """Counts this request against the caller's limits. Every route that authenticates a caller must call it
+    (``current_principal`` does); a credential read from another header (``x-api-key``) included."""
+    try:
+        states = await check.execute(principal)
+    except LimitExceeded as exc:
+        remember(request.scope.setdefault("state", {}), exc.states)
+        raise
+    remember(request.scope.setdefault("state", {}), states)
+
+
 @inject
 async def current_principal(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     authenticate: Authenticate = Depends(Provide[Container.authenticate]),
+    check_rate: CheckRequestRate = Depends(Provide[Container.check_request_rate]),
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise Unauthenticated(INVALID_CREDENTIALS)
-    return await authenticate.execute(credentials.credentials)
+    principal = await authenticate.execute(credentials.credentials)
+    await enforce_request_rate(request, principal, check_rate)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

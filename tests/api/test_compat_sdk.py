@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +19,9 @@ import pytest
 from dependency_injector import providers
 from fastapi import FastAPI
 
-from application.llm.gateway import CallContext, LLMGateway
+from application.llm.gateway import LLMGateway
 from domain.llm.model import Completion, CompletionRequest, StreamEvent, TextDelta
 from domain.llm.ports import LLMProvider
-from domain.shared.errors import RateLimited
 from infrastructure.llm.local_embeddings import embed_text
 from interfaces.http.app import create_app
 from tests.api.conftest import PASSWORD, make_settings
@@ -141,26 +140,6 @@ async def ant(switchboard: Switchboard) -> AsyncIterator[anthropic.AsyncAnthropi
     client = anthropic.AsyncAnthropic(base_url=switchboard.url, api_key=switchboard.key, max_retries=0, timeout=10)
     yield client
     await client.close()
-
-
-class RateLimitedGateway(LLMGateway):
-    """What the rate limiter does to a caller over its limit: refuse before any upstream call."""
-
-    def __init__(self) -> None:
-        pass
-
-    async def complete(self, request: CompletionRequest, context: CallContext) -> Completion:
-        raise RateLimited("too many requests for this key", retry_after_seconds=7)
-
-    async def stream(self, request: CompletionRequest, context: CallContext) -> AsyncIterator[StreamEvent]:
-        raise RateLimited("too many requests for this key", retry_after_seconds=7)
-        yield  # pragma: no cover - an async generator that fails on its first step
-
-
-@pytest.fixture
-def rate_limited(switchboard: Switchboard) -> Iterator[None]:
-    with switchboard.app.state.container.gateway.override(providers.Object(RateLimitedGateway())):
-        yield
 
 
 # ---- OpenAI SDK --------------------------------------------------------------------------------------------------
@@ -302,18 +281,6 @@ async def test_openai_sdk_sees_an_unknown_model_as_not_found(oai: openai.AsyncOp
     assert raised.value.param == "model"
     with pytest.raises(openai.NotFoundError):
         await oai.embeddings.create(model="gpt", input="a chat model cannot embed")
-
-
-@pytest.mark.usefixtures("rate_limited")
-async def test_openai_sdk_sees_the_rate_limiter_as_rate_limit_error(oai: openai.AsyncOpenAI) -> None:
-    for stream in (False, True):
-        with pytest.raises(openai.RateLimitError) as raised:
-            await oai.chat.completions.create(
-                model="local", messages=[{"role": "user", "content": "hi"}], stream=stream
-            )
-        assert raised.value.status_code == 429
-        assert raised.value.response.headers["retry-after"] == "7"
-        assert raised.value.code == "rate_limit_exceeded"
 
 
 async def test_openai_sdk_sees_a_bad_request_as_bad_request_error(oai: openai.AsyncOpenAI) -> None:
@@ -470,14 +437,6 @@ async def test_anthropic_sdk_errors_are_its_usual_classes(
     assert not_found.value.type == "not_found_error"
     assert bad.value.type == "invalid_request_error"
     assert not_found.value.request_id == not_found.value.response.headers["x-request-id"]
-
-
-@pytest.mark.usefixtures("rate_limited")
-async def test_anthropic_sdk_sees_the_rate_limiter_as_rate_limit_error(ant: anthropic.AsyncAnthropic) -> None:
-    with pytest.raises(anthropic.RateLimitError) as raised:
-        await ant.messages.create(model="local", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
-    assert raised.value.response.headers["retry-after"] == "7"
-    assert raised.value.type == "rate_limit_error"
 
 
 async def test_anthropic_sdk_sees_an_unavailable_model_as_overloaded(

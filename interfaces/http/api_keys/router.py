@@ -5,6 +5,7 @@ import uuid
 from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, status
 
+from application.admin.update_api_key import UpdateApiKey, UpdateApiKeyCommand
 from application.auth.create_api_key import CreateApiKey, CreateApiKeyCommand
 from application.auth.list_api_keys import ListApiKeys
 from application.auth.revoke_api_key import RevokeApiKey, RevokeApiKeyCommand
@@ -14,11 +15,13 @@ from interfaces.http.api_keys.schemas import (
     ApiKeyResponse,
     CreateApiKeyRequest,
     CreatedApiKeyResponse,
+    UpdateApiKeyRequest,
 )
 from interfaces.http.errors import problem_responses
 from interfaces.http.security import CurrentPrincipal
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+admin_router = APIRouter(prefix="/admin/api-keys", tags=["api-keys"])
 
 
 @router.post(
@@ -58,3 +61,19 @@ async def revoke_api_key(
     use_case: RevokeApiKey = Depends(Provide[Container.revoke_api_key]),
 ) -> None:
     await use_case.execute(RevokeApiKeyCommand(principal=principal, key_id=key_id))
+
+
+@admin_router.patch(
+    "/{key_id}",
+    responses=problem_responses(401, 403, 404, 413, 422),
+    summary="Set a key's budget and rate limits (admin; an owner cannot raise their own)",
+)
+@inject
+async def update_api_key(
+    key_id: uuid.UUID,
+    body: UpdateApiKeyRequest,
+    principal: CurrentPrincipal,
+    use_case: UpdateApiKey = Depends(Provide[Container.update_api_key]),
+) -> ApiKeyResponse:
+    command = UpdateApiKeyCommand(principal=principal, key_id=key_id, limits=body.limits_patch())
+    return ApiKeyResponse.of(await use_case.execute(command))

@@ -6,6 +6,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.auth.model import ApiKey, Scope
+from interfaces.http.limits import LimitsPatchFields, LimitsResponse
 
 
 class CreateApiKeyRequest(BaseModel):
@@ -25,6 +26,7 @@ class ApiKeyResponse(BaseModel):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    limits: LimitsResponse = Field(description="Set by an administrator; the remaining budget is on /usage.")
 
     @classmethod
     def of(cls, key: ApiKey) -> ApiKeyResponse:
@@ -37,6 +39,7 @@ class ApiKeyResponse(BaseModel):
             expires_at=key.expires_at,
             last_used_at=key.last_used_at,
             revoked_at=key.revoked_at,
+            limits=LimitsResponse.of(key.limits),
         )
 
 
@@ -46,3 +49,7 @@ class CreatedApiKeyResponse(ApiKeyResponse):
 
 class ApiKeyListResponse(BaseModel):
     items: list[ApiKeyResponse]
+
+
+class UpdateApiKeyRequest(LimitsPatchFields):
+    """An administrator's change of a key's budget and rate limits."""

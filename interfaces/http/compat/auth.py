@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
 from application.auth.authenticate import INVALID_CREDENTIALS, Authenticate
+from application.usage.check_request_rate import CheckRequestRate
 from domain.auth.model import Principal
 from domain.shared.errors import Unauthenticated
 from interfaces.container import Container
+from interfaces.http.security import enforce_request_rate
 
 
 def credential_of(authorization: str | None, x_api_key: str | None) -> str | None:
@@ -23,14 +25,18 @@ def credential_of(authorization: str | None, x_api_key: str | None) -> str | Non
 
 @inject
 async def compat_principal(
+    request: Request,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
     authenticate: Authenticate = Depends(Provide[Container.authenticate]),
+    check_rate: CheckRequestRate = Depends(Provide[Container.check_request_rate]),
 ) -> Principal:
     credential = credential_of(authorization, x_api_key)
     if credential is None:
         raise Unauthenticated(INVALID_CREDENTIALS)
-    return await authenticate.execute(credential)
+    principal = await authenticate.execute(credential)
+    await enforce_request_rate(request, principal, check_rate)
+    return principal
 
 
 CompatPrincipal = Annotated[Principal, Depends(compat_principal)]

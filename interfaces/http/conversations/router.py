@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, Header, Query, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from application.chat.create_conversation import CreateConversation, CreateConversationCommand
@@ -18,6 +18,7 @@ from application.chat.stream_message import MessageStream, StreamMessage, Stream
 from application.chat.update_conversation import UpdateConversation, UpdateConversationCommand
 from domain.shared.errors import DomainError
 from interfaces.container import Container
+from interfaces.http.cache_control import CACHE_HEADER, cache_policy
 from interfaces.http.context import request_id_var
 from interfaces.http.conversations.schemas import (
     ConversationDetailResponse,
@@ -144,7 +145,11 @@ async def post_message(
     conversation_id: uuid.UUID,
     body: PostMessageRequest,
     principal: CurrentPrincipal,
+    response: Response,
     accept: Annotated[str, Header()] = "",
+    cache_control: Annotated[
+        str | None, Header(description="`no-store`: bypass the response cache; `max-age=N`: use it")
+    ] = None,
     use_case: PostMessage = Depends(Provide[Container.post_message]),
     stream_use_case: StreamMessage = Depends(Provide[Container.stream_message]),
 ) -> PostMessageResponse | StreamingResponse:
@@ -155,11 +160,15 @@ async def post_message(
         temperature=body.temperature,
         max_tokens=body.max_tokens,
         request_id=request_id_var.get(),
+        cache=cache_policy(cache_control),
     )
     if body.stream or "text/event-stream" in accept:
         stream = await stream_use_case.open(command)  # errors before the first token are ordinary problems
-        return StreamingResponse(_sse(stream), media_type="text/event-stream", headers=SSE_HEADERS)
-    return PostMessageResponse.of(await use_case.execute(command))
+        headers = {**SSE_HEADERS, CACHE_HEADER: stream.cache_status.value}
+        return StreamingResponse(_sse(stream), media_type="text/event-stream", headers=headers)
+    result = await use_case.execute(command)
+    response.headers[CACHE_HEADER] = result.cache_status.value
+    return PostMessageResponse.of(result)
 
 
 async def _sse(stream: MessageStream) -> AsyncIterator[bytes]:

@@ -42,7 +42,7 @@ async def list_users(
 @router.patch(
     "/admin/users/{user_id}",
     responses=problem_responses(401, 403, 404, 413, 422),
-    summary="Change a user's role or deactivate them (admin)",
+    summary="Change a user's role, budget or rate limits, or deactivate them (admin)",
 )
 @inject
 async def update_user(
@@ -51,5 +51,11 @@ async def update_user(
     principal: CurrentPrincipal,
     use_case: UpdateUser = Depends(Provide[Container.update_user]),
 ) -> UserResponse:
-    command = UpdateUserCommand(principal=principal, user_id=user_id, role=body.role, is_active=body.is_active)
+    command = UpdateUserCommand(
+        principal=principal,
+        user_id=user_id,
+        role=body.role,
+        is_active=body.is_active,
+        limits=body.limits_patch(),
+    )
     return UserResponse.of(await use_case.execute(command))

@@ -3,9 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from domain.auth.model import Role, User
+from interfaces.http.limits import LimitsPatchFields, LimitsResponse
 
 
 class UserResponse(BaseModel):
@@ -15,6 +16,7 @@ class UserResponse(BaseModel):
     is_active: bool
     created_at: datetime
     updated_at: datetime
+    limits: LimitsResponse
 
     @classmethod
     def of(cls, user: User) -> UserResponse:
@@ -25,6 +27,7 @@ class UserResponse(BaseModel):
             is_active=user.is_active,
             created_at=user.created_at,
             updated_at=user.updated_at,
+            limits=LimitsResponse.of(user.limits),
         )
 
 
@@ -35,8 +38,6 @@ class UserListResponse(BaseModel):
     offset: int
 
 
-class UpdateUserRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UpdateUserRequest(LimitsPatchFields):
     role: Role | None = None
     is_active: bool | None = None

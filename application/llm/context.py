@@ -1,0 +1,19 @@
+"""Who is calling the model, and on whose behalf: what the gateway needs for accounting and policy."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from application.usage.response_cache import CachePolicy
+from domain.auth.model import Principal
+
+__all__ = ["CachePolicy", "CallContext"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallContext:
+    principal: Principal
+    request_id: str
+    conversation_id: uuid.UUID | None = None
+    cache: CachePolicy = CachePolicy.DEFAULT

@@ -1,0 +1,183 @@
+"""What happens around every model call: admission (budget, tokens per minute) before, accounting after.
+
+``admit`` refuses a call before the model is asked: a budget used up (``BudgetExceeded``), or a tokens-per-minute
+policy without room for the prompt plus the most the answer may take (``LimitExceeded``). ``settle`` runs once per
+call however it ended: it charges the cost to the budgets, gives back (or takes) the difference between the tokens
+reserved and those used, and hands one ``UsageRecord`` to the recorder. Settling never raises for a limiter or
+counter that is down: the call happened, and its record matters more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from application.llm.context import CallContext
+from application.usage.budgets import Budgets
+from application.usage.degraded import DegradedWarning
+from application.usage.rate_limits import RateLimitDefaults, token_limits, visible_states
+from domain.llm.model import Completion, CompletionRequest, FinishReason, ModelSpec
+from domain.llm.ports import ModelCatalog
+from domain.llm.tokens import estimate_tokens
+from domain.shared.clock import Clock
+from domain.shared.errors import DependencyUnavailable, DomainError
+from domain.shared.ids import new_id
+from domain.usage.errors import LimitExceeded
+from domain.usage.model import UsageRecord, UsageStatus, cost_micros, input_cost_micros
+from domain.usage.ports import RateLimiter, UsageRecorder
+from domain.usage.rate_limits import RateLimit
+
+logger = logging.getLogger("switchboard.usage")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Admission:
+    """A call let through: when it started and what it reserved."""
+
+    started: float  # time.monotonic()
+    spec: ModelSpec | None
+    limits: tuple[RateLimit, ...] = ()
+    reserved_tokens: int = 0
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """How a call ended, for its usage record."""
+
+    completion: Completion | None  # what was produced; None when nothing was (a failure before any text)
+    status: UsageStatus
+    error: BaseException | None = None
+    ttft_ms: int | None = None
+    streamed: bool = False
+
+
+class Meter:
+    def __init__(
+        self,
+        *,
+        catalog: ModelCatalog,
+        recorder: UsageRecorder,
+        budgets: Budgets,
+        limiter: RateLimiter,
+        defaults: RateLimitDefaults,
+        clock: Clock,
+        fail_open: bool,
+    ) -> None:
+        self._catalog = catalog
+        self._recorder = recorder
+        self._budgets = budgets
+        self._limiter = limiter
+        self._defaults = defaults
+        self._clock = clock
+        self._fail_open = fail_open
+        self._degraded = DegradedWarning("token rate limiter")
+        self._uncounted = DegradedWarning("usage counters")
+
+    async def admit(self, request: CompletionRequest, context: CallContext) -> Admission:
+        started = time.monotonic()
+        spec = self._catalog.find(request.model)
+        prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
+        if spec is not None:
+            await self._budgets.check(context.principal, input_cost_micros(prompt_tokens, spec))
+        limits = token_limits(context.principal, self._defaults)
+        if not limits:
+            return Admission(started=started, spec=spec)
+        most = request.max_tokens if request.max_tokens is not None else (spec.max_output_tokens if spec else 0)
+        # A request larger than a whole minute's quota may still pass when the window is empty.
+        reserved = min(prompt_tokens + most, *(limit.limit for limit in limits))
+        try:
+            decision = await self._limiter.acquire(limits, reserved)
+        except DependencyUnavailable as exc:
+            if not self._fail_open:
+                raise
+            self._degraded.warn(exc, "tokens are not rate limited (fail-open)")
+            return Admission(started=started, spec=spec)
+        if not decision.allowed:
+            raise LimitExceeded(
+                f"rate limit '{decision.denied_by}' reached: this request may use {reserved} tokens; "
+                f"retry in {math.ceil(decision.retry_after_seconds)} s",
+                retry_after_seconds=decision.retry_after_seconds,
+                states=visible_states(decision),
+            )
+        return Admission(started=started, spec=spec, limits=limits, reserved_tokens=reserved, at_ms=decision.at_ms)
+
+    async def settle(
+        self, admission: Admission, request: CompletionRequest, context: CallContext, outcome: Outcome
+    ) -> None:
+        completion = outcome.completion
+        cost = 0
+        if completion is not None and not completion.cached:
+            spec = self._price_spec(completion, admission.spec)
+            cost = cost_micros(completion.usage, spec) if spec is not None else 0
+        used = completion.usage.total_tokens if completion is not None and not completion.cached else 0
+        try:
+            await self._budgets.charge(context.principal, cost)
+            if admission.limits and used != admission.reserved_tokens:
+                await self._limiter.adjust(admission.limits, used - admission.reserved_tokens, admission.at_ms)
+        except Exception as exc:  # the call happened: its record matters more than the counters
+            self._uncounted.warn(exc, "a call's cost or tokens were not counted against the limits")
+        await self._recorder.record(self._record(admission, request, context, outcome, cost))
+
+    def _price_spec(self, completion: Completion, fallback: ModelSpec | None) -> ModelSpec | None:
+        """The deployment that served the call (after fallbacks and A/B), whose prices apply."""
+        spec = self._catalog.find(completion.served_by.model)
+        if spec is None:
+            return fallback
+        try:
+            return spec.deployment(completion.served_by.variant)
+        except KeyError:
+            return spec
+
+    def _record(
+        self, admission: Admission, request: CompletionRequest, context: CallContext, outcome: Outcome, cost: int
+    ) -> UsageRecord:
+        completion = outcome.completion
+        served = completion.served_by if completion is not None else None
+        usage = completion.usage if completion is not None and not completion.cached else None
+        error = outcome.error
+        return UsageRecord(
+            id=new_id(),
+            created_at=self._clock.now(),
+            request_id=context.request_id,
+            user_id=context.principal.user_id,
+            api_key_id=context.principal.api_key_id,
+            conversation_id=context.conversation_id,
+            model=request.model,
+            served_model=served.model if served else None,
+            provider=served.provider if served else None,
+            upstream_model=served.upstream_model if served else None,
+            variant=served.variant if served else None,
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            cached_tokens=usage.cached_tokens if usage else 0,
+            cost_micros=cost,
+            latency_ms=round((time.monotonic() - admission.started) * 1000),
+            ttft_ms=outcome.ttft_ms,
+            status=outcome.status,
+            error_code=_error_code(error),
+            cached=completion is not None and completion.cached,
+            streamed=outcome.streamed,
+            estimated=usage.estimated if usage else False,
+        )
+
+
+def _error_code(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    if isinstance(error, DomainError):
+        return error.code
+    if isinstance(error, asyncio.CancelledError | GeneratorExit):
+        return "cancelled"
+    return "internal_error"
+
+
+def status_of(completion: Completion) -> UsageStatus:
+    if completion.finish_reason is FinishReason.CANCELLED:
+        return UsageStatus.CANCELLED
+    if completion.finish_reason is FinishReason.ERROR:
+        return UsageStatus.ERROR
+    return UsageStatus.SUCCESS

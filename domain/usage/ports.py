@@ -1,0 +1,87 @@
+"""Ports of the usage context: the usage ledger, the buffered recorder, rate limiter, spend counter, response cache.
+
+Adapters of the shared-state ports (limiter, counter, cache) exist in memory (one process) and on Redis (many
+processes). When their backend is unreachable they raise ``DependencyUnavailable``; the use cases decide whether
+that fails the request (fail-closed) or lets it through (fail-open).
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from domain.llm.model import Completion
+from domain.usage.model import UsageQuery, UsageRecord, UsageTotals
+from domain.usage.rate_limits import RateDecision, RateLimit
+
+
+class UsageRepository(abc.ABC):
+    """The usage ledger, inside a unit of work."""
+
+    @abc.abstractmethod
+    async def add_many(self, records: Sequence[UsageRecord]) -> None:
+        """Inserts a batch. Idempotent: a record whose id is already stored is skipped, so a batch whose commit
+        outcome was unknown can be written again."""
+
+    @abc.abstractmethod
+    async def summarize(self, query: UsageQuery) -> list[UsageTotals]:
+        """Totals of the matching records, one per group (ordered by group), or one ungrouped total."""
+
+    @abc.abstractmethod
+    async def total_cost(
+        self, *, since: datetime, user_id: uuid.UUID | None = None, api_key_id: uuid.UUID | None = None
+    ) -> int:
+        """Micro-dollars spent since ``since`` by a user or an API key (seeds the budget counters)."""
+
+
+class UsageRecorder(abc.ABC):
+    """Where the gateway hands each usage record. Buffered: ``record`` returns once the record is accepted (it may
+    wait for room, never drops it); records reach the ledger in batches, and all of them on ``close``."""
+
+    @abc.abstractmethod
+    async def record(self, record: UsageRecord) -> None: ...
+
+    @abc.abstractmethod
+    async def flush(self) -> None:
+        """Writes every record accepted so far before returning."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Flushes and stops; records that still cannot be written are reported, never dropped silently."""
+
+
+class RateLimiter(abc.ABC):
+    @abc.abstractmethod
+    async def acquire(self, limits: Sequence[RateLimit], cost: int = 1) -> RateDecision:
+        """All or nothing, atomically: counts ``cost`` against every limit if each has room, else counts nothing."""
+
+    @abc.abstractmethod
+    async def adjust(self, limits: Sequence[RateLimit], delta: int, at_ms: int) -> None:
+        """Corrects an earlier ``acquire`` (made at ``at_ms``, its decision's) by ``delta`` units, which may be
+        negative (a refund). Never refuses. A refund for a reservation that already left the window is dropped."""
+
+
+class SpendCounter(abc.ABC):
+    """Running totals of spend per budget and period (micro-dollars), seeded from the ledger once."""
+
+    @abc.abstractmethod
+    async def get(self, keys: Sequence[str]) -> list[int | None]:
+        """The current totals; ``None`` for a counter not seeded yet."""
+
+    @abc.abstractmethod
+    async def seed(self, key: str, value: int, ttl_seconds: int) -> None:
+        """Sets the counter to ``value`` unless it already exists (first seeder wins)."""
+
+    @abc.abstractmethod
+    async def add(self, keys: Sequence[str], amount: int) -> list[bool]:
+        """Adds ``amount`` to each counter that exists; returns, per key, whether it existed."""
+
+
+class CompletionCache(abc.ABC):
+    @abc.abstractmethod
+    async def get(self, key: str) -> Completion | None: ...
+
+    @abc.abstractmethod
+    async def put(self, key: str, completion: Completion, ttl_seconds: int) -> None: ...

@@ -1,0 +1,53 @@
+"""Fakes of the usage ports: a recorder that keeps records in a list, a limiter whose backend is down."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from domain.shared.errors import DependencyUnavailable
+from domain.usage.model import UsageRecord
+from domain.usage.ports import CompletionCache, RateLimiter, SpendCounter, UsageRecorder
+from domain.usage.rate_limits import RateDecision, RateLimit
+
+
+class ListRecorder(UsageRecorder):
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+
+    async def record(self, record: UsageRecord) -> None:
+        self.records.append(record)
+
+    async def flush(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class DownRateLimiter(RateLimiter):
+    """A limiter whose Redis is unreachable."""
+
+    async def acquire(self, limits: Sequence[RateLimit], cost: int = 1) -> RateDecision:
+        raise DependencyUnavailable("rate limiter: Redis is unreachable")
+
+    async def adjust(self, limits: Sequence[RateLimit], delta: int, at_ms: int) -> None:
+        raise DependencyUnavailable("rate limiter: Redis is unreachable")
+
+
+class DownSpendCounter(SpendCounter):
+    async def get(self, keys: Sequence[str]) -> list[int | None]:
+        raise DependencyUnavailable("spend counter: Redis is unreachable")
+
+    async def seed(self, key: str, value: int, ttl_seconds: int) -> None:
+        raise DependencyUnavailable("spend counter: Redis is unreachable")
+
+    async def add(self, keys: Sequence[str], amount: int) -> list[bool]:
+        raise DependencyUnavailable("spend counter: Redis is unreachable")
+
+
+class DownCompletionCache(CompletionCache):
+    async def get(self, key: str):  # type: ignore[no-untyped-def]
+        raise DependencyUnavailable("response cache: Redis is unreachable")
+
+    async def put(self, key, completion, ttl_seconds):  # type: ignore[no-untyped-def]
+        raise DependencyUnavailable("response cache: Redis is unreachable")

@@ -1,0 +1,157 @@
+"""Limits, budgets and the cache on PostgreSQL + Redis, shared by several app instances; and Redis going away."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Api, assert_problem, make_settings, running_api
+
+pytestmark = pytest.mark.integration
+
+
+PRICED_CATALOG = """
+default_model = "local"
+
+[models.local]
+provider = "local"
+upstream_model = "local-echo"
+input_usd_per_mtok = 1.0
+output_usd_per_mtok = 2.0
+"""
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    path = tmp_path / "models.toml"
+    path.write_text(PRICED_CATALOG)
+    return path
+
+
+def settings(postgres_url: str, redis_url: str, redis_prefix: str, **overrides: Any) -> Any:
+    return make_settings(database_url=postgres_url, redis_url=redis_url, redis_key_prefix=redis_prefix, **overrides)
+
+
+def cost(answer: dict[str, Any]) -> int:
+    usage = answer["usage"]
+    return int(usage["input_tokens"] + 2 * usage["output_tokens"])
+
+
+async def _user_with_key(api: Api) -> tuple[dict[str, str], dict[str, str]]:
+    jwt = await api.user(f"ada-{uuid.uuid4().hex[:8]}@example.com")
+    body = (
+        await api.http.post("/api/v1/api-keys", json={"name": "k", "scopes": ["chat", "models"]}, headers=jwt)
+    ).json()
+    return jwt, {"Authorization": f"Bearer {body['key']}"}
+
+
+async def _post(api: Api, auth: dict[str, str], content: str = "hi", **body: Any) -> Any:
+    cid = (await api.http.post("/api/v1/conversations", json={}, headers=auth)).json()["id"]
+    return await api.http.post(f"/api/v1/conversations/{cid}/messages", json={"content": content, **body}, headers=auth)
+
+
+async def test_two_instances_on_one_redis_never_admit_more_than_the_limit_together(
+    postgres_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    config = settings(postgres_url, redis_url, redis_prefix, rate_limit_key_rpm=25)
+    async with running_api(config) as one, running_api(config) as two:
+        assert one.app.state.container.redis() is not two.app.state.container.redis()  # separate connections
+        _, key = await _user_with_key(one)
+
+        async def hammer(api: Api) -> list[int]:
+            responses = await asyncio.gather(*(api.http.get("/api/v1/models", headers=key) for _ in range(40)))
+            return [r.status_code for r in responses]
+
+        first, second = await asyncio.gather(hammer(one), hammer(two))
+        statuses = Counter(first + second)
+        assert statuses == {200: 25, 429: 55}
+
+
+async def test_a_budget_spent_on_one_instance_is_enforced_on_the_other(
+    postgres_url: str, redis_url: str, redis_prefix: str, catalog: Path
+) -> None:
+    config = settings(postgres_url, redis_url, redis_prefix, catalog_path=catalog)
+    async with running_api(config) as one, running_api(config) as two:
+        jwt, _ = await _user_with_key(one)
+        me = (await one.http.get("/api/v1/users/me", headers=jwt)).json()
+        admin = await one.admin(f"root-{uuid.uuid4().hex[:8]}@example.com")
+        await one.http.patch(f"/api/v1/admin/users/{me['id']}", json={"monthly_budget_usd": "0.00003"}, headers=admin)
+        while (response := await _post(one, jwt)).status_code == 201:
+            pass
+        assert_problem(response, 402, "budget_exceeded")
+        assert_problem(await _post(two, jwt), 402, "budget_exceeded")  # the other instance knows
+        await one.http.patch(f"/api/v1/admin/users/{me['id']}", json={"monthly_budget_usd": None}, headers=admin)
+        assert (await _post(two, jwt)).status_code == 201
+
+
+async def test_the_redis_cache_serves_an_answer_given_by_another_instance(
+    postgres_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    config = settings(postgres_url, redis_url, redis_prefix)
+    async with running_api(config) as one, running_api(config) as two:
+        jwt, _ = await _user_with_key(one)
+        first = await _post(one, jwt, "same question", temperature=0)
+        second = await _post(two, jwt, "same question", temperature=0)
+        assert first.headers["x-switchboard-cache"] == "miss"
+        assert second.headers["x-switchboard-cache"] == "hit"
+        await two.app.state.container.usage_recorder().flush()
+        await one.app.state.container.usage_recorder().flush()
+        report = (await one.http.get("/api/v1/usage", headers=jwt)).json()["totals"]
+        assert report["requests"] == 2
+        assert report["cached_requests"] == 1
+
+
+async def test_spend_is_counted_across_instances_and_a_lost_counter_is_seeded_again_from_the_ledger(
+    postgres_url: str, redis_url: str, redis_prefix: str, catalog: Path
+) -> None:
+    config = settings(postgres_url, redis_url, redis_prefix, catalog_path=catalog)
+    async with running_api(config) as one, running_api(config) as two:
+        jwt, _ = await _user_with_key(one)
+        spent = 0
+        for api in (one, two, one):
+            answer = await _post(api, jwt, "count me")
+            assert answer.status_code == 201
+            spent += cost(answer.json())
+        budgets = (await two.http.get("/api/v1/usage", headers=jwt)).json()["budgets"]
+        assert budgets[0]["spent_micros"] == spent
+        for api in (one, two):
+            await api.app.state.container.usage_recorder().flush()
+        redis = one.app.state.container.redis()
+        await redis.delete(*[key async for key in redis.scan_iter(match=redis_prefix + "spend:*")])
+        reseeded = (await one.http.get("/api/v1/usage", headers=jwt)).json()
+        assert reseeded["budgets"][0]["spent_micros"] == spent == reseeded["totals"]["cost_micros"]
+
+
+DOWN = "redis://127.0.0.1:1/0"  # nothing listens there
+
+
+async def test_redis_down_fail_open_serves_and_still_records(sqlite_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    config = make_settings(database_url=sqlite_url, redis_url=DOWN, redis_failure_mode="open", rate_limit_user_tpm=100)
+    async with running_api(config) as api:
+        jwt = await api.user(f"ada-{uuid.uuid4().hex[:8]}@example.com")
+        assert (await api.http.get("/api/v1/models", headers=jwt)).status_code == 200
+        posted = await _post(api, jwt, temperature=0)
+        assert posted.status_code == 201
+        assert posted.headers["x-switchboard-cache"] == "miss"
+        assert "ratelimit" not in posted.headers
+        await api.app.state.container.usage_recorder().flush()
+        report = await api.http.get("/api/v1/usage", headers=jwt)
+        assert report.status_code == 200  # spend read from the ledger instead of the counters
+        assert report.json()["totals"]["requests"] == 1
+    assert any("unavailable" in message for message in caplog.messages)
+
+
+async def test_redis_down_fail_closed_refuses_with_503(sqlite_url: str) -> None:
+    config = make_settings(database_url=sqlite_url, redis_url=DOWN, redis_failure_mode="closed")
+    async with running_api(config) as api:
+        jwt = await api.user(f"ada-{uuid.uuid4().hex[:8]}@example.com")
+        refused = await api.http.get("/api/v1/models", headers=jwt)
+        body = assert_problem(refused, 503, "dependency_unavailable")
+        assert "Redis" in body["detail"]
+        assert refused.headers["retry-after"] == "1"
+        assert (await api.http.get("/health/live")).status_code == 200
