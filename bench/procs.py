@@ -128,7 +128,7 @@ def parse_status_kib(status: str, key: str) -> int | None:
 
 
 def _children(pid: int) -> list[int]:
-    found = []
+    found: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         with contextlib.suppress(OSError):
             found.extend(int(child) for child in task.read_text().split())

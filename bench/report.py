@@ -246,8 +246,8 @@ def replace_between_markers(text: str, block: str) -> str:
     """``text`` with everything between the bench markers replaced by ``block``; the markers must be there once."""
     if text.count(START_MARKER) != 1 or text.count(END_MARKER) != 1:
         raise ValueError(f"expected one {START_MARKER} and one {END_MARKER}")
+    if text.index(END_MARKER) < text.index(START_MARKER):
+        raise ValueError(f"{END_MARKER} comes before {START_MARKER}")
     head, rest = text.split(START_MARKER)
     _, tail = rest.split(END_MARKER)
-    if END_MARKER in head:
-        raise ValueError(f"{END_MARKER} comes before {START_MARKER}")
     return f"{head}{START_MARKER}\n{block.strip()}\n{END_MARKER}{tail}"

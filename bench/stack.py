@@ -104,6 +104,8 @@ def running_stack(options: StackOptions) -> Iterator[Stack]:
             extra=options.extra_env,
         )
         notes += env_notes
+        if "SWITCHBOARD_REDIS_URL" not in env:
+            storage.redis_url = None  # reachable, but this build has no setting for it
         server = start_switchboard(options.python, work, work / "switchboard.log", env, port=free_port())
         cleanup.callback(lambda: exit_codes.__setitem__("switchboard", server.stop()))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES", os.environ.get("SWITCHBOARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -52,8 +52,9 @@ class Storage:
     def count_rows(self, table: str) -> int:
         if self._sqlite_path is not None:
             with contextlib.closing(sqlite3.connect(self._sqlite_path, timeout=10)) as connection:
-                return int(connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])
-        return int(asyncio.run(_fetchval(self._dsn(), f'SELECT count(*) FROM "{table}"')))
+                row = connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+                return int(row[0])
+        return asyncio.run(_fetchval(self._dsn(), f'SELECT count(*) FROM "{table}"'))
 
     def _tables_like(self, pattern: str) -> list[str]:
         if self._sqlite_path is not None:
@@ -129,10 +130,10 @@ async def _admin(statement: str) -> None:
         await connection.close()
 
 
-async def _fetchval(dsn: str, query: str) -> object:
+async def _fetchval(dsn: str, query: str) -> int:
     connection = await asyncpg.connect(dsn, timeout=5)
     try:
-        return await connection.fetchval(query)
+        return int(await connection.fetchval(query))
     finally:
         await connection.close()
 
