@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.procs import RssSampler, cpu_seconds, memory_kib
+from bench.procs import RssSampler, cpu_seconds, memory_kib, wait_idle
 from bench.stack import Stack, Target
 from bench.stats import LoadResult, cpu_ms_per_request
 from bench.wrk import run_wrk, wrk_path
@@ -19,6 +19,9 @@ from bench.wrk import run_wrk, wrk_path
 USAGE_SETTLE_SECONDS = 5.0
 USAGE_STABLE_POLLS = 4
 USAGE_POLL_SECONDS = 0.25
+# A closed loop that completes fewer requests than this per connection has not reached a steady state: what was in
+# flight when the window closed weighs too much (latency and CPU/request are biased; run longer).
+STEADY_REQUESTS_PER_CONNECTION = 3
 
 
 @dataclass
@@ -91,8 +94,11 @@ def settled_count(stack: Stack, table: str) -> int:
 def measure_level(
     stack: Stack, loader: Loader, target: Target, concurrency: int, *, duration: float, warmup: float
 ) -> dict[str, Any]:
+    servers = [stack.switchboard.pid, stack.upstream.pid]
+    drained = wait_idle(servers)  # what the previous run left in flight
     if warmup > 0:
         loader.run(target, concurrency, warmup)
+        drained += wait_idle(servers)
     table = stack.storage.usage_table() if target.accounts_usage else None
     records_before = settled_count(stack, table) if table else None
     served_before = upstream_served(stack)
@@ -118,6 +124,8 @@ def measure_level(
             else None
         ),
         "usage": _usage(table, records_before, records_after, load),
+        "drain_s": round(drained, 1),
+        "steady": load.requests >= STEADY_REQUESTS_PER_CONNECTION * concurrency,
     }
     return level
 

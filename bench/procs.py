@@ -161,6 +161,23 @@ def memory_kib(pid: int, key: str) -> int | None:
         return None
 
 
+def wait_idle(pids: list[int], *, busy_share: float = 0.03, window: float = 0.5, timeout: float = 90.0) -> float:
+    """Waits until the processes together use less than ``busy_share`` of a core over ``window``; the seconds waited.
+
+    A load generator that stops closes its connections with requests still in flight, and the server finishes them
+    anyway: without this, that leftover work would be billed to the next measurement.
+    """
+    started = time.monotonic()
+    before = sum(cpu_seconds(pid) for pid in pids)
+    while time.monotonic() - started < timeout:
+        time.sleep(window)
+        now = sum(cpu_seconds(pid) for pid in pids)
+        if now - before < busy_share * window:
+            break
+        before = now
+    return time.monotonic() - started
+
+
 class RssSampler:
     """Samples ``VmRSS`` of a process in a thread; ``peak_kib`` is the largest sample since ``start``."""
 

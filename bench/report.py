@@ -54,6 +54,10 @@ def _usage(level: Level) -> str:
     return f"{usage['per_s']:.0f} ({usage['records']}/{usage['calls_ok']})"
 
 
+def _conc(level: Level) -> str:
+    return str(level["concurrency"]) + ("" if level.get("steady", True) else " †")
+
+
 def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -76,7 +80,7 @@ def latency_table(results: Results) -> list[str]:
             add = level.get("added_ms")
             rows.append(
                 [
-                    TITLES.get(sid, sid), str(level["concurrency"]), _f(level["load"]["rps"], 0),
+                    TITLES.get(sid, sid), _conc(level), _f(level["load"]["rps"], 0),
                     _f(lat.get("p50")), _f(lat.get("p90")), _f(lat.get("p99")), _f(lat.get("max")),
                     _signed(_get(add, "p50")), _signed(_get(add, "p99")), _errors(level),
                     _f(level.get("cpu_ms_per_request")), _mib(level, "peak_sampled_mib"), _usage(level),
@@ -101,7 +105,7 @@ def streaming_table(results: Results) -> list[str]:
             add_fb, add_lb = level.get("added_ttfb_ms"), level.get("added_ms")
             rows.append(
                 [
-                    TITLES[sid], str(level["concurrency"]), _f(level["load"]["rps"], 0),
+                    TITLES[sid], _conc(level), _f(level["load"]["rps"], 0),
                     _f(ttfb.get("p50")), _f(ttfb.get("p99")),
                     _signed(_get(add_fb, "p50")), _signed(_get(add_fb, "p99")),
                     _f(ttlb.get("p50")), _f(ttlb.get("p99")), _signed(_get(add_lb, "p50")), _errors(level),
@@ -221,6 +225,12 @@ def render_markdown(results: Results) -> str:
     if any(results["scenarios"].get(s, {}).get("available") for s in STREAMING):
         lines += ["", "Streaming: time to the first byte of the body (TTFB) and to the last (TTLB).", ""]
         lines += streaming_table(results)
+    if any(not level.get("steady", True) for scenario in results["scenarios"].values() for level in scenario["levels"]):
+        lines += [
+            "",
+            "† fewer than 3 requests per connection completed in the window: not a steady state, so the latency and "
+            "CPU per request of that row are biased (a longer `--duration` fixes it).",
+        ]
     missing = [
         f"- {TITLES.get(sid, sid)}: {scenario['note']}"
         for sid, scenario in results["scenarios"].items()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 from typing import Any
 
 import pytest
 
 from bench.client import LoadClient, build_request
-from bench.procs import parse_stat_cpu_ticks, parse_status_kib
+from bench.procs import cpu_seconds, parse_stat_cpu_ticks, parse_status_kib, wait_idle
 from bench.report import END_MARKER, START_MARKER, render_markdown, replace_between_markers, targets_table
 from bench.soak import Point, leak_verdict, quarter_means
 from bench.stats import LoadResult, added, percentile, summarize
@@ -112,6 +113,12 @@ def test_memory_values_are_read_from_proc_status() -> None:
     assert parse_status_kib(status, "VmSwap") is None
 
 
+def test_waiting_for_an_idle_process_returns_once_it_is_idle() -> None:
+    me = os.getpid()
+    assert cpu_seconds(me) > 0
+    assert wait_idle([me], window=0.05, timeout=5) < 1  # this process sleeps while it waits
+
+
 # ---- the README section ---------------------------------------------------------------------------------------------
 
 
@@ -170,6 +177,15 @@ def test_the_report_has_a_row_per_level_and_says_what_was_not_measured() -> None
     assert "900 (9000/9000)" in markdown
     assert "- (c) `POST /v1/chat/completions`, stream: not available in this build" in markdown
     assert "Streaming:" not in markdown
+    assert "†" not in markdown
+
+
+def test_a_level_without_a_steady_state_is_flagged() -> None:
+    results = copy.deepcopy(RESULTS)
+    results["scenarios"]["b"]["levels"][2]["steady"] = False
+    markdown = render_markdown(results)
+    assert "| (b) `POST /v1/chat/completions` | 256 † | 1400 |" in markdown
+    assert "† fewer than 3 requests per connection" in markdown
 
 
 def test_the_targets_are_judged_from_the_run() -> None:
