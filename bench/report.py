@@ -215,7 +215,8 @@ def render_markdown(results: Results) -> str:
         f"Linux {machine['kernel']}, Python {machine['python']}; load average {machine['loadavg_start']:.2f} before "
         f"the run{_noise(machine)}.",
         "",
-        f"Switchboard `{config['commit']}`: `switchboard serve`, {config['server']}; {config['storage']}. "
+        f"Switchboard `{config['commit']}`: `switchboard serve`, {config['server']}; {config['storage']}; "
+        f"{_features(config)}. "
         f"Load: {config['tools']}; {config['duration_s']:g} s per level after {config['warmup_s']:g} s of warm-up. "
         "Latencies in ms; *added* = the scenario's percentile minus (a)'s at the same concurrency and with the same "
         "load generator.",
@@ -242,6 +243,13 @@ def render_markdown(results: Results) -> str:
     if results.get("notes"):
         lines += ["", "Notes:", "", *(f"- {note}" for note in results["notes"])]
     return "\n".join(lines) + "\n"
+
+
+def _features(config: Mapping[str, Any]) -> str:
+    features = config.get("features")
+    if not features:
+        return "no rate limit, budget, usage or cache settings in this build"
+    return "feature settings at their defaults: " + ", ".join(f"`{f}`" for f in features)
 
 
 def _noise(machine: Mapping[str, Any]) -> str:

@@ -217,12 +217,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with running_stack(options) as stack:
             print(f"storage: {stack.storage.describe()}; work folder {workdir}", flush=True)
+            print(f"feature settings in this build: {', '.join(stack.features) or 'none'}", flush=True)
             for note in stack.notes:
                 print(f"note: {note}", flush=True)
             for sid, why in stack.unavailable.items():
                 print(f"{TITLES[sid]}: {why}", flush=True)
             measured, notes = measure_all(stack, loader, scenarios, levels, duration, warmup)
-            storage, stack_notes, exit_codes = stack.storage.describe(), stack.notes, stack.exit_codes
+            storage, stack_notes, features = stack.storage.describe(), stack.notes, stack.features
+        exit_codes = stack.exit_codes
     except Exception:
         print(f"the benchmark failed; logs are in {workdir}", file=sys.stderr)
         raise
@@ -237,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "commit": _commit(),
             "server": _server_line(args.log_level, args.history_limit),
             "storage": storage,
+            "features": features,
             "tools": _tools(loader),
             "duration_s": duration,
             "warmup_s": warmup,

@@ -57,6 +57,8 @@ class Stack:
     unavailable: dict[str, str]
     """Scenario id → why it is not measured."""
     notes: list[str]
+    features: list[str]
+    """Settings of rate limits, budgets, usage accounting and caching this build has (left at their defaults)."""
     exit_codes: dict[str, int | None] = field(default_factory=dict)
 
 
@@ -93,6 +95,7 @@ def running_stack(options: StackOptions) -> Iterator[Stack]:
         cleanup.callback(lambda: exit_codes.__setitem__("fake-upstream", upstream.stop()))
 
         catalog = target.write_catalog(work, upstream.url)
+        fields = target.settings_fields()
         env, env_notes = target.switchboard_env(
             dict(os.environ),
             storage=storage,
@@ -100,7 +103,7 @@ def running_stack(options: StackOptions) -> Iterator[Stack]:
             repo=options.repo,
             history_limit=options.history_limit,
             log_level=options.log_level,
-            fields=target.settings_fields(),
+            fields=fields,
             extra=options.extra_env,
         )
         notes += env_notes
@@ -110,7 +113,8 @@ def running_stack(options: StackOptions) -> Iterator[Stack]:
         cleanup.callback(lambda: exit_codes.__setitem__("switchboard", server.stop()))
 
         targets, unavailable = _targets(options, upstream, server)
-        yield Stack(storage, upstream, server, targets, unavailable, notes, exit_codes)
+        features = target.feature_settings(fields)
+        yield Stack(storage, upstream, server, targets, unavailable, notes, features, exit_codes)
 
 
 def _targets(options: StackOptions, upstream: Process, server: Process) -> tuple[dict[str, Target], dict[str, str]]:

@@ -59,6 +59,14 @@ def settings_fields() -> set[str]:
     return set(Settings.model_fields)
 
 
+FEATURE_WORDS = ("redis", "rate_limit", "budget", "usage", "cache", "quota")
+
+
+def feature_settings(fields: set[str]) -> list[str]:
+    """The settings of the features (b) should run with (limits, budgets, usage, cache), as this build names them."""
+    return sorted(f"SWITCHBOARD_{name.upper()}" for name in fields if any(word in name for word in FEATURE_WORDS))
+
+
 def switchboard_env(
     base: dict[str, str],
     *,
