@@ -60,11 +60,16 @@ def settings_fields() -> set[str]:
 
 
 FEATURE_WORDS = ("redis", "rate_limit", "budget", "usage", "cache", "quota")
+NOT_FEATURES = ("retry_budget",)  # the upstream retry budget is resilience, not a spending budget
 
 
 def feature_settings(fields: set[str]) -> list[str]:
     """The settings of the features (b) should run with (limits, budgets, usage, cache), as this build names them."""
-    return sorted(f"SWITCHBOARD_{name.upper()}" for name in fields if any(word in name for word in FEATURE_WORDS))
+    return sorted(
+        f"SWITCHBOARD_{name.upper()}"
+        for name in fields
+        if any(word in name for word in FEATURE_WORDS) and not any(word in name for word in NOT_FEATURES)
+    )
 
 
 def switchboard_env(

@@ -14,6 +14,7 @@ from bench.procs import cpu_seconds, parse_stat_cpu_ticks, parse_status_kib, wai
 from bench.report import END_MARKER, START_MARKER, render_markdown, replace_between_markers, targets_table
 from bench.soak import Point, leak_verdict, quarter_means
 from bench.stats import LoadResult, added, percentile, summarize
+from bench.target import feature_settings
 from bench.wrk import WrkError, parse_wrk_output
 
 pytestmark = pytest.mark.unit
@@ -95,6 +96,23 @@ def test_wrk_output_without_the_json_line_is_an_error() -> None:
 def test_wrk_output_with_no_response_has_no_latency() -> None:
     line = WRK_STDOUT.splitlines()[-1].replace('"requests":20524', '"requests":0')
     assert parse_wrk_output(line, concurrency=1).latency_ms is None
+
+
+def test_the_features_b_runs_with_are_found_in_the_settings_by_name() -> None:
+    fields = {
+        "redis_url",
+        "rate_limit_rpm",
+        "default_budget_usd",
+        "usage_flush_ms",
+        "upstream_retry_budget_ratio",
+        "port",
+    }
+    assert feature_settings(fields) == [
+        "SWITCHBOARD_DEFAULT_BUDGET_USD",
+        "SWITCHBOARD_RATE_LIMIT_RPM",
+        "SWITCHBOARD_REDIS_URL",
+        "SWITCHBOARD_USAGE_FLUSH_MS",
+    ]
 
 
 # ---- /proc ----------------------------------------------------------------------------------------------------------
