@@ -152,6 +152,7 @@ def measure_all(
             results[sid]["levels"].append(level)
             print(f"    {_one_line(level)}", flush=True)
     _add_baseline_deltas(results)
+    notes += headroom_notes(results)
     return results, notes
 
 
@@ -177,6 +178,29 @@ def _add_baseline_deltas(results: dict[str, Any]) -> None:
             level["added_ms"] = added(level["load"]["latency_ms"], baseline["load"]["latency_ms"])
             if sid == "c":
                 level["added_ttfb_ms"] = added(level["load"]["ttfb_ms"], baseline["load"]["ttfb_ms"])
+
+
+UPSTREAM_HEADROOM = 2.0
+
+
+def headroom_notes(results: dict[str, Any]) -> list[str]:
+    """Where the fake upstream alone did not serve at least twice what the scenario through Switchboard did: there
+    the upstream, not Switchboard, may be what limits the scenario."""
+    notes = []
+    for sid, base_id in BASELINES.items():
+        if sid not in results or base_id not in results:
+            continue
+        base = {lv["concurrency"]: lv["load"]["rps"] for lv in results[base_id]["levels"]}
+        for level in results[sid]["levels"]:
+            limit, rps = base.get(level["concurrency"]), level["load"]["rps"]
+            if limit is not None and rps > 0:
+                level["upstream_headroom"] = round(limit / rps, 1)
+                if limit < UPSTREAM_HEADROOM * rps:
+                    notes.append(
+                        f"{TITLES[sid]} at concurrency {level['concurrency']}: the fake upstream alone served only "
+                        f"{limit / rps:.1f} times as much; it may be the bottleneck there"
+                    )
+    return notes
 
 
 def write_results(results: dict[str, Any], out: Path) -> tuple[Path, Path]:

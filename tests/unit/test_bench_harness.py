@@ -12,6 +12,7 @@ import pytest
 from bench.client import LoadClient, build_request
 from bench.procs import cpu_seconds, parse_stat_cpu_ticks, parse_status_kib, wait_idle
 from bench.report import END_MARKER, START_MARKER, render_markdown, replace_between_markers, targets_table
+from bench.run import headroom_notes
 from bench.soak import Point, leak_verdict, quarter_means
 from bench.stats import LoadResult, added, percentile, summarize
 from bench.target import feature_settings
@@ -221,6 +222,18 @@ def test_a_lost_usage_record_fails_the_target() -> None:
     results = copy.deepcopy(RESULTS)
     results["scenarios"]["b"]["levels"][0]["usage"]["records"] = 8999
     assert "8999 records for 9000 calls; up to 900 records/s | **not met** |" in "\n".join(targets_table(results))
+
+
+def test_a_fake_upstream_without_headroom_is_pointed_out() -> None:
+    results = copy.deepcopy(RESULTS["scenarios"])
+    notes = headroom_notes(results)
+    assert results["b"]["levels"][0]["upstream_headroom"] == 10.0
+    assert notes == []
+    results["a"]["levels"][1]["load"]["rps"] = 2000
+    assert headroom_notes(results) == [
+        "(b) `POST /v1/chat/completions` at concurrency 64: the fake upstream alone served only 1.2 times as much; "
+        "it may be the bottleneck there"
+    ]
 
 
 # ---- soak -----------------------------------------------------------------------------------------------------------
