@@ -25,7 +25,11 @@ from application.chat.list_conversations import ListConversations
 from application.chat.post_message import PostMessage
 from application.chat.stream_message import StreamMessage
 from application.chat.update_conversation import UpdateConversation
+from application.compat.create_completion import CreateCompletion
+from application.compat.create_embeddings import CreateEmbeddings
+from application.compat.stream_completion import StreamCompletion
 from application.llm.gateway import LLMGateway
+from application.models.get_model import GetModel
 from application.models.list_models import ListModels
 from application.unit_of_work import UnitOfWorkFactory
 from domain.shared.clock import SystemClock
@@ -83,7 +87,7 @@ class Container(containers.DeclarativeContainer):
     )
     catalog = providers.Singleton(load_catalog, settings.provided.catalog_path)
     llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ))
-    gateway = providers.Singleton(LLMGateway, provider=llm)
+    gateway = providers.Singleton(LLMGateway, provider=llm, embedder=llm)
 
     register_user = providers.Factory(RegisterUser, uow=uow, hasher=hasher, clock=clock)
     log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock)
@@ -119,6 +123,11 @@ class Container(containers.DeclarativeContainer):
     stream_message = providers.Factory(
         StreamMessage, uow=uow, gateway=gateway, clock=clock, history_limit=settings.provided.history_limit
     )
+
+    get_model = providers.Factory(GetModel, catalog=catalog)
+    create_completion = providers.Factory(CreateCompletion, gateway=gateway, catalog=catalog)
+    stream_completion = providers.Factory(StreamCompletion, gateway=gateway, catalog=catalog)
+    create_embeddings = providers.Factory(CreateEmbeddings, gateway=gateway, catalog=catalog)
 
 
 async def close_resources(container: Container) -> None:

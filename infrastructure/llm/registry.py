@@ -12,11 +12,12 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
-from domain.llm.model import ModelSpec
-from domain.llm.ports import LLMProvider, ModelCatalog
+from domain.llm.model import ModelKind, ModelSpec
+from domain.llm.ports import EmbeddingProvider, LLMProvider, ModelCatalog
 from infrastructure.llm.anthropic import AnthropicProvider
 from infrastructure.llm.catalog import CatalogError
 from infrastructure.llm.local import LocalProvider
+from infrastructure.llm.local_embeddings import LocalEmbeddingProvider
 from infrastructure.llm.openai import OpenAIProvider
 from infrastructure.llm.resilience import Clock, ResiliencePolicy, Sleep
 from infrastructure.llm.router import ModelRouter, deployment_key
@@ -99,14 +100,28 @@ def build_provider(spec: ModelSpec, settings: RouterSettings, env: Mapping[str, 
     raise CatalogError(f"model '{spec.name}': unknown provider {spec.provider!r}")
 
 
+def build_embedder(spec: ModelSpec, env: Mapping[str, str]) -> EmbeddingProvider:
+    """The adapter for one embedding model."""
+    if spec.provider == "local":
+        return LocalEmbeddingProvider(spec)
+    if spec.provider in ("openai", "openai_compatible"):
+        return OpenAIProvider(spec, api_key=_api_key(spec, env))
+    raise CatalogError(f"model '{spec.name}': provider {spec.provider!r} has no embeddings")
+
+
 def build_deployments(
     catalog: ModelCatalog, settings: RouterSettings, env: Mapping[str, str]
 ) -> dict[str, LLMProvider]:
     return {
         deployment_key(model.name, spec.variant): build_provider(spec, settings, env)
         for model in catalog.list()
+        if model.kind is ModelKind.CHAT
         for spec in model.deployments
     }
+
+
+def build_embedders(catalog: ModelCatalog, env: Mapping[str, str]) -> dict[str, EmbeddingProvider]:
+    return {model.name: build_embedder(model, env) for model in catalog.list() if model.kind is ModelKind.EMBEDDING}
 
 
 def build_router(
@@ -119,5 +134,12 @@ def build_router(
     rng: random.Random | None = None,
 ) -> ModelRouter:
     """The router over every deployment of ``catalog``; close it with ``await router.aclose()`` on shutdown."""
-    deployments = build_deployments(catalog, settings, env)
-    return ModelRouter(catalog, deployments, policy=resilience_policy(settings), clock=clock, sleep=sleep, rng=rng)
+    return ModelRouter(
+        catalog,
+        build_deployments(catalog, settings, env),
+        embedders=build_embedders(catalog, env),
+        policy=resilience_policy(settings),
+        clock=clock,
+        sleep=sleep,
+        rng=rng,
+    )

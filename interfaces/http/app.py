@@ -13,12 +13,13 @@ from interfaces.container import Container, close_resources
 from interfaces.http import errors, health, security
 from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
+from interfaces.http.compat import app as compat
 from interfaces.http.conversations import router as conversations
 from interfaces.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from interfaces.http.models import router as models
 from interfaces.http.users import router as users
 
-WIRED_MODULES = [security, auth, users, api_keys, conversations, models, health]
+WIRED_MODULES = [security, auth, users, api_keys, conversations, models, health, *compat.WIRED_MODULES]
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.mount(compat.PREFIX, compat.create_compat_app())  # OpenAI- and Anthropic-compatible, in their error shapes
     errors.register_error_handlers(app)
 
     if settings.cors_origins:
