@@ -139,6 +139,10 @@ def _check_added(results: Results, sid: str, key: str, field: str, limit: float,
     return label, measured, None if value is None else value <= limit
 
 
+def _unsteady(*levels: Level) -> str:
+    return " (†)" if any(not level.get("steady", True) for level in levels) else ""
+
+
 def _check_throughput(results: Results) -> Check:
     level = level_at(results, "b", 64)
     label = "(b) at concurrency 64: ≥ 1,500 req/s, ≤ 0.6 ms CPU/request, no errors"
@@ -146,7 +150,7 @@ def _check_throughput(results: Results) -> Check:
         return label, "not measured", None
     rps, cpu, errors = level["load"]["rps"], level.get("cpu_ms_per_request"), sum(level["load"]["errors"].values())
     ok = rps >= 1500 and cpu is not None and cpu <= 0.6 and errors == 0
-    return label, f"{rps:.0f} req/s, {_f(cpu)} ms CPU/req, {errors} errors", ok
+    return label, f"{rps:.0f} req/s, {_f(cpu)} ms CPU/req, {errors} errors{_unsteady(level)}", ok
 
 
 def _check_no_fall(results: Results) -> Check:
@@ -155,7 +159,7 @@ def _check_no_fall(results: Results) -> Check:
     if low is None or high is None or not low["load"]["rps"]:
         return label, "not measured", None
     ratio = high["load"]["rps"] / low["load"]["rps"]
-    return label, f"256/64 = {ratio:.2f}", ratio >= 0.95
+    return label, f"256/64 = {ratio:.2f}{_unsteady(low, high)}", ratio >= 0.95
 
 
 def _check_rss(results: Results) -> Check:

@@ -204,6 +204,7 @@ def test_a_level_without_a_steady_state_is_flagged() -> None:
     results["scenarios"]["b"]["levels"][2]["steady"] = False
     markdown = render_markdown(results)
     assert "| (b) `POST /v1/chat/completions` | 256 † | 1400 |" in markdown
+    assert "256/64 = 0.88 (†) | **not met** |" in markdown
     assert "† fewer than 3 requests per connection" in markdown
 
 
