@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: bootstrap install run migrate test check lint typecheck format pytest unit
+.PHONY: bootstrap install run migrate test check lint typecheck format pytest unit bench bench-soak bench-readme wrk
 
 bootstrap:  ## make sure uv is there (it is the only thing installed outside the project's venv)
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.5"
@@ -38,3 +38,21 @@ unit: install  ## only the fast tests
 format: install
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
+
+bench: install wrk  ## the benchmark: tables in bench/results/ (BENCH_ARGS="--quick" for a short run)
+	$(UV) run --frozen python -m bench.run $(BENCH_ARGS)
+
+bench-soak: install wrk  ## long run at concurrency 64 watching for a memory leak (SOAK_ARGS="--requests 200000")
+	$(UV) run --frozen python -m bench.soak $(SOAK_ARGS)
+
+bench-readme: install  ## copy bench/results/latest.md into the README's performance section
+	$(UV) run --frozen python -m bench.readme
+
+wrk:  ## install wrk with apt-get when it is missing and we may; else the benchmark uses its own async client
+	@command -v wrk >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "bench: wrk is missing and apt-get needs root: using the built-in async client"; exit 0; fi; \
+	command -v apt-get >/dev/null 2>&1 || { echo "bench: no apt-get to install wrk: using the built-in async client"; exit 0; }; \
+	echo "bench: installing wrk with apt-get"; \
+	$$SUDO apt-get install -y -qq wrk >/dev/null 2>&1 || { $$SUDO apt-get update -qq >/dev/null 2>&1 && $$SUDO apt-get install -y -qq wrk >/dev/null 2>&1; } \
+	|| echo "bench: could not install wrk: using the built-in async client"
