@@ -92,6 +92,15 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600, description="How long an open circuit fails fast before letting one probe through."
     )
 
+    auth_cache_ttl_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description=(
+            "How long an authenticated caller is remembered in process (0: never). Revocations through this process "
+            "apply at once; through another instance, within this time."
+        ),
+    )
     max_api_keys_per_user: int = Field(50, ge=1, description="Active API keys one user may hold.")
     max_conversations_per_user: int = Field(10_000, ge=1, description="Conversations one user may hold.")
     history_limit: int = Field(200, ge=1, le=10_000, description="Newest messages sent to the model as context.")

@@ -18,6 +18,7 @@ from application.auth.get_current_user import GetCurrentUser
 from application.auth.list_api_keys import ListApiKeys
 from application.auth.log_in import LogIn
 from application.auth.log_out import LogOut
+from application.auth.principal_cache import PrincipalCache
 from application.auth.refresh_session import RefreshSession
 from application.auth.register_user import RegisterUser
 from application.auth.revoke_api_key import RevokeApiKey
@@ -191,18 +192,19 @@ class Container(containers.DeclarativeContainer):
     log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock)
     refresh_session = providers.Factory(RefreshSession, uow=uow, tokens=tokens, clock=clock)
     log_out = providers.Factory(LogOut, uow=uow, tokens=tokens, clock=clock)
-    authenticate = providers.Singleton(Authenticate, uow=uow, tokens=tokens, clock=clock)
+    principal_cache = providers.Singleton(PrincipalCache, ttl_seconds=settings.provided.auth_cache_ttl_seconds)
+    authenticate = providers.Singleton(Authenticate, uow=uow, tokens=tokens, clock=clock, cache=principal_cache)
     get_current_user = providers.Factory(GetCurrentUser, uow=uow)
 
     create_api_key = providers.Factory(
         CreateApiKey, uow=uow, clock=clock, max_keys_per_user=settings.provided.max_api_keys_per_user
     )
     list_api_keys = providers.Factory(ListApiKeys, uow=uow)
-    revoke_api_key = providers.Factory(RevokeApiKey, uow=uow, clock=clock)
+    revoke_api_key = providers.Factory(RevokeApiKey, uow=uow, clock=clock, principals=principal_cache)
 
     list_users = providers.Factory(ListUsers, uow=uow)
-    update_user = providers.Factory(UpdateUser, uow=uow, clock=clock)
-    update_api_key = providers.Factory(UpdateApiKey, uow=uow)
+    update_user = providers.Factory(UpdateUser, uow=uow, clock=clock, principals=principal_cache)
+    update_api_key = providers.Factory(UpdateApiKey, uow=uow, principals=principal_cache)
     get_usage = providers.Factory(GetUsage, uow=uow, budgets=budgets, clock=clock)
     get_all_usage = providers.Factory(GetAllUsage, uow=uow, clock=clock)
 

@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from application.auth.access import require_admin
+from application.auth.principal_cache import PrincipalCache
 from application.unit_of_work import UnitOfWorkFactory
 from domain.auth.model import ApiKey, Principal
 from domain.shared.errors import NotFound
@@ -20,8 +21,9 @@ class UpdateApiKeyCommand:
 class UpdateApiKey:
     """An admin sets an API key's budget and rate limits. Only an admin: an owner must not raise their own budget."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, principals: PrincipalCache | None = None) -> None:
         self._uow = uow
+        self._principals = principals
 
     async def execute(self, command: UpdateApiKeyCommand) -> ApiKey:
         require_admin(command.principal)
@@ -32,4 +34,6 @@ class UpdateApiKey:
             key.limits = command.limits.apply(key.limits)
             await uow.api_keys.update(key)
             await uow.commit()
+        if self._principals is not None:
+            self._principals.invalidate_key(key.id)
         return key

@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from application.auth.access import require_admin
+from application.auth.principal_cache import PrincipalCache
 from application.unit_of_work import UnitOfWorkFactory
 from domain.auth.model import Principal, Role, User
 from domain.shared.clock import Clock
@@ -27,9 +28,10 @@ class UpdateUser:
     Admins cannot demote or deactivate themselves, so the service is never left without an administrator by accident.
     """
 
-    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, principals: PrincipalCache | None = None) -> None:
         self._uow = uow
         self._clock = clock
+        self._principals = principals
 
     async def execute(self, command: UpdateUserCommand) -> User:
         require_admin(command.principal)
@@ -49,4 +51,6 @@ class UpdateUser:
             user.updated_at = now
             await uow.users.update(user)
             await uow.commit()
+        if self._principals is not None:
+            self._principals.invalidate_user(user.id)
         return user

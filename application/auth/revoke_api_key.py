@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass
 
 from application.auth.access import require_scope
+from application.auth.principal_cache import PrincipalCache
 from application.unit_of_work import UnitOfWorkFactory
 from domain.auth.model import Principal, Scope
 from domain.shared.clock import Clock
@@ -19,9 +20,10 @@ class RevokeApiKeyCommand:
 class RevokeApiKey:
     """Revoking is idempotent; someone else's key is ``NotFound``, exactly like a missing one."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, principals: PrincipalCache | None = None) -> None:
         self._uow = uow
         self._clock = clock
+        self._principals = principals
 
     async def execute(self, command: RevokeApiKeyCommand) -> None:
         require_scope(command.principal, Scope.KEYS)
@@ -33,3 +35,5 @@ class RevokeApiKey:
                 key.revoked_at = self._clock.now()
                 await uow.api_keys.update(key)
                 await uow.commit()
+        if self._principals is not None:
+            self._principals.invalidate_key(command.key_id)
