@@ -9,12 +9,22 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CATALOG = Path(__file__).parent / "llm" / "catalog.default.toml"
 OWASP_ARGON2_MIN_MEMORY_KIB = 19_456
 OWASP_ARGON2_MIN_TIME_COST = 2
+MIN_JWT_SECRET_BYTES = 32
+
+
+class PreviousJwtKey(BaseModel):
+    """A retired JWT signing key, still accepted for verification until ``not_after``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret: SecretStr
+    not_after: AwareDatetime | None = None
 
 
 class Settings(BaseSettings):
@@ -42,8 +52,16 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = Field(
         None,
         description=(
-            "HS256 signing secret, at least 32 bytes. Required in production; elsewhere an unset secret is random per "
-            "process (tokens die with it). Set it whenever several processes run."
+            "HS256 signing secret, at least 32 bytes; tokens name it by a `kid` derived from it. Required in "
+            "production; elsewhere an unset secret is random per process (tokens die with it). Set it whenever several "
+            "processes run."
+        ),
+    )
+    jwt_previous_keys: list[PreviousJwtKey] = Field(
+        default_factory=list,
+        description=(
+            'Retired signing secrets still accepted (never used to sign), as a JSON list of `{"secret": ..., '
+            '"not_after": ISO-8601 time}`; each is refused from its `not_after` on. See Security: key rotation.'
         ),
     )
     jwt_issuer: str = Field("switchboard", description="`iss` claim of issued tokens.")
@@ -114,8 +132,10 @@ class Settings(BaseSettings):
                 or self.argon2_time_cost < OWASP_ARGON2_MIN_TIME_COST
             ):
                 raise ValueError("argon2 parameters are below OWASP's minimum (m=19456 KiB, t=2)")
-        elif self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < 32:
+        elif self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
             raise ValueError("SWITCHBOARD_JWT_SECRET must be at least 32 bytes")
+        if any(len(k.secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES for k in self.jwt_previous_keys):
+            raise ValueError("every secret in SWITCHBOARD_JWT_PREVIOUS_KEYS must be at least 32 bytes")
         return self
 
     def signing_secret(self) -> str:

@@ -35,7 +35,7 @@ from infrastructure.llm.catalog import load_catalog
 from infrastructure.llm.registry import build_router
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from infrastructure.security.passwords import Argon2PasswordHasher
-from infrastructure.security.tokens import JwtTokenService
+from infrastructure.security.tokens import JwtTokenService, VerificationKey
 from infrastructure.settings import Settings
 
 MEMORY_DATABASE_URL = "memory://"
@@ -50,6 +50,10 @@ def _engine(settings: Settings) -> AsyncEngine | None:
         max_overflow=settings.database_max_overflow,
         echo=settings.database_echo,
     )
+
+
+def _previous_jwt_keys(settings: Settings) -> list[VerificationKey]:
+    return [VerificationKey(k.secret.get_secret_value(), k.not_after) for k in settings.jwt_previous_keys]
 
 
 def _uow_factory(settings: Settings, engine: AsyncEngine | None) -> UnitOfWorkFactory:
@@ -80,6 +84,8 @@ class Container(containers.DeclarativeContainer):
         audience=settings.provided.jwt_audience,
         access_ttl_seconds=settings.provided.access_token_ttl_seconds,
         refresh_ttl_seconds=settings.provided.refresh_token_ttl_seconds,
+        previous_keys=providers.Callable(_previous_jwt_keys, settings),
+        clock=clock,
     )
     catalog = providers.Singleton(load_catalog, settings.provided.catalog_path)
     llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ))
