@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(65_536, ge=8, description="argon2id memory in KiB (production: at least 19456).")
     argon2_parallelism: int = Field(4, ge=1, description="argon2id lanes.")
 
+    login_max_failures_per_account: int = Field(
+        5, ge=1, le=1000, description="Failed log-ins one account may have per window before it is throttled (429)."
+    )
+    login_max_failures_per_address: int = Field(
+        50, ge=1, le=100_000, description="Failed log-ins one client address may have per window (429 above)."
+    )
+    login_throttle_window_seconds: int = Field(
+        900, ge=1, le=86_400, description="Window of the log-in failure counts; a throttled caller waits it out."
+    )
+
     catalog_path: Path = Field(DEFAULT_CATALOG, description="Model catalog file (TOML); see the Models section.")
     local_first_token_delay_ms: int = Field(0, ge=0, le=60_000, description="Local model: delay before answering.")
     local_chunk_delay_ms: int = Field(0, ge=0, le=10_000, description="Local model: delay between stream chunks.")

@@ -33,6 +33,7 @@ from infrastructure.db.engine import create_engine, create_session_factory
 from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from infrastructure.llm.catalog import load_catalog
 from infrastructure.llm.registry import build_router
+from infrastructure.memory.login_throttle import InMemoryLoginThrottle
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService, VerificationKey
@@ -87,12 +88,19 @@ class Container(containers.DeclarativeContainer):
         previous_keys=providers.Callable(_previous_jwt_keys, settings),
         clock=clock,
     )
+    login_throttle = providers.Singleton(
+        InMemoryLoginThrottle,
+        clock=clock,
+        max_per_account=settings.provided.login_max_failures_per_account,
+        max_per_address=settings.provided.login_max_failures_per_address,
+        window_seconds=settings.provided.login_throttle_window_seconds,
+    )
     catalog = providers.Singleton(load_catalog, settings.provided.catalog_path)
     llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ))
     gateway = providers.Singleton(LLMGateway, provider=llm)
 
     register_user = providers.Factory(RegisterUser, uow=uow, hasher=hasher, clock=clock)
-    log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock)
+    log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock, throttle=login_throttle)
     refresh_session = providers.Factory(RefreshSession, uow=uow, tokens=tokens, clock=clock)
     log_out = providers.Factory(LogOut, uow=uow, tokens=tokens, clock=clock)
     authenticate = providers.Singleton(Authenticate, uow=uow, tokens=tokens, clock=clock)

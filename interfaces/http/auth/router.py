@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, Form, status
+from fastapi import APIRouter, Depends, Form, Request, status
 
 from application.auth.log_in import LogIn, LogInCommand
 from application.auth.log_out import LogOut, LogOutCommand
@@ -38,14 +38,17 @@ async def register(
     return UserResponse.of(user)
 
 
-@router.post("/token", responses=problem_responses(401, 413, 422), summary="Log in (OAuth2 password flow)")
+@router.post("/token", responses=problem_responses(401, 413, 422, 429), summary="Log in (OAuth2 password flow)")
 @inject
 async def token(
+    request: Request,
     username: Annotated[str, Form(max_length=320, description="The account's email.")],
     password: Annotated[str, Form(max_length=1024)],
     use_case: LogIn = Depends(Provide[Container.log_in]),
 ) -> TokenResponse:
-    return _tokens(await use_case.execute(LogInCommand(email=username, password=password)))
+    # The peer's address for now; resolving X-Forwarded-For from trusted proxies belongs to the observability work.
+    address = request.client.host if request.client else None
+    return _tokens(await use_case.execute(LogInCommand(email=username, password=password, client_address=address)))
 
 
 @router.post("/refresh", responses=problem_responses(401, 413, 422), summary="Rotate a refresh token")
