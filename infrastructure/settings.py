@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     )
     database_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connection pool size.")
     database_max_overflow: int = Field(10, ge=0, le=200, description="Extra connections beyond the pool.")
+    database_connect_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=120,
+        description="PostgreSQL connection attempt timeout: an unreachable database fails fast (503).",
+    )
+    database_pool_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Longest wait for a pooled connection before a request fails with 503."
+    )
     database_echo: bool = Field(False, description="Log every SQL statement (development only).")
 
     jwt_secret: SecretStr | None = Field(

@@ -49,6 +49,8 @@ def _engine(settings: Settings) -> AsyncEngine | None:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout_seconds,
+        connect_timeout=settings.database_connect_timeout_seconds,
         echo=settings.database_echo,
     )
 
