@@ -131,6 +131,9 @@ class Settings(BaseSettings):
 
     max_api_keys_per_user: int = Field(50, ge=1, description="Active API keys one user may hold.")
     max_conversations_per_user: int = Field(10_000, ge=1, description="Conversations one user may hold.")
+    max_messages_per_conversation: int = Field(
+        10_000, ge=2, le=1_000_000, description="Messages one conversation may hold (422 above: start a new one)."
+    )
     history_limit: int = Field(200, ge=1, le=10_000, description="Newest messages sent to the model as context.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 above).")
 

@@ -20,6 +20,7 @@ from application.auth.register_user import RegisterUser
 from application.auth.revoke_api_key import RevokeApiKey
 from application.chat.create_conversation import CreateConversation
 from application.chat.delete_conversation import DeleteConversation
+from application.chat.exchange import ExchangeLimits
 from application.chat.get_conversation import GetConversation
 from application.chat.list_conversations import ListConversations
 from application.chat.post_message import PostMessage
@@ -129,11 +130,16 @@ class Container(containers.DeclarativeContainer):
     get_conversation = providers.Factory(GetConversation, uow=uow)
     update_conversation = providers.Factory(UpdateConversation, uow=uow, catalog=catalog, clock=clock)
     delete_conversation = providers.Factory(DeleteConversation, uow=uow)
+    exchange_limits = providers.Singleton(
+        ExchangeLimits,
+        history=settings.provided.history_limit,
+        max_messages=settings.provided.max_messages_per_conversation,
+    )
     post_message = providers.Factory(
-        PostMessage, uow=uow, gateway=gateway, clock=clock, history_limit=settings.provided.history_limit
+        PostMessage, uow=uow, gateway=gateway, catalog=catalog, clock=clock, limits=exchange_limits
     )
     stream_message = providers.Factory(
-        StreamMessage, uow=uow, gateway=gateway, clock=clock, history_limit=settings.provided.history_limit
+        StreamMessage, uow=uow, gateway=gateway, catalog=catalog, clock=clock, limits=exchange_limits
     )
 
 

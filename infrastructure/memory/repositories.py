@@ -223,6 +223,10 @@ class InMemoryConversationRepository(InMemoryRepository, ConversationRepository)
         for message in messages:
             self._tx.messages.put(message)
 
+    async def count_messages(self, conversation_id: uuid.UUID) -> int:
+        self._tx.check_open()
+        return len(self._tx.messages.where(lambda m: m.conversation_id == conversation_id))
+
     async def list_messages(self, conversation_id: uuid.UUID, *, limit: int | None = None) -> list[Message]:
         self._tx.check_open()
         rows = self._tx.messages.where(lambda m: m.conversation_id == conversation_id)
