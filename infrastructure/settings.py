@@ -139,6 +139,13 @@ class Settings(BaseSettings):
 
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list).")
     docs_enabled: bool = Field(True, description="Serve /docs and /openapi.json.")
+    behind_tls: bool = Field(
+        False,
+        description=(
+            "The service is reached over HTTPS only (directly or through a TLS-terminating proxy): responses carry "
+            "`Strict-Transport-Security`."
+        ),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     @model_validator(mode="after")

@@ -240,7 +240,7 @@ class AnthropicProvider(LLMProvider):
         mapped = transport_error(exc, started=started, provider="anthropic", model=model)
         if mapped is not None:
             return mapped
-        return self._bad(f"sent an unreadable response ({type(exc).__name__})")
+        return self._bad("sent an unreadable response")
 
     def _error_message(self, body: object) -> str:
         if isinstance(body, Mapping):

@@ -31,6 +31,17 @@ def pooled_http_client(spec: ModelSpec) -> httpx2.AsyncClient:
     )
 
 
+def _what_failed(exc: BaseException) -> str:
+    """Plain words for a network failure: exception class names are internals and never reach a client."""
+    if isinstance(exc, httpx2.ConnectError):
+        return "connection failed"
+    if isinstance(exc, httpx2.RemoteProtocolError):
+        return "the connection broke the HTTP protocol or closed early"
+    if isinstance(exc, httpx2.ReadError | httpx2.WriteError):
+        return "the connection was lost"
+    return "network error"
+
+
 def transport_error(exc: BaseException, *, started: bool, provider: str, model: str) -> UpstreamError | None:
     """The domain error for a network-level failure (``None`` if ``exc`` is not one).
 
@@ -42,6 +53,6 @@ def transport_error(exc: BaseException, *, started: bool, provider: str, model: 
         return UpstreamTimeout(f"{provider} did not answer in time", **where)
     if isinstance(exc, httpx2.HTTPError):
         if started:
-            return UpstreamBadResponse(f"{provider} cut the response short ({type(exc).__name__})", **where)
-        return UpstreamUnavailable(f"{provider} could not be reached ({type(exc).__name__})", **where)
+            return UpstreamBadResponse(f"{provider} cut the response short ({_what_failed(exc)})", **where)
+        return UpstreamUnavailable(f"{provider} could not be reached ({_what_failed(exc)})", **where)
     return None

@@ -16,6 +16,7 @@ from interfaces.http.auth import router as auth
 from interfaces.http.conversations import router as conversations
 from interfaces.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from interfaces.http.models import router as models
+from interfaces.http.security_headers import SecurityHeadersMiddleware
 from interfaces.http.users import router as users
 
 WIRED_MODULES = [security, auth, users, api_keys, conversations, models, health]
@@ -62,5 +63,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)  # outermost: every response gets the request id
+    app.add_middleware(RequestContextMiddleware)  # every response gets the request id
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.behind_tls)  # outermost: even a last-resort 500
     return app
