@@ -8,6 +8,7 @@ from typing import Self
 
 from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepository
 from domain.chat.ports import ConversationRepository
+from domain.idempotency.ports import IdempotencyRepository
 
 
 class UnitOfWork(abc.ABC):
@@ -21,6 +22,7 @@ class UnitOfWork(abc.ABC):
     api_keys: ApiKeyRepository
     refresh_tokens: RefreshTokenRepository
     conversations: ConversationRepository
+    idempotency: IdempotencyRepository
 
     async def __aenter__(self) -> Self:
         await self._begin()

@@ -135,6 +135,9 @@ class Settings(BaseSettings):
         10_000, ge=2, le=1_000_000, description="Messages one conversation may hold (422 above: start a new one)."
     )
     history_limit: int = Field(200, ge=1, le=10_000, description="Newest messages sent to the model as context.")
+    idempotency_ttl_seconds: int = Field(
+        86_400, ge=60, le=30 * 86_400, description="How long a response is kept for replays of its Idempotency-Key."
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 above).")
 
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list).")

@@ -26,6 +26,7 @@ from application.chat.list_conversations import ListConversations
 from application.chat.post_message import PostMessage
 from application.chat.stream_message import StreamMessage
 from application.chat.update_conversation import UpdateConversation
+from application.idempotency.guard import IdempotencyGuard
 from application.llm.gateway import LLMGateway
 from application.models.list_models import ListModels
 from application.unit_of_work import UnitOfWorkFactory
@@ -130,6 +131,9 @@ class Container(containers.DeclarativeContainer):
     get_conversation = providers.Factory(GetConversation, uow=uow)
     update_conversation = providers.Factory(UpdateConversation, uow=uow, catalog=catalog, clock=clock)
     delete_conversation = providers.Factory(DeleteConversation, uow=uow)
+    idempotency = providers.Singleton(
+        IdempotencyGuard, uow=uow, clock=clock, ttl_seconds=settings.provided.idempotency_ttl_seconds
+    )
     exchange_limits = providers.Singleton(
         ExchangeLimits,
         history=settings.provided.history_limit,

@@ -22,6 +22,7 @@ from infrastructure.db.repositories.auth import (
     SqlAlchemyUserRepository,
 )
 from infrastructure.db.repositories.chat import SqlAlchemyConversationRepository
+from infrastructure.db.repositories.idempotency import SqlAlchemyIdempotencyRepository
 
 logger = logging.getLogger(__name__)
 DATABASE_UNAVAILABLE = "the database is unavailable; try again shortly"
@@ -52,6 +53,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.api_keys = SqlAlchemyApiKeyRepository(session)
         self.refresh_tokens = SqlAlchemyRefreshTokenRepository(session)
         self.conversations = SqlAlchemyConversationRepository(session)
+        self.idempotency = SqlAlchemyIdempotencyRepository(session)
 
     async def __aexit__(
         self,

@@ -17,9 +17,11 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from domain.auth.model import ApiKey, RefreshToken, User
 from domain.chat.model import Conversation, Message
+from domain.idempotency.model import IdempotencyRecord
 from domain.shared.errors import Conflict, NotFound
 
 EMAIL_TAKEN = "a user with this email already exists"
+IDEMPOTENCY_KEY_TAKEN = "this idempotency key is already in use"
 CONVERSATION_NOT_FOUND = "conversation not found"
 
 
@@ -39,6 +41,7 @@ class InMemoryStore:
         self.refresh_tokens: dict[uuid.UUID, RefreshToken] = {}
         self.conversations: dict[uuid.UUID, Conversation] = {}
         self.messages: dict[uuid.UUID, Message] = {}
+        self.idempotency: dict[uuid.UUID, IdempotencyRecord] = {}
         self.commits = 0
 
 
@@ -105,6 +108,7 @@ class Transaction:
         self.refresh_tokens = Table(store.refresh_tokens)
         self.conversations = Table(store.conversations)
         self.messages = Table(store.messages)
+        self.idempotency = Table(store.idempotency)
         self.closed = False
 
     def check_open(self) -> None:
@@ -118,6 +122,7 @@ class Transaction:
         """
         self.check_open()
         self._check_unique_emails()
+        self._check_unique_idempotency_keys()
         self._check_messages_have_conversations()
         deleted_conversations = {key for key, row in self.conversations.writes.items() if row is None}
         for table in self._tables():
@@ -132,7 +137,7 @@ class Transaction:
             table.writes.clear()
 
     def _tables(self) -> tuple[Table[Any], ...]:
-        return (self.users, self.api_keys, self.refresh_tokens, self.conversations, self.messages)
+        return (self.users, self.api_keys, self.refresh_tokens, self.conversations, self.messages, self.idempotency)
 
     def _check_unique_emails(self) -> None:
         written = {row.email: row.id for row in self.users.writes.values() if row is not None}
@@ -141,6 +146,14 @@ class Transaction:
         for row in self.users.rows():
             if written.get(row.email, row.id) != row.id:
                 raise Conflict(EMAIL_TAKEN)
+
+    def _check_unique_idempotency_keys(self) -> None:
+        written = {(row.user_id, row.key): row.id for row in self.idempotency.writes.values() if row is not None}
+        if not written:
+            return
+        for row in self.idempotency.rows():
+            if written.get((row.user_id, row.key), row.id) != row.id:
+                raise Conflict(IDEMPOTENCY_KEY_TAKEN)
 
     def _check_messages_have_conversations(self) -> None:
         for message in self.messages.writes.values():
