@@ -112,9 +112,14 @@ def problem_response(
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
+# Every API route reaches the database (authentication does), so any of them may answer 503 while it is unreachable.
+ALWAYS_POSSIBLE = (503,)
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """For a route's ``responses=``: the error statuses it may answer, all in the problem format."""
-    return {s: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Problem details"} for s in statuses}
+    """For a route's ``responses=``: the error statuses it may answer, all in the problem format; 503 included."""
+    every = sorted({*statuses, *ALWAYS_POSSIBLE})
+    return {s: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Problem details"} for s in every}
 
 
 async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:

@@ -48,7 +48,7 @@ _BACKGROUND: set[asyncio.Task[None]] = set()
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 413, 422),
+    responses=problem_responses(400, 401, 403, 413, 422),
     summary="Start a conversation",
 )
 @inject
@@ -92,7 +92,7 @@ async def get_conversation(
 
 
 @router.patch(
-    "/{conversation_id}", responses=problem_responses(401, 403, 404, 413, 422), summary="Rename or reconfigure"
+    "/{conversation_id}", responses=problem_responses(400, 401, 403, 404, 413, 422), summary="Rename or reconfigure"
 )
 @inject
 async def update_conversation(
@@ -143,7 +143,7 @@ STREAM_DOC = {
     "/{conversation_id}/messages",
     status_code=status.HTTP_201_CREATED,
     response_model=PostMessageResponse,
-    responses={**STREAM_DOC, **problem_responses(401, 403, 404, 409, 413, 422, 429, *UPSTREAM_ERRORS)},
+    responses={**STREAM_DOC, **problem_responses(400, 401, 403, 404, 409, 413, 422, 429, *UPSTREAM_ERRORS)},
     summary="Send a message and get the model's answer, whole or streamed",
 )
 @inject
