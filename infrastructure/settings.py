@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     upstream_retry_budget_window_seconds: float = Field(
         10.0, gt=0, le=3600, description="Sliding window of the retry budget."
     )
+    upstream_max_response_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="Largest upstream response body (a whole stream included); a bigger one is a 502, never stored.",
+    )
     breaker_failure_threshold: int = Field(
         5, ge=1, le=1000, description="Consecutive upstream failures that open a deployment's circuit."
     )
