@@ -15,7 +15,8 @@ MAX_PASSWORD_LENGTH = 1024
 # No whitespace by either regex dialect's definition (Python's \s also has \x1c-\x1f and \x85, ECMAScript's has \ufeff):
 # the OpenAPI document publishes this pattern, and clients and fuzzers read it as ECMAScript.
 _NOT_SPACE = r"[^@\s\x1c-\x1f\x85\ufeff"
-EMAIL_PATTERN = rf"^{_NOT_SPACE}]{{1,64}}@{_NOT_SPACE}]{{1,255}}\.{_NOT_SPACE}.]{{2,63}}$"
+_ADDRESS = rf"{_NOT_SPACE}]{{1,64}}@{_NOT_SPACE}]{{1,255}}\.{_NOT_SPACE}.]{{2,63}}"
+EMAIL_PATTERN = rf"^[ \t]*{_ADDRESS}[ \t]*$"  # surrounding blanks are trimmed, as people paste addresses
 MAX_EMAIL_LENGTH = 320
 _EMAIL = re.compile(EMAIL_PATTERN)
 
