@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from tests.api.conftest import Api
 
 pytestmark = pytest.mark.api
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# Sub-applications with an inventory of their own: the OpenAI- and Anthropic-compatible API, documented in the README
+# (its shapes are the providers' own), served without docs of its own.
+KNOWN_MOUNTS = {"/v1"}
 PUBLIC = {"/health/live", "/health/ready", "/api/v1/auth/register", "/api/v1/auth/token", "/api/v1/auth/refresh",
           "/api/v1/auth/logout"}  # fmt: skip
 
@@ -33,6 +36,9 @@ def _served(routes: list[BaseRoute], prefix: str = "") -> tuple[set[tuple[str, s
             api_routes |= {(method, prefix + route.path) for method in route.methods}
         elif isinstance(route, Route):
             plain.add(prefix + route.path)
+        elif isinstance(route, Mount):
+            assert route.path in KNOWN_MOUNTS, f"an unknown sub-application is mounted at {route.path}"
+            assert getattr(route.app, "openapi_url", None) is None, f"{route.path} serves a second, unlisted document"
         elif hasattr(route, "original_router"):
             child_prefix = prefix + getattr(getattr(route, "include_context", None), "prefix", "")
             child_api, child_plain = _served(route.original_router.routes, child_prefix)
