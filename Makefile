@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: bootstrap install run migrate test check lint typecheck format pytest unit bench bench-soak bench-readme wrk
+.PHONY: bootstrap install run migrate test check lint typecheck format pytest unit audit lock bench bench-soak bench-readme wrk
 
 bootstrap:  ## make sure uv is there (it is the only thing installed outside the project's venv)
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.5"
@@ -18,7 +18,7 @@ run: install  ## migrate the SQLite file and serve on http://$(HOST):$(PORT)
 migrate: install
 	$(UV) run --frozen switchboard migrate
 
-test: install check pytest  ## lint, type-check, then the whole test suite
+test: install check audit pytest  ## lint, type-check, audit the dependencies, then the whole test suite
 
 check: lint typecheck
 
@@ -34,6 +34,16 @@ pytest:
 
 unit: install  ## only the fast tests
 	$(UV) run --frozen pytest -m unit
+
+EXPORT := $(UV) export --format requirements-txt --frozen --all-groups --no-emit-project --no-header --quiet
+
+audit: install  ## requirements.lock matches uv.lock, and no pinned package has a known vulnerability (PyPI's data)
+	@$(EXPORT) | diff -q - requirements.lock >/dev/null || { echo "requirements.lock is stale: run make lock"; exit 1; }
+	$(UV) run --frozen python tools/audit_dependencies.py requirements.lock
+
+lock:  ## re-resolve uv.lock and export requirements.lock (pins with hashes)
+	$(UV) lock
+	$(EXPORT) -o requirements.lock
 
 format: install
 	$(UV) run --frozen ruff format .

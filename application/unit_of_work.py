@@ -8,6 +8,7 @@ from typing import Self
 
 from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepository
 from domain.chat.ports import ConversationRepository
+from domain.idempotency.ports import IdempotencyRepository
 from domain.usage.ports import UsageRepository
 
 
@@ -23,6 +24,7 @@ class UnitOfWork(abc.ABC):
     refresh_tokens: RefreshTokenRepository
     conversations: ConversationRepository
     usage: UsageRepository
+    idempotency: IdempotencyRepository
 
     async def __aenter__(self) -> Self:
         await self._begin()

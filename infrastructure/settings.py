@@ -9,12 +9,22 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CATALOG = Path(__file__).parent / "llm" / "catalog.default.toml"
 OWASP_ARGON2_MIN_MEMORY_KIB = 19_456
 OWASP_ARGON2_MIN_TIME_COST = 2
+MIN_JWT_SECRET_BYTES = 32
+
+
+class PreviousJwtKey(BaseModel):
+    """A retired JWT signing key, still accepted for verification until ``not_after``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret: SecretStr
+    not_after: AwareDatetime | None = None
 
 
 class Settings(BaseSettings):
@@ -37,13 +47,30 @@ class Settings(BaseSettings):
     )
     database_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connection pool size.")
     database_max_overflow: int = Field(10, ge=0, le=200, description="Extra connections beyond the pool.")
+    database_connect_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=120,
+        description="PostgreSQL connection attempt timeout: an unreachable database fails fast (503).",
+    )
+    database_pool_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Longest wait for a pooled connection before a request fails with 503."
+    )
     database_echo: bool = Field(False, description="Log every SQL statement (development only).")
 
     jwt_secret: SecretStr | None = Field(
         None,
         description=(
-            "HS256 signing secret, at least 32 bytes. Required in production; elsewhere an unset secret is random per "
-            "process (tokens die with it). Set it whenever several processes run."
+            "HS256 signing secret, at least 32 bytes; tokens name it by a `kid` derived from it. Required in "
+            "production; elsewhere an unset secret is random per process (tokens die with it). Set it whenever several "
+            "processes run."
+        ),
+    )
+    jwt_previous_keys: list[PreviousJwtKey] = Field(
+        default_factory=list,
+        description=(
+            'Retired signing secrets still accepted (never used to sign), as a JSON list of `{"secret": ..., '
+            '"not_after": ISO-8601 time}`; each is refused from its `not_after` on. See Security: key rotation.'
         ),
     )
     jwt_issuer: str = Field("switchboard", description="`iss` claim of issued tokens.")
@@ -54,6 +81,16 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations (raising it rehashes at next log-in).")
     argon2_memory_kib: int = Field(65_536, ge=8, description="argon2id memory in KiB (production: at least 19456).")
     argon2_parallelism: int = Field(4, ge=1, description="argon2id lanes.")
+
+    login_max_failures_per_account: int = Field(
+        5, ge=1, le=1000, description="Failed log-ins one account may have per window before it is throttled (429)."
+    )
+    login_max_failures_per_address: int = Field(
+        50, ge=1, le=100_000, description="Failed log-ins one client address may have per window (429 above)."
+    )
+    login_throttle_window_seconds: int = Field(
+        900, ge=1, le=86_400, description="Window of the log-in failure counts; a throttled caller waits it out."
+    )
 
     catalog_path: Path = Field(DEFAULT_CATALOG, description="Model catalog file (TOML); see the Models section.")
     local_first_token_delay_ms: int = Field(0, ge=0, le=60_000, description="Local model: delay before answering.")
@@ -77,6 +114,12 @@ class Settings(BaseSettings):
     )
     upstream_retry_budget_window_seconds: float = Field(
         10.0, gt=0, le=3600, description="Sliding window of the retry budget."
+    )
+    upstream_max_response_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="Largest upstream response body (a whole stream included); a bigger one is a 502, never stored.",
     )
     breaker_failure_threshold: int = Field(
         5, ge=1, le=1000, description="Consecutive upstream failures that open a deployment's circuit."
@@ -103,7 +146,13 @@ class Settings(BaseSettings):
     )
     max_api_keys_per_user: int = Field(50, ge=1, description="Active API keys one user may hold.")
     max_conversations_per_user: int = Field(10_000, ge=1, description="Conversations one user may hold.")
+    max_messages_per_conversation: int = Field(
+        10_000, ge=2, le=1_000_000, description="Messages one conversation may hold (422 above: start a new one)."
+    )
     history_limit: int = Field(200, ge=1, le=10_000, description="Newest messages sent to the model as context.")
+    idempotency_ttl_seconds: int = Field(
+        86_400, ge=60, le=30 * 86_400, description="How long a response is kept for replays of its Idempotency-Key."
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 above).")
 
     redis_url: str | None = Field(
@@ -149,6 +198,13 @@ class Settings(BaseSettings):
 
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list).")
     docs_enabled: bool = Field(True, description="Serve /docs and /openapi.json.")
+    behind_tls: bool = Field(
+        False,
+        description=(
+            "The service is reached over HTTPS only (directly or through a TLS-terminating proxy): responses carry "
+            "`Strict-Transport-Security`."
+        ),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     @model_validator(mode="after")
@@ -166,8 +222,10 @@ class Settings(BaseSettings):
                 or self.argon2_time_cost < OWASP_ARGON2_MIN_TIME_COST
             ):
                 raise ValueError("argon2 parameters are below OWASP's minimum (m=19456 KiB, t=2)")
-        elif self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < 32:
+        elif self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
             raise ValueError("SWITCHBOARD_JWT_SECRET must be at least 32 bytes")
+        if any(len(k.secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES for k in self.jwt_previous_keys):
+            raise ValueError("every secret in SWITCHBOARD_JWT_PREVIOUS_KEYS must be at least 32 bytes")
         return self
 
     def signing_secret(self) -> str:

@@ -43,6 +43,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=settings.log_level.lower(),
         proxy_headers=False,
+        server_header=False,  # no software banner for scanners
         timeout_graceful_shutdown=args.graceful_timeout,
     )
     return 0

@@ -24,6 +24,7 @@ from application.auth.register_user import RegisterUser
 from application.auth.revoke_api_key import RevokeApiKey
 from application.chat.create_conversation import CreateConversation
 from application.chat.delete_conversation import DeleteConversation
+from application.chat.exchange import ExchangeLimits
 from application.chat.get_conversation import GetConversation
 from application.chat.list_conversations import ListConversations
 from application.chat.post_message import PostMessage
@@ -32,6 +33,7 @@ from application.chat.update_conversation import UpdateConversation
 from application.compat.create_completion import CreateCompletion
 from application.compat.create_embeddings import CreateEmbeddings
 from application.compat.stream_completion import StreamCompletion
+from application.idempotency.guard import IdempotencyGuard
 from application.llm.gateway import LLMGateway
 from application.models.get_model import GetModel
 from application.models.list_models import ListModels
@@ -49,11 +51,12 @@ from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from infrastructure.llm.catalog import load_catalog
 from infrastructure.llm.registry import build_router
 from infrastructure.memory.completion_cache import InMemoryCompletionCache
+from infrastructure.memory.login_throttle import InMemoryLoginThrottle
 from infrastructure.memory.rate_limiter import InMemoryRateLimiter
 from infrastructure.memory.spend_counter import InMemorySpendCounter
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from infrastructure.security.passwords import Argon2PasswordHasher
-from infrastructure.security.tokens import JwtTokenService
+from infrastructure.security.tokens import JwtTokenService, VerificationKey
 from infrastructure.settings import Settings
 from infrastructure.usage.buffered_recorder import BufferedUsageRecorder
 
@@ -70,8 +73,14 @@ def _engine(settings: Settings) -> AsyncEngine | None:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout_seconds,
+        connect_timeout=settings.database_connect_timeout_seconds,
         echo=settings.database_echo,
     )
+
+
+def _previous_jwt_keys(settings: Settings) -> list[VerificationKey]:
+    return [VerificationKey(k.secret.get_secret_value(), k.not_after) for k in settings.jwt_previous_keys]
 
 
 def _uow_factory(settings: Settings, engine: AsyncEngine | None) -> UnitOfWorkFactory:
@@ -154,6 +163,15 @@ class Container(containers.DeclarativeContainer):
         audience=settings.provided.jwt_audience,
         access_ttl_seconds=settings.provided.access_token_ttl_seconds,
         refresh_ttl_seconds=settings.provided.refresh_token_ttl_seconds,
+        previous_keys=providers.Callable(_previous_jwt_keys, settings),
+        clock=clock,
+    )
+    login_throttle = providers.Singleton(
+        InMemoryLoginThrottle,
+        clock=clock,
+        max_per_account=settings.provided.login_max_failures_per_account,
+        max_per_address=settings.provided.login_max_failures_per_address,
+        window_seconds=settings.provided.login_throttle_window_seconds,
     )
     catalog = providers.Singleton(load_catalog, settings.provided.catalog_path)
     llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ))
@@ -189,7 +207,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     register_user = providers.Factory(RegisterUser, uow=uow, hasher=hasher, clock=clock)
-    log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock)
+    log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock, throttle=login_throttle)
     refresh_session = providers.Factory(RefreshSession, uow=uow, tokens=tokens, clock=clock)
     log_out = providers.Factory(LogOut, uow=uow, tokens=tokens, clock=clock)
     principal_cache = providers.Singleton(PrincipalCache, ttl_seconds=settings.provided.auth_cache_ttl_seconds)
@@ -220,11 +238,19 @@ class Container(containers.DeclarativeContainer):
     get_conversation = providers.Factory(GetConversation, uow=uow)
     update_conversation = providers.Factory(UpdateConversation, uow=uow, catalog=catalog, clock=clock)
     delete_conversation = providers.Factory(DeleteConversation, uow=uow)
+    idempotency = providers.Singleton(
+        IdempotencyGuard, uow=uow, clock=clock, ttl_seconds=settings.provided.idempotency_ttl_seconds
+    )
+    exchange_limits = providers.Singleton(
+        ExchangeLimits,
+        history=settings.provided.history_limit,
+        max_messages=settings.provided.max_messages_per_conversation,
+    )
     post_message = providers.Factory(
-        PostMessage, uow=uow, gateway=gateway, clock=clock, history_limit=settings.provided.history_limit
+        PostMessage, uow=uow, gateway=gateway, catalog=catalog, clock=clock, limits=exchange_limits
     )
     stream_message = providers.Factory(
-        StreamMessage, uow=uow, gateway=gateway, clock=clock, history_limit=settings.provided.history_limit
+        StreamMessage, uow=uow, gateway=gateway, catalog=catalog, clock=clock, limits=exchange_limits
     )
 
     get_model = providers.Factory(GetModel, catalog=catalog)

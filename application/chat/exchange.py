@@ -12,11 +12,23 @@ from datetime import datetime, timedelta
 
 from application.auth.access import require_scope
 from application.llm.context import CachePolicy, CallContext
+from application.llm.limits import check_output_limit
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.auth.model import Principal, Scope
 from domain.chat.model import Conversation, Message, MessageStatus, check_message_content
 from domain.llm.model import ChatMessage, ChatRole, Completion, CompletionRequest
+from domain.llm.ports import ModelCatalog
+from domain.shared.errors import RuleViolation
 from domain.shared.ids import new_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExchangeLimits:
+    """What bounds one exchange: the newest ``history`` messages go to the model; a conversation holds at most
+    ``max_messages``."""
+
+    history: int = 200
+    max_messages: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -39,14 +51,21 @@ class PreparedExchange:
 
 
 async def prepare_exchange(
-    uow_factory: UnitOfWorkFactory, command: PostMessageCommand, *, history_limit: int, now: datetime
+    uow_factory: UnitOfWorkFactory,
+    catalog: ModelCatalog,
+    command: PostMessageCommand,
+    *,
+    limits: ExchangeLimits,
+    now: datetime,
 ) -> PreparedExchange:
     """Checks the caller may post here and builds the model request from the stored history."""
     require_scope(command.principal, Scope.CHAT)
     check_message_content(command.content)
     async with uow_factory() as uow:
         conversation = await uow.conversations.get_owned(command.conversation_id, command.principal.user_id)
-        history = await uow.conversations.list_messages(conversation.id, limit=history_limit)
+        if await uow.conversations.count_messages(conversation.id) + 2 > limits.max_messages:
+            raise RuleViolation(f"a conversation holds at most {limits.max_messages} messages; start a new one")
+        history = await uow.conversations.list_messages(conversation.id, limit=limits.history)
     prompt: list[ChatMessage] = []
     if conversation.system_prompt:
         prompt.append(ChatMessage(ChatRole.SYSTEM, conversation.system_prompt))
@@ -65,6 +84,7 @@ async def prepare_exchange(
         temperature=command.temperature,
         max_tokens=command.max_tokens,
     )
+    check_output_limit(catalog, request)
     context = CallContext(
         principal=command.principal,
         request_id=command.request_id,

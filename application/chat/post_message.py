@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.chat.exchange import (
+    ExchangeLimits,
     PostMessageCommand,
     assistant_message,
     prepare_exchange,
@@ -12,6 +13,7 @@ from application.llm.gateway import CacheStatus, LLMGateway
 from application.unit_of_work import UnitOfWorkFactory
 from domain.chat.model import Message, MessageStatus
 from domain.llm.model import Completion
+from domain.llm.ports import ModelCatalog
 from domain.shared.clock import Clock
 
 
@@ -26,14 +28,23 @@ class PostMessageResult:
 class PostMessage:
     """Sends the conversation so far plus the new message to its model and stores both turns in one transaction."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory, gateway: LLMGateway, clock: Clock, history_limit: int = 200) -> None:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        gateway: LLMGateway,
+        catalog: ModelCatalog,
+        clock: Clock,
+        limits: ExchangeLimits | None = None,
+    ) -> None:
         self._uow = uow
         self._gateway = gateway
+        self._catalog = catalog
         self._clock = clock
-        self._history_limit = history_limit
+        self._limits = limits or ExchangeLimits()
 
     async def execute(self, command: PostMessageCommand) -> PostMessageResult:
-        prepared = await prepare_exchange(self._uow, command, history_limit=self._history_limit, now=self._clock.now())
+        prepared = await prepare_exchange(self._uow, self._catalog, command, limits=self._limits, now=self._clock.now())
         completion = await self._gateway.complete(prepared.request, prepared.context)
         now = self._clock.now()
         reply = assistant_message(prepared, completion, status=MessageStatus.COMPLETE, now=now)

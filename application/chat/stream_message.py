@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from application.chat.exchange import (
+    ExchangeLimits,
     PostMessageCommand,
     PreparedExchange,
     assistant_message,
@@ -26,6 +27,7 @@ from domain.llm.model import (
     TokenUsage,
     partial_completion,
 )
+from domain.llm.ports import ModelCatalog
 from domain.llm.tokens import estimate_tokens
 from domain.shared.clock import Clock
 from domain.shared.errors import UpstreamBadResponse, UpstreamError
@@ -118,15 +120,24 @@ class MessageStream:
 
 
 class StreamMessage:
-    def __init__(self, *, uow: UnitOfWorkFactory, gateway: LLMGateway, clock: Clock, history_limit: int = 200) -> None:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        gateway: LLMGateway,
+        catalog: ModelCatalog,
+        clock: Clock,
+        limits: ExchangeLimits | None = None,
+    ) -> None:
         self._uow = uow
         self._gateway = gateway
+        self._catalog = catalog
         self._clock = clock
-        self._history_limit = history_limit
+        self._limits = limits or ExchangeLimits()
 
     async def open(self, command: PostMessageCommand) -> MessageStream:
         """Starts the model call and waits for its first event, so failures before any text raise here."""
-        prepared = await prepare_exchange(self._uow, command, history_limit=self._history_limit, now=self._clock.now())
+        prepared = await prepare_exchange(self._uow, self._catalog, command, limits=self._limits, now=self._clock.now())
         upstream = self._gateway.stream(prepared.request, prepared.context)
         try:
             first = await anext(upstream)

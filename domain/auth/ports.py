@@ -127,3 +127,30 @@ class TokenService(abc.ABC):
     @property
     @abc.abstractmethod
     def refresh_ttl_seconds(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """Who is trying to log in: the account named (whether it exists or not) and the client's address."""
+
+    account: str
+    client_address: str | None = None
+
+
+class LoginThrottle(abc.ABC):
+    """Counts failed log-ins per account and per client address, so that guessing passwords stays slow.
+
+    An account or address over its limit is refused until its window ends, whatever the password; unknown accounts
+    are counted like known ones, so throttling reveals nothing about which emails are registered.
+    """
+
+    @abc.abstractmethod
+    async def retry_after(self, attempt: LoginAttempt) -> float | None:
+        """Seconds until this attempt may be made, or ``None`` when it may be made now."""
+
+    @abc.abstractmethod
+    async def record_failure(self, attempt: LoginAttempt) -> None: ...
+
+    @abc.abstractmethod
+    async def record_success(self, attempt: LoginAttempt) -> None:
+        """Resets the account's count (not the address's: one good password does not vouch for the others)."""

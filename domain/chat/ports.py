@@ -34,5 +34,8 @@ class ConversationRepository(abc.ABC):
     async def add_messages(self, *messages: Message) -> None: ...
 
     @abc.abstractmethod
+    async def count_messages(self, conversation_id: uuid.UUID) -> int: ...
+
+    @abc.abstractmethod
     async def list_messages(self, conversation_id: uuid.UUID, *, limit: int | None = None) -> list[Message]:
         """Oldest first; with ``limit``, the newest ``limit`` messages, still oldest first."""

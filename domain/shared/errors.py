@@ -61,6 +61,18 @@ class DependencyUnavailable(DomainError):
     title = "Service temporarily unavailable"
 
 
+class ServiceUnavailable(DomainError):
+    """Something the service itself depends on (its database) cannot be reached now; the same request may work
+    after ``retry_after_seconds``. Never the client's fault, and never a crash."""
+
+    code = "service_unavailable"
+    title = "Service temporarily unavailable"
+
+    def __init__(self, detail: str, *, retry_after_seconds: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class UpstreamError(DomainError):
     """An LLM provider failed. Subclasses say how, so callers can decide to retry or fall back."""
 

@@ -24,6 +24,7 @@ def create_engine(
     pool_timeout: float = 30.0,
     pool_recycle: int = 1800,
     pool_pre_ping: bool = True,
+    connect_timeout: float | None = None,
     echo: bool = False,
 ) -> AsyncEngine:
     """An ``AsyncEngine`` for PostgreSQL (asyncpg) or SQLite (aiosqlite).
@@ -31,9 +32,12 @@ def create_engine(
     SQLite connections get foreign keys switched on (cascades depend on it), a busy timeout so that
     writers wait for each other instead of failing at once, and WAL journaling for file databases so that
     readers never block the writer. Pool settings do not apply to in-memory SQLite (one shared connection).
+    ``connect_timeout`` bounds a PostgreSQL connection attempt, so an unreachable server fails requests fast.
     """
     url = make_url(url)
     options: dict[str, Any] = {"echo": echo}
+    if connect_timeout is not None and url.get_backend_name() == "postgresql":
+        options["connect_args"] = {"timeout": connect_timeout}
     if not (url.get_backend_name() == "sqlite" and is_sqlite_memory(url)):
         options.update(
             pool_size=pool_size,

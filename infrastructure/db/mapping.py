@@ -12,6 +12,7 @@ from sqlalchemy import RowMapping
 
 from domain.auth.model import ApiKey, RefreshToken, Role, Scope, User
 from domain.chat.model import Conversation, Message, MessageStatus
+from domain.idempotency.model import IdempotencyRecord, RecordState, StoredResponse
 from domain.llm.model import ChatRole, FinishReason
 from domain.usage.model import Limits, UsageRecord, UsageStatus
 
@@ -207,3 +208,37 @@ USAGE_COLUMNS = (
     "streamed",
     "estimated",
 )
+
+
+def idempotency_values(record: IdempotencyRecord) -> dict[str, Any]:
+    response = record.response
+    return {
+        "id": record.id,
+        "user_id": record.user_id,
+        "key": record.key,
+        "fingerprint": record.fingerprint,
+        "state": record.state.value,
+        "response_status": response.status if response else None,
+        "response_media_type": response.media_type if response else None,
+        "response_body": response.body if response else None,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+    }
+
+
+def idempotency_from_row(row: Row) -> IdempotencyRecord:
+    response = None
+    if row["response_status"] is not None:
+        response = StoredResponse(
+            status=row["response_status"], media_type=row["response_media_type"], body=row["response_body"]
+        )
+    return IdempotencyRecord(
+        id=row["id"],
+        user_id=row["user_id"],
+        key=row["key"],
+        fingerprint=row["fingerprint"],
+        state=RecordState(row["state"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        response=response,
+    )

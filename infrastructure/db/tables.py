@@ -193,3 +193,22 @@ usage_records = Table(
 )
 
 UQ_USERS_EMAIL = "uq_users_email"
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    _id(),
+    _owner("user_id", "users"),
+    Column("key", String(255), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("response_status", Integer(), nullable=True),
+    Column("response_media_type", String(100), nullable=True),
+    Column("response_body", Text(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    # One key per user; its unique index also serves the lookups and the per-user purge of expired keys.
+    UniqueConstraint("user_id", "key"),
+)
+
+UQ_IDEMPOTENCY_KEYS_USER_ID_KEY = "uq_idempotency_keys_user_id_key"

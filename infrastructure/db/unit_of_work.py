@@ -1,19 +1,43 @@
-"""The SQLAlchemy unit of work: one ``AsyncSession`` (one transaction) per ``async with`` block."""
+"""The SQLAlchemy unit of work: one ``AsyncSession`` (one transaction) per ``async with`` block.
+
+A database that cannot be reached (refused or dropped connections, timeouts, an exhausted pool) surfaces as the
+domain's ``ServiceUnavailable``, never as a driver exception: the client gets a 503 with ``Retry-After`` and the
+pool (``pool_pre_ping``) replaces dead connections once the database is back, without a restart.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from types import TracebackType
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.shared.errors import ServiceUnavailable
 from infrastructure.db.repositories.auth import (
     SqlAlchemyApiKeyRepository,
     SqlAlchemyRefreshTokenRepository,
     SqlAlchemyUserRepository,
 )
 from infrastructure.db.repositories.chat import SqlAlchemyConversationRepository
+from infrastructure.db.repositories.idempotency import SqlAlchemyIdempotencyRepository
 from infrastructure.db.repositories.usage import SqlAlchemyUsageRepository
+
+logger = logging.getLogger(__name__)
+DATABASE_UNAVAILABLE = "the database is unavailable; try again shortly"
+RETRY_AFTER_SECONDS = 2.0
+# Connection-level failures: OSError covers refused connections and TimeoutError a connect that timed out (asyncpg
+# raises both unwrapped); OperationalError and InterfaceError are what SQLAlchemy makes of a connection lost mid-way
+# (and of SQLite's "database is locked"); sqlalchemy.exc.TimeoutError is an exhausted pool.
+_UNAVAILABLE = (OSError, TimeoutError, sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, _UNAVAILABLE)
 
 
 class SqlAlchemyUnitOfWork(UnitOfWork):
@@ -31,6 +55,25 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.refresh_tokens = SqlAlchemyRefreshTokenRepository(session)
         self.conversations = SqlAlchemyConversationRepository(session)
         self.usage = SqlAlchemyUsageRepository(session)
+        self.idempotency = SqlAlchemyIdempotencyRepository(session)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        except Exception as cleanup_error:
+            if not is_unavailable(cleanup_error):
+                raise
+            if exc is None:
+                raise ServiceUnavailable(DATABASE_UNAVAILABLE, retry_after_seconds=RETRY_AFTER_SECONDS) from None
+            logger.debug("rollback on a lost connection failed", exc_info=cleanup_error)
+        if exc is not None and is_unavailable(exc):
+            logger.warning("database unavailable: %s", type(exc).__name__)
+            raise ServiceUnavailable(DATABASE_UNAVAILABLE, retry_after_seconds=RETRY_AFTER_SECONDS) from exc
 
     async def commit(self) -> None:
         if self._session is None:

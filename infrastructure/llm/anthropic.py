@@ -52,7 +52,7 @@ from domain.shared.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from infrastructure.llm.http_client import pooled_http_client, transport_error
+from infrastructure.llm.http_client import DEFAULT_MAX_RESPONSE_BYTES, pooled_http_client, transport_error
 from infrastructure.llm.upstream_errors import error_for_status, error_for_type, redact
 from infrastructure.llm.usage import estimated_usage
 
@@ -195,7 +195,7 @@ class _StreamState:
 class AnthropicProvider(LLMProvider):
     """One Anthropic deployment."""
 
-    def __init__(self, spec: ModelSpec, *, api_key: str) -> None:
+    def __init__(self, spec: ModelSpec, *, api_key: str, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self._spec = spec
         self._secret = api_key
         self._client = AsyncAnthropic(
@@ -203,7 +203,7 @@ class AnthropicProvider(LLMProvider):
             base_url=spec.base_url or ANTHROPIC_BASE_URL,
             max_retries=0,
             timeout=httpx2.Timeout(spec.timeout_seconds, connect=spec.connect_timeout_seconds),
-            http_client=pooled_http_client(spec),
+            http_client=pooled_http_client(spec, max_response_bytes=max_response_bytes),
         )
         self._served_by = ServedBy(
             model=spec.name, provider=spec.provider, upstream_model=spec.upstream_model, variant=spec.variant
@@ -366,7 +366,7 @@ class AnthropicProvider(LLMProvider):
         mapped = transport_error(exc, started=started, provider="anthropic", model=model)
         if mapped is not None:
             return mapped
-        return self._bad(f"sent an unreadable response ({type(exc).__name__})")
+        return self._bad("sent an unreadable response")
 
     def _error_message(self, body: object) -> str:
         if isinstance(body, Mapping):

@@ -46,7 +46,7 @@ from domain.llm.model import (
 )
 from domain.llm.ports import EmbeddingProvider, LLMProvider
 from domain.shared.errors import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from infrastructure.llm.http_client import pooled_http_client, transport_error
+from infrastructure.llm.http_client import DEFAULT_MAX_RESPONSE_BYTES, pooled_http_client, transport_error
 from infrastructure.llm.upstream_errors import error_for_status, redact
 from infrastructure.llm.usage import estimated_usage
 
@@ -191,7 +191,9 @@ class OpenAIProvider(LLMProvider, EmbeddingProvider):
     """One OpenAI (``openai``) or OpenAI-compatible (``openai_compatible``: vLLM, Ollama, LM Studio, TGI) deployment,
     of a chat or an embedding model."""
 
-    def __init__(self, spec: ModelSpec, *, api_key: str | None = None) -> None:
+    def __init__(
+        self, spec: ModelSpec, *, api_key: str | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    ) -> None:
         self._spec = spec
         self._secret = api_key
         self._client = AsyncOpenAI(
@@ -199,7 +201,7 @@ class OpenAIProvider(LLMProvider, EmbeddingProvider):
             base_url=spec.base_url or OPENAI_BASE_URL,
             max_retries=0,
             timeout=httpx2.Timeout(spec.timeout_seconds, connect=spec.connect_timeout_seconds),
-            http_client=pooled_http_client(spec),
+            http_client=pooled_http_client(spec, max_response_bytes=max_response_bytes),
         )
         self._served_by = ServedBy(
             model=spec.name, provider=spec.provider, upstream_model=spec.upstream_model, variant=spec.variant
@@ -358,7 +360,7 @@ class OpenAIProvider(LLMProvider, EmbeddingProvider):
         mapped = transport_error(exc, started=started, provider=provider, model=model)
         if mapped is not None:
             return mapped
-        return self._bad(f"sent an unreadable response ({type(exc).__name__})")
+        return self._bad("sent an unreadable response")
 
     def _error_message(self, body: object) -> str:
         if isinstance(body, Mapping):

@@ -54,6 +54,8 @@ class RouterSettings(Protocol):
     def breaker_window_seconds(self) -> float: ...
     @property
     def breaker_cool_down_seconds(self) -> float: ...
+    @property
+    def upstream_max_response_bytes(self) -> int: ...
 
 
 def resilience_policy(settings: RouterSettings) -> ResiliencePolicy:
@@ -91,12 +93,14 @@ def build_provider(spec: ModelSpec, settings: RouterSettings, env: Mapping[str, 
             chunk_delay=settings.local_chunk_delay_ms / 1000,
         )
     if spec.provider in ("openai", "openai_compatible"):
-        return OpenAIProvider(spec, api_key=_api_key(spec, env))
+        return OpenAIProvider(
+            spec, api_key=_api_key(spec, env), max_response_bytes=settings.upstream_max_response_bytes
+        )
     if spec.provider == "anthropic":
         key = _api_key(spec, env)
         if key is None:
             raise CatalogError(f"model '{spec.name}': provider anthropic needs an api_key_env")
-        return AnthropicProvider(spec, api_key=key)
+        return AnthropicProvider(spec, api_key=key, max_response_bytes=settings.upstream_max_response_bytes)
     raise CatalogError(f"model '{spec.name}': unknown provider {spec.provider!r}")
 
 

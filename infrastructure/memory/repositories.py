@@ -13,10 +13,13 @@ from domain.auth.model import ApiKey, RefreshToken, User
 from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepository
 from domain.chat.model import Conversation, Message, PageCursor
 from domain.chat.ports import ConversationRepository
+from domain.idempotency.model import IdempotencyRecord
+from domain.idempotency.ports import IdempotencyRepository
 from domain.shared.errors import Conflict, NotFound
 from infrastructure.memory.store import (
     CONVERSATION_NOT_FOUND,
     EMAIL_TAKEN,
+    IDEMPOTENCY_KEY_TAKEN,
     E,
     Table,
     Transaction,
@@ -223,6 +226,10 @@ class InMemoryConversationRepository(InMemoryRepository, ConversationRepository)
         for message in messages:
             self._tx.messages.put(message)
 
+    async def count_messages(self, conversation_id: uuid.UUID) -> int:
+        self._tx.check_open()
+        return len(self._tx.messages.where(lambda m: m.conversation_id == conversation_id))
+
     async def list_messages(self, conversation_id: uuid.UUID, *, limit: int | None = None) -> list[Message]:
         self._tx.check_open()
         rows = self._tx.messages.where(lambda m: m.conversation_id == conversation_id)
@@ -230,3 +237,32 @@ class InMemoryConversationRepository(InMemoryRepository, ConversationRepository)
         if limit is not None:
             rows = rows[-limit:] if limit > 0 else []
         return [copy_out(m) for m in rows]
+
+
+class InMemoryIdempotencyRepository(InMemoryRepository, IdempotencyRepository):
+    async def add(self, record: IdempotencyRecord) -> None:
+        if await self.find(record.user_id, record.key) is not None:
+            raise Conflict(IDEMPOTENCY_KEY_TAKEN)
+        if self._tx.users.get(record.user_id) is None:
+            raise NotFound(f"user {record.user_id} not found")
+        self._insert(self._tx.idempotency, record)
+
+    async def find(self, user_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
+        self._tx.check_open()
+        found = self._tx.idempotency.where(lambda r: r.user_id == user_id and r.key == key)
+        return copy_out(found[0]) if found else None
+
+    async def update(self, record: IdempotencyRecord) -> None:
+        self._replace(self._tx.idempotency, record, "idempotency record not found")
+
+    async def delete(self, record_id: uuid.UUID) -> None:
+        self._tx.check_open()
+        if self._tx.idempotency.get(record_id) is not None:
+            self._tx.idempotency.delete(record_id)
+
+    async def delete_expired(self, user_id: uuid.UUID, now: datetime) -> int:
+        self._tx.check_open()
+        expired = self._tx.idempotency.where(lambda r: r.user_id == user_id and r.expires_at <= now)
+        for record in expired:
+            self._tx.idempotency.delete(record.id)
+        return len(expired)

@@ -17,10 +17,12 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from domain.auth.model import ApiKey, RefreshToken, User
 from domain.chat.model import Conversation, Message
+from domain.idempotency.model import IdempotencyRecord
 from domain.shared.errors import Conflict, NotFound
 from domain.usage.model import UsageRecord
 
 EMAIL_TAKEN = "a user with this email already exists"
+IDEMPOTENCY_KEY_TAKEN = "this idempotency key is already in use"
 CONVERSATION_NOT_FOUND = "conversation not found"
 
 
@@ -41,6 +43,7 @@ class InMemoryStore:
         self.conversations: dict[uuid.UUID, Conversation] = {}
         self.messages: dict[uuid.UUID, Message] = {}
         self.usage_records: dict[uuid.UUID, UsageRecord] = {}
+        self.idempotency: dict[uuid.UUID, IdempotencyRecord] = {}
         self.commits = 0
 
 
@@ -108,6 +111,7 @@ class Transaction:
         self.conversations = Table(store.conversations)
         self.messages = Table(store.messages)
         self.usage_records = Table(store.usage_records)
+        self.idempotency = Table(store.idempotency)
         self.closed = False
 
     def check_open(self) -> None:
@@ -121,6 +125,7 @@ class Transaction:
         """
         self.check_open()
         self._check_unique_emails()
+        self._check_unique_idempotency_keys()
         self._check_messages_have_conversations()
         deleted_conversations = {key for key, row in self.conversations.writes.items() if row is None}
         for table in self._tables():
@@ -135,7 +140,15 @@ class Transaction:
             table.writes.clear()
 
     def _tables(self) -> tuple[Table[Any], ...]:
-        return (self.users, self.api_keys, self.refresh_tokens, self.conversations, self.messages, self.usage_records)
+        return (
+            self.users,
+            self.api_keys,
+            self.refresh_tokens,
+            self.conversations,
+            self.messages,
+            self.usage_records,
+            self.idempotency,
+        )
 
     def _check_unique_emails(self) -> None:
         written = {row.email: row.id for row in self.users.writes.values() if row is not None}
@@ -144,6 +157,14 @@ class Transaction:
         for row in self.users.rows():
             if written.get(row.email, row.id) != row.id:
                 raise Conflict(EMAIL_TAKEN)
+
+    def _check_unique_idempotency_keys(self) -> None:
+        written = {(row.user_id, row.key): row.id for row in self.idempotency.writes.values() if row is not None}
+        if not written:
+            return
+        for row in self.idempotency.rows():
+            if written.get((row.user_id, row.key), row.id) != row.id:
+                raise Conflict(IDEMPOTENCY_KEY_TAKEN)
 
     def _check_messages_have_conversations(self) -> None:
         for message in self.messages.writes.values():

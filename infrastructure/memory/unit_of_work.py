@@ -6,6 +6,7 @@ from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from infrastructure.memory.repositories import (
     InMemoryApiKeyRepository,
     InMemoryConversationRepository,
+    InMemoryIdempotencyRepository,
     InMemoryRefreshTokenRepository,
     InMemoryUserRepository,
 )
@@ -33,6 +34,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.refresh_tokens = InMemoryRefreshTokenRepository(transaction)
         self.conversations = InMemoryConversationRepository(transaction)
         self.usage = InMemoryUsageRepository(transaction)
+        self.idempotency = InMemoryIdempotencyRepository(transaction)
 
     async def commit(self) -> None:
         if self._transaction is None:

@@ -17,6 +17,7 @@ from interfaces.http.compat import app as compat
 from interfaces.http.conversations import router as conversations
 from interfaces.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from interfaces.http.models import router as models
+from interfaces.http.security_headers import SecurityHeadersMiddleware
 from interfaces.http.usage import router as usage
 from interfaces.http.users import router as users
 
@@ -66,5 +67,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             expose_headers=["X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Switchboard-Cache"],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)  # outermost: every response gets the request id
+    app.add_middleware(RequestContextMiddleware)  # every response gets the request id
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.behind_tls)  # outermost: even a last-resort 500
     return app

@@ -23,6 +23,7 @@ from domain.shared.errors import (
     NotFound,
     RateLimited,
     RuleViolation,
+    ServiceUnavailable,
     Unauthenticated,
     UpstreamAuthError,
     UpstreamBadResponse,
@@ -52,6 +53,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     # Anthropic's both do), which would only burn requests against a limit that stays shut until the month ends.
     (BudgetExceeded, 402),
     (DependencyUnavailable, 503),
+    (ServiceUnavailable, 503),
     (ContextTooLong, 422),
     (UpstreamRejected, 422),
     (UpstreamTimeout, 504),
@@ -117,15 +119,22 @@ def problem_response(
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """For a route's ``responses=``: the error statuses it may answer, all in the problem format.
+# Every API route reaches the database (authentication does), so any of them may answer 503 while it is unreachable.
+ALWAYS_POSSIBLE = (503,)
 
-    An authenticated route (one that may answer 401) may also answer 429 (rate limit) and 503 (Redis down with
-    ``SWITCHBOARD_REDIS_FAILURE_MODE=closed``): the authentication dependency counts every request.
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """For a route's ``responses=``: the error statuses it may answer, all in the problem format; 503 included.
+
+    An authenticated route (one that may answer 401) may also answer 429 (rate limit): the authentication dependency
+    counts every request.
     """
+    every = {*statuses, *ALWAYS_POSSIBLE}
     if 401 in statuses:
-        statuses = tuple(sorted({*statuses, 429, 503}))
-    return {s: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Problem details"} for s in statuses}
+        every.add(429)
+    return {
+        s: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Problem details"} for s in sorted(every)
+    }
 
 
 async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:

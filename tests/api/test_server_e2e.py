@@ -171,3 +171,27 @@ async def test_the_sdks_work_against_the_served_app_with_only_base_url_and_key(
     assert "Hello" in (reply.choices[0].message.content or "")
     assert [len(v.embedding) for v in vectors.data] == [256, 256]
     assert "Hello" in streamed
+
+
+async def test_leaving_a_keyed_stream_frees_the_key_for_the_retry(server: Server, http: httpx.AsyncClient) -> None:
+    ada = await _user_with_key(http, "idem-leaver@example.com")
+    cid = (await http.post("/api/v1/conversations", json={}, headers=ada)).json()["id"]
+    url = f"/api/v1/conversations/{cid}/messages"
+    keyed = {**ada, "Idempotency-Key": "leave-then-retry"}
+    body = {"content": "a long question with many words in it to answer slowly", "stream": True}
+    async with http.stream("POST", url, json=body, headers=keyed) as response:
+        async for chunk in response.aiter_text():
+            if "event: delta" in chunk:
+                break  # leave after the first delta
+    deadline = time.monotonic() + 10
+    while True:  # the key is released in the background once the server notices the client left
+        retried = await http.post(url, json=body, headers=keyed)
+        if retried.status_code != 409 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert retried.status_code == 200, retried.text
+    assert "idempotent-replayed" not in retried.headers
+    assert retried.text.strip().split("\n\n")[-1].startswith("event: done")
+    replay = await http.post(url, json=body, headers=keyed)
+    assert replay.status_code == 201
+    assert replay.headers["idempotent-replayed"] == "true"

@@ -557,6 +557,18 @@ class TestConversationRepository:
             assert await uow.conversations.list_messages(conversation.id, limit=50) == in_order
             assert await uow.conversations.list_messages(conversation.id, limit=0) == []
 
+    async def test_count_messages(self, uow_factory: UnitOfWorkFactory) -> None:
+        owner = await saved_user(uow_factory)
+        conversation = await saved_conversation(uow_factory, owner)
+        other = await saved_conversation(uow_factory, owner)
+        async with uow_factory() as uow:
+            await uow.conversations.add_messages(*(a_message(conversation) for _ in range(3)), a_message(other))
+            assert await uow.conversations.count_messages(conversation.id) == 3  # its own writes count
+            await uow.commit()
+        async with uow_factory() as uow:
+            assert await uow.conversations.count_messages(conversation.id) == 3
+            assert await uow.conversations.count_messages(uuid.uuid4()) == 0
+
 
 class TestTimestamps:
     async def test_come_back_aware_utc(self, uow_factory: UnitOfWorkFactory) -> None:

@@ -12,6 +12,7 @@ from domain.llm.model import ModelSpec
 from infrastructure.llm.catalog import StaticModelCatalog
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.router import ModelRouter
+from infrastructure.memory.login_throttle import InMemoryLoginThrottle
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService
@@ -30,6 +31,7 @@ class Env:
     tokens: JwtTokenService
     catalog: StaticModelCatalog
     llm: ModelRouter
+    throttle: InMemoryLoginThrottle
 
     async def register(self, email: str, role: Role = Role.MEMBER) -> User:
         use_case = RegisterUser(uow=self.uow, hasher=self.hasher, clock=self.clock)
@@ -39,9 +41,9 @@ class Env:
         user = await self.register(email, role)
         return Principal(user_id=user.id, role=user.role, scopes=Scope.for_role(user.role))
 
-    async def log_in(self, email: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
-        use_case = LogIn(uow=self.uow, hasher=self.hasher, tokens=self.tokens, clock=self.clock)
-        return await use_case.execute(LogInCommand(email=email, password=password))
+    async def log_in(self, email: str, password: str = PASSWORD, address: str | None = None):  # type: ignore[no-untyped-def]
+        use_case = LogIn(uow=self.uow, hasher=self.hasher, tokens=self.tokens, clock=self.clock, throttle=self.throttle)
+        return await use_case.execute(LogInCommand(email=email, password=password, client_address=address))
 
     def authenticate(self) -> Authenticate:
         return Authenticate(uow=self.uow, tokens=self.tokens, clock=self.clock)
@@ -67,4 +69,5 @@ def env() -> Env:
         ),
         catalog=catalog,
         llm=ModelRouter(catalog, {s.name: LocalProvider(s) for s in specs}),
+        throttle=InMemoryLoginThrottle(clock=clock, max_per_account=5, max_per_address=20, window_seconds=900),
     )

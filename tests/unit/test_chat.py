@@ -4,7 +4,7 @@ import pytest
 
 from application.chat.create_conversation import CreateConversation, CreateConversationCommand
 from application.chat.delete_conversation import DeleteConversation, DeleteConversationCommand
-from application.chat.exchange import PostMessageCommand
+from application.chat.exchange import ExchangeLimits, PostMessageCommand
 from application.chat.get_conversation import GetConversation, GetConversationCommand
 from application.chat.list_conversations import ListConversations, ListConversationsCommand
 from application.chat.post_message import PostMessage
@@ -25,7 +25,7 @@ async def _conversation(env: Env, principal: Principal, **kwargs: object) -> Con
 
 
 def _post(env: Env) -> PostMessage:
-    return PostMessage(uow=env.uow, gateway=LLMGateway(provider=env.llm), clock=env.clock)
+    return PostMessage(uow=env.uow, gateway=LLMGateway(provider=env.llm), catalog=env.catalog, clock=env.clock)
 
 
 async def test_create_uses_the_default_model_and_title(env: Env) -> None:
@@ -109,6 +109,34 @@ async def test_max_tokens_cuts_the_answer(env: Env) -> None:
     )
     assert result.completion.finish_reason is FinishReason.LENGTH
     assert result.completion.usage.output_tokens <= 5
+
+
+async def test_max_tokens_above_the_models_cap_is_refused_before_any_call(env: Env) -> None:
+    ada = await env.principal("ada@example.com")
+    conversation = await _conversation(env, ada, model="local-small")
+    command = PostMessageCommand(principal=ada, conversation_id=conversation.id, content="hi", max_tokens=6)
+    commits = env.uow.commits
+    with pytest.raises(RuleViolation, match="max_tokens is 6, above the 5 output tokens model 'local-small' allows"):
+        await _post(env).execute(command)
+    assert env.uow.commits == commits  # nothing stored
+    at_cap = PostMessageCommand(principal=ada, conversation_id=conversation.id, content="hi", max_tokens=5)
+    assert (await _post(env).execute(at_cap)).completion.usage.output_tokens <= 5
+
+
+async def test_a_conversation_holds_a_bounded_number_of_messages(env: Env) -> None:
+    ada = await env.principal("ada@example.com")
+    conversation = await _conversation(env, ada)
+    post = PostMessage(
+        uow=env.uow,
+        gateway=LLMGateway(provider=env.llm),
+        catalog=env.catalog,
+        clock=env.clock,
+        limits=ExchangeLimits(max_messages=4),
+    )
+    for _ in range(2):
+        await post.execute(PostMessageCommand(principal=ada, conversation_id=conversation.id, content="hi"))
+    with pytest.raises(RuleViolation, match="at most 4 messages"):
+        await post.execute(PostMessageCommand(principal=ada, conversation_id=conversation.id, content="hi"))
 
 
 async def test_conversations_are_invisible_to_others(env: Env) -> None:

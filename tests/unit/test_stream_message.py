@@ -21,7 +21,7 @@ async def _setup(env: Env, provider: ScriptedProvider) -> tuple[Principal, Strea
     ada = await env.principal("ada@example.com")
     create = CreateConversation(uow=env.uow, catalog=env.catalog, clock=env.clock, max_conversations_per_user=5)
     conversation = await create.execute(CreateConversationCommand(principal=ada, model="scripted"))
-    use_case = StreamMessage(uow=env.uow, gateway=LLMGateway(provider=provider), clock=env.clock)
+    use_case = StreamMessage(uow=env.uow, gateway=LLMGateway(provider=provider), catalog=env.catalog, clock=env.clock)
     return ada, use_case, PostMessageCommand(principal=ada, conversation_id=conversation.id, content="hi")
 
 

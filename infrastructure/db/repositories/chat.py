@@ -83,6 +83,10 @@ class SqlAlchemyConversationRepository(SqlAlchemyRepository, ConversationReposit
                 raise NotFound(CONVERSATION_NOT_FOUND) from exc
             raise
 
+    async def count_messages(self, conversation_id: uuid.UUID) -> int:
+        statement = select(func.count()).select_from(messages).where(messages.c.conversation_id == conversation_id)
+        return (await self._session.execute(statement)).scalar_one()
+
     async def list_messages(self, conversation_id: uuid.UUID, *, limit: int | None = None) -> list[Message]:
         statement = select(messages).where(messages.c.conversation_id == conversation_id)
         if limit is None:

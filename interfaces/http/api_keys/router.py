@@ -25,7 +25,10 @@ admin_router = APIRouter(prefix="/admin/api-keys", tags=["api-keys"])
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, responses=problem_responses(401, 403, 413, 422), summary="Create a key"
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(400, 401, 403, 413, 422),
+    summary="Create a key",
 )
 @inject
 async def create_api_key(

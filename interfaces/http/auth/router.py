@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, Form, status
+from fastapi import APIRouter, Depends, Form, Request, status
 
 from application.auth.log_in import LogIn, LogInCommand
 from application.auth.log_out import LogOut, LogOutCommand
@@ -28,7 +28,7 @@ def _tokens(pair: TokenPair) -> TokenResponse:
 
 
 @router.post(
-    "/register", status_code=status.HTTP_201_CREATED, responses=problem_responses(409, 413, 422), summary="Sign up"
+    "/register", status_code=status.HTTP_201_CREATED, responses=problem_responses(400, 409, 413, 422), summary="Sign up"
 )
 @inject
 async def register(
@@ -38,17 +38,21 @@ async def register(
     return UserResponse.of(user)
 
 
-@router.post("/token", responses=problem_responses(401, 413, 422), summary="Log in (OAuth2 password flow)")
+@router.post("/token", responses=problem_responses(400, 401, 413, 422, 429), summary="Log in (OAuth2 password flow)")
 @inject
 async def token(
-    username: Annotated[str, Form(max_length=320, description="The account's email.")],
-    password: Annotated[str, Form(max_length=1024)],
+    request: Request,
+    # min_length=1: an empty form field arrives as a missing one, so the document must not promise to accept it.
+    username: Annotated[str, Form(min_length=1, max_length=320, description="The account's email.")],
+    password: Annotated[str, Form(min_length=1, max_length=1024)],
     use_case: LogIn = Depends(Provide[Container.log_in]),
 ) -> TokenResponse:
-    return _tokens(await use_case.execute(LogInCommand(email=username, password=password)))
+    # The peer's address for now; resolving X-Forwarded-For from trusted proxies belongs to the observability work.
+    address = request.client.host if request.client else None
+    return _tokens(await use_case.execute(LogInCommand(email=username, password=password, client_address=address)))
 
 
-@router.post("/refresh", responses=problem_responses(401, 413, 422), summary="Rotate a refresh token")
+@router.post("/refresh", responses=problem_responses(400, 401, 413, 422), summary="Rotate a refresh token")
 @inject
 async def refresh(
     body: RefreshRequest, use_case: RefreshSession = Depends(Provide[Container.refresh_session])
@@ -59,7 +63,7 @@ async def refresh(
 @router.post(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 413, 422),
+    responses=problem_responses(400, 401, 413, 422),
     summary="End the session of a refresh token",
 )
 @inject

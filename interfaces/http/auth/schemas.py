@@ -2,12 +2,19 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.auth.model import EMAIL_PATTERN, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
 
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(max_length=320, examples=["ada@example.com"])
-    password: str = Field(min_length=1, max_length=1024, description="At least 12 characters.")
+    email: str = Field(max_length=320, pattern=EMAIL_PATTERN, examples=["ada@example.com"])
+    password: str = Field(
+        min_length=MIN_PASSWORD_LENGTH,
+        max_length=MAX_PASSWORD_LENGTH,
+        pattern=r"\S",
+        description=f"At least {MIN_PASSWORD_LENGTH} characters, not all blank.",
+    )
 
 
 class RefreshRequest(BaseModel):

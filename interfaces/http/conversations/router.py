@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from application.chat.create_conversation import CreateConversation, CreateConversationCommand
@@ -16,6 +17,8 @@ from application.chat.list_conversations import ListConversations, ListConversat
 from application.chat.post_message import PostMessage
 from application.chat.stream_message import MessageStream, StreamMessage, StreamOutcome
 from application.chat.update_conversation import UpdateConversation, UpdateConversationCommand
+from application.idempotency.guard import IdempotencyGuard, IdempotentRequest
+from domain.idempotency.model import StoredResponse
 from domain.shared.errors import DomainError
 from interfaces.container import Container
 from interfaces.http.cache_control import CACHE_HEADER, cache_policy
@@ -31,18 +34,22 @@ from interfaces.http.conversations.schemas import (
     StreamDeltaEvent,
     UpdateConversationRequest,
 )
-from interfaces.http.errors import problem_responses, status_for
+from interfaces.http.errors import PROBLEM_JSON, problem_responses, status_for
+from interfaces.http.idempotency import IdempotencyKey, as_response, fingerprint, stored_json
 from interfaces.http.security import CurrentPrincipal
 from interfaces.http.sse import SSE_HEADERS, sse_event
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 UPSTREAM_ERRORS = (502, 503, 504)
+Settle = Callable[[StoredResponse | None], Awaitable[None]]
+# Releasing an idempotency key after a client left must outlive the cancelled request; strong references live here.
+_BACKGROUND: set[asyncio.Task[None]] = set()
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 413, 422),
+    responses=problem_responses(400, 401, 403, 413, 422),
     summary="Start a conversation",
 )
 @inject
@@ -86,7 +93,7 @@ async def get_conversation(
 
 
 @router.patch(
-    "/{conversation_id}", responses=problem_responses(401, 403, 404, 413, 422), summary="Rename or reconfigure"
+    "/{conversation_id}", responses=problem_responses(400, 401, 403, 404, 413, 422), summary="Rename or reconfigure"
 )
 @inject
 async def update_conversation(
@@ -137,22 +144,25 @@ STREAM_DOC = {
     "/{conversation_id}/messages",
     status_code=status.HTTP_201_CREATED,
     response_model=PostMessageResponse,
-    responses={**STREAM_DOC, **problem_responses(401, 403, 404, 413, 422, *UPSTREAM_ERRORS)},
+    responses={**STREAM_DOC, **problem_responses(400, 401, 403, 404, 409, 413, 422, 429, *UPSTREAM_ERRORS)},
     summary="Send a message and get the model's answer, whole or streamed",
 )
 @inject
 async def post_message(
+    request: Request,
     conversation_id: uuid.UUID,
     body: PostMessageRequest,
     principal: CurrentPrincipal,
     response: Response,
+    idempotency_key: IdempotencyKey = None,
     accept: Annotated[str, Header()] = "",
     cache_control: Annotated[
         str | None, Header(description="`no-store`: bypass the response cache; `max-age=N`: use it")
     ] = None,
     use_case: PostMessage = Depends(Provide[Container.post_message]),
     stream_use_case: StreamMessage = Depends(Provide[Container.stream_message]),
-) -> PostMessageResponse | StreamingResponse:
+    guard: IdempotencyGuard = Depends(Provide[Container.idempotency]),
+) -> PostMessageResponse | Response:
     command = PostMessageCommand(
         principal=principal,
         conversation_id=conversation_id,
@@ -162,31 +172,74 @@ async def post_message(
         request_id=request_id_var.get(),
         cache=cache_policy(cache_control),
     )
-    if body.stream or "text/event-stream" in accept:
-        stream = await stream_use_case.open(command)  # errors before the first token are ordinary problems
-        headers = {**SSE_HEADERS, CACHE_HEADER: stream.cache_status.value}
-        return StreamingResponse(_sse(stream), media_type="text/event-stream", headers=headers)
-    result = await use_case.execute(command)
-    response.headers[CACHE_HEADER] = result.cache_status.value
-    return PostMessageResponse.of(result)
+    streaming = body.stream or "text/event-stream" in accept
+    if idempotency_key is None:
+        if streaming:
+            stream = await stream_use_case.open(command)  # errors before the first token are ordinary problems
+            headers = {**SSE_HEADERS, CACHE_HEADER: stream.cache_status.value}
+            return StreamingResponse(_sse(stream), media_type="text/event-stream", headers=headers)
+        result = await use_case.execute(command)
+        response.headers[CACHE_HEADER] = result.cache_status.value
+        return PostMessageResponse.of(result)
+
+    keyed = IdempotentRequest(principal.user_id, idempotency_key, fingerprint(request.url.path, body))
+    if not streaming:
+
+        async def answer() -> StoredResponse:
+            return stored_json(201, PostMessageResponse.of(await use_case.execute(command)))
+
+        stored, replayed = await guard.run(keyed, answer)
+        return as_response(stored, replayed=replayed)
+    replay = await guard.reserve(keyed)
+    if replay is not None:  # a streamed request's replay is its stored final result, as JSON
+        return as_response(replay, replayed=True)
+    try:
+        stream = await stream_use_case.open(command)
+    except BaseException:
+        await guard.release(keyed)
+        raise
+
+    async def settle(outcome: StoredResponse | None) -> None:
+        await (guard.complete(keyed, outcome) if outcome is not None else guard.release(keyed))
+
+    headers = {**SSE_HEADERS, CACHE_HEADER: stream.cache_status.value}
+    return StreamingResponse(_sse(stream, settle), media_type="text/event-stream", headers=headers)
 
 
-async def _sse(stream: MessageStream) -> AsyncIterator[bytes]:
+async def _sse(stream: MessageStream, settle: Settle | None = None) -> AsyncIterator[bytes]:
+    """The SSE frames of a message stream. With ``settle``, the final result is stored for idempotent replays, or
+    the key released when no result came (the client left, or storing failed)."""
+    settled = settle is None
     try:
         async for event in stream:
             if isinstance(event, StreamOutcome):
-                yield _final_event(event)
+                frame, stored = _final_event(event)
+                if not settled:
+                    settled = True
+                    await settle(stored)  # type: ignore[misc]
+                yield frame
             else:
                 yield sse_event("delta", StreamDeltaEvent(text=event.text).model_dump())
     except DomainError as exc:  # storing the answer failed, e.g. the conversation was deleted meanwhile
         yield sse_event("error", _problem(exc))
+    finally:
+        if not settled and settle is not None:
+            task = asyncio.ensure_future(settle(None))  # shielded from the cancelled request
+            _BACKGROUND.add(task)
+            task.add_done_callback(_BACKGROUND.discard)
 
 
-def _final_event(outcome: StreamOutcome) -> bytes:
-    response = PostMessageResponse.of(outcome).model_dump(mode="json")
+def _final_event(outcome: StreamOutcome) -> tuple[bytes, StoredResponse]:
+    response = PostMessageResponse.of(outcome)
     if outcome.error is None:
-        return sse_event("done", response)
-    return sse_event("error", _problem(outcome.error) | {"result": response})
+        return sse_event("done", response.model_dump(mode="json")), stored_json(201, response)
+    problem = _problem(outcome.error) | {"result": response.model_dump(mode="json")}
+    stored = stored_json(status_for(outcome.error), problem | {"instance": _instance(outcome)}, PROBLEM_JSON)
+    return sse_event("error", problem), stored
+
+
+def _instance(outcome: StreamOutcome) -> str:
+    return f"/api/v1/conversations/{outcome.user_message.conversation_id}/messages"
 
 
 def _problem(exc: DomainError) -> dict[str, object]:

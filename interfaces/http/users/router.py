@@ -41,7 +41,7 @@ async def list_users(
 
 @router.patch(
     "/admin/users/{user_id}",
-    responses=problem_responses(401, 403, 404, 413, 422),
+    responses=problem_responses(400, 401, 403, 404, 413, 422),
     summary="Change a user's role, budget or rate limits, or deactivate them (admin)",
 )
 @inject
