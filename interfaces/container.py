@@ -34,6 +34,10 @@ from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from infrastructure.llm.catalog import load_catalog
 from infrastructure.llm.registry import build_router
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
+from infrastructure.observability.llm import LLMTelemetry, ObservedLLM
+from infrastructure.observability.metrics import Metrics
+from infrastructure.observability.readiness import Readiness, data_directory
+from infrastructure.observability.tracing import Tracing, build_tracer_provider, instrument_engine
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService
 from infrastructure.settings import Settings
@@ -41,14 +45,27 @@ from infrastructure.settings import Settings
 MEMORY_DATABASE_URL = "memory://"
 
 
-def _engine(settings: Settings) -> AsyncEngine | None:
+def _engine(settings: Settings, tracing: Tracing) -> AsyncEngine | None:
     if settings.database_url == MEMORY_DATABASE_URL:
         return None
-    return create_engine(
+    engine = create_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         echo=settings.database_echo,
+    )
+    if tracing.tracer is not None:
+        instrument_engine(engine, tracing.tracer)
+    return engine
+
+
+def _readiness(settings: Settings, engine: AsyncEngine | None) -> Readiness:
+    return Readiness(
+        engine=engine,
+        redis_url=settings.redis_url,
+        disk_path=data_directory(settings.database_url, settings.disk_check_path),
+        min_free_bytes=settings.disk_min_free_mb * 1024 * 1024,
+        timeout_seconds=settings.readiness_timeout_seconds,
     )
 
 
@@ -62,9 +79,22 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
+    # Telemetry. Tracing is off (no SDK provider, nothing wrapped) unless an OTLP endpoint is set; tests override
+    # ``tracer_provider`` with one that exports to memory.
+    metrics = providers.Singleton(Metrics)
+    tracer_provider = providers.Singleton(
+        build_tracer_provider,
+        settings.provided.otlp_endpoint,
+        service_name=settings.provided.otel_service_name,
+        sample_ratio=settings.provided.trace_sample_ratio,
+    )
+    tracing = providers.Singleton(Tracing, tracer_provider)
+    llm_telemetry = providers.Singleton(LLMTelemetry, metrics, tracing.provided.tracer)
+
     # A Singleton, not an async Resource: an async Resource would put every dependent provider in async mode, making
     # each injection a Future to await on the request path. ``close_resources`` disposes of the pool instead.
-    engine = providers.Singleton(_engine, settings)
+    engine = providers.Singleton(_engine, settings, tracing)
+    readiness = providers.Singleton(_readiness, settings, engine)
     uow = providers.Singleton(_uow_factory, settings, engine)
 
     hasher = providers.Singleton(
@@ -82,8 +112,11 @@ class Container(containers.DeclarativeContainer):
         refresh_ttl_seconds=settings.provided.refresh_token_ttl_seconds,
     )
     catalog = providers.Singleton(load_catalog, settings.provided.catalog_path)
-    llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ))
-    gateway = providers.Singleton(LLMGateway, provider=llm)
+    llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ), observer=llm_telemetry)
+    observed_llm = providers.Singleton(
+        ObservedLLM, llm, catalog=catalog, metrics=metrics, log_content=settings.provided.log_message_content
+    )
+    gateway = providers.Singleton(LLMGateway, provider=observed_llm)
 
     register_user = providers.Factory(RegisterUser, uow=uow, hasher=hasher, clock=clock)
     log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock)
@@ -122,8 +155,11 @@ class Container(containers.DeclarativeContainer):
 
 
 async def close_resources(container: Container) -> None:
-    """Closes what the container opened: the database pool, the provider clients."""
+    """Closes what the container opened: the database pool, the provider clients, the health checks' Redis client;
+    flushes the spans still buffered."""
     await container.llm().aclose()
+    await container.readiness().aclose()
     engine = container.engine()
     if engine is not None:
         await engine.dispose()
+    container.tracing().shutdown()

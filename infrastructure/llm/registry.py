@@ -17,6 +17,7 @@ from domain.llm.ports import LLMProvider, ModelCatalog
 from infrastructure.llm.anthropic import AnthropicProvider
 from infrastructure.llm.catalog import CatalogError
 from infrastructure.llm.local import LocalProvider
+from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
 from infrastructure.llm.openai import OpenAIProvider
 from infrastructure.llm.resilience import Clock, ResiliencePolicy, Sleep
 from infrastructure.llm.router import ModelRouter, deployment_key
@@ -100,13 +101,14 @@ def build_provider(spec: ModelSpec, settings: RouterSettings, env: Mapping[str, 
 
 
 def build_deployments(
-    catalog: ModelCatalog, settings: RouterSettings, env: Mapping[str, str]
+    catalog: ModelCatalog, settings: RouterSettings, env: Mapping[str, str], observer: RouterObserver = NO_OBSERVER
 ) -> dict[str, LLMProvider]:
-    return {
-        deployment_key(model.name, spec.variant): build_provider(spec, settings, env)
-        for model in catalog.list()
-        for spec in model.deployments
-    }
+    deployments: dict[str, LLMProvider] = {}
+    for model in catalog.list():
+        for spec in model.deployments:
+            key = deployment_key(model.name, spec.variant)
+            deployments[key] = observer.deployment(key, spec, build_provider(spec, settings, env))
+    return deployments
 
 
 def build_router(
@@ -117,7 +119,12 @@ def build_router(
     clock: Clock = time.monotonic,
     sleep: Sleep = asyncio.sleep,
     rng: random.Random | None = None,
+    observer: RouterObserver = NO_OBSERVER,
 ) -> ModelRouter:
-    """The router over every deployment of ``catalog``; close it with ``await router.aclose()`` on shutdown."""
-    deployments = build_deployments(catalog, settings, env)
-    return ModelRouter(catalog, deployments, policy=resilience_policy(settings), clock=clock, sleep=sleep, rng=rng)
+    """The router over every deployment of ``catalog``; close it with ``await router.aclose()`` on shutdown.
+
+    ``observer`` sees retries, fallbacks and circuit changes, and may wrap each deployment's provider (telemetry).
+    """
+    deployments = build_deployments(catalog, settings, env, observer)
+    policy = resilience_policy(settings)
+    return ModelRouter(catalog, deployments, policy=policy, clock=clock, sleep=sleep, rng=rng, observer=observer)

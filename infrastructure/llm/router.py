@@ -40,6 +40,7 @@ from domain.shared.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
+from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
 from infrastructure.llm.resilience import Clock, Resilience, ResiliencePolicy, Sleep, Tally
 
 log = logging.getLogger(__name__)
@@ -99,13 +100,16 @@ class ModelRouter(LLMProvider):
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        observer: RouterObserver = NO_OBSERVER,
     ) -> None:
         self._catalog = catalog
         self._deployments = dict(deployments)
         self._rng = rng or random.Random()  # noqa: S311 - traffic split, not cryptography
+        self._observer = observer
         policy = policy or ResiliencePolicy()
         self._resilience = {
-            key: Resilience(key, policy, clock=clock, sleep=sleep, rng=self._rng) for key in self._deployments
+            key: Resilience(key, policy, clock=clock, sleep=sleep, rng=self._rng, observer=observer)
+            for key in self._deployments
         }
 
     @property
@@ -168,6 +172,7 @@ class ModelRouter(LLMProvider):
                 if not _falls_back(exc):
                     raise
                 log.warning("model %s failed (%s): falling back", spec.name, exc.code)
+                self._observer.fell_back(spec.name, exc)
                 failed.append(spec.name)
                 errors.append(exc)
                 continue
@@ -186,6 +191,7 @@ class ModelRouter(LLMProvider):
                 if not _falls_back(exc):
                     raise
                 log.warning("model %s failed before streaming (%s): falling back", spec.name, exc.code)
+                self._observer.fell_back(spec.name, exc)
                 failed.append(spec.name)
                 errors.append(exc)
                 continue
