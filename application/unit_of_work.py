@@ -6,6 +6,7 @@ import abc
 from types import TracebackType
 from typing import Self
 
+from domain.audit.ports import AuditLog
 from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepository
 from domain.chat.ports import ConversationRepository
 
@@ -21,6 +22,7 @@ class UnitOfWork(abc.ABC):
     api_keys: ApiKeyRepository
     refresh_tokens: RefreshTokenRepository
     conversations: ConversationRepository
+    audit_log: AuditLog
 
     async def __aenter__(self) -> Self:
         await self._begin()

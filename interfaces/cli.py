@@ -8,6 +8,7 @@ import getpass
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from domain.auth.model import Role
 from domain.shared.errors import DomainError
 from infrastructure.db.migrate import upgrade_to_head
 from infrastructure.llm.catalog import CatalogError, load_catalog
+from infrastructure.observability.metrics import MULTIPROC_ENV
 from infrastructure.settings import Settings, SettingsError, load_settings
 from interfaces.container import Container, close_resources
 
@@ -26,11 +28,31 @@ def _migrate(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_directory(workers: int) -> None:
+    """Several workers share their metrics through files (prometheus-client's multiprocess mode): an empty directory,
+    ``PROMETHEUS_MULTIPROC_DIR`` if set, else a new temporary one. Stale files of a previous run are removed."""
+    configured = os.environ.get(MULTIPROC_ENV)
+    if workers == 1 and not configured:
+        return
+    directory = Path(configured) if configured else Path(tempfile.mkdtemp(prefix="switchboard-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(directory)  # inherited by the worker processes, which import it fresh
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from interfaces.telemetry import configure_logs
+
+    configure_logs(settings, load_catalog(settings.catalog_path))
     if args.migrate:
         _migrate(settings, args)
+    workers = args.workers or settings.workers
+    grace = args.graceful_timeout or settings.graceful_shutdown_seconds
+    os.environ["SWITCHBOARD_GRACEFUL_SHUTDOWN_SECONDS"] = str(grace)  # the app ends its streams before the cut
+    _metrics_directory(workers)
     # uvicorn drains on SIGTERM/SIGINT, restores the previous handlers and re-raises the signal. With these no-op
     # handlers in place, a drained shutdown returns normally and the process exits 0, as supervisors expect.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
@@ -40,10 +62,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers,
+        workers=workers,
+        log_config=None,  # the app's structured logging, not uvicorn's
         log_level=settings.log_level.lower(),
-        proxy_headers=False,
-        timeout_graceful_shutdown=args.graceful_timeout,
+        access_log=False,  # the app writes one access line per request itself
+        proxy_headers=False,  # X-Forwarded-For is honoured by the app, from SWITCHBOARD_TRUSTED_PROXIES only
+        timeout_graceful_shutdown=grace,
     )
     return 0
 
@@ -79,8 +103,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", help="bind address (default: SWITCHBOARD_HOST)")
     serve.add_argument("--port", type=int, help="port (default: SWITCHBOARD_PORT)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes")
-    serve.add_argument("--graceful-timeout", type=int, default=30, help="seconds to drain on shutdown")
+    serve.add_argument("--workers", type=int, help="worker processes (default: SWITCHBOARD_WORKERS)")
+    serve.add_argument(
+        "--graceful-timeout",
+        type=int,
+        help="seconds to drain on shutdown (default: SWITCHBOARD_GRACEFUL_SHUTDOWN_SECONDS)",
+    )
     serve.add_argument("--migrate", action="store_true", help="apply migrations before serving")
     admin = commands.add_parser("create-admin", help="create an administrator (password from prompt or env)")
     admin.add_argument("--email", required=True)

@@ -37,6 +37,7 @@ from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from infrastructure.observability.llm import LLMTelemetry, ObservedLLM
 from infrastructure.observability.metrics import Metrics
 from infrastructure.observability.readiness import Readiness, data_directory
+from infrastructure.observability.security import SecurityLog
 from infrastructure.observability.tracing import Tracing, build_tracer_provider, instrument_engine
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService
@@ -69,10 +70,11 @@ def _readiness(settings: Settings, engine: AsyncEngine | None) -> Readiness:
     )
 
 
-def _uow_factory(settings: Settings, engine: AsyncEngine | None) -> UnitOfWorkFactory:
+def _uow_factory(settings: Settings, engine: AsyncEngine | None, security_log: SecurityLog) -> UnitOfWorkFactory:
+    # Audit entries reach the security log once their transaction has committed.
     if engine is None:
-        return InMemoryUnitOfWorkFactory()
-    return SqlAlchemyUnitOfWorkFactory(create_session_factory(engine))
+        return InMemoryUnitOfWorkFactory(on_audit=security_log.admin_changes)
+    return SqlAlchemyUnitOfWorkFactory(create_session_factory(engine), on_audit=security_log.admin_changes)
 
 
 class Container(containers.DeclarativeContainer):
@@ -90,12 +92,13 @@ class Container(containers.DeclarativeContainer):
     )
     tracing = providers.Singleton(Tracing, tracer_provider)
     llm_telemetry = providers.Singleton(LLMTelemetry, metrics, tracing.provided.tracer)
+    security_log = providers.Singleton(SecurityLog)
 
     # A Singleton, not an async Resource: an async Resource would put every dependent provider in async mode, making
     # each injection a Future to await on the request path. ``close_resources`` disposes of the pool instead.
     engine = providers.Singleton(_engine, settings, tracing)
     readiness = providers.Singleton(_readiness, settings, engine)
-    uow = providers.Singleton(_uow_factory, settings, engine)
+    uow = providers.Singleton(_uow_factory, settings, engine, security_log)
 
     hasher = providers.Singleton(
         Argon2PasswordHasher,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from application.admin.audit import record_change, user_view
 from application.auth.access import require_admin
 from application.unit_of_work import UnitOfWorkFactory
 from domain.auth.model import Principal, Role, User
@@ -16,12 +17,14 @@ class UpdateUserCommand:
     user_id: uuid.UUID
     role: Role | None = None
     is_active: bool | None = None
+    request_id: str | None = None
 
 
 class UpdateUser:
     """An admin changes a user's role or deactivates them. Deactivation ends their sessions at once.
 
     Admins cannot demote or deactivate themselves, so the service is never left without an administrator by accident.
+    A change is written to the audit trail in the same transaction.
     """
 
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
@@ -36,6 +39,7 @@ class UpdateUser:
         now = self._clock.now()
         async with self._uow() as uow:
             user = await uow.users.get(command.user_id)
+            before = user_view(user)
             if command.role is not None:
                 user.role = command.role
             if command.is_active is not None:
@@ -44,5 +48,17 @@ class UpdateUser:
                     await uow.refresh_tokens.revoke_all_for_user(user.id, now)
             user.updated_at = now
             await uow.users.update(user)
+            if user_view(user) != before:
+                await record_change(
+                    uow,
+                    principal=command.principal,
+                    action="user.update",
+                    target_type="user",
+                    target_id=user.id,
+                    before=before,
+                    after=user_view(user),
+                    at=now,
+                    request_id=command.request_id,
+                )
             await uow.commit()
         return user

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
+from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, Role, Scope, User
 from domain.chat.model import Conversation, Message, MessageStatus
 from domain.llm.model import ChatRole, FinishReason
@@ -147,4 +148,34 @@ def message_from_row(row: Row) -> Message:
         output_tokens=row["output_tokens"],
         model=row["model"],
         finish_reason=FinishReason(finish_reason) if finish_reason is not None else None,
+    )
+
+
+def audit_entry_values(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "occurred_at": entry.occurred_at,
+        "actor_id": entry.actor_id,
+        "actor_api_key_id": entry.actor_api_key_id,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "before": entry.before,
+        "after": entry.after,
+        "request_id": entry.request_id,
+    }
+
+
+def audit_entry_from_row(row: Row) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        occurred_at=row["occurred_at"],
+        actor_id=row["actor_id"],
+        actor_api_key_id=row["actor_api_key_id"],
+        action=row["action"],
+        target_type=row["target_type"],
+        target_id=row["target_id"],
+        before=row["before"],
+        after=row["after"],
+        request_id=row["request_id"],
     )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.audit.model import AuditEntry
+from infrastructure.db.repositories.audit import SqlAlchemyAuditLog
 from infrastructure.db.repositories.auth import (
     SqlAlchemyApiKeyRepository,
     SqlAlchemyRefreshTokenRepository,
@@ -14,11 +17,18 @@ from infrastructure.db.repositories.auth import (
 )
 from infrastructure.db.repositories.chat import SqlAlchemyConversationRepository
 
+AuditListener = Callable[[Sequence[AuditEntry]], None]
+
 
 class SqlAlchemyUnitOfWork(UnitOfWork):
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    """``on_audit`` hears of the audit entries of each commit, after it succeeded (the security log)."""
+
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], on_audit: AuditListener | None = None
+    ) -> None:
         self._session_factory = session_factory
         self._session: AsyncSession | None = None
+        self._on_audit = on_audit
 
     async def _begin(self) -> None:
         if self._session is not None:
@@ -29,11 +39,16 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.api_keys = SqlAlchemyApiKeyRepository(session)
         self.refresh_tokens = SqlAlchemyRefreshTokenRepository(session)
         self.conversations = SqlAlchemyConversationRepository(session)
+        self._audit = SqlAlchemyAuditLog(session)
+        self.audit_log = self._audit
 
     async def commit(self) -> None:
         if self._session is None:
             raise RuntimeError("commit outside an open unit of work")
         await self._session.commit()
+        entries, self._audit.added = self._audit.added, []
+        if entries and self._on_audit is not None:
+            self._on_audit(entries)
 
     async def rollback(self) -> None:
         if self._session is not None:
@@ -47,8 +62,11 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
 
 class SqlAlchemyUnitOfWorkFactory(UnitOfWorkFactory):
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], *, on_audit: AuditListener | None = None
+    ) -> None:
         self._session_factory = session_factory
+        self._on_audit = on_audit
 
     def __call__(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self._session_factory)
+        return SqlAlchemyUnitOfWork(self._session_factory, self._on_audit)

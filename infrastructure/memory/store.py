@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, User
 from domain.chat.model import Conversation, Message
 from domain.shared.errors import Conflict, NotFound
@@ -39,6 +40,7 @@ class InMemoryStore:
         self.refresh_tokens: dict[uuid.UUID, RefreshToken] = {}
         self.conversations: dict[uuid.UUID, Conversation] = {}
         self.messages: dict[uuid.UUID, Message] = {}
+        self.audit_log: dict[uuid.UUID, AuditEntry] = {}
         self.commits = 0
 
 
@@ -105,6 +107,7 @@ class Transaction:
         self.refresh_tokens = Table(store.refresh_tokens)
         self.conversations = Table(store.conversations)
         self.messages = Table(store.messages)
+        self.audit_log = Table(store.audit_log)
         self.closed = False
 
     def check_open(self) -> None:
@@ -132,7 +135,7 @@ class Transaction:
             table.writes.clear()
 
     def _tables(self) -> tuple[Table[Any], ...]:
-        return (self.users, self.api_keys, self.refresh_tokens, self.conversations, self.messages)
+        return (self.users, self.api_keys, self.refresh_tokens, self.conversations, self.messages, self.audit_log)
 
     def _check_unique_emails(self) -> None:
         written = {row.email: row.id for row in self.users.writes.values() if row is not None}

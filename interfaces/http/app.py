@@ -17,6 +17,7 @@ from interfaces.http import errors, health, metrics, security
 from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
 from interfaces.http.conversations import router as conversations
+from interfaces.http.lifecycle import Shutdown
 from interfaces.http.middleware import RequestMiddleware
 from interfaces.http.models import router as models
 from interfaces.http.users import router as users
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     if tracer is not None:
         trace_use_cases(container, tracer)
     container.llm()  # build every provider now, not on the first request
+    shutdown = Shutdown(settings.graceful_shutdown_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,7 +43,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         log = get_logger("switchboard.lifecycle")
         log.info("started", pid=os.getpid(), environment=settings.environment)
         try:
-            yield
+            with shutdown.listening():
+                yield
         finally:
             log.info("stopping: in-flight requests are done, closing pools")
             await close_resources(container)
@@ -58,6 +61,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.container = container
+    app.state.shutdown = shutdown
     api = APIRouter(prefix="/api/v1")
     for module in (auth, users, api_keys, conversations, models):
         api.include_router(module.router)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
@@ -31,9 +30,9 @@ from domain.shared.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from infrastructure.observability.logging import get_logger
 from interfaces.http.context import request_id_var
 
-logger = logging.getLogger("switchboard.http")
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:switchboard:problem:"
 
@@ -127,9 +126,22 @@ async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
     elif status == 503:
         headers["Retry-After"] = "1"
     detail = _GENERIC_DETAIL.get(type(exc), exc.detail)
-    if isinstance(exc, UpstreamError):
-        logger.warning("upstream error %s: %s", exc.code, detail)
+    _observe(request, exc, detail)
     return problem_response(request, status=status, code=exc.code, title=exc.title, detail=detail, headers=headers)
+
+
+def _observe(request: Request, exc: DomainError, detail: str) -> None:
+    """Security events for refused credentials and access, a count of rate-limited requests."""
+    container = request.app.state.container
+    client = request.client.host if request.client else None
+    if isinstance(exc, Unauthenticated):
+        container.security_log().auth_failed(reason=exc.detail, code=exc.code, client=client)
+    elif isinstance(exc, Forbidden):
+        container.security_log().access_denied(reason=exc.detail, client=client)
+    elif isinstance(exc, RateLimited):
+        container.metrics().rate_limited.labels(exc.code).inc()
+    elif isinstance(exc, UpstreamError):
+        get_logger("switchboard.http").warning("upstream error", code=exc.code, detail=detail)
 
 
 async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:

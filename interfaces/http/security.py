@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from application.auth.authenticate import INVALID_CREDENTIALS, Authenticate
 from domain.auth.model import Principal
 from domain.shared.errors import Unauthenticated
+from infrastructure.observability.context import note_principal
 from interfaces.container import Container
 
 bearer = HTTPBearer(
@@ -26,7 +27,9 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise Unauthenticated(INVALID_CREDENTIALS)
-    return await authenticate.execute(credentials.credentials)
+    principal = await authenticate.execute(credentials.credentials)
+    note_principal(principal.user_id, principal.api_key_id)  # every later log line of the request names them
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

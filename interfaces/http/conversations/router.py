@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, Header, Query, status
+from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from application.chat.create_conversation import CreateConversation, CreateConversationCommand
@@ -14,7 +14,7 @@ from application.chat.exchange import PostMessageCommand
 from application.chat.get_conversation import GetConversation, GetConversationCommand
 from application.chat.list_conversations import ListConversations, ListConversationsCommand
 from application.chat.post_message import PostMessage
-from application.chat.stream_message import MessageStream, StreamMessage, StreamOutcome
+from application.chat.stream_message import MessageStream, StreamMessage, StreamOutcome, close_stream
 from application.chat.update_conversation import UpdateConversation, UpdateConversationCommand
 from domain.shared.errors import DomainError
 from interfaces.container import Container
@@ -31,6 +31,7 @@ from interfaces.http.conversations.schemas import (
     UpdateConversationRequest,
 )
 from interfaces.http.errors import problem_responses, status_for
+from interfaces.http.lifecycle import Shutdown
 from interfaces.http.security import CurrentPrincipal
 from interfaces.http.sse import SSE_HEADERS, sse_event
 
@@ -144,6 +145,7 @@ async def post_message(
     conversation_id: uuid.UUID,
     body: PostMessageRequest,
     principal: CurrentPrincipal,
+    request: Request,
     accept: Annotated[str, Header()] = "",
     use_case: PostMessage = Depends(Provide[Container.post_message]),
     stream_use_case: StreamMessage = Depends(Provide[Container.stream_message]),
@@ -158,19 +160,26 @@ async def post_message(
     )
     if body.stream or "text/event-stream" in accept:
         stream = await stream_use_case.open(command)  # errors before the first token are ordinary problems
-        return StreamingResponse(_sse(stream), media_type="text/event-stream", headers=SSE_HEADERS)
+        sse = _sse(stream, request.app.state.shutdown)
+        return StreamingResponse(sse, media_type="text/event-stream", headers=SSE_HEADERS)
     return PostMessageResponse.of(await use_case.execute(command))
 
 
-async def _sse(stream: MessageStream) -> AsyncIterator[bytes]:
+async def _sse(stream: MessageStream, shutdown: Shutdown) -> AsyncIterator[bytes]:
+    events = aiter(stream)
     try:
-        async for event in stream:
+        async for event in events:
             if isinstance(event, StreamOutcome):
                 yield _final_event(event)
-            else:
-                yield sse_event("delta", StreamDeltaEvent(text=event.text).model_dump())
+                return
+            yield sse_event("delta", StreamDeltaEvent(text=event.text).model_dump())
+            if shutdown.should_cut():  # the server is about to stop: end here; the partial answer is stored
+                yield sse_event("error", _shutting_down())
+                return
     except DomainError as exc:  # storing the answer failed, e.g. the conversation was deleted meanwhile
         yield sse_event("error", _problem(exc))
+    finally:
+        await close_stream(events)  # at once: a stream left early closes the upstream call and stores what it had
 
 
 def _final_event(outcome: StreamOutcome) -> bytes:
@@ -187,5 +196,16 @@ def _problem(exc: DomainError) -> dict[str, object]:
         "status": status_for(exc),
         "detail": exc.detail,
         "code": exc.code,
+        "request_id": request_id_var.get(),
+    }
+
+
+def _shutting_down() -> dict[str, object]:
+    return {
+        "type": "urn:switchboard:problem:shutting_down",
+        "title": "Service shutting down",
+        "status": 503,
+        "detail": "the server is restarting; the partial answer was stored, send the message again",
+        "code": "shutting_down",
         "request_id": request_id_var.get(),
     }

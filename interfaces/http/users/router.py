@@ -10,6 +10,7 @@ from application.admin.list_users import ListUsers, ListUsersCommand
 from application.admin.update_user import UpdateUser, UpdateUserCommand
 from application.auth.get_current_user import GetCurrentUser
 from interfaces.container import Container
+from interfaces.http.context import request_id_var
 from interfaces.http.errors import problem_responses
 from interfaces.http.security import CurrentPrincipal
 from interfaces.http.users.schemas import UpdateUserRequest, UserListResponse, UserResponse
@@ -51,5 +52,11 @@ async def update_user(
     principal: CurrentPrincipal,
     use_case: UpdateUser = Depends(Provide[Container.update_user]),
 ) -> UserResponse:
-    command = UpdateUserCommand(principal=principal, user_id=user_id, role=body.role, is_active=body.is_active)
+    command = UpdateUserCommand(
+        principal=principal,
+        user_id=user_id,
+        role=body.role,
+        is_active=body.is_active,
+        request_id=request_id_var.get(),
+    )
     return UserResponse.of(await use_case.execute(command))
