@@ -24,6 +24,8 @@ from infrastructure.observability.context import current_request
 from infrastructure.observability.redaction import Redactor
 
 _LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# Libraries that log whole request bodies (message contents) at DEBUG, or a line per HTTP call at INFO: never below.
+_FLOOR = {"openai": logging.INFO, "anthropic": logging.INFO, "httpx": logging.WARNING, "httpcore": logging.WARNING}
 
 
 class _Sink:
@@ -106,6 +108,9 @@ def configure_logging(*, level: str = "INFO", json: bool = False, secrets: tuple
         library.propagate = True
         library.setLevel(logging.NOTSET)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # our access log replaces it
+    numeric = logging.getLevelNamesMapping()[level]
+    for name, floor in _FLOOR.items():
+        logging.getLogger(name).setLevel(max(floor, numeric))
 
 
 def get_logger(name: str) -> Any:

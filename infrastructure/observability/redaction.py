@@ -44,7 +44,7 @@ _SHAPES = [
     r"(?i:\bbasic\s+)[A-Za-z0-9+/=]{8,}",
     r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",  # a JWT
     r"\bsk-[A-Za-z0-9][A-Za-z0-9_-]{14,}",  # sk-sb-… (ours), sk-…, sk-proj-…, sk-ant-… (providers')
-    r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)",  # user:password@ in a URL
+    r"(?<=://)[^/\s:@]+:[^/@\n]+(?=@)",  # user:password@ in a URL (a password may hold spaces)
 ]
 _MIN_LITERAL = 6  # shorter "secrets" would mask ordinary words
 

@@ -18,7 +18,7 @@ from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
 from interfaces.http.conversations import router as conversations
 from interfaces.http.lifecycle import Shutdown
-from interfaces.http.middleware import RequestMiddleware
+from interfaces.http.middleware import RequestMiddleware, route_templates
 from interfaces.http.models import router as models
 from interfaces.http.users import router as users
 from interfaces.telemetry import configure_logs, trace_use_cases
@@ -86,5 +86,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         tracer=tracer,
         access_log=settings.access_log,
         trusted_proxies=settings.trusted_proxies,
+        templates=route_templates(app.routes),
     )
     return app

@@ -15,7 +15,7 @@ import ipaddress
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -62,6 +62,23 @@ async def _send_problem(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def route_templates(routes: Iterable[Any], prefix: str = "") -> dict[int, str]:
+    """The full path template of every route, by the route object's id: what ``scope["route"]`` is after routing.
+
+    FastAPI may keep an included router's routes as they are (their ``path`` without the include prefix), so the
+    prefixes are added up here, once, when the app is built.
+    """
+    templates: dict[int, str] = {}
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            context_prefix = getattr(getattr(route, "include_context", None), "prefix", "")
+            templates.update(route_templates(included.routes, prefix + context_prefix))
+        elif isinstance(getattr(route, "path", None), str):
+            templates[id(route)] = prefix + route.path
+    return templates
+
+
 class TrustedProxies:
     """Which peers may tell us the client's address, and what the address then is."""
 
@@ -105,8 +122,10 @@ class RequestMiddleware:
         tracer: Tracer | None = None,
         access_log: bool = True,
         trusted_proxies: Sequence[str] = (),
+        templates: Mapping[int, str] | None = None,
     ) -> None:
         self.app = app
+        self._templates = templates or {}
         self.max_body_bytes = max_body_bytes
         self._metrics = metrics
         self._tracer = tracer
@@ -177,7 +196,10 @@ class RequestMiddleware:
     ) -> None:
         seconds = time.perf_counter() - outcome.arrived
         route = scope.get("route")
-        template = getattr(route, "path", UNMATCHED_ROUTE) if route is not None else UNMATCHED_ROUTE
+        if route is None:
+            template = UNMATCHED_ROUTE
+        else:
+            template = self._templates.get(id(route)) or getattr(route, "path", UNMATCHED_ROUTE)
         status = outcome.status
         if self._metrics is not None:
             self._metrics.http_in_flight.dec()
