@@ -1,4 +1,8 @@
-"""The ``switchboard`` command: migrate, serve, create-admin."""
+"""The ``switchboard`` command: migrate, serve, create-admin.
+
+Imports of the application happen inside the commands: with ``serve --workers N`` every worker process re-imports
+this module before it can answer the supervisor's health check, so the module itself must import fast.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +15,18 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from application.auth.register_user import RegisterUserCommand
-from domain.auth.model import Role
-from domain.shared.errors import DomainError
-from infrastructure.db.migrate import upgrade_to_head
-from infrastructure.llm.catalog import CatalogError, load_catalog
-from infrastructure.observability.metrics import MULTIPROC_ENV
-from infrastructure.settings import Settings, SettingsError, load_settings
-from interfaces.container import Container, close_resources
+if TYPE_CHECKING:
+    from infrastructure.settings import Settings
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+WORKER_HEALTHCHECK_SECONDS = 30  # a worker importing the app on a busy machine must not be taken for hung
 
 
 def _migrate(settings: Settings, _: argparse.Namespace) -> int:
+    from infrastructure.db.migrate import upgrade_to_head
+
     asyncio.run(upgrade_to_head(settings.database_url))
     print(f"database migrated to head ({_redacted(settings.database_url)})")
     return 0
@@ -44,6 +48,7 @@ def _metrics_directory(workers: int) -> None:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from infrastructure.llm.catalog import load_catalog
     from interfaces.telemetry import configure_logs
 
     configure_logs(settings, load_catalog(settings.catalog_path))
@@ -68,11 +73,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,  # the app writes one access line per request itself
         proxy_headers=False,  # X-Forwarded-For is honoured by the app, from SWITCHBOARD_TRUSTED_PROXIES only
         timeout_graceful_shutdown=grace,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
     return 0
 
 
 def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    from application.auth.register_user import RegisterUserCommand
+    from domain.auth.model import Role
+    from interfaces.container import Container, close_resources
+
     password = os.environ.get("SWITCHBOARD_ADMIN_PASSWORD") or getpass.getpass("Password for the admin: ")
 
     async def run() -> None:
@@ -137,6 +147,10 @@ HANDLERS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from domain.shared.errors import DomainError
+    from infrastructure.llm.catalog import CatalogError, load_catalog
+    from infrastructure.settings import SettingsError, load_settings
+
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
