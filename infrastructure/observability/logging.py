@@ -45,7 +45,6 @@ _SINK = _Sink()
 # One list, changed in place by each ``configure_logging``: loggers cached on first use keep seeing the current one.
 _PROCESSORS: list[Any] = []
 _REDACTOR = Redactor()
-_FIRST = ("timestamp", "level", "event", "logger")
 
 
 def add_request_context(_logger: object, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -62,10 +61,7 @@ def add_request_context(_logger: object, _method: str, event: MutableMapping[str
 
 
 def _redact(logger: object, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    # Also puts the fields a reader looks for first at the front of the line.
-    ordered = {key: event.pop(key) for key in _FIRST if key in event}
-    ordered.update(event)
-    return _REDACTOR(logger, method, ordered)
+    return _REDACTOR(logger, method, event)
 
 
 def _dumps(value: Any, **_: Any) -> str:

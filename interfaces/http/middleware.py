@@ -287,18 +287,19 @@ class _Outcome:
     def response_start(self, message: Message) -> Message:
         self.started = True
         self.status = message["status"]
-        headers = list(message.get("headers", []))
-        present = set()
-        for name, value in headers:
-            name = name.lower()
-            present.add(name)
-            if name == b"content-type" and value.startswith(b"text/event-stream"):
-                self.streaming = True
-                if self.metrics is not None:
-                    self.metrics.streams_in_flight.inc()
+        headers = list(message.get("headers", ()))
+        present = {name.lower() for name, _ in headers}  # Starlette sends them lower-cased: lower() is a no-op
         if b"x-request-id" not in present:
             headers.append((b"x-request-id", self.request_id.encode()))
         elapsed_ms = (time.perf_counter() - self.arrived) * 1000
         headers.append((b"server-timing", b"app;dur=%.1f" % elapsed_ms))
         headers.extend(h for h in _SECURITY_HEADERS if h[0] not in present)
-        return {**message, "headers": headers}
+        if b"content-type" in present:
+            for name, value in headers:
+                if name.lower() == b"content-type" and value.startswith(b"text/event-stream"):
+                    self.streaming = True
+                    if self.metrics is not None:
+                        self.metrics.streams_in_flight.inc()
+                    break
+        message["headers"] = headers
+        return message
