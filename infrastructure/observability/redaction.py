@@ -45,8 +45,11 @@ _SHAPES = [
     r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",  # a JWT
     r"\bsk-[A-Za-z0-9][A-Za-z0-9_-]{14,}",  # sk-sb-… (ours), sk-…, sk-proj-…, sk-ant-… (providers')
     r"(?<=://)[^/\s:@]+:[^/@\n]+(?=@)",  # user:password@ in a URL (a password may hold spaces)
+    # password=…, "token": "…", api_key: … inside free text (an exception message, a library's debug line)
+    r"(?i:\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)\b[\"']?\s*[=:]\s*[\"']?)[^\s\"',;&]+",
 ]
-_TRIGGERS = ("bearer", "basic", "eyj", "sk-", "://")  # every shape above contains one of these (lower-cased)
+# Every shape above contains one of these, lower-cased.
+_TRIGGERS = ("bearer", "basic", "eyj", "sk-", "://", "pass", "pwd", "secret", "token", "key")
 _MIN_LITERAL = 6  # shorter "secrets" would mask ordinary words
 LEADING_KEYS = ("timestamp", "level", "event", "logger")
 # Fields whose values the service itself produces in a fixed format (times, levels, templates, ids, numbers): not

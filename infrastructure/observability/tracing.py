@@ -13,7 +13,6 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -122,7 +121,3 @@ def instrument_engine(engine: AsyncEngine, tracer: Tracer) -> None:
             span.set_attribute("error.type", type(error).__qualname__)
             span.end()
             context._switchboard_span = None
-
-
-def current_span_is_recording() -> bool:
-    return trace.get_current_span().is_recording()

@@ -349,3 +349,39 @@ async def test_cors_from_settings(api_with: Any) -> None:
             "access-control-allow-origin"
             not in (await api.http.options("/api/v1/conversations", headers=preflight)).headers
         )
+
+
+async def test_an_unexpected_error_is_logged_with_its_traceback_and_request_id_but_no_secret(
+    logs: Any, api_with: Any
+) -> None:
+    class Boom:
+        async def execute(self, *_: object) -> None:
+            raise RuntimeError("secret internals: password=hunter2")
+
+    async with api_with(log_format="json") as api:
+        with api.app.state.container.register_user.override(providers.Object(Boom())):
+            response = await api.http.post(
+                "/api/v1/auth/register",
+                json={"email": "a@example.com", "password": "x" * 12},
+                headers={"X-Request-ID": "boom-1"},
+            )
+    assert response.status_code == 500
+    error = next(line for line in json_lines(logs.getvalue()) if line["event"] == "unhandled error")
+    assert error["request_id"] == "boom-1"
+    assert error["level"] == "error"
+    assert "RuntimeError" in error["exception"]
+    assert "hunter2" not in logs.getvalue()
+
+
+async def test_rate_limited_requests_are_counted(api: Api) -> None:
+    from domain.shared.errors import RateLimited
+
+    class Limited:
+        async def execute(self, *_: object) -> None:
+            raise RateLimited("slow down", retry_after_seconds=2)
+
+    with api.app.state.container.register_user.override(providers.Object(Limited())):
+        response = await api.http.post("/api/v1/auth/register", json={"email": "a@example.com", "password": "x" * 12})
+    assert_problem(response, 429, "rate_limited")
+    samples = _samples((await api.http.get("/metrics")).text)
+    assert samples['switchboard_rate_limited_requests_total{code="rate_limited"}'] == 1

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -20,7 +21,7 @@ from infrastructure.observability.metrics import Metrics
 from infrastructure.observability.redaction import MASK, Redactor
 from interfaces import cli
 from interfaces.http.lifecycle import Shutdown
-from interfaces.http.middleware import TrustedProxies
+from interfaces.http.middleware import RequestMiddleware, TrustedProxies
 
 pytestmark = pytest.mark.unit
 
@@ -34,6 +35,9 @@ pytestmark = pytest.mark.unit
         ("postgresql+asyncpg://app:s3cret pass@db:5432/app", "s3cret"),
         ("Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpw"),
         ("token eyJ0eXAiOiJKV1QifQ.eyJleHAiOjF9.", "eyJ0eXAi"),
+        ("RuntimeError: secret internals: password=hunter2", "hunter2"),
+        ('{"api_key": "abc123def456", "ok": 1}', "abc123def456"),
+        ("retrying with token: 0123456789abcdef", "0123456789abcdef"),
     ],
 )
 def test_credential_shapes_are_masked(text: str, leaked: str) -> None:
@@ -164,7 +168,8 @@ def test_serve_prepares_a_metrics_directory_only_for_several_workers(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     assert cli.MULTIPROC_ENV == metrics_module.MULTIPROC_ENV
-    monkeypatch.delenv(cli.MULTIPROC_ENV, raising=False)
+    monkeypatch.setenv(cli.MULTIPROC_ENV, "")  # records the original state, restored afterwards
+    monkeypatch.delenv(cli.MULTIPROC_ENV)
     cli._metrics_directory(1)
     assert cli.MULTIPROC_ENV not in os.environ
     cli._metrics_directory(3)
@@ -192,3 +197,27 @@ def test_streams_are_cut_before_the_servers_own_deadline() -> None:
 def test_a_model_spec_without_prices_costs_nothing() -> None:
     spec = ModelSpec(name="free", provider="local", upstream_model="x")
     assert spec.input_price_per_mtok_micros == 0
+
+
+async def test_open_event_streams_are_counted_until_they_end() -> None:
+    metrics = Metrics()
+    seen: list[float] = []
+
+    async def sse_app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        seen.append(metrics.streams_in_flight._value.get())
+        await send({"type": "http.response.body", "body": b"event: done\ndata: {}\n\n"})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    middleware = RequestMiddleware(sse_app, max_body_bytes=1024, metrics=metrics, access_log=False)
+    scope = {"type": "http", "method": "GET", "path": "/s", "headers": [], "client": ("127.0.0.1", 1)}
+    await middleware(scope, receive, send)
+    assert seen == [1.0]
+    assert metrics.streams_in_flight._value.get() == 0
+    assert metrics.http_in_flight._value.get() == 0
