@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from domain.shared.errors import RateLimited
 from infrastructure.observability.logging import captured_logs
 from interfaces.container import Container
 from interfaces.http.app import create_app
@@ -374,8 +375,6 @@ async def test_an_unexpected_error_is_logged_with_its_traceback_and_request_id_b
 
 
 async def test_rate_limited_requests_are_counted(api: Api) -> None:
-    from domain.shared.errors import RateLimited
-
     class Limited:
         async def execute(self, *_: object) -> None:
             raise RateLimited("slow down", retry_after_seconds=2)
