@@ -25,7 +25,11 @@ from application.chat.list_conversations import ListConversations
 from application.chat.post_message import PostMessage
 from application.chat.stream_message import StreamMessage
 from application.chat.update_conversation import UpdateConversation
+from application.compat.create_completion import CreateCompletion
+from application.compat.create_embeddings import CreateEmbeddings
+from application.compat.stream_completion import StreamCompletion
 from application.llm.gateway import LLMGateway
+from application.models.get_model import GetModel
 from application.models.list_models import ListModels
 from application.unit_of_work import UnitOfWorkFactory
 from domain.shared.clock import SystemClock
@@ -42,6 +46,7 @@ from infrastructure.observability.tracing import Tracing, build_tracer_provider,
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService
 from infrastructure.settings import Settings
+from interfaces.http.lifecycle import Shutdown
 
 MEMORY_DATABASE_URL = "memory://"
 
@@ -93,6 +98,7 @@ class Container(containers.DeclarativeContainer):
     tracing = providers.Singleton(Tracing, tracer_provider)
     llm_telemetry = providers.Singleton(LLMTelemetry, metrics, tracing.provided.tracer)
     security_log = providers.Singleton(SecurityLog)
+    shutdown = providers.Singleton(Shutdown, settings.provided.graceful_shutdown_seconds)
 
     # A Singleton, not an async Resource: an async Resource would put every dependent provider in async mode, making
     # each injection a Future to await on the request path. ``close_resources`` disposes of the pool instead.
@@ -119,7 +125,7 @@ class Container(containers.DeclarativeContainer):
     observed_llm = providers.Singleton(
         ObservedLLM, llm, catalog=catalog, metrics=metrics, log_content=settings.provided.log_message_content
     )
-    gateway = providers.Singleton(LLMGateway, provider=observed_llm)
+    gateway = providers.Singleton(LLMGateway, provider=observed_llm, embedder=observed_llm)
 
     register_user = providers.Factory(RegisterUser, uow=uow, hasher=hasher, clock=clock)
     log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock)
@@ -155,6 +161,11 @@ class Container(containers.DeclarativeContainer):
     stream_message = providers.Factory(
         StreamMessage, uow=uow, gateway=gateway, clock=clock, history_limit=settings.provided.history_limit
     )
+
+    get_model = providers.Factory(GetModel, catalog=catalog)
+    create_completion = providers.Factory(CreateCompletion, gateway=gateway, catalog=catalog)
+    stream_completion = providers.Factory(StreamCompletion, gateway=gateway, catalog=catalog)
+    create_embeddings = providers.Factory(CreateEmbeddings, gateway=gateway, catalog=catalog)
 
 
 async def close_resources(container: Container) -> None:

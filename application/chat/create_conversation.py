@@ -6,6 +6,7 @@ from application.auth.access import require_scope
 from application.unit_of_work import UnitOfWorkFactory
 from domain.auth.model import Principal, Scope
 from domain.chat.model import Conversation, check_system_prompt, clean_title
+from domain.llm.model import ModelKind
 from domain.llm.ports import ModelCatalog
 from domain.shared.clock import Clock
 from domain.shared.errors import RuleViolation
@@ -21,8 +22,11 @@ class CreateConversationCommand:
 
 
 def check_model(catalog: ModelCatalog, model: str) -> None:
-    if catalog.find(model) is None:
+    spec = catalog.find(model)
+    if spec is None:
         raise RuleViolation(f"unknown model '{model}'")
+    if spec.kind is not ModelKind.CHAT:
+        raise RuleViolation(f"model '{model}' is an {spec.kind} model; a conversation needs a chat model")
 
 
 class CreateConversation:

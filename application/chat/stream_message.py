@@ -77,8 +77,9 @@ class MessageStream:
             event = self._first
             try:
                 while not isinstance(event, StreamEnd):
-                    parts.append(event.text)
-                    yield event
+                    if isinstance(event, TextDelta):  # conversations offer no tools: a tool-call delta is dropped
+                        parts.append(event.text)
+                        yield event
                     event = await anext(self._upstream)
             except StopAsyncIteration:
                 error: UpstreamError = UpstreamBadResponse("the upstream stream ended without its final event")

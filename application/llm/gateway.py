@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from domain.auth.model import Principal
-from domain.llm.model import Completion, CompletionRequest, StreamEvent
-from domain.llm.ports import LLMProvider
+from domain.llm.model import Completion, CompletionRequest, EmbeddingRequest, Embeddings, StreamEvent
+from domain.llm.ports import EmbeddingProvider, LLMProvider
+from domain.shared.errors import UpstreamUnavailable
 
 
 class CachePolicy(enum.StrEnum):
@@ -33,8 +34,9 @@ class CallContext:
 
 
 class LLMGateway:
-    def __init__(self, *, provider: LLMProvider) -> None:
+    def __init__(self, *, provider: LLMProvider, embedder: EmbeddingProvider | None = None) -> None:
         self._provider = provider
+        self._embedder = embedder
 
     async def complete(self, request: CompletionRequest, context: CallContext) -> Completion:
         return await self._provider.complete(request)
@@ -49,3 +51,8 @@ class LLMGateway:
             aclose = getattr(upstream, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+    async def embed(self, request: EmbeddingRequest, context: CallContext) -> Embeddings:
+        if self._embedder is None:
+            raise UpstreamUnavailable("no embedding provider is configured", model=request.model)
+        return await self._embedder.embed(request)

@@ -1,15 +1,26 @@
-"""What crosses the LLM-provider port: requests, completions, stream events, token usage. No SDK type."""
+"""What crosses the LLM-provider port: requests, completions, stream events, token usage. No SDK type.
+
+Tool calling is provider-neutral: a request offers ``ToolDefinition``s (a name, a description, the JSON Schema of
+the arguments), an assistant turn may carry ``ToolCall``s (an id, a tool name, the arguments as JSON text), and a
+``TOOL`` message answers one call by its id. JSON travels as text, so every value object stays frozen and hashable.
+"""
 
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
+
+from domain.shared.errors import RuleViolation
+
+EMPTY_OBJECT_SCHEMA = '{"type":"object","properties":{}}'
 
 
 class ChatRole(enum.StrEnum):
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
+    TOOL = "tool"  # the result of a tool call, answering the assistant's call ``tool_call_id``
 
 
 class FinishReason(enum.StrEnum):
@@ -21,10 +32,57 @@ class FinishReason(enum.StrEnum):
     ERROR = "error"  # the upstream failed mid-stream
 
 
+@dataclass(frozen=True, kw_only=True)
+class ToolDefinition:
+    """A function the model may call."""
+
+    name: str
+    description: str = ""
+    parameters_json: str = EMPTY_OBJECT_SCHEMA  # the JSON Schema of the arguments object, as JSON text
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolCall:
+    """The model asking for one tool call; the answer comes back as a ``TOOL`` message with the same ``id``."""
+
+    id: str
+    name: str
+    arguments: str  # a JSON object, as text (what the model produced; not validated against the schema)
+
+
+class ToolChoiceMode(enum.StrEnum):
+    AUTO = "auto"  # the model decides
+    NONE = "none"  # no tool call, even with tools offered
+    REQUIRED = "required"  # at least one tool call (Anthropic's "any")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolChoice:
+    mode: ToolChoiceMode = ToolChoiceMode.AUTO
+    name: str | None = None  # this very tool must be called (the mode is then REQUIRED)
+    parallel: bool = True  # False: at most one tool call in the answer
+
+
+class ResponseFormatType(enum.StrEnum):
+    TEXT = "text"
+    JSON_OBJECT = "json_object"  # any JSON object
+    JSON_SCHEMA = "json_schema"  # JSON matching ``schema_json``
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResponseFormat:
+    type: ResponseFormatType = ResponseFormatType.TEXT
+    schema_json: str | None = None  # JSON_SCHEMA: the schema, as JSON text
+    name: str | None = None
+    strict: bool | None = None
+
+
 @dataclass(frozen=True)
 class ChatMessage:
     role: ChatRole
     content: str
+    tool_calls: tuple[ToolCall, ...] = field(default=(), kw_only=True)  # ASSISTANT: the calls it asked for
+    tool_call_id: str | None = field(default=None, kw_only=True)  # TOOL: the call this message answers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +95,10 @@ class CompletionRequest:
     top_p: float | None = None
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
+    tools: tuple[ToolDefinition, ...] = ()
+    tool_choice: ToolChoice | None = None  # None: the provider's default (auto when tools are offered)
+    response_format: ResponseFormat | None = None  # passed on where the provider supports it
+    user: str | None = None  # the caller's own end-user id, passed on to the provider for abuse monitoring
 
 
 @dataclass(frozen=True)
@@ -72,6 +134,8 @@ class Completion:
     served_by: ServedBy
     attempts: int = 1  # upstream calls made, retries and fallbacks included
     fallbacks: tuple[str, ...] = field(default=())  # public models that failed before this one answered
+    tool_calls: tuple[ToolCall, ...] = ()  # finish_reason is TOOL_CALLS when there are any
+    stop_sequence: str | None = None  # the stop sequence that ended the answer, when the provider says which
 
 
 @dataclass(frozen=True)
@@ -81,6 +145,17 @@ class TextDelta:
     text: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class ToolCallDelta:
+    """A piece of a tool call. The first piece of call ``index`` (0, 1, ... within the answer) carries its ``id``
+    and ``name``; the ``arguments`` pieces, joined, are the call's arguments JSON."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
 @dataclass(frozen=True)
 class StreamEnd:
     """The last event of a stream: the whole completion, with its usage."""
@@ -88,7 +163,30 @@ class StreamEnd:
     completion: Completion
 
 
-StreamEvent = TextDelta | StreamEnd
+StreamEvent = TextDelta | ToolCallDelta | StreamEnd
+
+
+class ModelKind(enum.StrEnum):
+    CHAT = "chat"  # answers completions
+    EMBEDDING = "embedding"  # turns texts into vectors
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbeddingRequest:
+    """Texts to embed with a public embedding model."""
+
+    model: str
+    inputs: tuple[str, ...]
+    dimensions: int | None = None  # shorter vectors, where the model supports it; None: the model's own size
+    user: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Embeddings:
+    vectors: tuple[tuple[float, ...], ...]  # one per input, in order
+    usage: TokenUsage  # input_tokens only
+    served_by: ServedBy
+    attempts: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +215,8 @@ class ModelSpec:
     variant: str | None = None  # this deployment's A/B label, when it is one variant of its model
     weight: int = 1  # this variant's share of the traffic, relative to its siblings
     variants: tuple[ModelSpec, ...] = ()  # the weighted deployments serving this model; empty when it has one
+    kind: ModelKind = ModelKind.CHAT
+    dimensions: int | None = None  # an embedding model's vector size (None: the upstream model's default)
 
     @property
     def deployments(self) -> tuple[ModelSpec, ...]:
@@ -145,3 +245,46 @@ def partial_completion(error: BaseException) -> Completion | None:
     """What a stream had produced before it failed with ``error`` (``None`` when it failed before any text)."""
     partial = error.__dict__.get("partial_completion")
     return partial if isinstance(partial, Completion) else None
+
+
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what both OpenAI and Anthropic accept
+
+
+def check_completion_request(request: CompletionRequest) -> None:
+    """The rules every provider shares; raises ``RuleViolation`` naming the first broken one."""
+    if not request.messages:
+        raise RuleViolation("messages: at least one message is required")
+    if request.max_tokens is not None and request.max_tokens < 1:
+        raise RuleViolation("max_tokens: must be at least 1")
+    if request.temperature is not None and not 0 <= request.temperature <= 2:
+        raise RuleViolation("temperature: must be between 0 and 2")
+    if request.top_p is not None and not 0 <= request.top_p <= 1:
+        raise RuleViolation("top_p: must be between 0 and 1")
+    names = [tool.name for tool in request.tools]
+    for name in names:
+        if not _TOOL_NAME.match(name):
+            raise RuleViolation(f"tools: name '{name}' must be 1 to 64 letters, digits, '_' or '-'")
+    if len(set(names)) != len(names):
+        raise RuleViolation("tools: two tools have the same name")
+    choice = request.tool_choice
+    if choice is not None and choice.name is not None and choice.name not in names:
+        raise RuleViolation(f"tool_choice: '{choice.name}' is not one of the tools")
+    for index, message in enumerate(request.messages):
+        if message.role is ChatRole.TOOL and not message.tool_call_id:
+            raise RuleViolation(f"messages[{index}]: a tool result needs the id of the call it answers")
+        if message.tool_calls and message.role is not ChatRole.ASSISTANT:
+            raise RuleViolation(f"messages[{index}]: only assistant messages carry tool calls")
+
+
+MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per request
+
+
+def check_embedding_request(request: EmbeddingRequest) -> None:
+    if not request.inputs:
+        raise RuleViolation("input: at least one text is required")
+    if len(request.inputs) > MAX_EMBEDDING_INPUTS:
+        raise RuleViolation(f"input: at most {MAX_EMBEDDING_INPUTS} texts per request")
+    if any(not text for text in request.inputs):
+        raise RuleViolation("input: texts may not be empty")
+    if request.dimensions is not None and request.dimensions < 1:
+        raise RuleViolation("dimensions: must be at least 1")

@@ -1,38 +1,57 @@
 """The Anthropic Messages adapter, on the official ``anthropic`` SDK.
 
 System messages go, merged, into the top-level ``system`` parameter; consecutive turns of one role are merged as
-the API requires; ``max_tokens`` is always sent. Usage is normalised to the domain's meaning: ``input_tokens``
-counts every prompt token (Anthropic reports cache reads and writes apart), ``cached_tokens`` the cache reads.
-The SDK does no retry and nothing of it leaves this module.
+the API requires; ``max_tokens`` is always sent. Tools: a ``ToolDefinition`` is a tool with an ``input_schema``, an
+assistant's ``ToolCall``s are ``tool_use`` blocks after its text, and ``TOOL`` messages are ``tool_result`` blocks
+at the head of the next user turn; ``tool_choice`` required is ``any``, and no parallel calls is
+``disable_parallel_tool_use``. A JSON-schema response format is ``output_config.format``; a bare JSON-object one has
+no Anthropic equivalent and is not sent. The caller's ``user`` is ``metadata.user_id``.
+
+Usage is normalised to the domain's meaning: ``input_tokens`` counts every prompt token (Anthropic reports cache
+reads and writes apart), ``cached_tokens`` the cache reads. The SDK does no retry and nothing of it leaves this
+module.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import httpx2
 from anthropic import AsyncAnthropic, omit
-from anthropic.types import AssistantMessageParam, Message, MessageParam, RawMessageStreamEvent, UserMessageParam
+from anthropic.types import Message as AnthropicMessage
+from anthropic.types import MessageParam, RawMessageStreamEvent
 
 from domain.llm.model import (
+    ChatMessage,
     ChatRole,
     Completion,
     CompletionRequest,
     FinishReason,
     ModelSpec,
+    ResponseFormatType,
     ServedBy,
     StreamEnd,
     StreamEvent,
     TextDelta,
     TokenUsage,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoiceMode,
     with_partial,
 )
 from domain.llm.ports import LLMProvider
-from domain.shared.errors import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from domain.shared.errors import (
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from infrastructure.llm.http_client import pooled_http_client, transport_error
 from infrastructure.llm.upstream_errors import error_for_status, error_for_type, redact
 from infrastructure.llm.usage import estimated_usage
@@ -65,25 +84,89 @@ def _stop(reason: object) -> FinishReason:
     return _STOP.get(reason, FinishReason.STOP)
 
 
+def _arguments(call: ToolCall) -> dict[str, object]:
+    try:
+        value = json.loads(call.arguments or "{}")
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise UpstreamRejected(f"the arguments of tool call '{call.id}' are not a JSON object", provider="anthropic")
+    return value
+
+
+def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
+    """The content blocks of one message: a tool result, or its text then its tool calls."""
+    if message.role is ChatRole.TOOL:
+        return [{"type": "tool_result", "tool_use_id": message.tool_call_id or "", "content": message.content}]
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
+    blocks.extend({"type": "tool_use", "id": c.id, "name": c.name, "input": _arguments(c)} for c in message.tool_calls)
+    return blocks
+
+
+def _content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """Plain text when the turn is only text (merged), else its blocks (the API refuses empty text blocks)."""
+    if all(block["type"] == "text" for block in blocks):
+        return "\n\n".join(block["text"] for block in blocks)
+    return [block for block in blocks if block["type"] != "text" or block["text"]]
+
+
 def prompt(request: CompletionRequest) -> tuple[str | None, list[MessageParam]]:
-    """The ``system`` parameter (every system message, merged) and the turns, same-role neighbours merged."""
+    """The ``system`` parameter (every system message, merged) and the turns, same-role neighbours merged.
+
+    A tool result is a user turn: it joins the user's next message, the results first, as the API wants.
+    """
     system = "\n\n".join(m.content for m in request.messages if m.role is ChatRole.SYSTEM)
-    turns: list[tuple[ChatRole, list[str]]] = []
+    turns: list[tuple[str, list[dict[str, Any]]]] = []
     for message in request.messages:
         if message.role is ChatRole.SYSTEM:
             continue
-        if turns and turns[-1][0] is message.role:
-            turns[-1][1].append(message.content)
+        role = "assistant" if message.role is ChatRole.ASSISTANT else "user"
+        blocks = _blocks(message) or [{"type": "text", "text": ""}]
+        if turns and turns[-1][0] == role:
+            turns[-1][1].extend(blocks)
         else:
-            turns.append((message.role, [message.content]))
-    messages: list[MessageParam] = []
-    for role, parts in turns:
-        content = "\n\n".join(parts)
-        if role is ChatRole.ASSISTANT:
-            messages.append(AssistantMessageParam(role="assistant", content=content))
-        else:
-            messages.append(UserMessageParam(role="user", content=content))
+            turns.append((role, blocks))
+    messages = [cast(MessageParam, {"role": role, "content": _content(blocks)}) for role, blocks in turns]
     return system or None, messages
+
+
+def _tool_params(request: CompletionRequest) -> dict[str, Any]:
+    if not request.tools:
+        return {}
+    tools = [
+        {
+            "name": t.name,
+            **({"description": t.description} if t.description else {}),
+            "input_schema": json.loads(t.parameters_json),
+        }
+        for t in request.tools
+    ]
+    choice = request.tool_choice
+    if choice is None:
+        return {"tools": tools}
+    if choice.name is not None:
+        tool_choice: dict[str, Any] = {"type": "tool", "name": choice.name}
+    else:
+        kinds = {ToolChoiceMode.AUTO: "auto", ToolChoiceMode.NONE: "none", ToolChoiceMode.REQUIRED: "any"}
+        tool_choice = {"type": kinds[choice.mode]}
+    if not choice.parallel and tool_choice["type"] != "none":
+        tool_choice["disable_parallel_tool_use"] = True
+    return {"tools": tools, "tool_choice": tool_choice}
+
+
+def _output_config(request: CompletionRequest) -> Any:
+    wanted = request.response_format
+    if wanted is None or wanted.type is not ResponseFormatType.JSON_SCHEMA or wanted.schema_json is None:
+        return omit
+    return {"format": {"type": "json_schema", "schema": json.loads(wanted.schema_json)}}
+
+
+def _tool_calls(response: AnthropicMessage) -> tuple[ToolCall, ...]:
+    return tuple(
+        ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input, separators=(",", ":")))
+        for block in response.content
+        if block.type == "tool_use"
+    )
 
 
 @dataclass
@@ -91,6 +174,8 @@ class _StreamState:
     """What a stream has delivered so far."""
 
     pieces: list[str] = field(default_factory=list)
+    calls: dict[int, list[str]] = field(default_factory=dict)  # content block index -> [id, name, arguments...]
+    stop_sequence: str | None = None
     input_tokens: int | None = None
     cached_tokens: int = 0
     output_tokens: int = 0
@@ -100,6 +185,11 @@ class _StreamState:
     @property
     def text(self) -> str:
         return "".join(self.pieces)
+
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(id=parts[0], name=parts[1], arguments="".join(parts[2:]) or "{}") for parts in self.calls.values()
+        )
 
 
 class AnthropicProvider(LLMProvider):
@@ -132,10 +222,11 @@ class AnthropicProvider(LLMProvider):
                 response = await self._client.messages.create(**self._params(request), stream=False)
         except _SDK_FAILURES as exc:
             raise self._translate(exc, started=False) from None
-        if not isinstance(response, Message):
+        if not isinstance(response, AnthropicMessage):
             raise self._bad(f"sent a {type(response).__name__} body, not a message")
         try:
             content = "".join(block.text for block in response.content if block.type == "text")
+            calls = _tool_calls(response)
             finish = _stop(response.stop_reason)
             usage = response.usage
             cached = _count(usage.cache_read_input_tokens)
@@ -145,7 +236,14 @@ class AnthropicProvider(LLMProvider):
             )
         except _SHAPE_FAILURES as exc:
             raise self._bad(f"sent an invalid message ({exc})") from None
-        return Completion(content=content, finish_reason=finish, usage=tokens, served_by=self._served_by)
+        return Completion(
+            content=content,
+            finish_reason=finish,
+            usage=tokens,
+            served_by=self._served_by,
+            tool_calls=calls,
+            stop_sequence=response.stop_sequence if isinstance(response.stop_sequence, str) else None,
+        )
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         try:
@@ -155,10 +253,9 @@ class AnthropicProvider(LLMProvider):
         state = _StreamState()
         try:
             async for event in upstream:
-                piece = self._read_event(event, state)
-                if piece:
-                    state.pieces.append(piece)
-                    yield TextDelta(piece)
+                delta = self._read_event(event, state)
+                if delta is not None:
+                    yield delta
         except _SDK_FAILURES + _SHAPE_FAILURES as exc:
             raise self._partial(self._translate(exc, started=True), request, state) from None
         finally:
@@ -168,11 +265,21 @@ class AnthropicProvider(LLMProvider):
         usage = TokenUsage(
             input_tokens=state.input_tokens, output_tokens=state.output_tokens, cached_tokens=state.cached_tokens
         )
-        completion = Completion(content=state.text, finish_reason=state.finish, usage=usage, served_by=self._served_by)
+        completion = Completion(
+            content=state.text,
+            finish_reason=state.finish,
+            usage=usage,
+            served_by=self._served_by,
+            tool_calls=state.tool_calls(),
+            stop_sequence=state.stop_sequence,
+        )
         yield StreamEnd(completion)
 
     def _params(self, request: CompletionRequest) -> dict[str, Any]:
-        system, messages = prompt(request)
+        try:
+            system, messages = prompt(request)
+        except UpstreamRejected as exc:
+            raise UpstreamRejected(exc.detail, provider="anthropic", model=self._spec.name) from None
         # This SDK no longer lists temperature and top_p (newer models fix them); they are sent when asked for, and
         # a model that refuses them answers 400, which the caller sees as UpstreamRejected.
         sampling = {"temperature": request.temperature, "top_p": request.top_p}
@@ -182,11 +289,14 @@ class AnthropicProvider(LLMProvider):
             "system": omit if system is None else system,
             "max_tokens": request.max_tokens or self._spec.max_output_tokens,
             "stop_sequences": list(request.stop) if request.stop else omit,
+            "metadata": omit if request.user is None else {"user_id": request.user},
+            "output_config": _output_config(request),
             "extra_body": {k: v for k, v in sampling.items() if v is not None} or None,
+            **_tool_params(request),
         }
 
     @staticmethod
-    def _read_event(event: RawMessageStreamEvent, state: _StreamState) -> str | None:
+    def _read_event(event: RawMessageStreamEvent, state: _StreamState) -> TextDelta | ToolCallDelta | None:
         if event.type == "message_start":
             usage = event.message.usage
             state.cached_tokens = _count(usage.cache_read_input_tokens)
@@ -194,15 +304,31 @@ class AnthropicProvider(LLMProvider):
                 _count(usage.input_tokens) + state.cached_tokens + _count(usage.cache_creation_input_tokens)
             )
             state.output_tokens = _count(usage.output_tokens)
+        elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+            block = event.content_block
+            if not isinstance(block.id, str) or not isinstance(block.name, str):
+                raise TypeError("a tool_use block without id or name")
+            state.calls[event.index] = [block.id, block.name]
+            return ToolCallDelta(index=len(state.calls) - 1, id=block.id, name=block.name)
+        elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+            piece = event.delta.partial_json
+            if not isinstance(piece, str) or event.index not in state.calls:
+                raise TypeError("an input_json_delta outside a tool_use block")
+            state.calls[event.index].append(piece)
+            return ToolCallDelta(index=list(state.calls).index(event.index), arguments=piece)
         elif event.type == "content_block_delta" and event.delta.type == "text_delta":
             text = event.delta.text
             if not isinstance(text, str):
                 raise TypeError("text delta is not text")
-            return text
+            if text:
+                state.pieces.append(text)
+                return TextDelta(text)
         elif event.type == "message_delta":
             state.output_tokens = _count(event.usage.output_tokens)  # cumulative
             if event.delta.stop_reason is not None:
                 state.finish = _stop(event.delta.stop_reason)
+            if isinstance(event.delta.stop_sequence, str):
+                state.stop_sequence = event.delta.stop_sequence
         elif event.type == "message_stop":
             state.stopped = True
         return None

@@ -6,6 +6,11 @@ never live in the file: a model names the environment variable that holds its ke
 
 A public model is served by one deployment, or split between weighted A/B ``[[models.<name>.variants]]``; a variant
 inherits every key of its model's table and overrides what it sets.
+
+A model is a chat model unless it says ``kind = "embedding"``. An embedding model (provider ``local``, ``openai`` or
+``openai_compatible``) has no fallbacks and no variants (vectors of two models are not comparable); it may fix its
+vector size with ``dimensions`` (the ``local`` embedder needs one). The default model is a chat model, and a chat
+model falls back only to chat models.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from domain.llm.model import ModelSpec
+from domain.llm.model import ModelKind, ModelSpec
 from domain.llm.ports import ModelCatalog
 from infrastructure.llm.toml_positions import TomlPositions
 
 KNOWN_PROVIDERS = frozenset({"local", "openai", "anthropic", "openai_compatible"})
 KEYED_PROVIDERS = frozenset({"openai", "anthropic"})  # an api_key_env is required; optional for openai_compatible
+EMBEDDING_PROVIDERS = frozenset({"local", "openai", "openai_compatible"})
+MAX_DIMENSIONS = 16_384
 _DEPLOYMENT_KEYS = frozenset(
     {
         "provider",
@@ -40,7 +47,7 @@ _DEPLOYMENT_KEYS = frozenset(
         "description",
     }
 )
-_MODEL_KEYS = _DEPLOYMENT_KEYS | {"fallbacks", "variants"}
+_MODEL_KEYS = _DEPLOYMENT_KEYS | {"fallbacks", "variants", "kind", "dimensions"}
 _VARIANT_KEYS = _DEPLOYMENT_KEYS | {"label", "weight"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LABEL = re.compile(r"[A-Za-z0-9_.-]+")
@@ -219,7 +226,33 @@ def _model(name: str, raw: object, where: _Where, env: Mapping[str, str]) -> Mod
     if not isinstance(fallbacks, list) or not all(isinstance(f, str) for f in fallbacks):
         raise where.error("fallbacks must be a list of model names", "fallbacks")
     spec = _variants(raw, where, env) if "variants" in raw else _deployment(raw, where, env)
-    return replace(spec, fallbacks=tuple(fallbacks))
+    spec = replace(spec, fallbacks=tuple(fallbacks))
+    return _kind(spec, raw, where)
+
+
+def _kind(spec: ModelSpec, raw: Mapping[str, Any], where: _Where) -> ModelSpec:
+    kind = raw.get("kind", ModelKind.CHAT.value)
+    if kind not in {k.value for k in ModelKind}:
+        raise where.error(f"kind must be one of {', '.join(k.value for k in ModelKind)}", "kind")
+    dimensions = raw.get("dimensions")
+    if kind == ModelKind.CHAT:
+        if dimensions is not None:
+            raise where.error('dimensions is for embedding models (kind = "embedding")', "dimensions")
+        return spec
+    if spec.provider not in EMBEDDING_PROVIDERS:
+        known = ", ".join(sorted(EMBEDDING_PROVIDERS))
+        raise where.error(f"provider {spec.provider} has no embeddings: must be one of {known}", "provider")
+    if spec.variants:
+        raise where.error("an embedding model cannot have variants (their vectors would not compare)", "variants")
+    if spec.fallbacks:
+        raise where.error("an embedding model cannot have fallbacks (their vectors would not compare)", "fallbacks")
+    if dimensions is not None:
+        dimensions = _positive_int(raw, "dimensions", 0, where)
+        if dimensions > MAX_DIMENSIONS:
+            raise where.error(f"dimensions must be at most {MAX_DIMENSIONS}", "dimensions")
+    elif spec.provider == "local":
+        raise where.error("the local embedder needs its vector size: set dimensions", "kind")
+    return replace(spec, kind=ModelKind.EMBEDDING, dimensions=dimensions)
 
 
 def _check_fallbacks(specs: dict[str, ModelSpec], where: dict[str, _Where]) -> None:
@@ -227,6 +260,8 @@ def _check_fallbacks(specs: dict[str, ModelSpec], where: dict[str, _Where]) -> N
         for fallback in spec.fallbacks:
             if fallback not in specs:
                 raise where[spec.name].error(f"fallback '{fallback}' is not a model of the catalog", "fallbacks")
+            if specs[fallback].kind is not spec.kind:
+                raise where[spec.name].error(f"fallback '{fallback}' is not a {spec.kind} model", "fallbacks")
     done: set[str] = set()
 
     def visit(name: str, path: list[str]) -> None:
@@ -261,10 +296,16 @@ def parse_catalog(text: str, *, source: str = "<catalog>", env: Mapping[str, str
     wheres = {name: _Where(source, positions, name, (("models", name),)) for name in models}
     specs = {name: _model(name, raw, wheres[name], env) for name, raw in models.items()}
     _check_fallbacks(specs, wheres)
-    default = data.get("default_model", next(iter(specs)))
+    chat_models = [name for name, spec in specs.items() if spec.kind is ModelKind.CHAT]
+    if not chat_models:
+        raise CatalogError(f'{source}:1: no chat model (every model has kind = "embedding")')
+    default = data.get("default_model", chat_models[0])
     if default not in specs:
         line = positions.line_of("default_model")
         raise CatalogError(f"{source}:{line}: default_model '{default}' is not a model of the catalog")
+    if default not in chat_models:
+        line = positions.line_of("default_model")
+        raise CatalogError(f"{source}:{line}: default_model '{default}' is an embedding model, not a chat model")
     return StaticModelCatalog(list(specs.values()), default_model=default)
 
 

@@ -1,14 +1,22 @@
 """The built-in offline provider: deterministic answers derived from the prompt, honest token counts, streaming.
 
 It implements the port for real, so the whole service runs with no key and no network.
+
+Tools, as the fake upstream of the tests does it: with tools offered, the answer is a call of the first tool when
+the last message is the user's and contains ``CALL_TOOL``, or when the tool choice requires a call (of the tool it
+names, if any); ``tool_choice`` ``none`` never calls. The arguments are a deterministic example of the tool's
+schema (its required properties: enum's first value, ``default``, ``"test"``, 1, 1.5, true, ...). After a tool
+result the answer says what the tool returned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 from domain.llm.model import (
     ChatRole,
@@ -21,6 +29,10 @@ from domain.llm.model import (
     StreamEvent,
     TextDelta,
     TokenUsage,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoiceMode,
+    ToolDefinition,
 )
 from domain.llm.ports import LLMProvider
 
@@ -38,13 +50,77 @@ def count_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
+TOOL_MARKER = "CALL_TOOL"
+
+
+def _digest(request: CompletionRequest) -> bytes:
+    return hashlib.sha256("\x1e".join(m.content for m in request.messages).encode()).digest()
+
+
 def _reply_tokens(request: CompletionRequest) -> list[str]:
-    last_user = next((m.content for m in reversed(request.messages) if m.role is ChatRole.USER), "")
-    digest = hashlib.sha256("\x1e".join(m.content for m in request.messages).encode()).digest()
-    opener = _OPENERS[digest[0] % len(_OPENERS)]
-    text = f"{opener}: you said \u201c{last_user.strip()}\u201d."
+    opener = _OPENERS[_digest(request)[0] % len(_OPENERS)]
+    last = request.messages[-1] if request.messages else None
+    if last is not None and last.role is ChatRole.TOOL:
+        text = f"{opener}: the tool returned \u201c{last.content.strip()}\u201d."
+    else:
+        last_user = next((m.content for m in reversed(request.messages) if m.role is ChatRole.USER), "")
+        text = f"{opener}: you said \u201c{last_user.strip()}\u201d."
     # Pieces keep their leading whitespace so that joining them gives the text back exactly.
     return re.findall(r"\s*\S+", text)
+
+
+def _tool_to_call(request: CompletionRequest) -> ToolDefinition | None:
+    choice = request.tool_choice
+    if not request.tools or (choice is not None and choice.mode is ToolChoiceMode.NONE):
+        return None
+    last = request.messages[-1] if request.messages else None
+    if last is None or last.role is not ChatRole.USER:
+        return None  # after a tool result, the model answers in words
+    if choice is not None and choice.name is not None:
+        return next(tool for tool in request.tools if tool.name == choice.name)
+    if (choice is not None and choice.mode is ToolChoiceMode.REQUIRED) or TOOL_MARKER in last.content:
+        return request.tools[0]
+    return None
+
+
+def example_value(schema: Any, depth: int = 0) -> Any:
+    """A deterministic value that fits a JSON schema (what the local model "passes" to a tool)."""
+    if not isinstance(schema, dict) or depth > 8:
+        return "test"
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("const", "default"):
+        if key in schema:
+            return schema[key]
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(combinator)
+        if isinstance(options, list) and options:
+            return example_value(options[0], depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or (kind is None and "properties" in schema):
+        properties = schema.get("properties")
+        required = schema.get("required")
+        if not isinstance(properties, dict):
+            return {}
+        names = [n for n in properties if n in required] if isinstance(required, list) else list(properties)
+        return {name: example_value(properties[name], depth + 1) for name in names}
+    if kind == "array":
+        return [example_value(schema.get("items"), depth + 1)]
+    scalars: dict[object, Any] = {"integer": 1, "number": 1.5, "boolean": True, "null": None}
+    return scalars.get(kind, "test")
+
+
+def _tool_call(request: CompletionRequest, tool: ToolDefinition) -> ToolCall:
+    try:
+        arguments = example_value(json.loads(tool.parameters_json))
+    except ValueError:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        arguments = {}
+    call_id = "call_" + _digest(request).hex()[:24]
+    return ToolCall(id=call_id, name=tool.name, arguments=json.dumps(arguments, separators=(",", ":")))
 
 
 class LocalProvider(LLMProvider):
@@ -54,22 +130,32 @@ class LocalProvider(LLMProvider):
         self._chunk_delay = chunk_delay
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        pieces, finish = self._answer(request)
         if self._first_token_delay:
             await asyncio.sleep(self._first_token_delay)
-        return self._completion(request, "".join(pieces), finish)
+        tool = _tool_to_call(request)
+        if tool is not None:
+            return self._tool_completion(request, _tool_call(request, tool))
+        pieces, finish, stop = self._answer(request)
+        return self._completion(request, "".join(pieces), finish, stop)
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        pieces, finish = self._answer(request)
         if self._first_token_delay:
             await asyncio.sleep(self._first_token_delay)
+        tool = _tool_to_call(request)
+        if tool is not None:
+            call = _tool_call(request, tool)
+            yield ToolCallDelta(index=0, id=call.id, name=call.name)
+            yield ToolCallDelta(index=0, arguments=call.arguments)
+            yield StreamEnd(self._tool_completion(request, call))
+            return
+        pieces, finish, stop = self._answer(request)
         for index, piece in enumerate(pieces):
             if index and self._chunk_delay:
                 await asyncio.sleep(self._chunk_delay)
             yield TextDelta(piece)
-        yield StreamEnd(self._completion(request, "".join(pieces), finish))
+        yield StreamEnd(self._completion(request, "".join(pieces), finish, stop))
 
-    def _answer(self, request: CompletionRequest) -> tuple[list[str], FinishReason]:
+    def _answer(self, request: CompletionRequest) -> tuple[list[str], FinishReason, str | None]:
         pieces = _reply_tokens(request)
         limit = min(request.max_tokens or self._spec.max_output_tokens, self._spec.max_output_tokens)
         kept: list[str] = []
@@ -77,19 +163,40 @@ class LocalProvider(LLMProvider):
         for piece in pieces:
             cost = count_tokens(piece)
             if used + cost > limit:
-                return kept, FinishReason.LENGTH
+                return kept, FinishReason.LENGTH, None
             kept.append(piece)
             used += cost
         for stop in request.stop:
             text = "".join(kept)
             if stop and stop in text:
-                return [text[: text.index(stop)]], FinishReason.STOP
-        return kept, FinishReason.STOP
+                return [text[: text.index(stop)]], FinishReason.STOP, stop
+        return kept, FinishReason.STOP, None
 
-    def _completion(self, request: CompletionRequest, content: str, finish: FinishReason) -> Completion:
-        usage = TokenUsage(
-            input_tokens=sum(count_tokens(m.content) for m in request.messages),
-            output_tokens=count_tokens(content),
+    def _completion(
+        self, request: CompletionRequest, content: str, finish: FinishReason, stop: str | None = None
+    ) -> Completion:
+        usage = TokenUsage(input_tokens=_input_tokens(request), output_tokens=count_tokens(content))
+        return Completion(
+            content=content, finish_reason=finish, usage=usage, served_by=self._served_by(), stop_sequence=stop
         )
-        served = ServedBy(model=self._spec.name, provider="local", upstream_model=self._spec.upstream_model)
-        return Completion(content=content, finish_reason=finish, usage=usage, served_by=served)
+
+    def _tool_completion(self, request: CompletionRequest, call: ToolCall) -> Completion:
+        usage = TokenUsage(
+            input_tokens=_input_tokens(request), output_tokens=count_tokens(f"{call.name} {call.arguments}")
+        )
+        return Completion(
+            content="",
+            finish_reason=FinishReason.TOOL_CALLS,
+            usage=usage,
+            served_by=self._served_by(),
+            tool_calls=(call,),
+        )
+
+    def _served_by(self) -> ServedBy:
+        return ServedBy(model=self._spec.name, provider="local", upstream_model=self._spec.upstream_model)
+
+
+def _input_tokens(request: CompletionRequest) -> int:
+    tokens = sum(count_tokens(m.content) for m in request.messages)
+    tokens += sum(count_tokens(f"{c.name} {c.arguments}") for m in request.messages for c in m.tool_calls)
+    return tokens + sum(count_tokens(f"{t.name} {t.description} {t.parameters_json}") for t in request.tools)

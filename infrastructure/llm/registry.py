@@ -12,11 +12,12 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
-from domain.llm.model import ModelSpec
-from domain.llm.ports import LLMProvider, ModelCatalog
+from domain.llm.model import ModelKind, ModelSpec
+from domain.llm.ports import EmbeddingProvider, LLMProvider, ModelCatalog
 from infrastructure.llm.anthropic import AnthropicProvider
 from infrastructure.llm.catalog import CatalogError
 from infrastructure.llm.local import LocalProvider
+from infrastructure.llm.local_embeddings import LocalEmbeddingProvider
 from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
 from infrastructure.llm.openai import OpenAIProvider
 from infrastructure.llm.resilience import Clock, ResiliencePolicy, Sleep
@@ -100,15 +101,30 @@ def build_provider(spec: ModelSpec, settings: RouterSettings, env: Mapping[str, 
     raise CatalogError(f"model '{spec.name}': unknown provider {spec.provider!r}")
 
 
+def build_embedder(spec: ModelSpec, env: Mapping[str, str]) -> EmbeddingProvider:
+    """The adapter for one embedding model."""
+    if spec.provider == "local":
+        return LocalEmbeddingProvider(spec)
+    if spec.provider in ("openai", "openai_compatible"):
+        return OpenAIProvider(spec, api_key=_api_key(spec, env))
+    raise CatalogError(f"model '{spec.name}': provider {spec.provider!r} has no embeddings")
+
+
 def build_deployments(
     catalog: ModelCatalog, settings: RouterSettings, env: Mapping[str, str], observer: RouterObserver = NO_OBSERVER
 ) -> dict[str, LLMProvider]:
     deployments: dict[str, LLMProvider] = {}
     for model in catalog.list():
+        if model.kind is not ModelKind.CHAT:
+            continue
         for spec in model.deployments:
             key = deployment_key(model.name, spec.variant)
             deployments[key] = observer.deployment(key, spec, build_provider(spec, settings, env))
     return deployments
+
+
+def build_embedders(catalog: ModelCatalog, env: Mapping[str, str]) -> dict[str, EmbeddingProvider]:
+    return {model.name: build_embedder(model, env) for model in catalog.list() if model.kind is ModelKind.EMBEDDING}
 
 
 def build_router(
@@ -125,6 +141,13 @@ def build_router(
 
     ``observer`` sees retries, fallbacks and circuit changes, and may wrap each deployment's provider (telemetry).
     """
-    deployments = build_deployments(catalog, settings, env, observer)
-    policy = resilience_policy(settings)
-    return ModelRouter(catalog, deployments, policy=policy, clock=clock, sleep=sleep, rng=rng, observer=observer)
+    return ModelRouter(
+        catalog,
+        build_deployments(catalog, settings, env, observer),
+        embedders=build_embedders(catalog, env),
+        policy=resilience_policy(settings),
+        clock=clock,
+        sleep=sleep,
+        rng=rng,
+        observer=observer,
+    )

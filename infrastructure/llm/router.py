@@ -9,6 +9,9 @@ does not, as the next model would refuse it too. When every model fails, the fir
 
 Streams retry and fall back only until their first event: after a delta has been yielded an error propagates, with
 the partial completion attached (``domain.llm.model.partial_completion``) and stamped with the model that served it.
+
+Embedding models have one deployment and no fallback (vectors of two models do not compare); their calls get the
+same breaker, budget and retries.
 """
 
 from __future__ import annotations
@@ -22,16 +25,19 @@ from dataclasses import replace
 from functools import partial
 from typing import Protocol, runtime_checkable
 
+from domain.llm.errors import ModelNotFound
 from domain.llm.model import (
     Completion,
     CompletionRequest,
+    EmbeddingRequest,
+    Embeddings,
     ModelSpec,
     StreamEnd,
     StreamEvent,
     partial_completion,
     with_partial,
 )
-from domain.llm.ports import LLMProvider, ModelCatalog
+from domain.llm.ports import EmbeddingProvider, LLMProvider, ModelCatalog
 from domain.shared.errors import (
     CircuitOpen,
     NotFound,
@@ -85,10 +91,12 @@ async def _close(events: AsyncIterator[StreamEvent]) -> None:
         await events.aclose()
 
 
-class ModelRouter(LLMProvider):
-    """The ``LLMProvider`` the use cases see: it looks the public model up and hands the call to its deployments.
+class ModelRouter(LLMProvider, EmbeddingProvider):
+    """The ``LLMProvider`` and ``EmbeddingProvider`` the use cases see: it looks the public model up and hands the
+    call to its deployments.
 
-    ``deployments`` maps ``deployment_key(model, variant)`` to the provider serving it.
+    ``deployments`` maps ``deployment_key(model, variant)`` to the provider serving it; ``embedders`` maps each
+    embedding model's name to its provider.
     """
 
     def __init__(
@@ -96,6 +104,7 @@ class ModelRouter(LLMProvider):
         catalog: ModelCatalog,
         deployments: Mapping[str, LLMProvider],
         *,
+        embedders: Mapping[str, EmbeddingProvider] | None = None,
         policy: ResiliencePolicy | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -104,12 +113,13 @@ class ModelRouter(LLMProvider):
     ) -> None:
         self._catalog = catalog
         self._deployments = dict(deployments)
+        self._embedders = dict(embedders or {})
         self._rng = rng or random.Random()  # noqa: S311 - traffic split, not cryptography
         self._observer = observer
         policy = policy or ResiliencePolicy()
         self._resilience = {
             key: Resilience(key, policy, clock=clock, sleep=sleep, rng=self._rng, observer=observer)
-            for key in self._deployments
+            for key in [*self._deployments, *self._embedders]
         }
 
     @property
@@ -122,7 +132,7 @@ class ModelRouter(LLMProvider):
 
     async def aclose(self) -> None:
         """Closes every deployment's connections."""
-        for provider in self._deployments.values():
+        for provider in [*self._deployments.values(), *self._embedders.values()]:
             if isinstance(provider, Closeable):
                 await provider.aclose()
 
@@ -203,6 +213,14 @@ class ModelRouter(LLMProvider):
                 await relay.aclose()  # at once, not when collected: the consumer may have gone away
             return
         raise _most_meaningful(errors, request.model)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        embedder = self._embedders.get(request.model)
+        if embedder is None:
+            raise ModelNotFound(f"embedding model '{request.model}' does not exist")
+        tally = Tally()
+        embeddings = await self._resilience[request.model].call(partial(embedder.embed, request), tally)
+        return replace(embeddings, attempts=tally.attempts)
 
     async def _relay(
         self,

@@ -16,8 +16,17 @@ from urllib.parse import urlsplit
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
-from domain.llm.model import Completion, CompletionRequest, ModelSpec, StreamEnd, StreamEvent, partial_completion
-from domain.llm.ports import LLMProvider, ModelCatalog
+from domain.llm.model import (
+    Completion,
+    CompletionRequest,
+    EmbeddingRequest,
+    Embeddings,
+    ModelSpec,
+    StreamEnd,
+    StreamEvent,
+    partial_completion,
+)
+from domain.llm.ports import EmbeddingProvider, LLMProvider, ModelCatalog
 from domain.shared.errors import UpstreamError
 from infrastructure.llm.observer import RouterObserver
 from infrastructure.observability.logging import get_logger
@@ -151,10 +160,10 @@ class ObservedDeployment(LLMProvider):
             span.end()
 
 
-class ObservedLLM(LLMProvider):
+class ObservedLLM(LLMProvider, EmbeddingProvider):
     """The router as the gateway sees it: each whole call logged once, with its tokens, cost and path."""
 
-    def __init__(self, inner: LLMProvider, *, catalog: ModelCatalog, metrics: Metrics, log_content: bool) -> None:
+    def __init__(self, inner: Any, *, catalog: ModelCatalog, metrics: Metrics, log_content: bool) -> None:
         self._inner = inner
         self._catalog = catalog
         self._metrics = metrics
@@ -179,6 +188,31 @@ class ObservedLLM(LLMProvider):
             raise
         self._done(request, completion, started, streaming=False)
         return completion
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        started = time.perf_counter()
+        try:
+            embeddings: Embeddings = await self._inner.embed(request)
+        except UpstreamError as exc:
+            self._metrics.llm_calls.labels(request.model, "", exc.provider or "unknown", exc.code).inc()
+            self._log.warning("embeddings failed", model=request.model, error=exc.code, **self._timing(started))
+            raise
+        served = embeddings.served_by
+        m = self._metrics
+        m.llm_calls.labels(request.model, served.model, served.provider, "ok").inc()
+        m.llm_duration.labels(request.model, served.provider, "embed").observe(time.perf_counter() - started)
+        m.llm_tokens.labels(served.model, served.provider, "input").inc(embeddings.usage.input_tokens)
+        self._log.info(
+            "embeddings",
+            model=request.model,
+            provider=served.provider,
+            upstream_model=served.upstream_model,
+            inputs=len(request.inputs),
+            input_tokens=embeddings.usage.input_tokens,
+            attempts=embeddings.attempts,
+            **self._timing(started),
+        )
+        return embeddings
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         started = time.perf_counter()

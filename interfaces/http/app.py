@@ -16,14 +16,14 @@ from interfaces.container import Container, close_resources
 from interfaces.http import errors, health, metrics, security
 from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
+from interfaces.http.compat import app as compat
 from interfaces.http.conversations import router as conversations
-from interfaces.http.lifecycle import Shutdown
 from interfaces.http.middleware import RequestMiddleware, route_templates
 from interfaces.http.models import router as models
 from interfaces.http.users import router as users
 from interfaces.telemetry import configure_logs, trace_use_cases
 
-WIRED_MODULES = [security, auth, users, api_keys, conversations, models, health, metrics]
+WIRED_MODULES = [security, auth, users, api_keys, conversations, models, health, metrics, *compat.WIRED_MODULES]
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     if tracer is not None:
         trace_use_cases(container, tracer)
     container.llm()  # build every provider now, not on the first request
-    shutdown = Shutdown(settings.graceful_shutdown_seconds)
+    shutdown = container.shutdown()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +69,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(health.router)
     if settings.metrics_enabled:
         app.include_router(metrics.router)
+    compat_app = compat.create_compat_app()  # OpenAI- and Anthropic-compatible, in their error shapes
+    compat_app.state.container = container  # its error handlers observe errors like the parent's
+    app.mount(compat.PREFIX, compat_app)
     errors.register_error_handlers(app)
 
     if settings.cors_origins:

@@ -21,6 +21,7 @@ from domain.shared.errors import (
     NotFound,
     RateLimited,
     RuleViolation,
+    ShuttingDown,
     Unauthenticated,
     UpstreamAuthError,
     UpstreamBadResponse,
@@ -44,6 +45,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (RateLimited, 429),
+    (ShuttingDown, 503),
     (ContextTooLong, 422),
     (UpstreamRejected, 422),
     (UpstreamTimeout, 504),
@@ -126,12 +128,12 @@ async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
     elif status == 503:
         headers["Retry-After"] = "1"
     detail = _GENERIC_DETAIL.get(type(exc), exc.detail)
-    _observe(request, exc, detail)
+    observe_error(request, exc, detail)
     return problem_response(request, status=status, code=exc.code, title=exc.title, detail=detail, headers=headers)
 
 
-def _observe(request: Request, exc: DomainError, detail: str) -> None:
-    """Security events for refused credentials and access, a count of rate-limited requests."""
+def observe_error(request: Request, exc: DomainError, detail: str) -> None:
+    """Security events for refused credentials and access, a count of rate-limited requests (every API shape)."""
     container = request.app.state.container
     client = request.client.host if request.client else None
     if isinstance(exc, Unauthenticated):

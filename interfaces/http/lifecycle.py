@@ -12,9 +12,14 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
+
+from domain.shared.errors import ShuttingDown
+
+T = TypeVar("T")
+SHUTTING_DOWN = "the server is restarting; send the request again"
 
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -61,3 +66,17 @@ class Shutdown:
             handler(signum, frame)
 
         return on_signal
+
+
+async def cut_on_shutdown(events: AsyncIterator[T], shutdown: Shutdown) -> AsyncIterator[T]:
+    """``events``, until the shutdown grace runs out: then ``ShuttingDown`` is raised after the event just sent, for
+    the stream's writer to end with its own error event. Closing this closes ``events``."""
+    try:
+        async for event in events:
+            yield event
+            if shutdown.should_cut():
+                raise ShuttingDown(SHUTTING_DOWN)
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()

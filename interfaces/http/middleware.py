@@ -74,6 +74,9 @@ def route_templates(routes: Iterable[Any], prefix: str = "") -> dict[int, str]:
         if included is not None:
             context_prefix = getattr(getattr(route, "include_context", None), "prefix", "")
             templates.update(route_templates(included.routes, prefix + context_prefix))
+        elif hasattr(route, "routes") and isinstance(getattr(route, "path", None), str):  # a mounted application
+            templates[id(route)] = f"{prefix}{route.path}/{{path}}"  # a path none of its routes matched
+            templates.update(route_templates(route.routes, prefix + route.path))
         elif isinstance(getattr(route, "path", None), str):
             templates[id(route)] = prefix + route.path
     return templates

@@ -97,5 +97,6 @@ async def test_models_are_listed(api: Api) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["default_model"] == "local"
-    assert [m["name"] for m in body["items"]] == ["local"]
+    assert [(m["name"], m["kind"]) for m in body["items"]] == [("local", "chat"), ("local-embed", "embedding")]
+    assert body["items"][1]["dimensions"] == 256
     assert_problem(await api.http.get("/api/v1/models"), 401)

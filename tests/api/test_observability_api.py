@@ -384,3 +384,61 @@ async def test_rate_limited_requests_are_counted(api: Api) -> None:
     assert_problem(response, 429, "rate_limited")
     samples = _samples((await api.http.get("/metrics")).text)
     assert samples['switchboard_rate_limited_requests_total{code="rate_limited"}'] == 1
+
+
+async def test_the_compatible_api_is_observed_too(logs: Any, api_with: Any) -> None:
+    """/v1: route templates through the mounted app, the caller on log lines, auth failures as security events."""
+    async with api_with(log_format="json") as api:
+        jwt = await api.user("ada@example.com")
+        key = (await api.http.post("/api/v1/api-keys", json={"name": "k"}, headers=jwt)).json()["key"]
+        chat = {"model": "local", "messages": [{"role": "user", "content": "hi"}]}
+        answered = await api.http.post("/v1/chat/completions", json=chat, headers={"x-api-key": key})
+        assert answered.status_code == 200
+        assert (await api.http.post("/v1/messages", json=chat, headers={"x-api-key": "sk-sb-wrong"})).status_code == 401
+        await api.http.get("/v1/no/such/thing")
+        samples = _samples((await api.http.get("/metrics")).text)
+    assert samples['switchboard_http_requests_total{method="POST",route="/v1/chat/completions",status="200"}'] == 1
+    assert samples['switchboard_http_requests_total{method="POST",route="/v1/messages",status="401"}'] == 1
+    assert samples['switchboard_http_requests_total{method="GET",route="unmatched",status="404"}'] == 1
+    lines = json_lines(logs.getvalue())
+    call = next(line for line in lines if line["event"] == "llm call")
+    assert call["path"] == "/v1/chat/completions"
+    assert call["api_key_id"]
+    assert any(line["event"] == "auth.failed" and line["path"] == "/v1/messages" for line in lines)
+
+
+async def test_compatible_streams_end_with_the_apis_error_event_when_shutdown_cuts_them(api: Api) -> None:
+    jwt = await api.user("ada@example.com")
+    key = (await api.http.post("/api/v1/api-keys", json={"name": "k"}, headers=jwt)).json()["key"]
+    headers = {"Authorization": f"Bearer {key}"}
+    shutdown = api.app.state.container.shutdown()
+    shutdown.begin()
+    shutdown._cut_at = 0.0  # the grace has run out
+    chat = {"model": "local", "messages": [{"role": "user", "content": "one two three"}], "stream": True}
+    openai = await api.http.post("/v1/chat/completions", json=chat, headers=headers)
+    anthropic = await api.http.post("/v1/messages", json={**chat, "max_tokens": 50}, headers=headers)
+    frames = openai.text.strip().split("\n\n")
+    error = orjson.loads(frames[-1].removeprefix("data: "))["error"]
+    assert (error["code"], error["type"]) == ("shutting_down", "server_error")
+    assert "[DONE]" not in openai.text
+    last = anthropic.text.strip().split("\n\n")[-1].split("\n")
+    assert last[0] == "event: error"
+    assert orjson.loads(last[1].removeprefix("data: "))["error"]["type"] == "overloaded_error"
+
+
+async def test_conversation_streams_end_with_shutting_down_when_shutdown_cuts_them(api: Api) -> None:
+    headers = await api.user("ada@example.com")
+    cid = (await api.http.post("/api/v1/conversations", json={}, headers=headers)).json()["id"]
+    shutdown = api.app.state.container.shutdown()
+    shutdown.begin()
+    shutdown._cut_at = 0.0
+    body = {"content": "one two three four", "stream": True}
+    streamed = await api.http.post(f"/api/v1/conversations/{cid}/messages", json=body, headers=headers)
+    frames = [frame.split("\n") for frame in streamed.text.strip().split("\n\n")]
+    assert [f[0] for f in frames] == ["event: delta", "event: error"]
+    assert orjson.loads(frames[-1][1].removeprefix("data: "))["code"] == "shutting_down"
+    for _ in range(50):  # the partial answer is stored in the background
+        messages = (await api.http.get(f"/api/v1/conversations/{cid}", headers=headers)).json()["messages"]
+        if messages:
+            break
+    assert [(m["status"], m["finish_reason"]) for m in messages][1] == ("incomplete", "cancelled")

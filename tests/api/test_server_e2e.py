@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import anthropic
 import httpx
+import openai
 import pytest
 
 from tests.api.conftest import PASSWORD, TEST_SECRET
@@ -53,7 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     command = [sys.executable, "-m", "interfaces.cli", "serve", "--migrate", "--port", str(port)]
     process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90  # a loaded 2-core CI machine imports slowly
+    deadline = time.monotonic() + 120  # generous: a loaded CI machine imports slowly
     while True:
         try:
             if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
@@ -150,3 +152,22 @@ async def test_a_client_leaving_mid_stream_still_gets_its_partial_answer_stored(
     assert assistant["status"] == "incomplete"
     assert assistant["finish_reason"] == "cancelled"
     assert 0 < len(assistant["content"]) < 60
+
+
+async def test_the_sdks_work_against_the_served_app_with_only_base_url_and_key(
+    server: Server, http: httpx.AsyncClient
+) -> None:
+    """The README's example, on the default catalog: the local model and the local embedder, nothing else."""
+    key = (await _user_with_key(http, "sdk@example.com"))["Authorization"].removeprefix("Bearer ")
+    async with openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0) as oai:
+        reply = await oai.chat.completions.create(model="local", messages=[{"role": "user", "content": "Hello"}])
+        vectors = await oai.embeddings.create(model="local-embed", input=["Hello", "world"])
+    async with (
+        anthropic.AsyncAnthropic(base_url=server.url, api_key=key, max_retries=0) as claude,
+        claude.messages.stream(model="local", max_tokens=200, messages=[{"role": "user", "content": "Hello"}]) as s,
+    ):
+        streamed = "".join([text async for text in s.text_stream])
+
+    assert "Hello" in (reply.choices[0].message.content or "")
+    assert [len(v.embedding) for v in vectors.data] == [256, 256]
+    assert "Hello" in streamed

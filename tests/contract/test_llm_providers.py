@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
@@ -20,9 +21,16 @@ from domain.llm.model import (
     CompletionRequest,
     FinishReason,
     ModelSpec,
+    ResponseFormat,
+    ResponseFormatType,
     StreamEnd,
     StreamEvent,
     TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    ToolChoiceMode,
+    ToolDefinition,
     partial_completion,
 )
 from domain.llm.ports import LLMProvider
@@ -70,6 +78,24 @@ def ask(*turns: tuple[ChatRole, str], **options: object) -> CompletionRequest:
 
 
 HELLO = ask((ChatRole.USER, "hello there my dear friend"))
+WEATHER = ToolDefinition(
+    name="get_weather",
+    description="The weather in a city",
+    parameters_json='{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}},'
+    '"required":["city"]}',
+)
+CLOCK = ToolDefinition(name="get_time", parameters_json='{"type":"object","properties":{}}')
+# Both the local model and the fake upstream call the first tool when the user says CALL_TOOL.
+WANTS_TOOL = replace(ask((ChatRole.USER, "what is the weather in Paris? CALL_TOOL")), tools=(WEATHER, CLOCK))
+
+
+def answered(request: CompletionRequest, call: ToolCall, result: str) -> CompletionRequest:
+    """``request`` continued with the assistant's tool call and the tool's result."""
+    turns = (
+        ChatMessage(ChatRole.ASSISTANT, "", tool_calls=(call,)),
+        ChatMessage(ChatRole.TOOL, result, tool_call_id=call.id),
+    )
+    return replace(request, messages=(*request.messages, *turns))
 
 
 async def collect(
@@ -195,6 +221,47 @@ class LLMProviderContract(abc.ABC):
         assert isinstance(await anext(events), TextDelta)
 
         await asyncio.wait_for(events.aclose(), 1)  # type: ignore[attr-defined]
+
+    async def test_a_tool_round_trip_calls_the_tool_then_answers_from_its_result(self, provider: LLMProvider) -> None:
+        first = await provider.complete(WANTS_TOOL)
+
+        assert first.finish_reason is FinishReason.TOOL_CALLS
+        [call] = first.tool_calls
+        assert call.name == "get_weather"
+        assert call.id
+        assert json.loads(call.arguments) == {"city": "test"}  # an example of the schema's required properties
+
+        second = await provider.complete(answered(WANTS_TOOL, call, "sunny and 24 degrees"))
+
+        assert second.finish_reason is FinishReason.STOP
+        assert second.tool_calls == ()
+        assert "sunny and 24 degrees" in second.content
+
+    async def test_a_streamed_tool_call_comes_in_deltas_that_join_to_the_call(self, provider: LLMProvider) -> None:
+        events = [event async for event in provider.stream(WANTS_TOOL)]
+
+        deltas = [e for e in events if isinstance(e, ToolCallDelta)]
+        assert not any(isinstance(e, TextDelta) and e.text for e in events)
+        end = events[-1]
+        assert isinstance(end, StreamEnd)
+        [call] = end.completion.tool_calls
+        assert end.completion.finish_reason is FinishReason.TOOL_CALLS
+        assert (deltas[0].index, deltas[0].id, deltas[0].name) == (0, call.id, "get_weather")
+        assert all(d.id is None and d.index == 0 for d in deltas[1:])
+        assert "".join(d.arguments for d in deltas) == call.arguments
+
+    async def test_tool_choice_forces_a_tool_or_forbids_any(self, provider: LLMProvider) -> None:
+        plain = replace(WANTS_TOOL, messages=HELLO.messages)
+        forced = await provider.complete(
+            replace(plain, tool_choice=ToolChoice(mode=ToolChoiceMode.REQUIRED, name="get_time"))
+        )
+        required = await provider.complete(replace(plain, tool_choice=ToolChoice(mode=ToolChoiceMode.REQUIRED)))
+        forbidden = await provider.complete(replace(WANTS_TOOL, tool_choice=ToolChoice(mode=ToolChoiceMode.NONE)))
+
+        assert [(c.name, c.arguments) for c in forced.tool_calls] == [("get_time", "{}")]
+        assert [c.name for c in required.tool_calls] == ["get_weather"]
+        assert forbidden.tool_calls == ()
+        assert forbidden.finish_reason is FinishReason.STOP
 
 
 class TestLocalProvider(LLMProviderContract):
@@ -328,6 +395,129 @@ async def test_anthropic_puts_system_on_top_merges_turns_and_always_sends_max_to
     assert sent.json["stop_sequences"] == ["END"]
     assert sent.json["temperature"] == 0.5
     assert sent.json["top_p"] == 0.9
+
+
+CALL = ToolCall(id="call_1", name="get_weather", arguments='{"city":"Paris"}')
+TOOL_CONVERSATION = replace(
+    ask((ChatRole.SYSTEM, "Be brief."), (ChatRole.USER, "weather in Paris?")),
+    tools=(WEATHER, CLOCK),
+    tool_choice=ToolChoice(mode=ToolChoiceMode.REQUIRED, parallel=False),
+    response_format=ResponseFormat(
+        type=ResponseFormatType.JSON_SCHEMA, name="answer", schema_json='{"type":"object"}', strict=True
+    ),
+    user="end-user-42",
+)
+TOOL_CONVERSATION = replace(
+    TOOL_CONVERSATION,
+    messages=(
+        *TOOL_CONVERSATION.messages,
+        ChatMessage(ChatRole.ASSISTANT, "Let me look.", tool_calls=(CALL,)),
+        ChatMessage(ChatRole.TOOL, "sunny", tool_call_id="call_1"),
+        ChatMessage(ChatRole.USER, "and tomorrow?"),
+    ),
+)
+
+
+async def test_openai_sends_tools_calls_results_choice_format_and_user(upstream: FakeUpstream) -> None:
+    adapter = OpenAIProvider(openai_spec(upstream), api_key=SECRET)
+    try:
+        await adapter.complete(TOOL_CONVERSATION)
+    finally:
+        await adapter.aclose()
+
+    sent = upstream.last_request.json
+    assert sent["tools"][0] == {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city",
+            "parameters": json.loads(WEATHER.parameters_json),
+        },
+    }
+    assert sent["tools"][1] == {
+        "type": "function",
+        "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
+    }
+    assert sent["tool_choice"] == "required"
+    assert sent["parallel_tool_calls"] is False
+    assert sent["messages"][2:] == [
+        {
+            "role": "assistant",
+            "content": "Let me look.",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        {"role": "user", "content": "and tomorrow?"},
+    ]
+    assert sent["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True},
+    }
+    assert sent["user"] == "end-user-42"
+
+
+async def test_anthropic_sends_tool_use_and_tool_result_blocks_choice_format_and_user(upstream: FakeUpstream) -> None:
+    adapter = AnthropicProvider(anthropic_spec(upstream), api_key=SECRET)
+    try:
+        await adapter.complete(
+            replace(
+                TOOL_CONVERSATION, tool_choice=ToolChoice(mode=ToolChoiceMode.REQUIRED, name="get_time", parallel=False)
+            )
+        )
+    finally:
+        await adapter.aclose()
+
+    sent = upstream.last_request.json
+    assert sent["system"] == "Be brief."
+    assert sent["tools"] == [
+        {
+            "name": "get_weather",
+            "description": "The weather in a city",
+            "input_schema": json.loads(WEATHER.parameters_json),
+        },
+        {"name": "get_time", "input_schema": {"type": "object", "properties": {}}},
+    ]
+    assert sent["tool_choice"] == {"type": "tool", "name": "get_time", "disable_parallel_tool_use": True}
+    assert sent["messages"] == [
+        {"role": "user", "content": "weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Let me look."},
+                {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "call_1", "content": "sunny"},
+                {"type": "text", "text": "and tomorrow?"},
+            ],
+        },
+    ]
+    assert sent["output_config"] == {"format": {"type": "json_schema", "schema": {"type": "object"}}}
+    assert sent["metadata"] == {"user_id": "end-user-42"}
+
+
+async def test_anthropic_refuses_tool_call_arguments_that_are_not_a_json_object(upstream: FakeUpstream) -> None:
+    bad = replace(CALL, arguments="[1, 2]")
+    request = replace(
+        TOOL_CONVERSATION,
+        messages=(*TOOL_CONVERSATION.messages[:2], ChatMessage(ChatRole.ASSISTANT, "", tool_calls=(bad,))),
+    )
+    adapter = AnthropicProvider(anthropic_spec(upstream), api_key=SECRET)
+    try:
+        with pytest.raises(UpstreamRejected, match="not a JSON object"):
+            await adapter.complete(request)
+    finally:
+        await adapter.aclose()
+    assert upstream.requests == []
 
 
 async def test_anthropic_counts_cache_reads_and_writes_as_input(upstream: FakeUpstream) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.llm.model import ChatMessage, ChatRole, CompletionRequest
+from domain.llm.model import ChatMessage, ChatRole, CompletionRequest, ModelKind
 from infrastructure.llm.catalog import CatalogError, load_catalog, parse_catalog
 from infrastructure.llm.registry import build_router
 from infrastructure.settings import DEFAULT_CATALOG, Settings
@@ -155,6 +155,94 @@ def test_every_error_names_the_file_the_line_and_the_model(text: str, line_with:
     assert says in message
 
 
+CHAT_TABLE = """\
+[models.chat]
+provider = "local"
+upstream_model = "local-echo"
+"""
+EMBED_TABLE = """\
+[models.embed]
+kind = "embedding"
+provider = "local"
+upstream_model = "hash"
+dimensions = 128
+"""
+EMBEDDING = CHAT_TABLE + "\n" + EMBED_TABLE
+
+
+def test_embedding_models_are_told_apart_from_chat_models() -> None:
+    catalog = parse_catalog(EMBEDDING, env={})
+
+    embed = catalog.find("embed")
+    chat = catalog.find("chat")
+    assert embed is not None
+    assert chat is not None
+    assert (embed.kind, embed.dimensions) == (ModelKind.EMBEDDING, 128)
+    assert (chat.kind, chat.dimensions) == (ModelKind.CHAT, None)
+    assert catalog.default_model == "chat"
+    # Even listed first, an embedding model is never the default.
+    assert parse_catalog(EMBED_TABLE + "\n" + CHAT_TABLE, env={}).default_model == "chat"
+
+
+@pytest.mark.parametrize(
+    ("change", "line_with", "model", "says"),
+    [
+        pytest.param(
+            ('kind = "embedding"', 'kind = "vision"'), "vision", "embed", "kind must be one of", id="bad-kind"
+        ),
+        pytest.param(
+            ('upstream_model = "local-echo"', 'upstream_model = "local-echo"\ndimensions = 3'),
+            "dimensions = 3",
+            "chat",
+            "dimensions is for embedding models",
+            id="dimensions-on-chat",
+        ),
+        pytest.param(
+            (
+                'provider = "local"\nupstream_model = "hash"',
+                'provider = "anthropic"\nupstream_model = "hash"\napi_key_env = "ANTHROPIC_API_KEY"',
+            ),
+            'provider = "anthropic"',
+            "embed",
+            "provider anthropic has no embeddings",
+            id="anthropic-embeddings",
+        ),
+        pytest.param(("dimensions = 128\n", ""), "kind", "embed", "needs its vector size", id="no-dimensions"),
+        pytest.param(("dimensions = 128", "dimensions = 0"), "dimensions", "embed", "at least 1", id="zero-dimensions"),
+        pytest.param(
+            ("dimensions = 128", 'dimensions = 128\nfallbacks = ["chat"]'),
+            "fallbacks",
+            "embed",
+            "cannot have fallbacks",
+            id="embedding-fallbacks",
+        ),
+        pytest.param(
+            ('upstream_model = "local-echo"', 'upstream_model = "local-echo"\nfallbacks = ["embed"]'),
+            "fallbacks",
+            "chat",
+            "fallback 'embed' is not a chat model",
+            id="chat-falls-back-to-embedding",
+        ),
+    ],
+)
+def test_embedding_model_errors(change: tuple[str, str], line_with: str, model: str, says: str) -> None:
+    text = EMBEDDING.replace(*change)
+
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(text, source="c.toml", env=ENV)
+
+    message = str(caught.value)
+    assert message.startswith(f"c.toml:{line_of(text, line_with)}: model '{model}': "), message
+    assert says in message
+
+
+def test_the_default_model_must_be_a_chat_model() -> None:
+    with pytest.raises(CatalogError, match="default_model 'embed' is an embedding model"):
+        parse_catalog('default_model = "embed"\n' + EMBEDDING, source="c.toml", env={})
+    with pytest.raises(CatalogError, match="no chat model"):
+        parse_catalog(EMBED_TABLE, source="c.toml", env={})
+
+
 VARIANTS = """\
 [models.chat]
 fallbacks = ["backup"]
@@ -218,7 +306,8 @@ def test_a_file_error_names_the_path(tmp_path: Path) -> None:
 
 
 def test_the_default_catalog_needs_no_key_and_the_example_needs_its_keys() -> None:
-    assert [m.provider for m in load_catalog(DEFAULT_CATALOG, env={}).list()] == ["local"]
+    default = load_catalog(DEFAULT_CATALOG, env={}).list()
+    assert [(m.provider, m.kind) for m in default] == [("local", ModelKind.CHAT), ("local", ModelKind.EMBEDDING)]
 
     example = load_catalog(EXAMPLE, env=ENV)
     assert {m.provider for m in example.list()} == {"openai", "anthropic", "openai_compatible", "local"}

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from domain.llm.model import ModelSpec
+from domain.llm.model import ModelKind, ModelSpec
 
 
 class VariantResponse(BaseModel):
@@ -16,6 +16,7 @@ class VariantResponse(BaseModel):
 
 class ModelResponse(BaseModel):
     name: str
+    kind: ModelKind = Field(description="`chat` answers completions; `embedding` turns texts into vectors.")
     provider: str
     description: str
     context_window: int
@@ -24,11 +25,13 @@ class ModelResponse(BaseModel):
     output_usd_per_mtok: Decimal = Field(description="US dollars per million output tokens.")
     fallbacks: list[str]
     variants: list[VariantResponse] = Field(description="Weighted A/B deployments; empty when the model has one.")
+    dimensions: int | None = Field(None, description="An embedding model's vector size, when the catalog fixes it.")
 
     @classmethod
     def of(cls, spec: ModelSpec) -> ModelResponse:
         return cls(
             name=spec.name,
+            kind=spec.kind,
             provider=spec.provider,
             description=spec.description,
             context_window=spec.context_window,
@@ -42,6 +45,7 @@ class ModelResponse(BaseModel):
                 )
                 for v in spec.variants
             ],
+            dimensions=spec.dimensions,
         )
 
 

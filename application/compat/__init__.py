@@ -1,0 +1,1 @@
+"""Stateless model calls for the OpenAI- and Anthropic-compatible endpoints: no conversation is stored."""

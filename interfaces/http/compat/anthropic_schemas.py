@@ -1,0 +1,173 @@
+"""Requests of Anthropic's Messages API, as its SDKs send them, and their domain meaning.
+
+Text, ``tool_use`` and ``tool_result`` blocks are understood; ``thinking`` blocks of earlier turns are dropped (they
+only mean something to the model that wrote them); images, documents and server tools are refused with a 400.
+Unknown top-level fields (``top_k``, ``thinking``, ``service_tier``...) are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.llm.model import (
+    ChatMessage,
+    ChatRole,
+    CompletionRequest,
+    ResponseFormat,
+    ResponseFormatType,
+    ToolCall,
+    ToolChoice,
+    ToolChoiceMode,
+    ToolDefinition,
+)
+from domain.shared.errors import RuleViolation
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TextBlock(_Lenient):
+    type: Literal["text"]
+    text: str
+
+
+class ToolUseBlock(_Lenient):
+    type: Literal["tool_use"]
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+class ToolResultBlock(_Lenient):
+    type: Literal["tool_result"]
+    tool_use_id: str
+    content: str | list[TextBlock] = ""
+    is_error: bool | None = None
+
+
+class ThinkingBlock(_Lenient):
+    type: Literal["thinking", "redacted_thinking"]
+
+
+Block = Annotated[TextBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock, Field(discriminator="type")]
+
+
+class MessageIn(_Lenient):
+    role: Literal["user", "assistant"]
+    content: str | list[Block]
+
+
+class ToolIn(_Lenient):
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any]
+    type: Literal["custom"] | None = None
+
+
+class ToolChoiceIn(_Lenient):
+    type: Literal["auto", "any", "tool", "none"]
+    name: str | None = None
+    disable_parallel_tool_use: bool | None = None
+
+
+class Metadata(_Lenient):
+    user_id: str | None = None
+
+
+class JsonOutputFormat(_Lenient):
+    type: Literal["json_schema"]
+    json_schema: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(_Lenient):
+    format: JsonOutputFormat | None = None
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class CreateMessageRequest(_Lenient):
+    model: str = Field(min_length=1)
+    messages: list[MessageIn] = Field(min_length=1)
+    max_tokens: int = Field(ge=1)
+    system: str | list[TextBlock] | None = None
+    temperature: float | None = Field(None, ge=0, le=1)
+    top_p: float | None = Field(None, ge=0, le=1)
+    stop_sequences: list[str] | None = None
+    stream: bool | None = False
+    tools: list[ToolIn] | None = None
+    tool_choice: ToolChoiceIn | None = None
+    metadata: Metadata | None = None
+    output_config: OutputConfig | None = None
+
+    def to_domain(self) -> CompletionRequest:
+        messages: list[ChatMessage] = []
+        system = self.system if isinstance(self.system, str) else "\n\n".join(b.text for b in self.system or [])
+        if system:
+            messages.append(ChatMessage(ChatRole.SYSTEM, system))
+        for message in self.messages:
+            messages.extend(_messages(message))
+        return CompletionRequest(
+            model=self.model,
+            messages=tuple(messages),
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            stop=tuple(s for s in self.stop_sequences or [] if s),
+            tools=tuple(
+                ToolDefinition(name=t.name, description=t.description or "", parameters_json=_json(t.input_schema))
+                for t in self.tools or []
+            ),
+            tool_choice=self._tool_choice(),
+            response_format=self._response_format(),
+            user=self.metadata.user_id if self.metadata else None,
+        )
+
+    def _tool_choice(self) -> ToolChoice | None:
+        choice = self.tool_choice
+        if choice is None:
+            return None
+        parallel = not choice.disable_parallel_tool_use
+        if choice.type == "tool":
+            if not choice.name:
+                raise RuleViolation("tool_choice.name: required when tool_choice.type is tool")
+            return ToolChoice(mode=ToolChoiceMode.REQUIRED, name=choice.name, parallel=parallel)
+        modes = {"auto": ToolChoiceMode.AUTO, "any": ToolChoiceMode.REQUIRED, "none": ToolChoiceMode.NONE}
+        return ToolChoice(mode=modes[choice.type], parallel=parallel)
+
+    def _response_format(self) -> ResponseFormat | None:
+        wanted = self.output_config.format if self.output_config else None
+        if wanted is None:
+            return None
+        return ResponseFormat(type=ResponseFormatType.JSON_SCHEMA, schema_json=_json(wanted.json_schema))
+
+
+def _messages(message: MessageIn) -> list[ChatMessage]:
+    """One Anthropic turn as domain messages: its tool results (each its own TOOL message), then its text and calls."""
+    if isinstance(message.content, str):
+        role = ChatRole.USER if message.role == "user" else ChatRole.ASSISTANT
+        return [ChatMessage(role, message.content)]
+    results: list[ChatMessage] = []
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for block in message.content:
+        if isinstance(block, TextBlock):
+            texts.append(block.text)
+        elif isinstance(block, ToolUseBlock):
+            if message.role != "assistant":
+                raise RuleViolation("messages: tool_use blocks belong to assistant turns")
+            calls.append(ToolCall(id=block.id, name=block.name, arguments=_json(block.input)))
+        elif isinstance(block, ToolResultBlock):
+            if message.role != "user":
+                raise RuleViolation("messages: tool_result blocks belong to user turns")
+            content = block.content if isinstance(block.content, str) else "".join(b.text for b in block.content)
+            results.append(ChatMessage(ChatRole.TOOL, content, tool_call_id=block.tool_use_id))
+    text = "".join(texts)
+    if message.role == "assistant":
+        return [ChatMessage(ChatRole.ASSISTANT, text, tool_calls=tuple(calls))]
+    return results + ([ChatMessage(ChatRole.USER, text)] if text or not results else [])

@@ -1,0 +1,137 @@
+"""The EmbeddingProvider port, one contract run against the local embedder and the OpenAI adapter (on the fake)."""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import AsyncIterator
+
+import pytest
+
+from domain.llm.model import EmbeddingRequest, ModelKind, ModelSpec
+from domain.llm.ports import EmbeddingProvider
+from domain.shared.errors import UpstreamRateLimited, UpstreamRejected
+from infrastructure.llm.local_embeddings import LocalEmbeddingProvider, embed_text
+from infrastructure.llm.openai import OpenAIProvider
+from tests.fakes.upstream import FakeUpstream, rate_limited
+
+pytestmark = pytest.mark.contract
+
+TEXTS = EmbeddingRequest(model="e", inputs=("the cat sat on the mat", "a dog in the fog", "the cat sat on the mat"))
+
+
+def cosine(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+class EmbeddingProviderContract(abc.ABC):
+    size: int
+
+    @abc.abstractmethod
+    def provider(self) -> EmbeddingProvider: ...
+
+    async def test_one_unit_vector_per_input_in_order_equal_texts_equal_vectors(
+        self, provider: EmbeddingProvider
+    ) -> None:
+        result = await provider.embed(TEXTS)
+
+        assert len(result.vectors) == 3
+        assert all(len(v) == self.size for v in result.vectors)
+        assert all(math.isclose(math.sqrt(sum(x * x for x in v)), 1.0, rel_tol=1e-5) for v in result.vectors)
+        assert result.vectors[0] == result.vectors[2]
+        assert result.vectors[0] != result.vectors[1]
+        assert result.usage.input_tokens > 0
+        assert result.usage.output_tokens == 0
+        assert result.served_by.model == "e"
+
+    async def test_the_same_texts_always_get_the_same_vectors(self, provider: EmbeddingProvider) -> None:
+        assert (await provider.embed(TEXTS)).vectors == (await provider.embed(TEXTS)).vectors
+
+    async def test_shorter_vectors_on_request(self, provider: EmbeddingProvider) -> None:
+        result = await provider.embed(EmbeddingRequest(model="e", inputs=("hello",), dimensions=8))
+
+        assert len(result.vectors[0]) == 8
+
+
+class TestLocalEmbedder(EmbeddingProviderContract):
+    size = 64
+
+    @pytest.fixture
+    def provider(self) -> EmbeddingProvider:
+        spec = ModelSpec(name="e", provider="local", upstream_model="hash", kind=ModelKind.EMBEDDING, dimensions=64)
+        return LocalEmbeddingProvider(spec)
+
+
+class TestOpenAIEmbeddings(EmbeddingProviderContract):
+    size = 1536  # the fake's text-embedding-3-small
+
+    @pytest.fixture
+    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[EmbeddingProvider]:
+        adapter = OpenAIProvider(openai_embedding_spec(upstream), api_key="sk-test")
+        yield adapter
+        await adapter.aclose()
+
+
+@pytest.fixture(scope="module")
+async def fake_server() -> AsyncIterator[FakeUpstream]:
+    async with FakeUpstream() as up:
+        yield up
+
+
+@pytest.fixture
+def upstream(fake_server: FakeUpstream) -> FakeUpstream:
+    fake_server.reset()
+    return fake_server
+
+
+def openai_embedding_spec(up: FakeUpstream, **changes: object) -> ModelSpec:
+    values: dict[str, object] = {
+        "name": "e",
+        "provider": "openai",
+        "upstream_model": "text-embedding-3-small",
+        "base_url": f"{up.base_url}/v1",
+        "kind": ModelKind.EMBEDDING,
+        "timeout_seconds": 2.0,
+    }
+    return ModelSpec(**{**values, **changes})  # type: ignore[arg-type]
+
+
+async def test_openai_sends_the_upstream_model_the_dimensions_and_the_user(upstream: FakeUpstream) -> None:
+    adapter = OpenAIProvider(openai_embedding_spec(upstream, dimensions=256), api_key="sk-test")
+    try:
+        result = await adapter.embed(EmbeddingRequest(model="e", inputs=("a", "b"), user="u-1"))
+    finally:
+        await adapter.aclose()
+
+    sent = upstream.last_request
+    assert sent.path == "/v1/embeddings"
+    assert sent.json == {
+        "model": "text-embedding-3-small",
+        "input": ["a", "b"],
+        "dimensions": 256,
+        "user": "u-1",
+        "encoding_format": "float",
+    }
+    assert [len(v) for v in result.vectors] == [256, 256]
+
+
+async def test_openai_embedding_failures_are_upstream_errors(upstream: FakeUpstream) -> None:
+    upstream.push(rate_limited(retry_after=3))
+    adapter = OpenAIProvider(openai_embedding_spec(upstream), api_key="sk-test")
+    try:
+        with pytest.raises(UpstreamRateLimited) as raised:
+            await adapter.embed(TEXTS)
+    finally:
+        await adapter.aclose()
+    assert raised.value.retry_after_seconds == 3
+
+
+async def test_the_local_embedder_refuses_more_dimensions_than_it_has() -> None:
+    spec = ModelSpec(name="e", provider="local", upstream_model="hash", kind=ModelKind.EMBEDDING, dimensions=16)
+    with pytest.raises(UpstreamRejected, match="at most 16"):
+        await LocalEmbeddingProvider(spec).embed(EmbeddingRequest(model="e", inputs=("x",), dimensions=32))
+
+
+def test_local_vectors_of_related_texts_are_closer_than_of_unrelated_ones() -> None:
+    cat, cats, tax = (embed_text(t, 256) for t in ("the cat sat", "the cats sat down", "quarterly tax filing"))
+    assert cosine(cat, cats) > cosine(cat, tax)
