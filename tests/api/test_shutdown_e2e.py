@@ -26,7 +26,7 @@ from tests.api.conftest import PASSWORD, TEST_SECRET
 from tests.api.test_server_e2e import _free_port
 
 pytestmark = pytest.mark.api
-GRACE_SECONDS = 4
+GRACE_SECONDS = 6  # streams are cut 4 s after SIGTERM
 SHORT_STREAMS, PLAIN_REQUESTS = 6, 10
 LONG_CONTENT = " ".join(f"word{i}" for i in range(80))  # ~8 s of chunks at 100 ms: longer than the grace
 
@@ -130,7 +130,8 @@ async def _load_then_sigterm(http: httpx.AsyncClient, process: subprocess.Popen[
         return await http.post(f"/api/v1/conversations/{cid}/messages", json={"content": "hi"}, headers=headers)
 
     long_stream = asyncio.create_task(stream(conversations[0], LONG_CONTENT))
-    streams = [asyncio.create_task(stream(cid, "short one")) for cid in conversations[1 : SHORT_STREAMS + 1]]
+    short = " ".join(f"w{i}" for i in range(15))  # ~2 s of chunks: still going at SIGTERM, done well before the cut
+    streams = [asyncio.create_task(stream(cid, short)) for cid in conversations[1 : SHORT_STREAMS + 1]]
     await asyncio.wait_for(streaming.wait(), 30)  # every stream has started sending
     posts = [asyncio.create_task(post(cid)) for cid in conversations[SHORT_STREAMS + 1 :]]
     deadline = time.monotonic() + 10
