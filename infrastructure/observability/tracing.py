@@ -13,10 +13,6 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,17 +24,24 @@ TRACED_METHODS = ("execute", "open")  # use cases answer with ``execute``; a str
 
 def build_tracer_provider(
     endpoint: str | None, *, service_name: str, sample_ratio: float = 1.0, version: str = "0.1.0"
-) -> TracerProvider | None:
-    """An SDK provider exporting to ``endpoint`` over OTLP/HTTP; ``None`` (tracing off) without an endpoint."""
+) -> Any | None:
+    """An SDK provider exporting to ``endpoint`` over OTLP/HTTP; ``None`` (tracing off) without an endpoint. The SDK
+    and the exporter are imported only then."""
     if not endpoint:
         return None
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     provider = TracerProvider(
         resource=Resource.create({"service.name": service_name, "service.version": version}),
         sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
     )
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")))
+    # A bounded export timeout: flushing at shutdown must not hold the process long when the collector is away.
+    exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=5)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
 
