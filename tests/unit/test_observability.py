@@ -221,3 +221,17 @@ async def test_open_event_streams_are_counted_until_they_end() -> None:
     assert seen == [1.0]
     assert metrics.streams_in_flight._value.get() == 0
     assert metrics.http_in_flight._value.get() == 0
+
+
+def test_an_otlp_endpoint_turns_tracing_on_and_none_leaves_it_off() -> None:
+    from infrastructure.observability.tracing import Tracing, build_tracer_provider
+
+    assert build_tracer_provider(None, service_name="switchboard") is None
+    assert Tracing(None).tracer is None
+    provider = build_tracer_provider("http://127.0.0.1:4318/", service_name="sb", sample_ratio=0.25)
+    try:
+        assert provider.resource.attributes["service.name"] == "sb"
+        assert "0.25" in provider.sampler.get_description()
+        assert Tracing(provider).tracer is not None
+    finally:
+        provider.shutdown()  # nothing was recorded: nothing is sent
