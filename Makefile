@@ -25,6 +25,7 @@ check: lint typecheck
 lint:
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen hadolint Dockerfile
 
 typecheck:
 	$(UV) run --frozen mypy

@@ -6,6 +6,7 @@ import abc
 from types import TracebackType
 from typing import Self
 
+from domain.audit.ports import AuditLog
 from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepository
 from domain.chat.ports import ConversationRepository
 from domain.idempotency.ports import IdempotencyRepository
@@ -25,6 +26,7 @@ class UnitOfWork(abc.ABC):
     conversations: ConversationRepository
     usage: UsageRepository
     idempotency: IdempotencyRepository
+    audit_log: AuditLog
 
     async def __aenter__(self) -> Self:
         await self._begin()

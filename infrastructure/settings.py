@@ -5,11 +5,21 @@ Validated once at start-up: a bad value stops the process with a message naming 
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CATALOG = Path(__file__).parent / "llm" / "catalog.default.toml"
@@ -197,6 +207,13 @@ class Settings(BaseSettings):
     )
 
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list).")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Addresses or CIDRs of reverse proxies (JSON list). Only from these is `X-Forwarded-For` believed: the "
+            "client is its rightmost untrusted address. Empty: the peer address is the client."
+        ),
+    )
     docs_enabled: bool = Field(True, description="Serve /docs and /openapi.json.")
     behind_tls: bool = Field(
         False,
@@ -206,6 +223,57 @@ class Settings(BaseSettings):
         ),
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="`json` (one object a line), `console` (coloured, for people), `auto`: json in production."
+    )
+    log_message_content: bool = Field(
+        False, description="Also log prompts and answers of model calls (they may hold personal data; off by default)."
+    )
+    access_log: bool = Field(True, description="One log line per HTTP request (probes and scrapes only when failing).")
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, /metrics requires `Authorization: Bearer <token>`."
+    )
+    otlp_endpoint: str | None = Field(
+        None,
+        description=(
+            "OTLP/HTTP collector base URL (`http://collector:4318`); traces are exported there. Unset: tracing is off "
+            "and costs nothing."
+        ),
+    )
+    otel_service_name: str = Field("switchboard", description="`service.name` of exported traces.")
+    trace_sample_ratio: float = Field(
+        1.0, ge=0, le=1, description="Share of new traces recorded (a sampled parent's decision is followed)."
+    )
+    readiness_timeout_seconds: float = Field(
+        2.0, gt=0, le=60, description="Longest wait for each readiness check (database, Redis) before it fails."
+    )
+    disk_check_path: Path | None = Field(
+        None, description="Directory whose free space readiness checks; unset: the SQLite database's, else `.`."
+    )
+    disk_min_free_mb: int = Field(
+        100, ge=0, description="Readiness fails below this much free disk space, in MiB (0: no disk check)."
+    )
+    graceful_shutdown_seconds: int = Field(
+        30,
+        ge=1,
+        le=3600,
+        description=(
+            "On SIGTERM: how long in-flight requests and streams may take to finish before they are cut. Keep it "
+            "under the orchestrator's kill timeout."
+        ),
+    )
+    workers: int = Field(1, ge=1, le=64, description="Worker processes of `switchboard serve` (`--workers`).")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
+        return [entry.strip() for entry in value]
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
@@ -239,6 +307,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json" or (self.log_format == "auto" and self.environment == "production")
 
 
 _EPHEMERAL_SECRET = secrets.token_urlsafe(48)

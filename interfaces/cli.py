@@ -1,4 +1,8 @@
-"""The ``switchboard`` command: migrate, serve, create-admin."""
+"""The ``switchboard`` command: migrate, serve, create-admin.
+
+Imports of the application happen inside the commands: with ``serve --workers N`` every worker process re-imports
+this module before it can answer the supervisor's health check, so the module itself must import fast.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +12,52 @@ import getpass
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from application.auth.register_user import RegisterUserCommand
-from domain.auth.model import Role
-from domain.shared.errors import DomainError
-from infrastructure.db.migrate import upgrade_to_head
-from infrastructure.llm.catalog import CatalogError, load_catalog
-from infrastructure.settings import Settings, SettingsError, load_settings
-from interfaces.container import Container, close_resources
+if TYPE_CHECKING:
+    from infrastructure.settings import Settings
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+WORKER_HEALTHCHECK_SECONDS = 30  # a worker importing the app on a busy machine must not be taken for hung
 
 
 def _migrate(settings: Settings, _: argparse.Namespace) -> int:
+    from infrastructure.db.migrate import upgrade_to_head
+
     asyncio.run(upgrade_to_head(settings.database_url))
     print(f"database migrated to head ({_redacted(settings.database_url)})")
     return 0
 
 
+def _metrics_directory(workers: int) -> None:
+    """Several workers share their metrics through files (prometheus-client's multiprocess mode): an empty directory,
+    ``PROMETHEUS_MULTIPROC_DIR`` if set, else a new temporary one. Stale files of a previous run are removed."""
+    configured = os.environ.get(MULTIPROC_ENV)
+    if workers == 1 and not configured:
+        return
+    directory = Path(configured) if configured else Path(tempfile.mkdtemp(prefix="switchboard-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(directory)  # inherited by the worker processes, which import it fresh
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from infrastructure.llm.catalog import load_catalog
+    from interfaces.telemetry import configure_logs
+
+    configure_logs(settings, load_catalog(settings.catalog_path))
     if args.migrate:
         _migrate(settings, args)
+    workers = args.workers or settings.workers
+    grace = args.graceful_timeout or settings.graceful_shutdown_seconds
+    os.environ["SWITCHBOARD_GRACEFUL_SHUTDOWN_SECONDS"] = str(grace)  # the app ends its streams before the cut
+    _metrics_directory(workers)
     # uvicorn drains on SIGTERM/SIGINT, restores the previous handlers and re-raises the signal. With these no-op
     # handlers in place, a drained shutdown returns normally and the process exits 0, as supervisors expect.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
@@ -40,16 +67,23 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers,
+        workers=workers,
+        log_config=None,  # the app's structured logging, not uvicorn's
         log_level=settings.log_level.lower(),
-        proxy_headers=False,
-        server_header=False,  # no software banner for scanners
-        timeout_graceful_shutdown=args.graceful_timeout,
+        access_log=False,
+        server_header=False,  # no software banner for scanners  # the app writes one access line per request itself
+        proxy_headers=False,  # X-Forwarded-For is honoured by the app, from SWITCHBOARD_TRUSTED_PROXIES only
+        timeout_graceful_shutdown=grace,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
     return 0
 
 
 def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    from application.auth.register_user import RegisterUserCommand
+    from domain.auth.model import Role
+    from interfaces.container import Container, close_resources
+
     password = os.environ.get("SWITCHBOARD_ADMIN_PASSWORD") or getpass.getpass("Password for the admin: ")
 
     async def run() -> None:
@@ -80,8 +114,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", help="bind address (default: SWITCHBOARD_HOST)")
     serve.add_argument("--port", type=int, help="port (default: SWITCHBOARD_PORT)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes")
-    serve.add_argument("--graceful-timeout", type=int, default=30, help="seconds to drain on shutdown")
+    serve.add_argument("--workers", type=int, help="worker processes (default: SWITCHBOARD_WORKERS)")
+    serve.add_argument(
+        "--graceful-timeout",
+        type=int,
+        help="seconds to drain on shutdown (default: SWITCHBOARD_GRACEFUL_SHUTDOWN_SECONDS)",
+    )
     serve.add_argument("--migrate", action="store_true", help="apply migrations before serving")
     admin = commands.add_parser("create-admin", help="create an administrator (password from prompt or env)")
     admin.add_argument("--email", required=True)
@@ -110,6 +148,10 @@ HANDLERS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from domain.shared.errors import DomainError
+    from infrastructure.llm.catalog import CatalogError, load_catalog
+    from infrastructure.settings import SettingsError, load_settings
+
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()

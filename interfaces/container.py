@@ -55,6 +55,11 @@ from infrastructure.memory.login_throttle import InMemoryLoginThrottle
 from infrastructure.memory.rate_limiter import InMemoryRateLimiter
 from infrastructure.memory.spend_counter import InMemorySpendCounter
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
+from infrastructure.observability.llm import LLMTelemetry, ObservedLLM
+from infrastructure.observability.metrics import Metrics
+from infrastructure.observability.readiness import Readiness, data_directory
+from infrastructure.observability.security import SecurityLog
+from infrastructure.observability.tracing import Tracing, build_tracer_provider, instrument_engine
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService, VerificationKey
 from infrastructure.settings import Settings
@@ -62,14 +67,15 @@ from infrastructure.usage.buffered_recorder import BufferedUsageRecorder
 
 if TYPE_CHECKING:  # the Redis client is imported only when a Redis URL is configured
     from redis.asyncio import Redis
+from interfaces.http.lifecycle import Shutdown
 
 MEMORY_DATABASE_URL = "memory://"
 
 
-def _engine(settings: Settings) -> AsyncEngine | None:
+def _engine(settings: Settings, tracing: Tracing) -> AsyncEngine | None:
     if settings.database_url == MEMORY_DATABASE_URL:
         return None
-    return create_engine(
+    engine = create_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
@@ -77,16 +83,30 @@ def _engine(settings: Settings) -> AsyncEngine | None:
         connect_timeout=settings.database_connect_timeout_seconds,
         echo=settings.database_echo,
     )
+    if tracing.tracer is not None:
+        instrument_engine(engine, tracing.tracer)
+    return engine
 
 
 def _previous_jwt_keys(settings: Settings) -> list[VerificationKey]:
     return [VerificationKey(k.secret.get_secret_value(), k.not_after) for k in settings.jwt_previous_keys]
 
 
-def _uow_factory(settings: Settings, engine: AsyncEngine | None) -> UnitOfWorkFactory:
+def _readiness(settings: Settings, engine: AsyncEngine | None) -> Readiness:
+    return Readiness(
+        engine=engine,
+        redis_url=settings.redis_url,
+        disk_path=data_directory(settings.database_url, settings.disk_check_path),
+        min_free_bytes=settings.disk_min_free_mb * 1024 * 1024,
+        timeout_seconds=settings.readiness_timeout_seconds,
+    )
+
+
+def _uow_factory(settings: Settings, engine: AsyncEngine | None, security_log: SecurityLog) -> UnitOfWorkFactory:
+    # Audit entries reach the security log once their transaction has committed.
     if engine is None:
-        return InMemoryUnitOfWorkFactory()
-    return SqlAlchemyUnitOfWorkFactory(create_session_factory(engine))
+        return InMemoryUnitOfWorkFactory(on_audit=security_log.admin_changes)
+    return SqlAlchemyUnitOfWorkFactory(create_session_factory(engine), on_audit=security_log.admin_changes)
 
 
 def _redis(settings: Settings) -> Redis | None:
@@ -145,10 +165,25 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
+    # Telemetry. Tracing is off (no SDK provider, nothing wrapped) unless an OTLP endpoint is set; tests override
+    # ``tracer_provider`` with one that exports to memory.
+    metrics = providers.Singleton(Metrics)
+    tracer_provider = providers.Singleton(
+        build_tracer_provider,
+        settings.provided.otlp_endpoint,
+        service_name=settings.provided.otel_service_name,
+        sample_ratio=settings.provided.trace_sample_ratio,
+    )
+    tracing = providers.Singleton(Tracing, tracer_provider)
+    llm_telemetry = providers.Singleton(LLMTelemetry, metrics, tracing.provided.tracer)
+    security_log = providers.Singleton(SecurityLog)
+    shutdown = providers.Singleton(Shutdown, settings.provided.graceful_shutdown_seconds)
+
     # A Singleton, not an async Resource: an async Resource would put every dependent provider in async mode, making
     # each injection a Future to await on the request path. ``close_resources`` disposes of the pool instead.
-    engine = providers.Singleton(_engine, settings)
-    uow = providers.Singleton(_uow_factory, settings, engine)
+    engine = providers.Singleton(_engine, settings, tracing)
+    readiness = providers.Singleton(_readiness, settings, engine)
+    uow = providers.Singleton(_uow_factory, settings, engine, security_log)
 
     hasher = providers.Singleton(
         Argon2PasswordHasher,
@@ -174,7 +209,10 @@ class Container(containers.DeclarativeContainer):
         window_seconds=settings.provided.login_throttle_window_seconds,
     )
     catalog = providers.Singleton(load_catalog, settings.provided.catalog_path)
-    llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ))
+    llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ), observer=llm_telemetry)
+    observed_llm = providers.Singleton(
+        ObservedLLM, llm, catalog=catalog, metrics=metrics, log_content=settings.provided.log_message_content
+    )
 
     redis = providers.Singleton(_redis, settings)
     fail_open = providers.Callable(_fail_open, settings)
@@ -201,7 +239,9 @@ class Container(containers.DeclarativeContainer):
         fail_open=fail_open,
     )
     response_cache = providers.Singleton(_response_cache, settings, redis)
-    gateway = providers.Singleton(LLMGateway, provider=llm, embedder=llm, meter=meter, cache=response_cache)
+    gateway = providers.Singleton(
+        LLMGateway, provider=observed_llm, embedder=observed_llm, meter=meter, cache=response_cache
+    )
     check_request_rate = providers.Singleton(
         CheckRequestRate, limiter=rate_limiter, defaults=rate_limit_defaults, fail_open=fail_open
     )
@@ -261,15 +301,18 @@ class Container(containers.DeclarativeContainer):
 
 async def close_resources(container: Container) -> None:
     """Closes what the container opened, in order: settlements still running, then the usage buffer (written to
-    the database), the provider clients, Redis, and last the database pool."""
+    the database), the provider clients, Redis and the health checks' Redis client, the database pool; and flushes
+    the spans still buffered."""
     try:
         await container.gateway().drain()
         await container.usage_recorder().close()
     finally:
         await container.llm().aclose()
+        await container.readiness().aclose()
         redis = container.redis()
         if redis is not None:
             await redis.aclose()
         engine = container.engine()
         if engine is not None:
             await engine.dispose()
+        container.tracing().shutdown()

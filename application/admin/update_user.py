@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from application.admin.audit import record_change, user_view
 from application.auth.access import require_admin
 from application.auth.principal_cache import PrincipalCache
 from application.unit_of_work import UnitOfWorkFactory
@@ -19,6 +20,7 @@ class UpdateUserCommand:
     role: Role | None = None
     is_active: bool | None = None
     limits: LimitsPatch = field(default_factory=LimitsPatch)
+    request_id: str | None = None
 
 
 class UpdateUser:
@@ -26,6 +28,7 @@ class UpdateUser:
     at once; new limits apply from the user's next request.
 
     Admins cannot demote or deactivate themselves, so the service is never left without an administrator by accident.
+    A change is written to the audit trail in the same transaction.
     """
 
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, principals: PrincipalCache | None = None) -> None:
@@ -41,6 +44,7 @@ class UpdateUser:
         now = self._clock.now()
         async with self._uow() as uow:
             user = await uow.users.get(command.user_id)
+            before = user_view(user)
             if command.role is not None:
                 user.role = command.role
             user.limits = command.limits.apply(user.limits)
@@ -50,6 +54,18 @@ class UpdateUser:
                     await uow.refresh_tokens.revoke_all_for_user(user.id, now)
             user.updated_at = now
             await uow.users.update(user)
+            if user_view(user) != before:
+                await record_change(
+                    uow,
+                    principal=command.principal,
+                    action="user.update",
+                    target_type="user",
+                    target_id=user.id,
+                    before=before,
+                    after=user_view(user),
+                    at=now,
+                    request_id=command.request_id,
+                )
             await uow.commit()
         if self._principals is not None:
             self._principals.invalidate_user(user.id)

@@ -141,3 +141,10 @@ class CircuitOpen(UpstreamError):
     code = "circuit_open"
     title = "Upstream provider temporarily disabled"
     retryable = True
+
+
+class ShuttingDown(DomainError):
+    """This instance is stopping: what it was doing was cut short, and the request may be sent again elsewhere."""
+
+    code = "shutting_down"
+    title = "Service shutting down"

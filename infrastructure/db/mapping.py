@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
+from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, Role, Scope, User
 from domain.chat.model import Conversation, Message, MessageStatus
 from domain.idempotency.model import IdempotencyRecord, RecordState, StoredResponse
@@ -241,4 +242,34 @@ def idempotency_from_row(row: Row) -> IdempotencyRecord:
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         response=response,
+    )
+
+
+def audit_entry_values(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "occurred_at": entry.occurred_at,
+        "actor_id": entry.actor_id,
+        "actor_api_key_id": entry.actor_api_key_id,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "before": entry.before,
+        "after": entry.after,
+        "request_id": entry.request_id,
+    }
+
+
+def audit_entry_from_row(row: Row) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        occurred_at=row["occurred_at"],
+        actor_id=row["actor_id"],
+        actor_api_key_id=row["actor_api_key_id"],
+        action=row["action"],
+        target_type=row["target_type"],
+        target_id=row["target_id"],
+        before=row["before"],
+        after=row["after"],
+        request_id=row["request_id"],
     )

@@ -192,6 +192,25 @@ usage_records = Table(
     Index(None, "created_at"),  # the admin report across users
 )
 
+
+# Append-only. No foreign keys: the trail must outlive (and never block deleting) what it talks about.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _id(),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("actor_id", Uuid(), nullable=False),
+    Column("actor_api_key_id", Uuid(), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("target_type", String(32), nullable=False),
+    Column("target_id", String(64), nullable=False),
+    Column("before", JSON(), nullable=True),
+    Column("after", JSON(), nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Index(None, "target_type", "target_id", "occurred_at"),  # a target's history, newest first
+    Index(None, "occurred_at"),  # everything, by time
+)
+
 UQ_USERS_EMAIL = "uq_users_email"
 
 idempotency_keys = Table(

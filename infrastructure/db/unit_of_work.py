@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.audit.model import AuditEntry
 from domain.shared.errors import ServiceUnavailable
+from infrastructure.db.repositories.audit import SqlAlchemyAuditLog
 from infrastructure.db.repositories.auth import (
     SqlAlchemyApiKeyRepository,
     SqlAlchemyRefreshTokenRepository,
@@ -40,10 +43,18 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, _UNAVAILABLE)
 
 
+AuditListener = Callable[[Sequence[AuditEntry]], None]
+
+
 class SqlAlchemyUnitOfWork(UnitOfWork):
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    """``on_audit`` hears of the audit entries of each commit, after it succeeded (the security log)."""
+
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], on_audit: AuditListener | None = None
+    ) -> None:
         self._session_factory = session_factory
         self._session: AsyncSession | None = None
+        self._on_audit = on_audit
 
     async def _begin(self) -> None:
         if self._session is not None:
@@ -56,6 +67,8 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.conversations = SqlAlchemyConversationRepository(session)
         self.usage = SqlAlchemyUsageRepository(session)
         self.idempotency = SqlAlchemyIdempotencyRepository(session)
+        self._audit = SqlAlchemyAuditLog(session)
+        self.audit_log = self._audit
 
     async def __aexit__(
         self,
@@ -79,6 +92,9 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         if self._session is None:
             raise RuntimeError("commit outside an open unit of work")
         await self._session.commit()
+        entries, self._audit.added = self._audit.added, []
+        if entries and self._on_audit is not None:
+            self._on_audit(entries)
 
     async def rollback(self) -> None:
         if self._session is not None:
@@ -92,8 +108,11 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
 
 class SqlAlchemyUnitOfWorkFactory(UnitOfWorkFactory):
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], *, on_audit: AuditListener | None = None
+    ) -> None:
         self._session_factory = session_factory
+        self._on_audit = on_audit
 
     def __call__(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self._session_factory)
+        return SqlAlchemyUnitOfWork(self._session_factory, self._on_audit)

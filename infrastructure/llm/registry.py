@@ -18,6 +18,7 @@ from infrastructure.llm.anthropic import AnthropicProvider
 from infrastructure.llm.catalog import CatalogError
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.local_embeddings import LocalEmbeddingProvider
+from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
 from infrastructure.llm.openai import OpenAIProvider
 from infrastructure.llm.resilience import Clock, ResiliencePolicy, Sleep
 from infrastructure.llm.router import ModelRouter, deployment_key
@@ -114,14 +115,16 @@ def build_embedder(spec: ModelSpec, env: Mapping[str, str]) -> EmbeddingProvider
 
 
 def build_deployments(
-    catalog: ModelCatalog, settings: RouterSettings, env: Mapping[str, str]
+    catalog: ModelCatalog, settings: RouterSettings, env: Mapping[str, str], observer: RouterObserver = NO_OBSERVER
 ) -> dict[str, LLMProvider]:
-    return {
-        deployment_key(model.name, spec.variant): build_provider(spec, settings, env)
-        for model in catalog.list()
-        if model.kind is ModelKind.CHAT
-        for spec in model.deployments
-    }
+    deployments: dict[str, LLMProvider] = {}
+    for model in catalog.list():
+        if model.kind is not ModelKind.CHAT:
+            continue
+        for spec in model.deployments:
+            key = deployment_key(model.name, spec.variant)
+            deployments[key] = observer.deployment(key, spec, build_provider(spec, settings, env))
+    return deployments
 
 
 def build_embedders(catalog: ModelCatalog, env: Mapping[str, str]) -> dict[str, EmbeddingProvider]:
@@ -136,14 +139,19 @@ def build_router(
     clock: Clock = time.monotonic,
     sleep: Sleep = asyncio.sleep,
     rng: random.Random | None = None,
+    observer: RouterObserver = NO_OBSERVER,
 ) -> ModelRouter:
-    """The router over every deployment of ``catalog``; close it with ``await router.aclose()`` on shutdown."""
+    """The router over every deployment of ``catalog``; close it with ``await router.aclose()`` on shutdown.
+
+    ``observer`` sees retries, fallbacks and circuit changes, and may wrap each deployment's provider (telemetry).
+    """
     return ModelRouter(
         catalog,
-        build_deployments(catalog, settings, env),
+        build_deployments(catalog, settings, env, observer),
         embedders=build_embedders(catalog, env),
         policy=resilience_policy(settings),
         clock=clock,
         sleep=sleep,
         rng=rng,
+        observer=observer,
     )

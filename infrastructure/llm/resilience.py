@@ -36,6 +36,7 @@ from domain.shared.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -108,8 +109,10 @@ class CircuitBreaker:
         window_seconds: float,
         cool_down_seconds: float,
         clock: Clock,
+        on_change: Callable[[CircuitState], None] | None = None,
     ) -> None:
         self.name = name
+        self._on_change = on_change
         self._threshold = failure_threshold
         self._rate = failure_rate
         self._min_calls = min_calls
@@ -129,7 +132,7 @@ class CircuitBreaker:
     def before_call(self) -> None:
         """Raises ``CircuitOpen`` unless a call may go through now; a call let through must then report back."""
         if self._state is CircuitState.OPEN and self._clock() - self._opened_at >= self._cool_down:
-            self._state = CircuitState.HALF_OPEN
+            self._change(CircuitState.HALF_OPEN)
             self._probing = False
         if self._state is CircuitState.HALF_OPEN and not self._probing:
             self._probing = True  # this call is the probe
@@ -153,7 +156,7 @@ class CircuitBreaker:
         self._consecutive = 0
         if self._state is CircuitState.HALF_OPEN:
             log.info("circuit of %s closed", self.name)
-            self._state = CircuitState.CLOSED
+            self._change(CircuitState.CLOSED)
             self._outcomes.clear()
         self._probing = False
 
@@ -166,9 +169,14 @@ class CircuitBreaker:
         if self._state is CircuitState.HALF_OPEN or too_many or too_often:
             if self._state is not CircuitState.OPEN:
                 log.warning("circuit of %s opened", self.name)
-            self._state = CircuitState.OPEN
+                self._change(CircuitState.OPEN)
             self._opened_at = self._clock()
         self._probing = False
+
+    def _change(self, state: CircuitState) -> None:
+        self._state = state
+        if self._on_change is not None:
+            self._on_change(state)
 
     def _remember(self, *, failed: bool) -> None:
         now = self._clock()
@@ -195,9 +203,11 @@ class Resilience:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        observer: RouterObserver = NO_OBSERVER,
     ) -> None:
         self.name = name
         self._policy = policy
+        self._observer = observer
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.breaker = CircuitBreaker(
@@ -208,7 +218,9 @@ class Resilience:
             window_seconds=policy.breaker_window_seconds,
             cool_down_seconds=policy.breaker_cool_down_seconds,
             clock=clock,
+            on_change=lambda state: observer.circuit_changed(name, state.value),
         )
+        observer.circuit_changed(name, self.breaker.state.value)
         self.budget = RetryBudget(
             ratio=policy.retry_budget_ratio,
             min_retries=policy.retry_budget_min_retries,
@@ -268,3 +280,4 @@ class Resilience:
     def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
         log.info("retrying %s after %s (attempt %d)", self.name, type(error).__name__, state.attempt_number)
+        self._observer.retried(self.name, error)

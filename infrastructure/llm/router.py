@@ -46,6 +46,7 @@ from domain.shared.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
+from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
 from infrastructure.llm.resilience import Clock, Resilience, ResiliencePolicy, Sleep, Tally
 
 log = logging.getLogger(__name__)
@@ -108,14 +109,16 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        observer: RouterObserver = NO_OBSERVER,
     ) -> None:
         self._catalog = catalog
         self._deployments = dict(deployments)
         self._embedders = dict(embedders or {})
         self._rng = rng or random.Random()  # noqa: S311 - traffic split, not cryptography
+        self._observer = observer
         policy = policy or ResiliencePolicy()
         self._resilience = {
-            key: Resilience(key, policy, clock=clock, sleep=sleep, rng=self._rng)
+            key: Resilience(key, policy, clock=clock, sleep=sleep, rng=self._rng, observer=observer)
             for key in [*self._deployments, *self._embedders]
         }
 
@@ -179,6 +182,7 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
                 if not _falls_back(exc):
                     raise
                 log.warning("model %s failed (%s): falling back", spec.name, exc.code)
+                self._observer.fell_back(spec.name, exc)
                 failed.append(spec.name)
                 errors.append(exc)
                 continue
@@ -197,6 +201,7 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
                 if not _falls_back(exc):
                     raise
                 log.warning("model %s failed before streaming (%s): falling back", spec.name, exc.code)
+                self._observer.fell_back(spec.name, exc)
                 failed.append(spec.name)
                 errors.append(exc)
                 continue

@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from domain.audit.model import AuditEntry
+from domain.audit.ports import AuditLog
 from domain.auth.model import ApiKey, RefreshToken, User
 from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepository
 from domain.chat.model import Conversation, Message, PageCursor
@@ -266,3 +268,19 @@ class InMemoryIdempotencyRepository(InMemoryRepository, IdempotencyRepository):
         for record in expired:
             self._tx.idempotency.delete(record.id)
         return len(expired)
+
+
+class InMemoryAuditLog(InMemoryRepository, AuditLog):
+    def __init__(self, transaction: Transaction) -> None:
+        super().__init__(transaction)
+        self.added: list[AuditEntry] = []  # published by the unit of work after its commit
+
+    async def add(self, entry: AuditEntry) -> None:
+        self._insert(self._tx.audit_log, entry)
+        self.added.append(entry)
+
+    async def list_by_target(self, target_type: str, target_id: str, *, limit: int = 100) -> list[AuditEntry]:
+        self._tx.check_open()
+        rows = self._tx.audit_log.where(lambda e: e.target_type == target_type and e.target_id == target_id)
+        rows.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
+        return [copy_out(e) for e in rows[: max(limit, 0)]]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, User
 from domain.chat.model import Conversation, Message
 from domain.idempotency.model import IdempotencyRecord
@@ -44,6 +45,7 @@ class InMemoryStore:
         self.messages: dict[uuid.UUID, Message] = {}
         self.usage_records: dict[uuid.UUID, UsageRecord] = {}
         self.idempotency: dict[uuid.UUID, IdempotencyRecord] = {}
+        self.audit_log: dict[uuid.UUID, AuditEntry] = {}
         self.commits = 0
 
 
@@ -112,6 +114,7 @@ class Transaction:
         self.messages = Table(store.messages)
         self.usage_records = Table(store.usage_records)
         self.idempotency = Table(store.idempotency)
+        self.audit_log = Table(store.audit_log)
         self.closed = False
 
     def check_open(self) -> None:
@@ -148,6 +151,7 @@ class Transaction:
             self.messages,
             self.usage_records,
             self.idempotency,
+            self.audit_log,
         )
 
     def _check_unique_emails(self) -> None:

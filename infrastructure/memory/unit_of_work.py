@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.audit.model import AuditEntry
 from infrastructure.memory.repositories import (
     InMemoryApiKeyRepository,
+    InMemoryAuditLog,
     InMemoryConversationRepository,
     InMemoryIdempotencyRepository,
     InMemoryRefreshTokenRepository,
@@ -14,15 +18,17 @@ from infrastructure.memory.store import InMemoryStore, Transaction
 from infrastructure.memory.usage import InMemoryUsageRepository
 
 __all__ = ["InMemoryStore", "InMemoryUnitOfWork", "InMemoryUnitOfWorkFactory"]
+AuditListener = Callable[[Sequence[AuditEntry]], None]
 
 
 class InMemoryUnitOfWork(UnitOfWork):
     """Writes go to a private overlay and reach the store only on ``commit``; ``commits`` counts them."""
 
-    def __init__(self, store: InMemoryStore) -> None:
+    def __init__(self, store: InMemoryStore, on_audit: AuditListener | None = None) -> None:
         self.store = store
         self.commits = 0
         self._transaction: Transaction | None = None
+        self._on_audit = on_audit
 
     async def _begin(self) -> None:
         if self._transaction is not None:
@@ -35,12 +41,17 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.conversations = InMemoryConversationRepository(transaction)
         self.usage = InMemoryUsageRepository(transaction)
         self.idempotency = InMemoryIdempotencyRepository(transaction)
+        self._audit = InMemoryAuditLog(transaction)
+        self.audit_log = self._audit
 
     async def commit(self) -> None:
         if self._transaction is None:
             raise RuntimeError("commit outside an open unit of work")
         self._transaction.commit()
         self.commits += 1
+        entries, self._audit.added = self._audit.added, []
+        if entries and self._on_audit is not None:
+            self._on_audit(entries)
 
     async def rollback(self) -> None:
         if self._transaction is not None:
@@ -54,11 +65,12 @@ class InMemoryUnitOfWork(UnitOfWork):
 
 
 class InMemoryUnitOfWorkFactory(UnitOfWorkFactory):
-    def __init__(self, store: InMemoryStore | None = None) -> None:
+    def __init__(self, store: InMemoryStore | None = None, *, on_audit: AuditListener | None = None) -> None:
         self.store = store if store is not None else InMemoryStore()
+        self._on_audit = on_audit
 
     def __call__(self) -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(self.store)
+        return InMemoryUnitOfWork(self.store, self._on_audit)
 
     @property
     def commits(self) -> int:

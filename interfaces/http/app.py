@@ -2,42 +2,67 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from infrastructure.observability.logging import get_logger
+from infrastructure.observability.metrics import mark_process_dead
 from infrastructure.settings import Settings, load_settings
 from interfaces.container import Container, close_resources
-from interfaces.http import errors, health, security
+from interfaces.http import errors, health, metrics, security
 from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
 from interfaces.http.compat import app as compat
 from interfaces.http.conversations import router as conversations
-from interfaces.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from interfaces.http.middleware import RequestMiddleware, route_templates
 from interfaces.http.models import router as models
 from interfaces.http.security_headers import SecurityHeadersMiddleware
 from interfaces.http.usage import router as usage
 from interfaces.http.users import router as users
+from interfaces.telemetry import configure_logs, trace_use_cases
 
-WIRED_MODULES = [security, auth, users, api_keys, conversations, models, usage, health, *compat.WIRED_MODULES]
+WIRED_MODULES = [
+    security,
+    auth,
+    users,
+    api_keys,
+    conversations,
+    models,
+    usage,
+    health,
+    metrics,
+    *compat.WIRED_MODULES,
+]
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     """Builds the container (failing fast on a bad catalog), the routes, the middleware and the lifespan."""
     settings = settings or load_settings()
     container = container or Container(settings=settings)
-    container.llm()  # load and validate the model catalog now, not on the first request
+    configure_logs(settings, container.catalog())  # also validates the catalog, before anything logs
+    tracer = container.tracing().tracer
+    if tracer is not None:
+        trace_use_cases(container, tracer)
+    container.llm()  # build every provider now, not on the first request
+    shutdown = container.shutdown()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container.wire(modules=WIRED_MODULES)
+        log = get_logger("switchboard.lifecycle")
+        log.info("started", pid=os.getpid(), environment=settings.environment)
         try:
-            yield
+            with shutdown.listening():
+                yield
         finally:
+            log.info("stopping: in-flight requests are done, closing pools")
             await close_resources(container)
             container.unwire()
+            mark_process_dead(os.getpid())
 
     app = FastAPI(
         title="Switchboard",
@@ -49,13 +74,18 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.container = container
+    app.state.shutdown = shutdown
     api = APIRouter(prefix="/api/v1")
     for module in (auth, users, api_keys, conversations, models, usage):
         api.include_router(module.router)
     api.include_router(api_keys.admin_router)
     app.include_router(api)
     app.include_router(health.router)
-    app.mount(compat.PREFIX, compat.create_compat_app())  # OpenAI- and Anthropic-compatible, in their error shapes
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
+    compat_app = compat.create_compat_app()  # OpenAI- and Anthropic-compatible, in their error shapes
+    compat_app.state.container = container  # its error handlers observe errors like the parent's
+    app.mount(compat.PREFIX, compat_app)
     errors.register_error_handlers(app)
 
     if settings.cors_origins:
@@ -66,7 +96,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key", "Cache-Control"],
             expose_headers=["X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Switchboard-Cache"],
         )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)  # every response gets the request id
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.behind_tls)  # outermost: even a last-resort 500
+    app.add_middleware(  # outermost: every response gets the request id, every request is measured
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=container.metrics() if settings.metrics_enabled else None,
+        tracer=tracer,
+        access_log=settings.access_log,
+        trusted_proxies=settings.trusted_proxies,
+        templates=route_templates(app.routes),
+    )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.behind_tls)  # CSP and HSTS, on every response
     return app

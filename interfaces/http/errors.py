@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
@@ -24,6 +23,7 @@ from domain.shared.errors import (
     RateLimited,
     RuleViolation,
     ServiceUnavailable,
+    ShuttingDown,
     Unauthenticated,
     UpstreamAuthError,
     UpstreamBadResponse,
@@ -34,10 +34,10 @@ from domain.shared.errors import (
     UpstreamUnavailable,
 )
 from domain.usage.errors import BudgetExceeded, LimitExceeded
+from infrastructure.observability.logging import get_logger
 from interfaces.http.context import request_id_var
 from interfaces.http.rate_limit_headers import remember
 
-logger = logging.getLogger("switchboard.http")
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:switchboard:problem:"
 
@@ -54,6 +54,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (BudgetExceeded, 402),
     (DependencyUnavailable, 503),
     (ServiceUnavailable, 503),
+    (ShuttingDown, 503),
     (ContextTooLong, 422),
     (UpstreamRejected, 422),
     (UpstreamTimeout, 504),
@@ -151,9 +152,22 @@ async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
     elif status == 503:
         headers["Retry-After"] = "1"
     detail = _GENERIC_DETAIL.get(type(exc), exc.detail)
-    if isinstance(exc, UpstreamError | DependencyUnavailable):
-        logger.warning("%s: %s", exc.code, detail)
+    observe_error(request, exc, detail)
     return problem_response(request, status=status, code=exc.code, title=exc.title, detail=detail, headers=headers)
+
+
+def observe_error(request: Request, exc: DomainError, detail: str) -> None:
+    """Security events for refused credentials and access, a count of rate-limited requests (every API shape)."""
+    container = request.app.state.container
+    client = request.client.host if request.client else None
+    if isinstance(exc, Unauthenticated):
+        container.security_log().auth_failed(reason=exc.detail, code=exc.code, client=client)
+    elif isinstance(exc, Forbidden):
+        container.security_log().access_denied(reason=exc.detail, client=client)
+    elif isinstance(exc, RateLimited):
+        container.metrics().rate_limited.labels(exc.code).inc()
+    elif isinstance(exc, UpstreamError | DependencyUnavailable | ServiceUnavailable):
+        get_logger("switchboard.http").warning("dependency error", code=exc.code, detail=detail)
 
 
 async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
-from application.unit_of_work import UnitOfWorkFactory
+from infrastructure.observability.logging import get_logger
+from infrastructure.observability.readiness import Readiness
 from interfaces.container import Container
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -17,6 +16,7 @@ router = APIRouter(prefix="/health", tags=["health"])
 class CheckResult(BaseModel):
     status: str
     detail: str | None = None
+    duration_ms: float | None = None
 
 
 class HealthResponse(BaseModel):
@@ -29,16 +29,21 @@ async def live() -> HealthResponse:
     return HealthResponse(status="ok", checks={})
 
 
-@router.get("/ready", summary="Dependencies are reachable", responses={503: {"model": HealthResponse}})
+@router.get(
+    "/ready",
+    summary="Database, migrations, Redis (when configured) and disk are fine; 503 when not",
+    responses={503: {"model": HealthResponse}},
+)
 @inject
-async def ready(response: Response, uow: UnitOfWorkFactory = Depends(Provide[Container.uow])) -> HealthResponse:
-    checks: dict[str, CheckResult] = {}
-    try:
-        async with uow() as unit:
-            await unit.users.find(uuid.UUID(int=0))
-        checks["database"] = CheckResult(status="ok")
-    except Exception:  # any failure means not ready; the reason is for operators, not clients
-        checks["database"] = CheckResult(status="fail", detail="database unreachable")
-    ok = all(c.status == "ok" for c in checks.values())
+async def ready(response: Response, readiness: Readiness = Depends(Provide[Container.readiness])) -> HealthResponse:
+    results = await readiness.check()
+    checks = {
+        name: CheckResult(status="ok" if r.ok else "fail", detail=r.detail, duration_ms=r.duration_ms)
+        for name, r in results.items()
+    }
+    ok = all(r.ok for r in results.values())
     response.status_code = 200 if ok else 503
+    if not ok:
+        failing = {name: r.detail for name, r in results.items() if not r.ok}
+        get_logger("switchboard.health").warning("not ready", failing=failing)
     return HealthResponse(status="ok" if ok else "fail", checks=checks)

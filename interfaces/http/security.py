@@ -14,6 +14,7 @@ from application.usage.check_request_rate import CheckRequestRate
 from domain.auth.model import Principal
 from domain.shared.errors import Unauthenticated
 from domain.usage.errors import LimitExceeded
+from infrastructure.observability.context import note_principal
 from interfaces.container import Container
 from interfaces.http.rate_limit_headers import remember
 
@@ -45,6 +46,7 @@ async def current_principal(
         raise Unauthenticated(INVALID_CREDENTIALS)
     principal = await authenticate.execute(credentials.credentials)
     await enforce_request_rate(request, principal, check_rate)
+    note_principal(principal.user_id, principal.api_key_id)  # every later log line of the request names them
     return principal
 
 

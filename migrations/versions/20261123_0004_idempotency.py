@@ -1,7 +1,7 @@
 """Idempotency keys: the stored response of a request per (user, Idempotency-Key).
 
 Revision ID: 0004_idempotency
-Revises: 0002_usage_budgets_limits
+Revises: 0003_audit_log
 Create Date: 2026-11-23 00:00:00+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_idempotency"
-down_revision: str | Sequence[str] | None = "0002_usage_budgets_limits"
+down_revision: str | Sequence[str] | None = "0003_audit_log"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -62,8 +62,9 @@ class Api:
 
 
 @asynccontextmanager
-async def running_api(settings: Settings) -> AsyncIterator[Api]:
-    app = create_app(settings)
+async def running_api(settings: Settings, app: FastAPI | None = None) -> AsyncIterator[Api]:
+    """The app of ``settings`` (or ``app``, built by the caller, e.g. on a container with overrides), running."""
+    app = app or create_app(settings)
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

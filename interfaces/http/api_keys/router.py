@@ -68,7 +68,7 @@ async def revoke_api_key(
 
 @admin_router.patch(
     "/{key_id}",
-    responses=problem_responses(401, 403, 404, 413, 422),
+    responses=problem_responses(400, 401, 403, 404, 413, 422),
     summary="Set a key's budget and rate limits (admin; an owner cannot raise their own)",
 )
 @inject

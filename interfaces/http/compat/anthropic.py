@@ -17,6 +17,7 @@ from interfaces.http.compat.auth import CompatPrincipal
 from interfaces.http.compat.commands import completion_command
 from interfaces.http.compat.errors import JsonResponse
 from interfaces.http.context import request_id_var
+from interfaces.http.lifecycle import Shutdown, cut_on_shutdown
 from interfaces.http.sse import SSE_HEADERS
 
 router = APIRouter(tags=["anthropic"])
@@ -30,12 +31,14 @@ async def create_message(
     cache_control: Annotated[str, Header()] = "",
     create: CreateCompletion = Depends(Provide[Container.create_completion]),
     stream: StreamCompletion = Depends(Provide[Container.stream_completion]),
+    shutdown: Shutdown = Depends(Provide[Container.shutdown]),
 ) -> JsonResponse | StreamingResponse:
     request = body.to_domain()
     command = completion_command(principal, request, cache_control)
     headers = {"request-id": request_id_var.get()}
     if body.stream:
         events = await stream.open(command)  # a failure before the first token is an ordinary error response
+        events = cut_on_shutdown(events, shutdown)  # type: ignore[assignment]  # ends with an error event if cut
         return StreamingResponse(
             message_events(events, request=request), media_type="text/event-stream", headers=SSE_HEADERS | headers
         )

@@ -11,6 +11,7 @@ from application.auth.authenticate import INVALID_CREDENTIALS, Authenticate
 from application.usage.check_request_rate import CheckRequestRate
 from domain.auth.model import Principal
 from domain.shared.errors import Unauthenticated
+from infrastructure.observability.context import note_principal
 from interfaces.container import Container
 from interfaces.http.security import enforce_request_rate
 
@@ -36,6 +37,7 @@ async def compat_principal(
         raise Unauthenticated(INVALID_CREDENTIALS)
     principal = await authenticate.execute(credential)
     await enforce_request_rate(request, principal, check_rate)
+    note_principal(principal.user_id, principal.api_key_id)  # every later log line of the request names them
     return principal
 
 

@@ -11,7 +11,6 @@ their usual classes: ``AuthenticationError``, ``NotFoundError``, ``RateLimitErro
 from __future__ import annotations
 
 import enum
-import logging
 import math
 from typing import Any
 
@@ -30,13 +29,10 @@ from domain.shared.errors import (
     RuleViolation,
     Unauthenticated,
     UpstreamAuthError,
-    UpstreamError,
     UpstreamRejected,
 )
 from interfaces.http.context import request_id_var
-from interfaces.http.errors import status_for
-
-logger = logging.getLogger("switchboard.http")
+from interfaces.http.errors import observe_error, status_for
 
 
 class Dialect(enum.StrEnum):
@@ -147,8 +143,7 @@ def domain_error_fields(exc: DomainError) -> tuple[int, str, str, dict[str, str]
 async def _domain_error(request: Request, exc: Exception) -> JsonResponse:
     assert isinstance(exc, DomainError)
     status, message, code, headers = domain_error_fields(exc)
-    if isinstance(exc, UpstreamError):
-        logger.warning("upstream error %s: %s", exc.code, message)
+    observe_error(request, exc, message)
     param = "model" if isinstance(exc, ModelNotFound) else None
     return error_response(dialect_of(request.scope), status, message, code=code, param=param, headers=headers)
 

@@ -18,6 +18,7 @@ from interfaces.http.compat.errors import JsonResponse
 from interfaces.http.compat.openai_schemas import ChatCompletionRequest, EmbeddingsRequest
 from interfaces.http.compat.openai_wire import completion_body, completion_events, embeddings_body
 from interfaces.http.context import request_id_var
+from interfaces.http.lifecycle import Shutdown, cut_on_shutdown
 from interfaces.http.sse import SSE_HEADERS
 
 router = APIRouter(tags=["openai"])
@@ -31,10 +32,12 @@ async def create_chat_completion(
     cache_control: Annotated[str, Header()] = "",
     create: CreateCompletion = Depends(Provide[Container.create_completion]),
     stream: StreamCompletion = Depends(Provide[Container.stream_completion]),
+    shutdown: Shutdown = Depends(Provide[Container.shutdown]),
 ) -> JsonResponse | StreamingResponse:
     command = completion_command(principal, body.to_domain(), cache_control)
     if body.stream:
         events = await stream.open(command)  # a failure before the first token is an ordinary error response
+        events = cut_on_shutdown(events, shutdown)  # type: ignore[assignment]  # ends with an error event if cut
         sse = completion_events(events, model=body.model, include_usage=body.include_usage)
         return StreamingResponse(sse, media_type="text/event-stream", headers=SSE_HEADERS)
     return JsonResponse(completion_body(await create.execute(command), model=body.model))

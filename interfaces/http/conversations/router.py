@@ -15,7 +15,7 @@ from application.chat.exchange import PostMessageCommand
 from application.chat.get_conversation import GetConversation, GetConversationCommand
 from application.chat.list_conversations import ListConversations, ListConversationsCommand
 from application.chat.post_message import PostMessage
-from application.chat.stream_message import MessageStream, StreamMessage, StreamOutcome
+from application.chat.stream_message import MessageStream, StreamMessage, StreamOutcome, close_stream
 from application.chat.update_conversation import UpdateConversation, UpdateConversationCommand
 from application.idempotency.guard import IdempotencyGuard, IdempotentRequest
 from domain.idempotency.model import StoredResponse
@@ -36,6 +36,7 @@ from interfaces.http.conversations.schemas import (
 )
 from interfaces.http.errors import PROBLEM_JSON, problem_responses, status_for
 from interfaces.http.idempotency import IdempotencyKey, as_response, fingerprint, stored_json
+from interfaces.http.lifecycle import Shutdown
 from interfaces.http.security import CurrentPrincipal
 from interfaces.http.sse import SSE_HEADERS, sse_event
 
@@ -177,7 +178,9 @@ async def post_message(
         if streaming:
             stream = await stream_use_case.open(command)  # errors before the first token are ordinary problems
             headers = {**SSE_HEADERS, CACHE_HEADER: stream.cache_status.value}
-            return StreamingResponse(_sse(stream), media_type="text/event-stream", headers=headers)
+            return StreamingResponse(
+                _sse(stream, request.app.state.shutdown), media_type="text/event-stream", headers=headers
+            )
         result = await use_case.execute(command)
         response.headers[CACHE_HEADER] = result.cache_status.value
         return PostMessageResponse.of(result)
@@ -203,30 +206,39 @@ async def post_message(
         await (guard.complete(keyed, outcome) if outcome is not None else guard.release(keyed))
 
     headers = {**SSE_HEADERS, CACHE_HEADER: stream.cache_status.value}
-    return StreamingResponse(_sse(stream, settle), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(
+        _sse(stream, request.app.state.shutdown, settle), media_type="text/event-stream", headers=headers
+    )
 
 
-async def _sse(stream: MessageStream, settle: Settle | None = None) -> AsyncIterator[bytes]:
+async def _sse(stream: MessageStream, shutdown: Shutdown, settle: Settle | None = None) -> AsyncIterator[bytes]:
     """The SSE frames of a message stream. With ``settle``, the final result is stored for idempotent replays, or
-    the key released when no result came (the client left, or storing failed)."""
+    the key released when no result came (the client left, the server is stopping, or storing failed)."""
     settled = settle is None
+    events = aiter(stream)
     try:
-        async for event in stream:
+        async for event in events:
             if isinstance(event, StreamOutcome):
                 frame, stored = _final_event(event)
                 if not settled:
                     settled = True
                     await settle(stored)  # type: ignore[misc]
                 yield frame
-            else:
-                yield sse_event("delta", StreamDeltaEvent(text=event.text).model_dump())
+                return
+            yield sse_event("delta", StreamDeltaEvent(text=event.text).model_dump())
+            if shutdown.should_cut():  # the server is about to stop: end here; the partial answer is stored
+                yield sse_event("error", _shutting_down())
+                return
     except DomainError as exc:  # storing the answer failed, e.g. the conversation was deleted meanwhile
         yield sse_event("error", _problem(exc))
     finally:
-        if not settled and settle is not None:
-            task = asyncio.ensure_future(settle(None))  # shielded from the cancelled request
-            _BACKGROUND.add(task)
-            task.add_done_callback(_BACKGROUND.discard)
+        try:
+            await close_stream(events)  # at once: a stream left early closes the upstream call and stores what it had
+        finally:
+            if not settled and settle is not None:
+                task = asyncio.ensure_future(settle(None))  # shielded from the cancelled request
+                _BACKGROUND.add(task)
+                task.add_done_callback(_BACKGROUND.discard)
 
 
 def _final_event(outcome: StreamOutcome) -> tuple[bytes, StoredResponse]:
@@ -249,5 +261,16 @@ def _problem(exc: DomainError) -> dict[str, object]:
         "status": status_for(exc),
         "detail": exc.detail,
         "code": exc.code,
+        "request_id": request_id_var.get(),
+    }
+
+
+def _shutting_down() -> dict[str, object]:
+    return {
+        "type": "urn:switchboard:problem:shutting_down",
+        "title": "Service shutting down",
+        "status": 503,
+        "detail": "the server is restarting; the partial answer was stored, send the message again",
+        "code": "shutting_down",
         "request_id": request_id_var.get(),
     }

@@ -10,6 +10,7 @@ from application.admin.list_users import ListUsers, ListUsersCommand
 from application.admin.update_user import UpdateUser, UpdateUserCommand
 from application.auth.get_current_user import GetCurrentUser
 from interfaces.container import Container
+from interfaces.http.context import request_id_var
 from interfaces.http.errors import problem_responses
 from interfaces.http.security import CurrentPrincipal
 from interfaces.http.users.schemas import UpdateUserRequest, UserListResponse, UserResponse
@@ -57,5 +58,6 @@ async def update_user(
         role=body.role,
         is_active=body.is_active,
         limits=body.limits_patch(),
+        request_id=request_id_var.get(),
     )
     return UserResponse.of(await use_case.execute(command))

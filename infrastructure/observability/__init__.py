@@ -1,0 +1,1 @@
+"""Logs, metrics, traces and readiness: adapters the composition root wires around the application from outside."""
