@@ -39,7 +39,7 @@ unit: install  ## only the fast tests
 EXPORT := $(UV) export --format requirements-txt --frozen --all-groups --no-emit-project --no-header --quiet
 
 audit: install  ## requirements.lock matches uv.lock, and no pinned package has a known vulnerability (PyPI's data)
-	@$(EXPORT) | diff -q - requirements.lock >/dev/null || { echo "requirements.lock is stale: run make lock"; exit 1; }
+	@$(EXPORT) | diff - requirements.lock >/dev/null || { echo "requirements.lock is stale: run make lock"; exit 1; }
 	$(UV) run --frozen python tools/audit_dependencies.py requirements.lock
 
 lock:  ## re-resolve uv.lock and export requirements.lock (pins with hashes)
