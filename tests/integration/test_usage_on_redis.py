@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from infrastructure.observability.logging import captured_logs
 from tests.api.conftest import Api, assert_problem, make_settings, running_api
 
 pytestmark = pytest.mark.integration
@@ -130,20 +131,23 @@ async def test_spend_is_counted_across_instances_and_a_lost_counter_is_seeded_ag
 DOWN = "redis://127.0.0.1:1/0"  # nothing listens there
 
 
-async def test_redis_down_fail_open_serves_and_still_records(sqlite_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    config = make_settings(database_url=sqlite_url, redis_url=DOWN, redis_failure_mode="open", rate_limit_user_tpm=100)
-    async with running_api(config) as api:
-        jwt = await api.user(f"ada-{uuid.uuid4().hex[:8]}@example.com")
-        assert (await api.http.get("/api/v1/models", headers=jwt)).status_code == 200
-        posted = await _post(api, jwt, temperature=0)
-        assert posted.status_code == 201
-        assert posted.headers["x-switchboard-cache"] == "miss"
-        assert "ratelimit" not in posted.headers
-        await api.app.state.container.usage_recorder().flush()
-        report = await api.http.get("/api/v1/usage", headers=jwt)
-        assert report.status_code == 200  # spend read from the ledger instead of the counters
-        assert report.json()["totals"]["requests"] == 1
-    assert any("unavailable" in message for message in caplog.messages)
+async def test_redis_down_fail_open_serves_and_still_records(sqlite_url: str) -> None:
+    config = make_settings(
+        database_url=sqlite_url, redis_url=DOWN, redis_failure_mode="open", rate_limit_user_tpm=100, log_format="json"
+    )
+    with captured_logs() as logs:
+        async with running_api(config) as api:
+            jwt = await api.user(f"ada-{uuid.uuid4().hex[:8]}@example.com")
+            assert (await api.http.get("/api/v1/models", headers=jwt)).status_code == 200
+            posted = await _post(api, jwt, temperature=0)
+            assert posted.status_code == 201
+            assert posted.headers["x-switchboard-cache"] == "miss"
+            assert "ratelimit" not in posted.headers
+            await api.app.state.container.usage_recorder().flush()
+            report = await api.http.get("/api/v1/usage", headers=jwt)
+            assert report.status_code == 200  # spend read from the ledger instead of the counters
+            assert report.json()["totals"]["requests"] == 1
+    assert "unavailable" in logs.getvalue()  # the fail-open warning reached the log
 
 
 async def test_redis_down_fail_closed_refuses_with_503(sqlite_url: str) -> None:
