@@ -24,11 +24,10 @@ from domain.llm.model import (
     StreamEnd,
     StreamEvent,
     TextDelta,
-    TokenUsage,
     partial_completion,
 )
 from domain.llm.ports import ModelCatalog
-from domain.llm.tokens import estimate_tokens
+from domain.llm.tokens import estimated_usage
 from domain.shared.clock import Clock
 from domain.shared.errors import UpstreamBadResponse, UpstreamError
 
@@ -161,11 +160,7 @@ class StreamMessage:
             provider=error.provider if error and error.provider else "unknown",
             upstream_model=error.model if error and error.model else "unknown",
         )
-        usage = TokenUsage(
-            input_tokens=sum(estimate_tokens(m.content) for m in prepared.request.messages),
-            output_tokens=estimate_tokens(text),
-            estimated=True,
-        )
+        usage = estimated_usage(prepared.request, text)
         return Completion(content=text, finish_reason=reason, usage=usage, served_by=served)
 
     async def store(

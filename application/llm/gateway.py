@@ -35,11 +35,10 @@ from domain.llm.model import (
     StreamEnd,
     StreamEvent,
     TextDelta,
-    TokenUsage,
     partial_completion,
 )
 from domain.llm.ports import EmbeddingProvider, LLMProvider
-from domain.llm.tokens import estimate_tokens
+from domain.llm.tokens import estimated_usage
 from domain.shared.errors import UpstreamBadResponse, UpstreamUnavailable
 from domain.usage.model import UsageStatus
 
@@ -235,11 +234,7 @@ def _failure(request: CompletionRequest, error: BaseException, parts: list[str],
     completion = partial_completion(error)
     if completion is None and (parts or cancelled):
         text = "".join(parts)
-        usage = TokenUsage(
-            input_tokens=sum(estimate_tokens(m.content) for m in request.messages),
-            output_tokens=estimate_tokens(text),
-            estimated=True,
-        )
+        usage = estimated_usage(request, text)
         reason = FinishReason.CANCELLED if cancelled else FinishReason.ERROR
         served = ServedBy(model=request.model, provider="unknown", upstream_model="unknown")
         completion = Completion(content=text, finish_reason=reason, usage=usage, served_by=served)

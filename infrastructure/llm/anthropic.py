@@ -45,6 +45,7 @@ from domain.llm.model import (
     with_partial,
 )
 from domain.llm.ports import LLMProvider
+from domain.llm.tokens import estimated_usage
 from domain.shared.errors import (
     UpstreamBadResponse,
     UpstreamError,
@@ -54,7 +55,6 @@ from domain.shared.errors import (
 )
 from infrastructure.llm.http_client import DEFAULT_MAX_RESPONSE_BYTES, pooled_http_client, transport_error
 from infrastructure.llm.upstream_errors import error_for_status, error_for_type, redact
-from infrastructure.llm.usage import estimated_usage
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 _STOP = {

@@ -45,10 +45,10 @@ from domain.llm.model import (
     with_partial,
 )
 from domain.llm.ports import EmbeddingProvider, LLMProvider
+from domain.llm.tokens import estimated_usage
 from domain.shared.errors import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from infrastructure.llm.http_client import DEFAULT_MAX_RESPONSE_BYTES, pooled_http_client, transport_error
 from infrastructure.llm.upstream_errors import error_for_status, redact
-from infrastructure.llm.usage import estimated_usage
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Sent to OpenAI-compatible servers run without a key: the SDK needs one, and an unset key must never make it fall
