@@ -211,6 +211,7 @@ class ModelSpec:
     max_output_tokens: int = 1024
     timeout_seconds: float = 60.0  # a whole call without streaming; the longest silence within a stream
     connect_timeout_seconds: float = 5.0
+    client: str = "direct"  # how a remote deployment is called: "direct" (lean HTTP) or "sdk" (the official SDK)
     fallbacks: tuple[str, ...] = ()
     description: str = ""
     variant: str | None = None  # this deployment's A/B label, when it is one variant of its model

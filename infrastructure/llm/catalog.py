@@ -29,6 +29,9 @@ from domain.llm.ports import ModelCatalog
 from infrastructure.llm.toml_positions import TomlPositions
 
 KNOWN_PROVIDERS = frozenset({"local", "openai", "anthropic", "openai_compatible"})
+# How a remote deployment is called: "direct" (pooled aiohttp + orjson, the default) or "sdk" (the provider's
+# official SDK); both speak the same wire format and pass one contract suite. ``local`` ignores it.
+CLIENTS = frozenset({"direct", "sdk"})
 KEYED_PROVIDERS = frozenset({"openai", "anthropic"})  # an api_key_env is required; optional for openai_compatible
 EMBEDDING_PROVIDERS = frozenset({"local", "openai", "openai_compatible"})
 MAX_DIMENSIONS = 16_384
@@ -44,6 +47,7 @@ _DEPLOYMENT_KEYS = frozenset(
         "max_output_tokens",
         "timeout_seconds",
         "connect_timeout_seconds",
+        "client",
         "description",
     }
 )
@@ -165,6 +169,9 @@ def _deployment(raw: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise where.error("description must be a string", "description")
+    client = raw.get("client", "direct")
+    if client not in CLIENTS:
+        raise where.error(f"unknown client {client!r}: must be one of {', '.join(sorted(CLIENTS))}", "client")
     return ModelSpec(
         name=where.model,
         provider=provider,
@@ -177,6 +184,7 @@ def _deployment(raw: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -
         max_output_tokens=_positive_int(raw, "max_output_tokens", 1024, where),
         timeout_seconds=_positive_float(raw, "timeout_seconds", 60.0, where),
         connect_timeout_seconds=_positive_float(raw, "connect_timeout_seconds", 5.0, where),
+        client=client,
         description=description,
     )
 

@@ -1,4 +1,4 @@
-"""The pooled HTTP client each upstream deployment keeps for its life, and the SDK-free view of its failures."""
+"""The pooled ``httpx2`` client of an SDK adapter (``client = "sdk"``), and the SDK-free view of its failures."""
 
 from __future__ import annotations
 
@@ -8,11 +8,7 @@ import httpx2
 
 from domain.llm.model import ModelSpec
 from domain.shared.errors import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-
-MAX_CONNECTIONS = 100
-MAX_KEEPALIVE_CONNECTIONS = 20
-KEEPALIVE_EXPIRY_SECONDS = 30.0
-DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES, KEEPALIVE_EXPIRY_SECONDS, MAX_CONNECTIONS
 
 
 class ResponseTooLarge(httpx2.ReadError):
@@ -74,7 +70,7 @@ def pooled_http_client(spec: ModelSpec, *, max_response_bytes: int = DEFAULT_MAX
     """
     limits = httpx2.Limits(
         max_connections=MAX_CONNECTIONS,
-        max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
+        max_keepalive_connections=MAX_CONNECTIONS,  # every idle connection kept: no handshake per call
         keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
     )
     return httpx2.AsyncClient(

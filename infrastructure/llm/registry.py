@@ -19,9 +19,10 @@ from infrastructure.llm.catalog import CatalogError
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.local_embeddings import LocalEmbeddingProvider
 from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
-from infrastructure.llm.openai import OpenAIProvider
+from infrastructure.llm.openai import OpenAIBase, OpenAIProvider
 from infrastructure.llm.resilience import Clock, ResiliencePolicy, Sleep
 from infrastructure.llm.router import ModelRouter, deployment_key
+from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES
 
 
 class RouterSettings(Protocol):
@@ -85,8 +86,28 @@ def _api_key(spec: ModelSpec, env: Mapping[str, str]) -> str | None:
     return key
 
 
+def _openai(spec: ModelSpec, env: Mapping[str, str], max_response_bytes: int) -> OpenAIBase:
+    key = _api_key(spec, env)
+    if spec.client == "sdk":  # imported only when asked for: the SDK alone weighs ~11 MiB
+        from infrastructure.llm.openai_sdk import OpenAISDKProvider
+
+        return OpenAISDKProvider(spec, api_key=key, max_response_bytes=max_response_bytes)
+    return OpenAIProvider(spec, api_key=key, max_response_bytes=max_response_bytes)
+
+
+def _anthropic(spec: ModelSpec, env: Mapping[str, str], max_response_bytes: int) -> LLMProvider:
+    key = _api_key(spec, env)
+    if key is None:
+        raise CatalogError(f"model '{spec.name}': provider anthropic needs an api_key_env")
+    if spec.client == "sdk":  # imported only when asked for: the SDK alone weighs ~35 MiB
+        from infrastructure.llm.anthropic_sdk import AnthropicSDKProvider
+
+        return AnthropicSDKProvider(spec, api_key=key, max_response_bytes=max_response_bytes)
+    return AnthropicProvider(spec, api_key=key, max_response_bytes=max_response_bytes)
+
+
 def build_provider(spec: ModelSpec, settings: RouterSettings, env: Mapping[str, str]) -> LLMProvider:
-    """The adapter for one deployment (a model without variants, or one variant)."""
+    """The adapter for one deployment (a model without variants, or one variant), by provider and client."""
     if spec.provider == "local":
         return LocalProvider(
             spec,
@@ -94,14 +115,9 @@ def build_provider(spec: ModelSpec, settings: RouterSettings, env: Mapping[str, 
             chunk_delay=settings.local_chunk_delay_ms / 1000,
         )
     if spec.provider in ("openai", "openai_compatible"):
-        return OpenAIProvider(
-            spec, api_key=_api_key(spec, env), max_response_bytes=settings.upstream_max_response_bytes
-        )
+        return _openai(spec, env, settings.upstream_max_response_bytes)
     if spec.provider == "anthropic":
-        key = _api_key(spec, env)
-        if key is None:
-            raise CatalogError(f"model '{spec.name}': provider anthropic needs an api_key_env")
-        return AnthropicProvider(spec, api_key=key, max_response_bytes=settings.upstream_max_response_bytes)
+        return _anthropic(spec, env, settings.upstream_max_response_bytes)
     raise CatalogError(f"model '{spec.name}': unknown provider {spec.provider!r}")
 
 
@@ -110,7 +126,7 @@ def build_embedder(spec: ModelSpec, env: Mapping[str, str]) -> EmbeddingProvider
     if spec.provider == "local":
         return LocalEmbeddingProvider(spec)
     if spec.provider in ("openai", "openai_compatible"):
-        return OpenAIProvider(spec, api_key=_api_key(spec, env))
+        return _openai(spec, env, DEFAULT_MAX_RESPONSE_BYTES)
     raise CatalogError(f"model '{spec.name}': provider {spec.provider!r} has no embeddings")
 
 

@@ -12,7 +12,8 @@ from domain.llm.model import EmbeddingRequest, ModelKind, ModelSpec
 from domain.llm.ports import EmbeddingProvider
 from domain.shared.errors import UpstreamRateLimited, UpstreamRejected
 from infrastructure.llm.local_embeddings import LocalEmbeddingProvider, embed_text
-from infrastructure.llm.openai import OpenAIProvider
+from infrastructure.llm.openai import OpenAIBase, OpenAIProvider
+from infrastructure.llm.openai_sdk import OpenAISDKProvider
 from tests.fakes.upstream import FakeUpstream, rate_limited
 
 pytestmark = pytest.mark.contract
@@ -62,12 +63,21 @@ class TestLocalEmbedder(EmbeddingProviderContract):
         return LocalEmbeddingProvider(spec)
 
 
+CLIENTS: dict[str, type[OpenAIBase]] = {"direct": OpenAIProvider, "sdk": OpenAISDKProvider}
+
+
+@pytest.fixture(params=sorted(CLIENTS))
+def client(request: pytest.FixtureRequest) -> str:
+    """The direct client or the official SDK: both must embed alike."""
+    return str(request.param)
+
+
 class TestOpenAIEmbeddings(EmbeddingProviderContract):
     size = 1536  # the fake's text-embedding-3-small
 
     @pytest.fixture
-    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[EmbeddingProvider]:
-        adapter = OpenAIProvider(openai_embedding_spec(upstream), api_key="sk-test")
+    async def provider(self, upstream: FakeUpstream, client: str) -> AsyncIterator[EmbeddingProvider]:
+        adapter = CLIENTS[client](openai_embedding_spec(upstream), api_key="sk-test")
         yield adapter
         await adapter.aclose()
 
@@ -96,8 +106,8 @@ def openai_embedding_spec(up: FakeUpstream, **changes: object) -> ModelSpec:
     return ModelSpec(**{**values, **changes})  # type: ignore[arg-type]
 
 
-async def test_openai_sends_the_upstream_model_the_dimensions_and_the_user(upstream: FakeUpstream) -> None:
-    adapter = OpenAIProvider(openai_embedding_spec(upstream, dimensions=256), api_key="sk-test")
+async def test_openai_sends_the_upstream_model_the_dimensions_and_the_user(upstream: FakeUpstream, client: str) -> None:
+    adapter = CLIENTS[client](openai_embedding_spec(upstream, dimensions=256), api_key="sk-test")
     try:
         result = await adapter.embed(EmbeddingRequest(model="e", inputs=("a", "b"), user="u-1"))
     finally:
@@ -115,9 +125,9 @@ async def test_openai_sends_the_upstream_model_the_dimensions_and_the_user(upstr
     assert [len(v) for v in result.vectors] == [256, 256]
 
 
-async def test_openai_embedding_failures_are_upstream_errors(upstream: FakeUpstream) -> None:
+async def test_openai_embedding_failures_are_upstream_errors(upstream: FakeUpstream, client: str) -> None:
     upstream.push(rate_limited(retry_after=3))
-    adapter = OpenAIProvider(openai_embedding_spec(upstream), api_key="sk-test")
+    adapter = CLIENTS[client](openai_embedding_spec(upstream), api_key="sk-test")
     try:
         with pytest.raises(UpstreamRateLimited) as raised:
             await adapter.embed(TEXTS)

@@ -1,7 +1,8 @@
 """The LLMProvider port, one contract run against every adapter; then what each adapter sends and how it fails.
 
-The OpenAI and Anthropic adapters run through their real SDKs against the fake upstream on loopback: nothing is
-mocked, and no real provider is ever called.
+The OpenAI and Anthropic adapters run twice, once per client (``direct``: pooled aiohttp; ``sdk``: the official
+SDK), against the fake upstream on loopback: nothing is mocked, and no real provider is ever called. Both clients
+must send the same requests and fail the same way.
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ from domain.shared.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from infrastructure.llm.anthropic import AnthropicProvider
+from infrastructure.llm.anthropic import AnthropicBase, AnthropicProvider
+from infrastructure.llm.anthropic_sdk import AnthropicSDKProvider
 from infrastructure.llm.local import LocalProvider
-from infrastructure.llm.openai import NO_KEY, OpenAIProvider
+from infrastructure.llm.openai import NO_KEY, OpenAIBase, OpenAIProvider
+from infrastructure.llm.openai_sdk import OpenAISDKProvider
 from tests.fakes.upstream import (
     Behaviour,
     FakeUpstream,
@@ -111,6 +114,16 @@ async def collect(
         else:
             ends.append(event)
     return deltas, ends
+
+
+OPENAI_CLIENTS: dict[str, type[OpenAIBase]] = {"direct": OpenAIProvider, "sdk": OpenAISDKProvider}
+ANTHROPIC_CLIENTS: dict[str, type[AnthropicBase]] = {"direct": AnthropicProvider, "sdk": AnthropicSDKProvider}
+
+
+@pytest.fixture(params=["direct", "sdk"])
+def client(request: pytest.FixtureRequest) -> str:
+    """Which client the OpenAI and Anthropic adapters of a test use."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -272,25 +285,25 @@ class TestLocalProvider(LLMProviderContract):
 
 class TestOpenAIProvider(LLMProviderContract):
     @pytest.fixture
-    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
-        adapter = OpenAIProvider(openai_spec(upstream), api_key=SECRET)
+    async def provider(self, upstream: FakeUpstream, client: str) -> AsyncIterator[LLMProvider]:
+        adapter = OPENAI_CLIENTS[client](openai_spec(upstream), api_key=SECRET)
         yield adapter
         await adapter.aclose()
 
 
 class TestOpenAICompatibleProvider(LLMProviderContract):
     @pytest.fixture
-    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
+    async def provider(self, upstream: FakeUpstream, client: str) -> AsyncIterator[LLMProvider]:
         spec = openai_spec(upstream, provider="openai_compatible", upstream_model="llama3", api_key_env=None)
-        adapter = OpenAIProvider(spec)
+        adapter = OPENAI_CLIENTS[client](spec)
         yield adapter
         await adapter.aclose()
 
 
 class TestAnthropicProvider(LLMProviderContract):
     @pytest.fixture
-    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
-        adapter = AnthropicProvider(anthropic_spec(upstream), api_key=SECRET)
+    async def provider(self, upstream: FakeUpstream, client: str) -> AsyncIterator[LLMProvider]:
+        adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(upstream), api_key=SECRET)
         yield adapter
         await adapter.aclose()
 
@@ -310,8 +323,8 @@ CONVERSATION = ask(
 )
 
 
-async def test_openai_sends_the_upstream_model_the_key_and_every_option(upstream: FakeUpstream) -> None:
-    adapter = OpenAIProvider(openai_spec(upstream), api_key=SECRET)
+async def test_openai_sends_the_upstream_model_the_key_and_every_option(upstream: FakeUpstream, client: str) -> None:
+    adapter = OPENAI_CLIENTS[client](openai_spec(upstream), api_key=SECRET)
     try:
         await adapter.complete(replace(CONVERSATION, max_tokens=7))
     finally:
@@ -328,11 +341,12 @@ async def test_openai_sends_the_upstream_model_the_key_and_every_option(upstream
     assert sent.json["temperature"] == 0.5
     assert sent.json["top_p"] == 0.9
     assert sent.json["stop"] == ["END"]
-    assert sent.headers["x-stainless-retry-count"] == "0"
+    if client == "sdk":
+        assert sent.headers["x-stainless-retry-count"] == "0"  # the SDK's own retries are off
 
 
-async def test_openai_stream_asks_for_usage(upstream: FakeUpstream) -> None:
-    adapter = OpenAIProvider(openai_spec(upstream), api_key=SECRET)
+async def test_openai_stream_asks_for_usage(upstream: FakeUpstream, client: str) -> None:
+    adapter = OPENAI_CLIENTS[client](openai_spec(upstream), api_key=SECRET)
     try:
         await collect(adapter.stream(HELLO))
     finally:
@@ -343,12 +357,12 @@ async def test_openai_stream_asks_for_usage(upstream: FakeUpstream) -> None:
 
 
 async def test_openai_compatible_sends_max_tokens_and_never_the_process_openai_key(
-    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+    upstream: FakeUpstream, client: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-the-real-openai-key")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     spec = openai_spec(upstream, provider="openai_compatible", upstream_model="llama3", api_key_env=None)
-    adapter = OpenAIProvider(spec)
+    adapter = OPENAI_CLIENTS[client](spec)
     try:
         await adapter.complete(replace(HELLO, max_tokens=5))
     finally:
@@ -360,9 +374,9 @@ async def test_openai_compatible_sends_max_tokens_and_never_the_process_openai_k
     assert "max_completion_tokens" not in sent.json
 
 
-async def test_openai_reports_cached_prompt_tokens_within_the_input(upstream: FakeUpstream) -> None:
+async def test_openai_reports_cached_prompt_tokens_within_the_input(upstream: FakeUpstream, client: str) -> None:
     upstream.push(ok(cached_tokens=3), ok(cached_tokens=3))
-    adapter = OpenAIProvider(openai_spec(upstream), api_key=SECRET)
+    adapter = OPENAI_CLIENTS[client](openai_spec(upstream), api_key=SECRET)
     try:
         completion = await adapter.complete(HELLO)
         _, ends = await collect(adapter.stream(HELLO))
@@ -374,8 +388,10 @@ async def test_openai_reports_cached_prompt_tokens_within_the_input(upstream: Fa
         assert usage.input_tokens == 5 + 3
 
 
-async def test_anthropic_puts_system_on_top_merges_turns_and_always_sends_max_tokens(upstream: FakeUpstream) -> None:
-    adapter = AnthropicProvider(anthropic_spec(upstream, max_output_tokens=33), api_key=SECRET)
+async def test_anthropic_puts_system_on_top_merges_turns_and_always_sends_max_tokens(
+    upstream: FakeUpstream, client: str
+) -> None:
+    adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(upstream, max_output_tokens=33), api_key=SECRET)
     try:
         await adapter.complete(CONVERSATION)
     finally:
@@ -418,8 +434,8 @@ TOOL_CONVERSATION = replace(
 )
 
 
-async def test_openai_sends_tools_calls_results_choice_format_and_user(upstream: FakeUpstream) -> None:
-    adapter = OpenAIProvider(openai_spec(upstream), api_key=SECRET)
+async def test_openai_sends_tools_calls_results_choice_format_and_user(upstream: FakeUpstream, client: str) -> None:
+    adapter = OPENAI_CLIENTS[client](openai_spec(upstream), api_key=SECRET)
     try:
         await adapter.complete(TOOL_CONVERSATION)
     finally:
@@ -462,8 +478,10 @@ async def test_openai_sends_tools_calls_results_choice_format_and_user(upstream:
     assert sent["user"] == "end-user-42"
 
 
-async def test_anthropic_sends_tool_use_and_tool_result_blocks_choice_format_and_user(upstream: FakeUpstream) -> None:
-    adapter = AnthropicProvider(anthropic_spec(upstream), api_key=SECRET)
+async def test_anthropic_sends_tool_use_and_tool_result_blocks_choice_format_and_user(
+    upstream: FakeUpstream, client: str
+) -> None:
+    adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(upstream), api_key=SECRET)
     try:
         await adapter.complete(
             replace(
@@ -505,13 +523,15 @@ async def test_anthropic_sends_tool_use_and_tool_result_blocks_choice_format_and
     assert sent["metadata"] == {"user_id": "end-user-42"}
 
 
-async def test_anthropic_refuses_tool_call_arguments_that_are_not_a_json_object(upstream: FakeUpstream) -> None:
+async def test_anthropic_refuses_tool_call_arguments_that_are_not_a_json_object(
+    upstream: FakeUpstream, client: str
+) -> None:
     bad = replace(CALL, arguments="[1, 2]")
     request = replace(
         TOOL_CONVERSATION,
         messages=(*TOOL_CONVERSATION.messages[:2], ChatMessage(ChatRole.ASSISTANT, "", tool_calls=(bad,))),
     )
-    adapter = AnthropicProvider(anthropic_spec(upstream), api_key=SECRET)
+    adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(upstream), api_key=SECRET)
     try:
         with pytest.raises(UpstreamRejected, match="not a JSON object"):
             await adapter.complete(request)
@@ -520,9 +540,9 @@ async def test_anthropic_refuses_tool_call_arguments_that_are_not_a_json_object(
     assert upstream.requests == []
 
 
-async def test_anthropic_counts_cache_reads_and_writes_as_input(upstream: FakeUpstream) -> None:
+async def test_anthropic_counts_cache_reads_and_writes_as_input(upstream: FakeUpstream, client: str) -> None:
     upstream.push(ok(cached_tokens=3, cache_creation_tokens=2), ok(cached_tokens=3, cache_creation_tokens=2))
-    adapter = AnthropicProvider(anthropic_spec(upstream), api_key=SECRET)
+    adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(upstream), api_key=SECRET)
     try:
         completion = await adapter.complete(HELLO)
         _, ends = await collect(adapter.stream(HELLO))
@@ -536,10 +556,14 @@ async def test_anthropic_counts_cache_reads_and_writes_as_input(upstream: FakeUp
 
 # ---- how they fail ---------------------------------------------------------------------------------------------
 
-Factory = Callable[[FakeUpstream], OpenAIProvider | AnthropicProvider]
+Factory = Callable[[FakeUpstream], LLMProvider]
 ADAPTERS: dict[str, Factory] = {
-    "openai": lambda up: OpenAIProvider(openai_spec(up, timeout_seconds=0.3), api_key=SECRET),
-    "anthropic": lambda up: AnthropicProvider(anthropic_spec(up, timeout_seconds=0.3), api_key=SECRET),
+    f"{provider}-{client}": (lambda up, make=make, spec=spec: make(spec(up, timeout_seconds=0.3), api_key=SECRET))
+    for provider, clients, spec in (
+        ("openai", OPENAI_CLIENTS, openai_spec),
+        ("anthropic", ANTHROPIC_CLIENTS, anthropic_spec),
+    )
+    for client, make in clients.items()
 }
 
 

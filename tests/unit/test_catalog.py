@@ -52,6 +52,13 @@ def line_of(text: str, fragment: str) -> int:
             id="unknown-provider",
         ),
         pytest.param(
+            GOOD.replace('provider = "openai"', 'provider = "openai"\nclient = "curl"'),
+            'client = "curl"',
+            "chat",
+            "unknown client 'curl': must be one of direct, sdk",
+            id="unknown-client",
+        ),
+        pytest.param(
             GOOD.replace("OPENAI_API_KEY", "MISSING_KEY"),
             "MISSING_KEY",
             "chat",

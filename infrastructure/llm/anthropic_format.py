@@ -1,0 +1,287 @@
+"""Anthropic's Messages wire format, both ways, as plain JSON values: what both Anthropic adapters (direct and SDK)
+send and how they read what comes back.
+
+System messages go, merged, into the top-level ``system`` parameter; consecutive turns of one role are merged as
+the API requires; ``max_tokens`` is always sent. Tools: a ``ToolDefinition`` is a tool with an ``input_schema``, an
+assistant's ``ToolCall``s are ``tool_use`` blocks after its text, and ``TOOL`` messages are ``tool_result`` blocks
+at the head of the next user turn; ``tool_choice`` required is ``any``, and no parallel calls is
+``disable_parallel_tool_use``. A JSON-schema response format is ``output_config.format``; a bare JSON-object one has
+no Anthropic equivalent and is not sent. The caller's ``user`` is ``metadata.user_id``.
+
+Usage is normalised to the domain's meaning: ``input_tokens`` counts every prompt token (Anthropic reports cache
+reads and writes apart), ``cached_tokens`` the cache reads. Readers raise ``SHAPE_FAILURES`` for a body that does
+not match the API; the adapters turn that into ``UpstreamBadResponse``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.llm.model import (
+    ChatMessage,
+    ChatRole,
+    Completion,
+    CompletionRequest,
+    FinishReason,
+    ModelSpec,
+    ResponseFormatType,
+    ServedBy,
+    TextDelta,
+    TokenUsage,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoiceMode,
+)
+from domain.shared.errors import UpstreamRejected
+
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+SHAPE_FAILURES = (AttributeError, TypeError, IndexError, KeyError, ValueError)
+_STOP = {
+    "end_turn": FinishReason.STOP,
+    "stop_sequence": FinishReason.STOP,
+    "pause_turn": FinishReason.STOP,
+    "max_tokens": FinishReason.LENGTH,
+    "model_context_window_exceeded": FinishReason.LENGTH,
+    "tool_use": FinishReason.TOOL_CALLS,
+    "refusal": FinishReason.CONTENT_FILTER,
+}
+
+
+def _count(value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("token counts are not non-negative integers")
+    return value
+
+
+def _stop(reason: object) -> FinishReason:
+    if not isinstance(reason, str):
+        raise ValueError("no stop_reason")
+    return _STOP.get(reason, FinishReason.STOP)
+
+
+def _arguments(call: ToolCall) -> dict[str, object]:
+    try:
+        value = json.loads(call.arguments or "{}")
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise UpstreamRejected(f"the arguments of tool call '{call.id}' are not a JSON object", provider="anthropic")
+    return value
+
+
+def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
+    """The content blocks of one message: a tool result, or its text then its tool calls."""
+    if message.role is ChatRole.TOOL:
+        return [{"type": "tool_result", "tool_use_id": message.tool_call_id or "", "content": message.content}]
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
+    blocks.extend({"type": "tool_use", "id": c.id, "name": c.name, "input": _arguments(c)} for c in message.tool_calls)
+    return blocks
+
+
+def _content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """Plain text when the turn is only text (merged), else its blocks (the API refuses empty text blocks)."""
+    if all(block["type"] == "text" for block in blocks):
+        return "\n\n".join(block["text"] for block in blocks)
+    return [block for block in blocks if block["type"] != "text" or block["text"]]
+
+
+def prompt(request: CompletionRequest) -> tuple[str | None, list[dict[str, Any]]]:
+    """The ``system`` parameter (every system message, merged) and the turns, same-role neighbours merged.
+
+    A tool result is a user turn: it joins the user's next message, the results first, as the API wants.
+    """
+    system = "\n\n".join(m.content for m in request.messages if m.role is ChatRole.SYSTEM)
+    turns: list[tuple[str, list[dict[str, Any]]]] = []
+    for message in request.messages:
+        if message.role is ChatRole.SYSTEM:
+            continue
+        role = "assistant" if message.role is ChatRole.ASSISTANT else "user"
+        blocks = _blocks(message) or [{"type": "text", "text": ""}]
+        if turns and turns[-1][0] == role:
+            turns[-1][1].extend(blocks)
+        else:
+            turns.append((role, blocks))
+    messages = [{"role": role, "content": _content(blocks)} for role, blocks in turns]
+    return system or None, messages
+
+
+def _tool_params(request: CompletionRequest) -> dict[str, Any]:
+    if not request.tools:
+        return {}
+    tools = [
+        {
+            "name": t.name,
+            **({"description": t.description} if t.description else {}),
+            "input_schema": json.loads(t.parameters_json),
+        }
+        for t in request.tools
+    ]
+    choice = request.tool_choice
+    if choice is None:
+        return {"tools": tools}
+    if choice.name is not None:
+        tool_choice: dict[str, Any] = {"type": "tool", "name": choice.name}
+    else:
+        kinds = {ToolChoiceMode.AUTO: "auto", ToolChoiceMode.NONE: "none", ToolChoiceMode.REQUIRED: "any"}
+        tool_choice = {"type": kinds[choice.mode]}
+    if not choice.parallel and tool_choice["type"] != "none":
+        tool_choice["disable_parallel_tool_use"] = True
+    return {"tools": tools, "tool_choice": tool_choice}
+
+
+def request_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
+    """The JSON body of a Messages call for ``spec``'s upstream model; options not asked for are left out.
+
+    ``temperature`` and ``top_p`` are sent when asked for; a model that refuses them answers 400, which the caller
+    sees as ``UpstreamRejected``.
+    """
+    try:
+        system, messages = prompt(request)
+    except UpstreamRejected as exc:
+        raise UpstreamRejected(exc.detail, provider="anthropic", model=spec.name) from None
+    body: dict[str, Any] = {
+        "model": spec.upstream_model,
+        "messages": messages,
+        "max_tokens": request.max_tokens or spec.max_output_tokens,
+    }
+    if system is not None:
+        body["system"] = system
+    if request.stop:
+        body["stop_sequences"] = list(request.stop)
+    if request.user is not None:
+        body["metadata"] = {"user_id": request.user}
+    wanted = request.response_format
+    if wanted is not None and wanted.type is ResponseFormatType.JSON_SCHEMA and wanted.schema_json is not None:
+        body["output_config"] = {"format": {"type": "json_schema", "schema": json.loads(wanted.schema_json)}}
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    body.update(_tool_params(request))
+    return body
+
+
+def read_message(body: Any, served_by: ServedBy) -> Completion:
+    """A Messages body (``content`` blocks, ``stop_reason``, ``usage``) as a ``Completion``."""
+    if not isinstance(body, Mapping):
+        raise TypeError("the body is not a JSON object")
+    blocks = body["content"]
+    if not isinstance(blocks, list):
+        raise TypeError("content is not a list of blocks")
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for block in blocks:
+        if block["type"] == "text":
+            if not isinstance(block["text"], str):
+                raise TypeError("a text block without text")
+            texts.append(block["text"])
+        elif block["type"] == "tool_use":
+            if not isinstance(block["id"], str) or not isinstance(block["name"], str):
+                raise TypeError("a tool_use block without id or name")
+            arguments = json.dumps(block["input"], separators=(",", ":"))
+            calls.append(ToolCall(id=block["id"], name=block["name"], arguments=arguments))
+    finish = _stop(body.get("stop_reason"))
+    usage = body["usage"]
+    cached = _count(usage.get("cache_read_input_tokens"))
+    prompt_tokens = _count(usage.get("input_tokens")) + cached + _count(usage.get("cache_creation_input_tokens"))
+    tokens = TokenUsage(
+        input_tokens=prompt_tokens, output_tokens=_count(usage.get("output_tokens")), cached_tokens=cached
+    )
+    stop_sequence = body.get("stop_sequence")
+    return Completion(
+        content="".join(texts),
+        finish_reason=finish,
+        usage=tokens,
+        served_by=served_by,
+        tool_calls=tuple(calls),
+        stop_sequence=stop_sequence if isinstance(stop_sequence, str) else None,
+    )
+
+
+@dataclass
+class StreamState:
+    """What a stream has delivered so far."""
+
+    pieces: list[str] = field(default_factory=list)
+    calls: dict[int, list[str]] = field(default_factory=dict)  # content block index -> [id, name, arguments...]
+    stop_sequence: str | None = None
+    input_tokens: int | None = None
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    finish: FinishReason | None = None
+    stopped: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the stream said how it ended, what it cost, and that it was over."""
+        return self.finish is not None and self.stopped and self.input_tokens is not None
+
+    def completion(self, served_by: ServedBy) -> Completion:
+        """The answer of a stream that ended properly."""
+        usage = TokenUsage(
+            input_tokens=self.input_tokens or 0, output_tokens=self.output_tokens, cached_tokens=self.cached_tokens
+        )
+        return Completion(
+            content=self.text,
+            finish_reason=self.finish or FinishReason.STOP,
+            usage=usage,
+            served_by=served_by,
+            tool_calls=tuple(
+                ToolCall(id=parts[0], name=parts[1], arguments="".join(parts[2:]) or "{}")
+                for parts in self.calls.values()
+            ),
+            stop_sequence=self.stop_sequence,
+        )
+
+
+def read_event(event: Any, state: StreamState) -> TextDelta | ToolCallDelta | None:
+    """What one stream event adds: a text or tool call delta, or only news for ``state`` (usage, the end)."""
+    if not isinstance(event, Mapping):
+        raise TypeError("a stream event is not a JSON object")
+    kind = event.get("type")
+    if kind == "message_start":
+        usage = event["message"]["usage"]
+        state.cached_tokens = _count(usage.get("cache_read_input_tokens"))
+        state.input_tokens = (
+            _count(usage.get("input_tokens")) + state.cached_tokens + _count(usage.get("cache_creation_input_tokens"))
+        )
+        state.output_tokens = _count(usage.get("output_tokens"))
+    elif kind == "content_block_start" and event["content_block"]["type"] == "tool_use":
+        block = event["content_block"]
+        if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
+            raise TypeError("a tool_use block without id or name")
+        state.calls[event["index"]] = [block["id"], block["name"]]
+        return ToolCallDelta(index=len(state.calls) - 1, id=block["id"], name=block["name"])
+    elif kind == "content_block_delta" and event["delta"]["type"] == "input_json_delta":
+        piece = event["delta"].get("partial_json")
+        if not isinstance(piece, str) or event["index"] not in state.calls:
+            raise TypeError("an input_json_delta outside a tool_use block")
+        state.calls[event["index"]].append(piece)
+        return ToolCallDelta(index=list(state.calls).index(event["index"]), arguments=piece)
+    elif kind == "content_block_delta" and event["delta"]["type"] == "text_delta":
+        text = event["delta"].get("text")
+        if not isinstance(text, str):
+            raise TypeError("text delta is not text")
+        if text:
+            state.pieces.append(text)
+            return TextDelta(text)
+    elif kind == "message_delta":
+        state.output_tokens = _count(event["usage"].get("output_tokens"))  # cumulative
+        delta = event["delta"]
+        if delta.get("stop_reason") is not None:
+            state.finish = _stop(delta["stop_reason"])
+        if isinstance(delta.get("stop_sequence"), str):
+            state.stop_sequence = delta["stop_sequence"]
+    elif kind == "message_stop":
+        state.stopped = True
+    return None
