@@ -35,7 +35,6 @@ WIRED_MODULES = [
     usage,
     health,
     metrics,
-    *compat.WIRED_MODULES,
 ]
 
 

@@ -1,25 +1,28 @@
 """The ``/v1`` sub-application: OpenAI's and Anthropic's endpoints with their own error shapes.
 
 A mounted application of its own, so that its errors never take the problem+json shape of ``/api`` and an unknown
-``/v1`` path is answered as the API the client speaks would. It shares the parent's container and middleware.
+``/v1`` path is answered as the API the client speaks would. It shares the parent's container and middleware. It is
+plain Starlette, not FastAPI: these are the hot paths, and they are documented by OpenAI and Anthropic, not by our
+OpenAPI document.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.routing import Route
 
-from interfaces.http.compat import anthropic, auth, models, openai
-from interfaces.http.compat.errors import register_compat_error_handlers
+from interfaces.http.compat import anthropic, models, openai
+from interfaces.http.compat.errors import EXCEPTION_HANDLERS
 
-WIRED_MODULES = [auth, anthropic, models, openai]
 PREFIX = "/v1"
 
 
-def create_compat_app() -> FastAPI:
-    app = FastAPI(
-        title="Switchboard: OpenAI- and Anthropic-compatible API", docs_url=None, redoc_url=None, openapi_url=None
-    )
-    for module in (anthropic, models, openai):
-        app.include_router(module.router)
-    register_compat_error_handlers(app)
-    return app
+def create_compat_app() -> Starlette:
+    routes = [
+        Route("/chat/completions", openai.create_chat_completion, methods=["POST"]),
+        Route("/embeddings", openai.create_embeddings, methods=["POST"]),
+        Route("/messages", anthropic.create_message, methods=["POST"]),
+        Route("/models", models.list_models, methods=["GET"]),
+        Route("/models/{model_id:path}", models.get_model, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)

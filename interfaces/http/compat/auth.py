@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from starlette.requests import Request
 
-from dependency_injector.wiring import Provide, inject
-from fastapi import Depends, Header, Request
-
-from application.auth.authenticate import INVALID_CREDENTIALS, Authenticate
-from application.usage.check_request_rate import CheckRequestRate
+from application.auth.authenticate import INVALID_CREDENTIALS
 from domain.auth.model import Principal
 from domain.shared.errors import Unauthenticated
 from infrastructure.observability.context import note_principal
@@ -24,21 +20,19 @@ def credential_of(authorization: str | None, x_api_key: str | None) -> str | Non
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-@inject
-async def compat_principal(
-    request: Request,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
-    authenticate: Authenticate = Depends(Provide[Container.authenticate]),
-    check_rate: CheckRequestRate = Depends(Provide[Container.check_request_rate]),
-) -> Principal:
-    credential = credential_of(authorization, x_api_key)
+def container_of(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+async def compat_principal(request: Request) -> Principal:
+    """The caller, counted against its requests-per-minute policies (a refusal is a 429 in the API's shape)."""
+    headers = request.headers
+    credential = credential_of(headers.get("authorization"), headers.get("x-api-key"))
     if credential is None:
         raise Unauthenticated(INVALID_CREDENTIALS)
-    principal = await authenticate.execute(credential)
-    await enforce_request_rate(request, principal, check_rate)
+    container = container_of(request)
+    principal = await container.authenticate().execute(credential)
+    await enforce_request_rate(request, principal, container.check_request_rate())
     note_principal(principal.user_id, principal.api_key_id)  # every later log line of the request names them
     return principal
-
-
-CompatPrincipal = Annotated[Principal, Depends(compat_principal)]

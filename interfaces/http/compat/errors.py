@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -79,6 +79,14 @@ _OPENAI_CODES: dict[type[DomainError], str] = {
     RateLimited: "rate_limit_exceeded",
 }
 _GENERIC_DETAIL = {UpstreamAuthError: "the upstream provider refused the gateway's credentials"}
+
+
+class RequestBodyInvalid(Exception):
+    """The body does not match the API's schema: Pydantic's errors, for a 400 naming the worst one."""
+
+    def __init__(self, errors: Sequence[Any]) -> None:
+        super().__init__("invalid request body")
+        self.errors = list(errors)
 
 
 class JsonResponse(Response):
@@ -159,8 +167,8 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JsonResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
+    assert isinstance(exc, RequestBodyInvalid)
+    errors = exc.errors
     # The deepest error is the most telling: for a union, the branch that got furthest.
     worst = max(errors, key=lambda e: len(e.get("loc", ())), default={})
     where = _location(tuple(worst.get("loc", ())))
@@ -183,8 +191,10 @@ async def _unexpected_error(request: Request, exc: Exception) -> JsonResponse:
     return error_response(dialect_of(request.scope), 500, "an unexpected error occurred", code="internal_error")
 
 
-def register_compat_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(DomainError, _domain_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+Handler = Callable[[Request, Exception], Coroutine[Any, Any, Response]]
+EXCEPTION_HANDLERS: dict[Any, Handler] = {
+    DomainError: _domain_error,
+    RequestBodyInvalid: _validation_error,
+    StarletteHTTPException: _http_error,
+    Exception: _unexpected_error,
+}
