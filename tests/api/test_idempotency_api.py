@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -157,3 +158,106 @@ async def test_a_stream_cut_mid_way_is_replayed_as_its_problem_with_the_partial(
 async def test_malformed_keys_are_422(api: Api, key: str) -> None:
     headers, cid = await _conversation(api)
     assert_problem(await _post(api, cid, headers, key), 422, "validation_error")
+
+
+# ---- the compatible endpoints ----------------------------------------------------------------------------------
+
+MESSAGES = "/v1/messages"
+
+
+async def _compat_key(api: Api) -> tuple[dict[str, str], dict[str, str]]:
+    """An API key's headers (for /v1) and the same user's session headers (for the usage report)."""
+    session = await api.user("ada@example.com")
+    created = await api.http.post("/api/v1/api-keys", json={"name": "compat"}, headers=session)
+    return {"Authorization": f"Bearer {created.json()['key']}"}, session
+
+
+async def _usage_requests(api: Api, session: dict[str, str]) -> int:
+    await api.app.state.container.usage_recorder().flush()
+    report = (await api.http.get("/api/v1/usage", headers=session)).json()
+    return int(report["totals"]["requests"])
+
+
+def _chat(**extra: Any) -> dict[str, Any]:
+    return {"model": "solo", "messages": [{"role": "user", "content": "one two three"}], **extra}
+
+
+async def test_a_compat_replay_is_the_same_bytes_without_a_second_call_or_usage_record(
+    api: Api, upstream: FakeUpstream
+) -> None:
+    key, session = await _compat_key(api)
+    headers = {**key, "Idempotency-Key": "c-1"}
+    first = await api.http.post(COMPLETIONS, json=_chat(), headers=headers)
+    assert first.status_code == 200, first.text
+    assert "idempotent-replayed" not in first.headers
+    again = await api.http.post(COMPLETIONS, json=_chat(), headers=headers)
+    assert again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content  # the same id, the same answer
+    assert len(upstream.requests_to(COMPLETIONS)) == 1
+    assert await _usage_requests(api, session) == 1
+
+
+async def test_a_compat_key_with_another_body_is_400_in_openais_shape_or_422_and_a_duplicate_409(
+    api: Api, upstream: FakeUpstream
+) -> None:
+    key, _ = await _compat_key(api)
+    headers = {**key, "Idempotency-Key": "c-2"}
+    assert (await api.http.post(COMPLETIONS, json=_chat(), headers=headers)).status_code == 200
+    reused = await api.http.post(COMPLETIONS, json=_chat(temperature=0.5), headers=headers)
+    assert reused.status_code == 422
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"
+
+    upstream.push(fake.delay(0.5))
+    slow = {**key, "Idempotency-Key": "c-3"}
+    first = asyncio.ensure_future(api.http.post(COMPLETIONS, json=_chat(), headers=slow))
+    while len(upstream.requests_to(COMPLETIONS)) < 2:
+        await asyncio.sleep(0.01)
+    duplicate = await api.http.post(COMPLETIONS, json=_chat(), headers=slow)
+    assert duplicate.status_code == 409
+    assert duplicate.json()["error"]["code"] == "idempotency_key_in_use"
+    assert (await first).status_code == 200
+    assert len(upstream.requests_to(COMPLETIONS)) == 2
+
+    malformed = await api.http.post(COMPLETIONS, json=_chat(), headers={**key, "Idempotency-Key": "with space"})
+    assert malformed.status_code == 400
+
+
+async def test_a_compat_stream_replay_streams_the_stored_answer_again(api: Api, upstream: FakeUpstream) -> None:
+    key, session = await _compat_key(api)
+    headers = {**key, "Idempotency-Key": "s-1"}
+    body = _chat(stream=True, stream_options={"include_usage": True})
+    streamed = await api.http.post(COMPLETIONS, json=body, headers=headers)
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    replay = await api.http.post(COMPLETIONS, json=body, headers=headers)
+    assert replay.headers["content-type"].startswith("text/event-stream")
+    assert replay.headers["idempotent-replayed"] == "true"
+
+    def read(text: str) -> tuple[str, dict[str, Any]]:
+        lines = [line[6:] for line in text.split("\n") if line.startswith("data: ")]
+        assert lines[-1] == "[DONE]"
+        chunks = [json.loads(line) for line in lines[:-1]]
+        content = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+        return content, chunks[-1]["usage"]
+
+    assert read(replay.text) == read(streamed.text)
+    assert len(upstream.requests_to(COMPLETIONS)) == 1
+    assert await _usage_requests(api, session) == 1
+
+
+async def test_an_anthropic_stream_cut_mid_way_frees_its_key_for_the_retry(api: Api, upstream: FakeUpstream) -> None:
+    key, _ = await _compat_key(api)
+    headers = {**key, "Idempotency-Key": "m-1"}
+    body = {"model": "solo", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "a b c d e"}]}
+    upstream.push(fake.drop_stream_after(3))
+    cut = await api.http.post(MESSAGES, json=body, headers=headers)
+    assert "event: error" in cut.text
+    for _ in range(100):  # the key is released in the background once the stream has ended
+        retried = await api.http.post(MESSAGES, json=body, headers=headers)
+        if retried.status_code != 409:
+            break
+        await asyncio.sleep(0.02)
+    assert retried.status_code == 200
+    assert "idempotent-replayed" not in retried.headers
+    assert "event: message_stop" in retried.text
+    assert len(upstream.requests_to(COMPLETIONS)) == 2

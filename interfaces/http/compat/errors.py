@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
+from domain.idempotency.errors import IdempotencyKeyReused
 from domain.llm.errors import ModelNotFound
 from domain.shared.errors import (
     ContextTooLong,
@@ -57,6 +58,7 @@ _OPENAI_TYPES = {
     404: "invalid_request_error",
     409: "invalid_request_error",
     413: "invalid_request_error",
+    422: "invalid_request_error",
     429: "rate_limit_error",
 }
 _ANTHROPIC_TYPES = {
@@ -130,6 +132,8 @@ def error_response(
 
 
 def compat_status(exc: DomainError) -> int:
+    if isinstance(exc, IdempotencyKeyReused):
+        return 422  # as on the native API: the request is well formed, the key belongs to another one
     if isinstance(exc, RuleViolation | UpstreamRejected | ContextTooLong):
         return 400  # both APIs answer an invalid request with 400
     return status_for(exc)
