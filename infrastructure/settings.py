@@ -168,8 +168,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None,
         description=(
-            "Redis for rate limits, budget counters and the response cache, shared by every instance "
-            "(`redis://host:6379/0`). Unset: in-process backends, right for a single process only."
+            "Redis for rate limits, budget counters, log-in throttling and the response cache, shared by every "
+            "instance (`redis://host:6379/0`). Unset: in-process backends, right for a single process only."
         ),
     )
     redis_key_prefix: str = Field("switchboard:", max_length=100, description="Prefix of every Redis key written.")
@@ -180,7 +180,8 @@ class Settings(BaseSettings):
         "open",
         description=(
             "When Redis is down: `open` serves requests without rate limits and budgets (a warning is logged), "
-            "`closed` refuses them with 503. The response cache is skipped either way."
+            "`closed` refuses them with 503. The response cache is skipped either way. Log-in throttling is never "
+            "off: `open` counts failed log-ins in each process meanwhile, `closed` refuses log-ins with 503."
         ),
     )
     rate_limit_key_rpm: int = Field(600, ge=0, description="Requests per minute per API key (0: no limit).")

@@ -21,6 +21,7 @@ from application.auth.log_out import LogOut
 from application.auth.principal_cache import PrincipalCache
 from application.auth.refresh_session import RefreshSession
 from application.auth.register_user import RegisterUser
+from application.auth.resilient_throttle import ResilientLoginThrottle
 from application.auth.revoke_api_key import RevokeApiKey
 from application.chat.create_conversation import CreateConversation
 from application.chat.delete_conversation import DeleteConversation
@@ -44,7 +45,8 @@ from application.usage.get_usage import GetUsage
 from application.usage.metering import Meter
 from application.usage.rate_limits import RateLimitDefaults
 from application.usage.response_cache import ResponseCache
-from domain.shared.clock import SystemClock
+from domain.auth.ports import LoginThrottle
+from domain.shared.clock import Clock, SystemClock
 from domain.usage.ports import CompletionCache, RateLimiter, SpendCounter
 from infrastructure.db.engine import create_engine, create_session_factory
 from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -146,6 +148,23 @@ def _response_cache(settings: Settings, redis: Redis | None) -> ResponseCache | 
     return ResponseCache(cache=cache, ttl_seconds=settings.cache_ttl_seconds, shared=settings.cache_shared)
 
 
+def _login_throttle(settings: Settings, redis: Redis | None, clock: Clock) -> LoginThrottle:
+    """In process without Redis; in Redis with it, counting in process while Redis is down when the failure mode
+    is ``open`` and refusing log-ins (503) when it is ``closed``: never without a throttle."""
+    limits = {
+        "max_per_account": settings.login_max_failures_per_account,
+        "max_per_address": settings.login_max_failures_per_address,
+        "window_seconds": settings.login_throttle_window_seconds,
+    }
+    local = InMemoryLoginThrottle(clock=clock, **limits)
+    if redis is None:
+        return local
+    from infrastructure.redis.login_throttle import RedisLoginThrottle
+
+    shared = RedisLoginThrottle(redis, prefix=settings.redis_key_prefix, **limits)
+    return ResilientLoginThrottle(shared=shared, local=local if _fail_open(settings) else None)
+
+
 def _rate_limit_defaults(settings: Settings) -> RateLimitDefaults:
     return RateLimitDefaults(
         key_requests_per_minute=settings.rate_limit_key_rpm,
@@ -201,13 +220,6 @@ class Container(containers.DeclarativeContainer):
         previous_keys=providers.Callable(_previous_jwt_keys, settings),
         clock=clock,
     )
-    login_throttle = providers.Singleton(
-        InMemoryLoginThrottle,
-        clock=clock,
-        max_per_account=settings.provided.login_max_failures_per_account,
-        max_per_address=settings.provided.login_max_failures_per_address,
-        window_seconds=settings.provided.login_throttle_window_seconds,
-    )
     catalog = providers.Singleton(load_catalog, settings.provided.catalog_path)
     llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ), observer=llm_telemetry)
     observed_llm = providers.Singleton(
@@ -216,6 +228,7 @@ class Container(containers.DeclarativeContainer):
 
     redis = providers.Singleton(_redis, settings)
     fail_open = providers.Callable(_fail_open, settings)
+    login_throttle = providers.Singleton(_login_throttle, settings, redis, clock)
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis)
     rate_limit_defaults = providers.Singleton(_rate_limit_defaults, settings)
     spend_counter = providers.Singleton(_spend_counter, settings, redis)

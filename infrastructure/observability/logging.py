@@ -25,6 +25,9 @@ from infrastructure.observability.redaction import Redactor
 
 _LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 # Libraries that log whole request bodies (message contents) at DEBUG, or a line per HTTP call at INFO: never below.
+# Fields of stdlib log lines passed as ``extra=`` that become fields of the structured line (an allow-list: uvicorn,
+# for one, passes a ``color_message`` nobody wants in JSON). The application's degraded-service warnings use these.
+_EXTRA_FIELDS = ("dependency", "consequence", "suppressed")
 _FLOOR = {"openai": logging.INFO, "anthropic": logging.INFO, "httpx": logging.WARNING, "httpcore": logging.WARNING}
 
 
@@ -87,7 +90,7 @@ def configure_logging(*, level: str = "INFO", json: bool = False, secrets: tuple
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder(_EXTRA_FIELDS), *shared],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,

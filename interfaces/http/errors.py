@@ -35,7 +35,7 @@ from domain.shared.errors import (
 )
 from domain.usage.errors import BudgetExceeded, LimitExceeded
 from infrastructure.observability.logging import get_logger
-from interfaces.http.context import request_id_var
+from interfaces.http.context import client_address, request_id_var
 from interfaces.http.rate_limit_headers import remember
 
 PROBLEM_JSON = "application/problem+json"
@@ -159,7 +159,7 @@ async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
 def observe_error(request: Request, exc: DomainError, detail: str) -> None:
     """Security events for refused credentials and access, a count of rate-limited requests (every API shape)."""
     container = request.app.state.container
-    client = request.client.host if request.client else None
+    client = client_address(request)
     if isinstance(exc, Unauthenticated):
         container.security_log().auth_failed(reason=exc.detail, code=exc.code, client=client)
     elif isinstance(exc, Forbidden):

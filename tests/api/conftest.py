@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -54,6 +55,13 @@ class Api:
         """Registers and logs in; returns the Authorization header."""
         await self.register(email)
         return {"Authorization": f"Bearer {(await self.log_in(email))['access_token']}"}
+
+    async def signed_in(self, email: str) -> dict[str, str]:
+        """Registers ``email`` and signs an access token for it without logging in (for when log-in itself is down,
+        e.g. Redis in fail-closed mode); returns the Authorization header."""
+        container = self.app.state.container
+        user = await container.register_user().execute(RegisterUserCommand(email=email, password=PASSWORD))
+        return {"Authorization": f"Bearer {container.tokens().issue_access(user, datetime.now(UTC)).token}"}
 
     async def admin(self, email: str = "root@example.com") -> dict[str, str]:
         container = self.app.state.container

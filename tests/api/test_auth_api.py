@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
 import pytest
 
 from tests.api.conftest import PASSWORD, Api, assert_problem
@@ -87,3 +92,58 @@ async def test_refresh_token_is_not_accepted_as_access_token(api: Api) -> None:
 async def test_token_endpoint_validates_its_form(api: Api) -> None:
     assert_problem(await api.http.post("/api/v1/auth/token", data={"username": "a@example.com"}), 422)
     assert_problem(await api.http.post("/api/v1/auth/token", json={"username": "a", "password": "b"}), 422)
+
+
+# --- log-in throttling per client, behind proxies ---------------------------------------------------------------
+
+PROXY = "10.0.0.1"
+
+
+@asynccontextmanager
+async def from_peer(api: Api, peer: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose TCP peer address, as the app sees it, is ``peer``."""
+    transport = httpx.ASGITransport(app=api.app, raise_app_exceptions=False, client=(peer, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+async def wrong_password(client: httpx.AsyncClient, email: str, forwarded_for: str | None = None) -> httpx.Response:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return await client.post("/api/v1/auth/token", data={"username": email, "password": "x" * 12}, headers=headers)
+
+
+async def test_behind_a_trusted_proxy_log_ins_are_throttled_per_forwarded_client(api_with: Any) -> None:
+    async with (
+        api_with(trusted_proxies=[PROXY], login_max_failures_per_address=3) as api,
+        from_peer(api, PROXY) as proxy,
+    ):
+        await api.register("ada@example.com")
+        for n in range(3):  # one client spraying accounts, through the proxy
+            assert_problem(await wrong_password(proxy, f"u{n}@example.com", "198.51.100.7"), 401)
+        assert_problem(await wrong_password(proxy, "u9@example.com", "198.51.100.7"), 429, "rate_limited")
+        # Another client through the same proxy is not paying for it: the count is not the proxy's.
+        assert_problem(await wrong_password(proxy, "u9@example.com", "198.51.100.8"), 401)
+        # A forged hop in front of the client's does not change who the proxy says the client is.
+        forged = await wrong_password(proxy, "u9@example.com", "192.0.2.1, 198.51.100.7")
+        assert_problem(forged, 429, "rate_limited")
+        ok = await proxy.post(
+            "/api/v1/auth/token",
+            data={"username": "ada@example.com", "password": PASSWORD},
+            headers={"X-Forwarded-For": "198.51.100.8"},
+        )
+        assert ok.status_code == 200, ok.text
+
+
+async def test_from_an_untrusted_peer_a_forged_forwarded_for_does_not_evade_the_throttle(api_with: Any) -> None:
+    async with (
+        api_with(trusted_proxies=[PROXY], login_max_failures_per_address=3) as api,
+        from_peer(api, "203.0.113.50") as attacker,
+    ):
+        for n in range(3):
+            response = await wrong_password(attacker, f"u{n}@example.com", f"198.51.100.{n}")
+            assert_problem(response, 401)
+        for n in range(3, 6):  # a fresh forged address each time: still the same peer, still throttled
+            response = await wrong_password(attacker, f"u{n}@example.com", f"198.51.100.{n}")
+            assert_problem(response, 429, "rate_limited")
+        async with from_peer(api, "203.0.113.51") as neighbour:  # the attacker's count is its own
+            assert_problem(await wrong_password(neighbour, "u9@example.com"), 401)

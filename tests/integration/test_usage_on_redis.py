@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from infrastructure.observability.logging import captured_logs
-from tests.api.conftest import Api, assert_problem, make_settings, running_api
+from tests.api.conftest import PASSWORD, Api, assert_problem, make_settings, running_api
 
 pytestmark = pytest.mark.integration
 
@@ -153,9 +153,13 @@ async def test_redis_down_fail_open_serves_and_still_records(sqlite_url: str) ->
 async def test_redis_down_fail_closed_refuses_with_503(sqlite_url: str) -> None:
     config = make_settings(database_url=sqlite_url, redis_url=DOWN, redis_failure_mode="closed")
     async with running_api(config) as api:
-        jwt = await api.user(f"ada-{uuid.uuid4().hex[:8]}@example.com")
+        email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
+        jwt = await api.signed_in(email)
         refused = await api.http.get("/api/v1/models", headers=jwt)
         body = assert_problem(refused, 503, "dependency_unavailable")
         assert "Redis" in body["detail"]
         assert refused.headers["retry-after"] == "1"
+        log_in = await api.http.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
+        assert_problem(log_in, 503, "dependency_unavailable")  # no throttle, no log-in
+        assert log_in.headers["retry-after"] == "1"
         assert (await api.http.get("/health/live")).status_code == 200

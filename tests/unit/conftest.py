@@ -8,6 +8,7 @@ from application.auth.authenticate import Authenticate
 from application.auth.log_in import LogIn, LogInCommand
 from application.auth.register_user import RegisterUser, RegisterUserCommand
 from domain.auth.model import Principal, Role, Scope, User
+from domain.auth.ports import LoginThrottle
 from domain.llm.model import ModelSpec
 from infrastructure.llm.catalog import StaticModelCatalog
 from infrastructure.llm.local import LocalProvider
@@ -31,7 +32,7 @@ class Env:
     tokens: JwtTokenService
     catalog: StaticModelCatalog
     llm: ModelRouter
-    throttle: InMemoryLoginThrottle
+    throttle: LoginThrottle
 
     async def register(self, email: str, role: Role = Role.MEMBER) -> User:
         use_case = RegisterUser(uow=self.uow, hasher=self.hasher, clock=self.clock)

@@ -1,14 +1,20 @@
-"""Log-in throttling: per account and per address, the same for unknown accounts, reset by a success."""
+"""Log-in throttling: per account and per address, the same for unknown accounts, reset by a success; and never
+switched off by its shared store being down."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from application.auth import resilient_throttle
 from application.auth.log_in import BAD_CREDENTIALS, THROTTLED
+from application.auth.resilient_throttle import ResilientLoginThrottle
 from domain.auth.ports import LoginAttempt
-from domain.shared.errors import RateLimited, Unauthenticated
+from domain.shared.errors import DependencyUnavailable, RateLimited, Unauthenticated
 from infrastructure.memory import login_throttle
 from infrastructure.memory.login_throttle import InMemoryLoginThrottle
+from tests.fakes.auth import EVERY_OPERATION, OutageLoginThrottle
 from tests.fakes.clock import FakeClock
 from tests.unit.conftest import PASSWORD, Env
 
@@ -72,3 +78,76 @@ async def test_the_throttle_forgets_expired_windows_when_full(monkeypatch: pytes
         await throttle.record_failure(LoginAttempt(account=f"b{n}"))
     assert len(throttle._windows) <= 10
     assert await throttle.retry_after(LoginAttempt(account="b19")) is not None
+
+
+# --- the shared store (Redis) unavailable: never without a throttle ---------------------------------------------
+
+
+def shared_store(env: Env, *, fail_open: bool) -> tuple[Env, OutageLoginThrottle]:
+    """``env`` with a shared throttle that can go down, wired as the container wires the Redis one."""
+    shared = OutageLoginThrottle(
+        InMemoryLoginThrottle(clock=env.clock, max_per_account=5, max_per_address=20, window_seconds=900)
+    )
+    local = InMemoryLoginThrottle(clock=env.clock, max_per_account=5, max_per_address=20, window_seconds=900)
+    throttle = ResilientLoginThrottle(shared=shared, local=local if fail_open else None)
+    return replace(env, throttle=throttle), shared
+
+
+async def test_fail_closed_refuses_every_log_in_while_the_store_is_down(env: Env) -> None:
+    env, shared = shared_store(env, fail_open=False)
+    await env.register("ada@example.com")
+    shared.down = EVERY_OPERATION
+    for password in (WRONG, PASSWORD):
+        with pytest.raises(DependencyUnavailable):
+            await env.log_in("ada@example.com", password)
+    shared.down = frozenset({"record_failure"})  # down between the check and the count
+    with pytest.raises(DependencyUnavailable):
+        await env.log_in("ada@example.com", WRONG)
+    shared.down = frozenset()
+    assert (await env.log_in("ada@example.com", PASSWORD)).access_token
+
+
+async def test_fail_open_counts_in_process_while_the_store_is_down_and_warns(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    env, shared = shared_store(env, fail_open=True)
+    await env.register("ada@example.com")
+    shared.down = EVERY_OPERATION
+    with caplog.at_level("WARNING", logger=resilient_throttle.LOGGER):
+        await fail(env, "ada@example.com", 5)
+    with pytest.raises(RateLimited):
+        await env.log_in("ada@example.com", PASSWORD)  # still throttled: the count went on in process
+    [warning] = [r for r in caplog.records if r.name == resilient_throttle.LOGGER]  # one per interval, not per call
+    assert "login throttle unavailable" in warning.getMessage()
+    assert warning.__dict__["dependency"] == "login throttle"
+    assert "fail-open" in warning.__dict__["consequence"]
+
+
+async def test_counts_made_during_an_outage_still_apply_after_it(env: Env) -> None:
+    env, shared = shared_store(env, fail_open=True)
+    await env.register("ada@example.com")
+    shared.down = EVERY_OPERATION
+    await fail(env, "ada@example.com", 5)
+    shared.down = frozenset()  # the store is back, and knows nothing of those failures
+    with pytest.raises(RateLimited) as caught:
+        await env.log_in("ada@example.com", PASSWORD)
+    assert caught.value.retry_after_seconds == pytest.approx(900)
+    env.clock.advance(seconds=900)
+    assert (await env.log_in("ada@example.com", PASSWORD)).access_token
+
+
+async def test_with_the_store_up_its_counts_decide(env: Env) -> None:
+    env, shared = shared_store(env, fail_open=True)
+    await env.register("ada@example.com")
+    await shared.inner.record_failure(LoginAttempt(account="ada@example.com"))  # e.g. by another instance
+    await fail(env, "ada@example.com", 4)
+    with pytest.raises(RateLimited):
+        await env.log_in("ada@example.com", PASSWORD)
+
+
+@pytest.mark.parametrize("fail_open", [True, False])
+async def test_a_reset_that_cannot_reach_the_store_does_not_undo_a_good_log_in(env: Env, fail_open: bool) -> None:
+    env, shared = shared_store(env, fail_open=fail_open)
+    await env.register("ada@example.com")
+    shared.down = frozenset({"record_success"})
+    assert (await env.log_in("ada@example.com", PASSWORD)).access_token

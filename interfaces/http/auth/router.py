@@ -12,6 +12,7 @@ from application.auth.register_user import RegisterUser, RegisterUserCommand
 from application.auth.tokens import TokenPair
 from interfaces.container import Container
 from interfaces.http.auth.schemas import LogoutRequest, RefreshRequest, RegisterRequest, TokenResponse
+from interfaces.http.context import client_address
 from interfaces.http.errors import problem_responses
 from interfaces.http.users.schemas import UserResponse
 
@@ -47,9 +48,9 @@ async def token(
     password: Annotated[str, Form(min_length=1, max_length=1024)],
     use_case: LogIn = Depends(Provide[Container.log_in]),
 ) -> TokenResponse:
-    # The peer's address for now; resolving X-Forwarded-For from trusted proxies belongs to the observability work.
-    address = request.client.host if request.client else None
-    return _tokens(await use_case.execute(LogInCommand(email=username, password=password, client_address=address)))
+    # Failures are counted per client: behind a trusted proxy the forwarded client, never the proxy itself.
+    command = LogInCommand(email=username, password=password, client_address=client_address(request))
+    return _tokens(await use_case.execute(command))
 
 
 @router.post("/refresh", responses=problem_responses(400, 401, 413, 422), summary="Rotate a refresh token")
