@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from domain.usage.ports import RateLimiter
 from domain.usage.rate_limits import LimitState, RateDecision, RateLimit
+from infrastructure.redis.batching import ScriptBatcher
 from infrastructure.redis.client import translated_errors
 
 # KEYS: one counter per policy. ARGV: cost, then limit, window_ms, bucket_ms per policy.
@@ -107,8 +108,8 @@ return 1
 class RedisRateLimiter(RateLimiter):
     def __init__(self, redis: Redis, *, prefix: str) -> None:
         self._prefix = prefix
-        self._acquire = redis.register_script(ACQUIRE)
-        self._adjust = redis.register_script(ADJUST)
+        self._acquire = ScriptBatcher(redis, ACQUIRE)  # the concurrent requests' checks share one round trip
+        self._adjust = ScriptBatcher(redis, ADJUST)
 
     async def acquire(self, limits: Sequence[RateLimit], cost: int = 1) -> RateDecision:
         if not limits:
@@ -117,7 +118,7 @@ class RedisRateLimiter(RateLimiter):
         for limit in limits:
             args += [limit.limit, limit.window_ms, limit.bucket_ms]
         async with translated_errors("rate limiter"):
-            reply = await self._acquire(keys=[self._prefix + limit.key for limit in limits], args=args)
+            reply = await self._acquire([self._prefix + limit.key for limit in limits], args)
         allowed, now = int(reply[0]), int(reply[1])
         states, retries = [], []
         for index, limit in enumerate(limits):
@@ -147,4 +148,4 @@ class RedisRateLimiter(RateLimiter):
         for limit in limits:
             args += [limit.window_ms, limit.bucket_ms]
         async with translated_errors("rate limiter"):
-            await self._adjust(keys=[self._prefix + limit.key for limit in limits], args=args)
+            await self._adjust([self._prefix + limit.key for limit in limits], args)

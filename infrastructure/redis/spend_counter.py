@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 from domain.usage.ports import SpendCounter
+from infrastructure.redis.batching import ScriptBatcher
 from infrastructure.redis.client import translated_errors
 
 # Adds ARGV[1] to each key that exists; returns 1 or 0 per key. Missing keys are left to be seeded from the ledger.
@@ -28,7 +29,7 @@ class RedisSpendCounter(SpendCounter):
     def __init__(self, redis: Redis, *, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._add = redis.register_script(ADD_IF_PRESENT)
+        self._add = ScriptBatcher(redis, ADD_IF_PRESENT)  # concurrent settlements share one round trip
 
     async def get(self, keys: Sequence[str]) -> list[int | None]:
         async with translated_errors("spend counter"):
@@ -41,5 +42,5 @@ class RedisSpendCounter(SpendCounter):
 
     async def add(self, keys: Sequence[str], amount: int) -> list[bool]:
         async with translated_errors("spend counter"):
-            reply = await self._add(keys=[self._prefix + key for key in keys], args=[amount])
+            reply = await self._add([self._prefix + key for key in keys], [amount])
         return [bool(int(flag)) for flag in reply]

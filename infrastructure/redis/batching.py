@@ -1,0 +1,97 @@
+"""Many calls of one Lua script, sent as one: what the concurrent requests of one instance ask of Redis in the same
+turn of the event loop goes out in a single ``EVALSHA``.
+
+Every request asks Redis three or four things (its requests-per-minute check, its token admission, then the cost
+and token settlement). With redis-py each command costs about 0.1 ms of this process's CPU, whatever it carries, so
+a gateway serving hundreds of requests a second spent a third of its CPU packing and parsing them. Batched, each
+call still gets exactly its own answer, in order, atomically per call; a batch only shares the round trip.
+
+The script's body runs unchanged inside a Lua function whose parameters are named ``KEYS`` and ``ARGV`` (they
+shadow the globals), called once per batched call. A call never waits for a timer: the batch is sent on the next
+turn of the loop, so a lone request pays a scheduling hop (microseconds) and a busy instance fills the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+MAX_BATCH = 256  # calls per script run: long enough to amortise, short enough not to stall Redis
+
+_WRAPPER = """
+local function one(KEYS, ARGV)
+{body}
+end
+local out = {{}}
+local calls = tonumber(ARGV[1])
+local at, key_at = 2, 1
+for c = 1, calls do
+  local key_count, arg_count = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+  at = at + 2
+  local keys, args = {{}}, {{}}
+  for i = 1, key_count do keys[i] = KEYS[key_at + i - 1] end
+  for i = 1, arg_count do args[i] = ARGV[at + i - 1] end
+  key_at, at = key_at + key_count, at + arg_count
+  out[c] = one(keys, args)
+end
+return out
+"""
+
+_Call = tuple[Sequence[str], Sequence[Any], "asyncio.Future[Any]"]
+
+
+def batched(body: str) -> str:
+    """The Lua source running ``body`` once per call of a batch."""
+    return _WRAPPER.format(body=body)
+
+
+class ScriptBatcher:
+    """``await batcher(keys, args)`` is ``await script(keys=keys, args=args)``, sent together with its neighbours."""
+
+    def __init__(self, redis: Redis, body: str) -> None:
+        self._script = redis.register_script(batched(body))
+        self._pending: list[_Call] = []
+        self._scheduled = False
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((keys, args, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._start)
+        return await future
+
+    def _start(self) -> None:
+        self._scheduled = False
+        while self._pending:
+            calls, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            task = asyncio.ensure_future(self._run(calls))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run(self, calls: list[_Call]) -> None:
+        keys: list[str] = []
+        args: list[Any] = [len(calls)]
+        for call_keys, call_args, _ in calls:
+            keys.extend(call_keys)
+            args += [len(call_keys), len(call_args), *call_args]
+        try:
+            replies = await self._script(keys=keys, args=args)
+        except BaseException as exc:  # every caller of the batch sees the failure (translated by its adapter)
+            for _, _, future in calls:
+                if not future.done():
+                    if isinstance(exc, Exception):
+                        future.set_exception(exc)
+                    else:
+                        future.cancel()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, _, future), reply in zip(calls, replies, strict=True):
+            if not future.done():  # a caller cancelled meanwhile: its call ran, nobody waits for the answer
+                future.set_result(reply)
