@@ -229,8 +229,29 @@ class Resilience:
         )
 
     async def call(self, fn: Callable[[], Awaitable[T]], tally: Tally) -> T:
-        """``fn()`` through the breaker, retried as the policy allows; raises the last error."""
+        """``fn()`` through the breaker, retried as the policy allows; raises the last error.
+
+        The first attempt runs on its own: most calls succeed at once and need none of tenacity's machinery (an
+        ``AsyncRetrying`` per call was a twentieth of the hot path's CPU). When it fails with a retryable error,
+        tenacity takes over from attempt 1, which replays that failure, so waits, logs and budgets are as before.
+        """
         self.budget.record_call()
+        try:
+            return await self._once(fn, tally)
+        except UpstreamError as exc:
+            if self._policy.max_attempts <= 1 or not exc.retryable:
+                raise
+            first: UpstreamError | None = exc
+        return await self._retried(fn, tally, first)
+
+    async def _retried(self, fn: Callable[[], Awaitable[T]], tally: Tally, first: UpstreamError | None) -> T:
+        async def attempt(fn: Callable[[], Awaitable[T]], tally: Tally) -> T:
+            nonlocal first
+            if first is not None:
+                failed, first = first, None
+                raise failed
+            return await self._once(fn, tally)
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._policy.max_attempts),
             wait=self._wait,
@@ -239,7 +260,7 @@ class Resilience:
             before_sleep=self._log_retry,
             reraise=True,
         )
-        result: T = await retrying(self._once, fn, tally)
+        result: T = await retrying(attempt, fn, tally)
         return result
 
     async def _once(self, fn: Callable[[], Awaitable[T]], tally: Tally) -> T:

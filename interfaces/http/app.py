@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Mount
 
 from infrastructure.observability.logging import get_logger
 from infrastructure.observability.metrics import mark_process_dead
@@ -84,8 +85,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         app.include_router(metrics.router)
     compat_app = compat.create_compat_app()  # OpenAI- and Anthropic-compatible, in their error shapes
     compat_app.state.container = container  # its error handlers observe errors like the parent's
-    app.mount(compat.PREFIX, compat_app)
+    compat_mount = Mount(compat.PREFIX, app=compat_app)
+    app.router.routes.append(compat_mount)
     errors.register_error_handlers(app)
+
+    app.add_middleware(compat.MountShortcut, mount=compat_mount)  # innermost: /v1 skips the native API's router
 
     if settings.cors_origins:
         app.add_middleware(
