@@ -19,6 +19,7 @@ from domain.llm.model import (
     ServedBy,
     StreamEnd,
     StreamEvent,
+    TextDelta,
     with_partial,
 )
 from domain.llm.ports import LLMProvider
@@ -33,6 +34,7 @@ from infrastructure.llm.anthropic_format import (
     read_message,
     request_body,
 )
+from infrastructure.llm.openai import joined
 from infrastructure.llm.upstream_errors import error_for_type
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES, UpstreamHTTP, error_details
 
@@ -96,6 +98,7 @@ class AnthropicProvider(AnthropicBase):
         body["stream"] = True
         state = StreamState()
         batches = self._http.stream("/messages", body)
+        text: list[str] = []  # the text deltas of one network read, forwarded together
         try:
             async for batch in batches:
                 for sse in batch:
@@ -106,11 +109,21 @@ class AnthropicProvider(AnthropicBase):
                     if sse.event == "error":
                         raise self._stream_error(sse.data)
                     delta = read_event(orjson.loads(sse.data), state)
-                    if delta is not None:
+                    if isinstance(delta, TextDelta):
+                        text.append(delta.text)
+                    elif delta is not None:
+                        if text:
+                            yield joined(text)
                         yield delta
+                if text:
+                    yield joined(text)
         except UpstreamError as exc:
+            if text:  # read before the failure: it is in the partial answer, so the caller must see it first
+                yield joined(text)
             raise self._partial(exc, request, state) from None
         except (*SHAPE_FAILURES, orjson.JSONDecodeError) as exc:
+            if text:
+                yield joined(text)
             raise self._partial(self._bad(f"sent an unreadable stream event ({exc})"), request, state) from None
         finally:
             await batches.aclose()  # type: ignore[attr-defined]  # the consumer went away: release the connection

@@ -22,6 +22,7 @@ from domain.llm.model import (
     ServedBy,
     StreamEnd,
     StreamEvent,
+    TextDelta,
     with_partial,
 )
 from domain.llm.ports import EmbeddingProvider, LLMProvider
@@ -43,6 +44,14 @@ from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES, UpstreamHTTP, er
 # OPENAI_API_KEY, which would hand the real OpenAI key to a third-party server.
 NO_KEY = "no-key"
 _DONE = b"[DONE]"
+
+
+def joined(pieces: list[str]) -> TextDelta:
+    """The text deltas that arrived in one network read, as one (emptying ``pieces``): everything after the read
+    (the gateway, the SSE writer, the socket) then works once per read instead of once per token."""
+    delta = TextDelta("".join(pieces))
+    pieces.clear()
+    return delta
 
 
 class OpenAIBase(LLMProvider, EmbeddingProvider):
@@ -108,6 +117,7 @@ class OpenAIProvider(OpenAIBase):
         state = StreamState()
         batches = self._http.stream("/chat/completions", body)
         done = False
+        text: list[str] = []  # the text deltas of one network read, forwarded together
         try:
             async for batch in batches:
                 for sse in batch:
@@ -120,10 +130,21 @@ class OpenAIProvider(OpenAIBase):
                     if isinstance(chunk, dict) and chunk.get("error") is not None:
                         raise self._stream_error(sse.data)
                     for event in read_chunk(chunk, state):
+                        if isinstance(event, TextDelta):
+                            text.append(event.text)
+                            continue
+                        if text:
+                            yield joined(text)
                         yield event
+                if text:
+                    yield joined(text)
         except UpstreamError as exc:
+            if text:  # read before the failure: it is in the partial answer, so the caller must see it first
+                yield joined(text)
             raise self._partial(exc, request, state) from None
         except (*SHAPE_FAILURES, orjson.JSONDecodeError) as exc:
+            if text:
+                yield joined(text)
             raise self._partial(self._bad(f"sent an unreadable stream event ({exc})"), request, state) from None
         finally:
             await batches.aclose()  # type: ignore[attr-defined]  # the consumer went away: release the connection

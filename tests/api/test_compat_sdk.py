@@ -166,6 +166,7 @@ async def test_openai_sdk_completion_from_every_provider(oai: openai.AsyncOpenAI
 
 @pytest.mark.parametrize("model", ["gpt", "claude"])
 async def test_openai_sdk_streams_with_usage(oai: openai.AsyncOpenAI, upstream: FakeUpstream, model: str) -> None:
+    upstream.push(fake.delay(0, chunk_delay=0.01))  # chunks spaced in time: each is forwarded on its own
     stream = await oai.chat.completions.create(
         model=model,
         messages=[{"role": "user", "content": "one two three four"}],
@@ -345,6 +346,7 @@ async def test_anthropic_sdk_message_from_every_provider(ant: anthropic.AsyncAnt
 async def test_anthropic_sdk_streams_its_event_sequence(
     ant: anthropic.AsyncAnthropic, upstream: FakeUpstream, model: str
 ) -> None:
+    upstream.push(fake.delay(0, chunk_delay=0.01))  # chunks spaced in time: each is forwarded on its own
     async with ant.messages.stream(
         model=model, max_tokens=100, messages=[{"role": "user", "content": "one two three four"}]
     ) as stream:

@@ -191,6 +191,7 @@ async def _stream(api: Api, cid: str, headers: dict[str, str]) -> httpx.Response
 async def test_streaming_through_each_provider(upstream: FakeUpstream, tmp_path: Path, chat: str) -> None:
     async with await _api(tmp_path, catalog_text(upstream.base_url, chat=chat)) as api:
         headers, cid = await _conversation(api)
+        upstream.push(fake.delay(0, chunk_delay=0.01))  # chunks spaced in time: each is forwarded on its own
         response = await _stream(api, cid, headers)
         assert response.status_code == 200
         events = _sse(response.text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
@@ -55,6 +56,7 @@ from tests.fakes.upstream import (
     FakeUpstream,
     auth_error,
     context_length_exceeded,
+    delay,
     disconnect,
     drop_stream_after,
     error,
@@ -189,7 +191,7 @@ class LLMProviderContract(abc.ABC):
     ) -> None:
         deltas, ends = await collect(provider.stream(HELLO))
 
-        assert len(deltas) > 1
+        assert deltas
         assert len(ends) == 1
         completion = ends[0].completion
         assert completion.content == "".join(d.text for d in deltas)
@@ -685,6 +687,33 @@ async def test_a_stream_failing_before_any_text_raises_without_a_partial(
         await collect(adapter.stream(HELLO))
 
     assert partial_completion(caught.value) is None
+
+
+async def test_a_stream_forwards_each_chunk_as_it_arrives(adapter: LLMProvider, upstream: FakeUpstream) -> None:
+    """Chunks spaced in time come out one by one, at once; only chunks that arrived in one read may be merged."""
+    upstream.push(delay(0, chunk_delay=0.05))
+    started = time.monotonic()
+    arrivals: list[float] = []
+    texts: list[str] = []
+    async for event in adapter.stream(HELLO):
+        if isinstance(event, TextDelta):
+            arrivals.append(time.monotonic() - started)
+            texts.append(event.text)
+
+    assert len(texts) >= 4
+    assert "".join(texts) == "Echo: hello there my dear friend"
+    assert arrivals[0] < arrivals[-1] - 0.1  # the first was not held back until the last
+
+
+async def test_chunks_that_arrive_together_are_forwarded_together(upstream: FakeUpstream, client: str) -> None:
+    adapter = OPENAI_CLIENTS[client](openai_spec(upstream), api_key=SECRET)
+    try:
+        deltas, ends = await collect(adapter.stream(HELLO))
+    finally:
+        await adapter.aclose()
+    assert "".join(d.text for d in deltas) == ends[0].completion.content
+    if client == "direct":  # the fake sends every chunk at once: one read, one delta
+        assert len(deltas) < len(ends[0].completion.content.split())
 
 
 def _requests_in_flight(up: FakeUpstream) -> int:
