@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
+# A pooled connection idle for longer is pinged before use (one round trip); a busy one is not. SQLAlchemy's
+# pool_pre_ping pings on every checkout: a round trip and a fifth of the CPU of a conversation message's queries.
+PING_IDLE_AFTER_SECONDS = 10.0
 
 
 def is_sqlite_memory(url: URL) -> bool:
@@ -23,7 +28,7 @@ def create_engine(
     max_overflow: int = 10,
     pool_timeout: float = 30.0,
     pool_recycle: int = 1800,
-    pool_pre_ping: bool = True,
+    ping_idle_after: float | None = PING_IDLE_AFTER_SECONDS,
     connect_timeout: float | None = None,
     echo: bool = False,
 ) -> AsyncEngine:
@@ -33,6 +38,11 @@ def create_engine(
     writers wait for each other instead of failing at once, and WAL journaling for file databases so that
     readers never block the writer. Pool settings do not apply to in-memory SQLite (one shared connection).
     ``connect_timeout`` bounds a PostgreSQL connection attempt, so an unreachable server fails requests fast.
+
+    Dead connections: at checkout, one the server closed (a restart, a reset: the driver has seen it) is replaced
+    at no cost, and one idle for ``ping_idle_after`` seconds is pinged and replaced if the ping fails; a connection
+    that dies silently while busy fails its request (503), and SQLAlchemy then invalidates every connection of the
+    pool opened before. The service recovers from a database restart without one itself.
     """
     url = make_url(url)
     options: dict[str, Any] = {"echo": echo}
@@ -44,12 +54,41 @@ def create_engine(
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
             pool_recycle=pool_recycle,
-            pool_pre_ping=pool_pre_ping,
         )
     engine = create_async_engine(url, **options)
+    if ping_idle_after is not None and not is_sqlite_memory(url):
+        _ping_idle_connections(engine, ping_idle_after)
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine, wal=not is_sqlite_memory(url))
     return engine
+
+
+def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+    """SQLAlchemy's recipe for pessimistic disconnect handling, limited to connections that sat idle: raising
+    ``DisconnectionError`` at checkout makes the pool discard the connection and hand out a fresh one."""
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if _closed_by_peer(dbapi_connection):  # a restart or a reset: the driver already knows, no round trip
+            raise DisconnectionError("a pooled connection was closed by the server")
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("a pooled connection died while idle") from exc
+
+
+def _closed_by_peer(dbapi_connection: Any) -> bool:
+    """Whether asyncpg has seen the server close this connection (its protocol noticed the FIN or RST)."""
+    is_closed = getattr(getattr(dbapi_connection, "_connection", None), "is_closed", None)
+    return bool(is_closed()) if callable(is_closed) else False
 
 
 def _configure_sqlite(engine: AsyncEngine, *, wal: bool) -> None:
