@@ -14,7 +14,7 @@ from infrastructure.observability.logging import get_logger
 from infrastructure.observability.metrics import mark_process_dead
 from infrastructure.settings import Settings, load_settings
 from interfaces.container import Container, close_resources
-from interfaces.http import errors, health, metrics, security
+from interfaces.http import errors, health, metrics
 from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
 from interfaces.http.compat import app as compat
@@ -25,18 +25,6 @@ from interfaces.http.security_headers import SecurityHeadersMiddleware
 from interfaces.http.usage import router as usage
 from interfaces.http.users import router as users
 from interfaces.telemetry import configure_logs, trace_use_cases
-
-WIRED_MODULES = [
-    security,
-    auth,
-    users,
-    api_keys,
-    conversations,
-    models,
-    usage,
-    health,
-    metrics,
-]
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
@@ -52,7 +40,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container.wire(modules=WIRED_MODULES)
         log = get_logger("switchboard.lifecycle")
         log.info("started", pid=os.getpid(), environment=settings.environment)
         try:
@@ -61,7 +48,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         finally:
             log.info("stopping: in-flight requests are done, closing pools")
             await close_resources(container)
-            container.unwire()
             mark_process_dead(os.getpid())
 
     app = FastAPI(

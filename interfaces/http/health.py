@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
 from infrastructure.observability.logging import get_logger
 from infrastructure.observability.readiness import Readiness
 from interfaces.container import Container
+from interfaces.http.dependencies import provided
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -34,8 +34,7 @@ async def live() -> HealthResponse:
     summary="Database, migrations, Redis (when configured) and disk are fine; 503 when not",
     responses={503: {"model": HealthResponse}},
 )
-@inject
-async def ready(response: Response, readiness: Readiness = Depends(Provide[Container.readiness])) -> HealthResponse:
+async def ready(response: Response, readiness: Readiness = Depends(provided(Container.readiness))) -> HealthResponse:
     results = await readiness.check()
     checks = {
         name: CheckResult(status="ok" if r.ok else "fail", detail=r.detail, duration_ms=r.duration_ms)

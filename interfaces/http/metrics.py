@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import hmac
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Header, Response
 
 from domain.shared.errors import Unauthenticated
 from infrastructure.observability.metrics import CONTENT_TYPE, Metrics
 from infrastructure.settings import Settings
 from interfaces.container import Container
+from interfaces.http.dependencies import provided
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/metrics", include_in_schema=False)
-@inject
 async def metrics(
     authorization: str = Header(""),
-    registry: Metrics = Depends(Provide[Container.metrics]),
-    settings: Settings = Depends(Provide[Container.settings]),
+    registry: Metrics = Depends(provided(Container.metrics)),
+    settings: Settings = Depends(provided(Container.settings)),
 ) -> Response:
     if settings.metrics_token is not None:
         expected = "Bearer " + settings.metrics_token.get_secret_value()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -16,6 +15,7 @@ from domain.shared.errors import Unauthenticated
 from domain.usage.errors import LimitExceeded
 from infrastructure.observability.context import note_principal
 from interfaces.container import Container
+from interfaces.http.dependencies import provided
 from interfaces.http.rate_limit_headers import remember
 
 bearer = HTTPBearer(
@@ -35,12 +35,11 @@ async def enforce_request_rate(request: Request, principal: Principal, check: Ch
     remember(request.scope.setdefault("state", {}), states)
 
 
-@inject
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    authenticate: Authenticate = Depends(Provide[Container.authenticate]),
-    check_rate: CheckRequestRate = Depends(Provide[Container.check_request_rate]),
+    authenticate: Authenticate = Depends(provided(Container.authenticate)),
+    check_rate: CheckRequestRate = Depends(provided(Container.check_request_rate)),
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise Unauthenticated(INVALID_CREDENTIALS)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, status
 
 from application.admin.update_api_key import UpdateApiKey, UpdateApiKeyCommand
@@ -17,6 +16,7 @@ from interfaces.http.api_keys.schemas import (
     CreatedApiKeyResponse,
     UpdateApiKeyRequest,
 )
+from interfaces.http.dependencies import provided
 from interfaces.http.errors import problem_responses
 from interfaces.http.security import CurrentPrincipal
 
@@ -30,11 +30,10 @@ admin_router = APIRouter(prefix="/admin/api-keys", tags=["api-keys"])
     responses=problem_responses(400, 401, 403, 413, 422),
     summary="Create a key",
 )
-@inject
 async def create_api_key(
     body: CreateApiKeyRequest,
     principal: CurrentPrincipal,
-    use_case: CreateApiKey = Depends(Provide[Container.create_api_key]),
+    use_case: CreateApiKey = Depends(provided(Container.create_api_key)),
 ) -> CreatedApiKeyResponse:
     command = CreateApiKeyCommand(
         principal=principal, name=body.name, scopes=frozenset(body.scopes), expires_at=body.expires_at
@@ -44,9 +43,8 @@ async def create_api_key(
 
 
 @router.get("", responses=problem_responses(401, 403), summary="List the caller's keys")
-@inject
 async def list_api_keys(
-    principal: CurrentPrincipal, use_case: ListApiKeys = Depends(Provide[Container.list_api_keys])
+    principal: CurrentPrincipal, use_case: ListApiKeys = Depends(provided(Container.list_api_keys))
 ) -> ApiKeyListResponse:
     return ApiKeyListResponse(items=[ApiKeyResponse.of(k) for k in await use_case.execute(principal)])
 
@@ -57,11 +55,10 @@ async def list_api_keys(
     responses=problem_responses(401, 403, 404, 422),
     summary="Revoke a key",
 )
-@inject
 async def revoke_api_key(
     key_id: uuid.UUID,
     principal: CurrentPrincipal,
-    use_case: RevokeApiKey = Depends(Provide[Container.revoke_api_key]),
+    use_case: RevokeApiKey = Depends(provided(Container.revoke_api_key)),
 ) -> None:
     await use_case.execute(RevokeApiKeyCommand(principal=principal, key_id=key_id))
 
@@ -71,12 +68,11 @@ async def revoke_api_key(
     responses=problem_responses(400, 401, 403, 404, 413, 422),
     summary="Set a key's budget and rate limits (admin; an owner cannot raise their own)",
 )
-@inject
 async def update_api_key(
     key_id: uuid.UUID,
     body: UpdateApiKeyRequest,
     principal: CurrentPrincipal,
-    use_case: UpdateApiKey = Depends(Provide[Container.update_api_key]),
+    use_case: UpdateApiKey = Depends(provided(Container.update_api_key)),
 ) -> ApiKeyResponse:
     command = UpdateApiKeyCommand(principal=principal, key_id=key_id, limits=body.limits_patch())
     return ApiKeyResponse.of(await use_case.execute(command))

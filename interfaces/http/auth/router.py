@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Form, Request, status
 
 from application.auth.log_in import LogIn, LogInCommand
@@ -13,6 +12,7 @@ from application.auth.tokens import TokenPair
 from interfaces.container import Container
 from interfaces.http.auth.schemas import LogoutRequest, RefreshRequest, RegisterRequest, TokenResponse
 from interfaces.http.context import client_address
+from interfaces.http.dependencies import provided
 from interfaces.http.errors import problem_responses
 from interfaces.http.users.schemas import UserResponse
 
@@ -31,22 +31,20 @@ def _tokens(pair: TokenPair) -> TokenResponse:
 @router.post(
     "/register", status_code=status.HTTP_201_CREATED, responses=problem_responses(400, 409, 413, 422), summary="Sign up"
 )
-@inject
 async def register(
-    body: RegisterRequest, use_case: RegisterUser = Depends(Provide[Container.register_user])
+    body: RegisterRequest, use_case: RegisterUser = Depends(provided(Container.register_user))
 ) -> UserResponse:
     user = await use_case.execute(RegisterUserCommand(email=body.email, password=body.password))
     return UserResponse.of(user)
 
 
 @router.post("/token", responses=problem_responses(400, 401, 413, 422, 429), summary="Log in (OAuth2 password flow)")
-@inject
 async def token(
     request: Request,
     # min_length=1: an empty form field arrives as a missing one, so the document must not promise to accept it.
     username: Annotated[str, Form(min_length=1, max_length=320, description="The account's email.")],
     password: Annotated[str, Form(min_length=1, max_length=1024)],
-    use_case: LogIn = Depends(Provide[Container.log_in]),
+    use_case: LogIn = Depends(provided(Container.log_in)),
 ) -> TokenResponse:
     # Failures are counted per client: behind a trusted proxy the forwarded client, never the proxy itself.
     command = LogInCommand(email=username, password=password, client_address=client_address(request))
@@ -54,9 +52,8 @@ async def token(
 
 
 @router.post("/refresh", responses=problem_responses(400, 401, 413, 422), summary="Rotate a refresh token")
-@inject
 async def refresh(
-    body: RefreshRequest, use_case: RefreshSession = Depends(Provide[Container.refresh_session])
+    body: RefreshRequest, use_case: RefreshSession = Depends(provided(Container.refresh_session))
 ) -> TokenResponse:
     return _tokens(await use_case.execute(RefreshSessionCommand(refresh_token=body.refresh_token)))
 
@@ -67,6 +64,5 @@ async def refresh(
     responses=problem_responses(400, 401, 413, 422),
     summary="End the session of a refresh token",
 )
-@inject
-async def logout(body: LogoutRequest, use_case: LogOut = Depends(Provide[Container.log_out])) -> None:
+async def logout(body: LogoutRequest, use_case: LogOut = Depends(provided(Container.log_out))) -> None:
     await use_case.execute(LogOutCommand(refresh_token=body.refresh_token))

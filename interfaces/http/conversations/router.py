@@ -5,7 +5,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
@@ -34,6 +33,7 @@ from interfaces.http.conversations.schemas import (
     StreamDeltaEvent,
     UpdateConversationRequest,
 )
+from interfaces.http.dependencies import provided
 from interfaces.http.errors import PROBLEM_JSON, problem_responses, status_for
 from interfaces.http.idempotency import IdempotencyKey, as_response, fingerprint, stored_json
 from interfaces.http.lifecycle import Shutdown
@@ -53,11 +53,10 @@ _BACKGROUND: set[asyncio.Task[None]] = set()
     responses=problem_responses(400, 401, 403, 413, 422),
     summary="Start a conversation",
 )
-@inject
 async def create_conversation(
     body: CreateConversationRequest,
     principal: CurrentPrincipal,
-    use_case: CreateConversation = Depends(Provide[Container.create_conversation]),
+    use_case: CreateConversation = Depends(provided(Container.create_conversation)),
 ) -> ConversationResponse:
     command = CreateConversationCommand(
         principal=principal, title=body.title, model=body.model, system_prompt=body.system_prompt
@@ -66,12 +65,11 @@ async def create_conversation(
 
 
 @router.get("", responses=problem_responses(401, 403, 422), summary="The caller's conversations, newest first")
-@inject
 async def list_conversations(
     principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    use_case: ListConversations = Depends(Provide[Container.list_conversations]),
+    use_case: ListConversations = Depends(provided(Container.list_conversations)),
 ) -> ConversationPageResponse:
     page = await use_case.execute(ListConversationsCommand(principal=principal, limit=limit, cursor=cursor))
     return ConversationPageResponse(
@@ -80,11 +78,10 @@ async def list_conversations(
 
 
 @router.get("/{conversation_id}", responses=problem_responses(401, 403, 404, 422), summary="A conversation")
-@inject
 async def get_conversation(
     conversation_id: uuid.UUID,
     principal: CurrentPrincipal,
-    use_case: GetConversation = Depends(Provide[Container.get_conversation]),
+    use_case: GetConversation = Depends(provided(Container.get_conversation)),
 ) -> ConversationDetailResponse:
     found = await use_case.execute(GetConversationCommand(principal=principal, conversation_id=conversation_id))
     return ConversationDetailResponse(
@@ -96,12 +93,11 @@ async def get_conversation(
 @router.patch(
     "/{conversation_id}", responses=problem_responses(400, 401, 403, 404, 413, 422), summary="Rename or reconfigure"
 )
-@inject
 async def update_conversation(
     conversation_id: uuid.UUID,
     body: UpdateConversationRequest,
     principal: CurrentPrincipal,
-    use_case: UpdateConversation = Depends(Provide[Container.update_conversation]),
+    use_case: UpdateConversation = Depends(provided(Container.update_conversation)),
 ) -> ConversationResponse:
     command = UpdateConversationCommand(
         principal=principal,
@@ -120,11 +116,10 @@ async def update_conversation(
     responses=problem_responses(401, 403, 404, 422),
     summary="Delete a conversation and its messages",
 )
-@inject
 async def delete_conversation(
     conversation_id: uuid.UUID,
     principal: CurrentPrincipal,
-    use_case: DeleteConversation = Depends(Provide[Container.delete_conversation]),
+    use_case: DeleteConversation = Depends(provided(Container.delete_conversation)),
 ) -> None:
     await use_case.execute(DeleteConversationCommand(principal=principal, conversation_id=conversation_id))
 
@@ -148,7 +143,6 @@ STREAM_DOC = {
     responses={**STREAM_DOC, **problem_responses(400, 401, 403, 404, 409, 413, 422, 429, *UPSTREAM_ERRORS)},
     summary="Send a message and get the model's answer, whole or streamed",
 )
-@inject
 async def post_message(
     request: Request,
     conversation_id: uuid.UUID,
@@ -160,9 +154,9 @@ async def post_message(
     cache_control: Annotated[
         str | None, Header(description="`no-store`: bypass the response cache; `max-age=N`: use it")
     ] = None,
-    use_case: PostMessage = Depends(Provide[Container.post_message]),
-    stream_use_case: StreamMessage = Depends(Provide[Container.stream_message]),
-    guard: IdempotencyGuard = Depends(Provide[Container.idempotency]),
+    use_case: PostMessage = Depends(provided(Container.post_message)),
+    stream_use_case: StreamMessage = Depends(provided(Container.stream_message)),
+    guard: IdempotencyGuard = Depends(provided(Container.idempotency)),
 ) -> PostMessageResponse | Response:
     command = PostMessageCommand(
         principal=principal,

@@ -3,7 +3,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
@@ -11,6 +10,7 @@ from application.admin.get_all_usage import GetAllUsage
 from application.usage.get_usage import GetUsage, GetUsageCommand
 from domain.usage.model import UsageGrouping
 from interfaces.container import Container
+from interfaces.http.dependencies import provided
 from interfaces.http.errors import problem_responses
 from interfaces.http.security import CurrentPrincipal
 from interfaces.http.usage.schemas import UsageResponse
@@ -24,7 +24,6 @@ KeyId = Annotated[uuid.UUID | None, Query(description="Only calls made with this
 
 
 @router.get("/usage", responses=problem_responses(401, 403, 422), summary="Your usage, cost and remaining budgets")
-@inject
 async def get_usage(
     principal: CurrentPrincipal,
     since: Since = None,
@@ -32,7 +31,7 @@ async def get_usage(
     model: Model = None,
     api_key_id: KeyId = None,
     group_by: Annotated[UsageGrouping | None, Query(description="day, model or key")] = None,
-    use_case: GetUsage = Depends(Provide[Container.get_usage]),
+    use_case: GetUsage = Depends(provided(Container.get_usage)),
 ) -> UsageResponse:
     command = GetUsageCommand(
         principal=principal, since=since, until=until, model=model, api_key_id=api_key_id, group_by=group_by
@@ -41,7 +40,6 @@ async def get_usage(
 
 
 @router.get("/admin/usage", responses=problem_responses(401, 403, 422), summary="Usage across users (admin)")
-@inject
 async def get_all_usage(
     principal: CurrentPrincipal,
     since: Since = None,
@@ -50,7 +48,7 @@ async def get_all_usage(
     api_key_id: KeyId = None,
     user_id: Annotated[uuid.UUID | None, Query(description="Only this user's calls.")] = None,
     group_by: Annotated[UsageGrouping | None, Query(description="day, model, key or user")] = None,
-    use_case: GetAllUsage = Depends(Provide[Container.get_all_usage]),
+    use_case: GetAllUsage = Depends(provided(Container.get_all_usage)),
 ) -> UsageResponse:
     command = GetUsageCommand(
         principal=principal,

@@ -3,7 +3,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, Query
 
 from application.admin.list_users import ListUsers, ListUsersCommand
@@ -11,6 +10,7 @@ from application.admin.update_user import UpdateUser, UpdateUserCommand
 from application.auth.get_current_user import GetCurrentUser
 from interfaces.container import Container
 from interfaces.http.context import request_id_var
+from interfaces.http.dependencies import provided
 from interfaces.http.errors import problem_responses
 from interfaces.http.security import CurrentPrincipal
 from interfaces.http.users.schemas import UpdateUserRequest, UserListResponse, UserResponse
@@ -19,20 +19,18 @@ router = APIRouter(tags=["users"])
 
 
 @router.get("/users/me", responses=problem_responses(401), summary="The caller's account")
-@inject
 async def me(
-    principal: CurrentPrincipal, use_case: GetCurrentUser = Depends(Provide[Container.get_current_user])
+    principal: CurrentPrincipal, use_case: GetCurrentUser = Depends(provided(Container.get_current_user))
 ) -> UserResponse:
     return UserResponse.of(await use_case.execute(principal))
 
 
 @router.get("/admin/users", responses=problem_responses(401, 403, 422), summary="List users (admin)")
-@inject
 async def list_users(
     principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    use_case: ListUsers = Depends(Provide[Container.list_users]),
+    use_case: ListUsers = Depends(provided(Container.list_users)),
 ) -> UserListResponse:
     page = await use_case.execute(ListUsersCommand(principal=principal, limit=limit, offset=offset))
     return UserListResponse(
@@ -45,12 +43,11 @@ async def list_users(
     responses=problem_responses(400, 401, 403, 404, 413, 422),
     summary="Change a user's role, budget or rate limits, or deactivate them (admin)",
 )
-@inject
 async def update_user(
     user_id: uuid.UUID,
     body: UpdateUserRequest,
     principal: CurrentPrincipal,
-    use_case: UpdateUser = Depends(Provide[Container.update_user]),
+    use_case: UpdateUser = Depends(provided(Container.update_user)),
 ) -> UserResponse:
     command = UpdateUserCommand(
         principal=principal,
