@@ -63,9 +63,13 @@ async def prepare_exchange(
     check_message_content(command.content)
     async with uow_factory() as uow:
         conversation = await uow.conversations.get_owned(command.conversation_id, command.principal.user_id)
-        if await uow.conversations.count_messages(conversation.id) + 2 > limits.max_messages:
-            raise RuleViolation(f"a conversation holds at most {limits.max_messages} messages; start a new one")
         history = await uow.conversations.list_messages(conversation.id, limit=limits.history)
+        # A history shorter than its limit is the whole conversation: counting it again would be a wasted query.
+        count = (
+            len(history) if len(history) < limits.history else await uow.conversations.count_messages(conversation.id)
+        )
+        if count + 2 > limits.max_messages:
+            raise RuleViolation(f"a conversation holds at most {limits.max_messages} messages; start a new one")
     prompt: list[ChatMessage] = []
     if conversation.system_prompt:
         prompt.append(ChatMessage(ChatRole.SYSTEM, conversation.system_prompt))
@@ -114,9 +118,8 @@ def assistant_message(
 
 
 async def store_exchange(uow: UnitOfWork, prepared: PreparedExchange, reply: Message, *, now: datetime) -> None:
-    """Stores both turns in the caller's transaction; the conversation must still be the caller's."""
-    conversation = await uow.conversations.get_owned(prepared.conversation.id, prepared.conversation.owner_id)
+    """Stores both turns in the caller's transaction; the conversation must still be the caller's (``touch`` says
+    ``NotFound`` otherwise, before anything is written)."""
+    await uow.conversations.touch(prepared.conversation.id, prepared.conversation.owner_id, now)
     prepared.user_message.input_tokens = reply.input_tokens
     await uow.conversations.add_messages(prepared.user_message, reply)
-    conversation.updated_at = now
-    await uow.conversations.update(conversation)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import uuid
+from datetime import datetime
 
 from domain.chat.model import Conversation, Message, PageCursor
 
@@ -25,6 +26,10 @@ class ConversationRepository(abc.ABC):
 
     @abc.abstractmethod
     async def update(self, conversation: Conversation) -> None: ...
+
+    @abc.abstractmethod
+    async def touch(self, conversation_id: uuid.UUID, owner_id: uuid.UUID, at: datetime) -> None:
+        """Sets ``updated_at`` alone (a new message), in one statement; ``NotFound`` when missing or not the owner's."""
 
     @abc.abstractmethod
     async def delete(self, conversation: Conversation) -> None:

@@ -2,7 +2,7 @@
 
 A database that cannot be reached (refused or dropped connections, timeouts, an exhausted pool) surfaces as the
 domain's ``ServiceUnavailable``, never as a driver exception: the client gets a 503 with ``Retry-After`` and the
-pool (an idle connection is pinged, and a disconnect invalidates the pool) replaces dead connections once the database is back, without a restart.
+pool replaces dead connections once the database is back, without a restart (``infrastructure.db.engine``).
 """
 
 from __future__ import annotations

@@ -210,6 +210,11 @@ class InMemoryConversationRepository(InMemoryRepository, ConversationRepository)
             conversation.owner_id, conversation.created_at = stored.owner_id, stored.created_at
         self._replace(self._tx.conversations, conversation, CONVERSATION_NOT_FOUND)
 
+    async def touch(self, conversation_id: uuid.UUID, owner_id: uuid.UUID, at: datetime) -> None:
+        stored = await self.get_owned(conversation_id, owner_id)
+        stored.updated_at = at
+        await self.update(stored)
+
     async def delete(self, conversation: Conversation) -> None:
         self._tx.check_open()
         if self._tx.conversations.get(conversation.id) is None:

@@ -486,6 +486,22 @@ class TestConversationRepository:
             with pytest.raises(NotFound):
                 await uow.conversations.update(a_conversation(owner))
 
+    async def test_touch_sets_updated_at_alone_and_only_for_the_owner(self, uow_factory: UnitOfWorkFactory) -> None:
+        owner = await saved_user(uow_factory)
+        stranger = await saved_user(uow_factory)
+        conversation = await saved_conversation(uow_factory, owner)
+        async with uow_factory() as uow:
+            await uow.conversations.touch(conversation.id, owner.id, at(42))
+            with pytest.raises(NotFound):
+                await uow.conversations.touch(conversation.id, stranger.id, at(43))
+            with pytest.raises(NotFound):
+                await uow.conversations.touch(a_conversation(owner).id, owner.id, at(44))
+            await uow.commit()
+        async with uow_factory() as uow:
+            stored = await uow.conversations.get_owned(conversation.id, owner.id)
+        conversation.updated_at = at(42)
+        assert stored == conversation
+
     async def test_update_never_moves_a_conversation_or_its_creation_time(self, uow_factory: UnitOfWorkFactory) -> None:
         owner = await saved_user(uow_factory)
         thief = await saved_user(uow_factory)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
@@ -66,6 +67,15 @@ class SqlAlchemyConversationRepository(SqlAlchemyRepository, ConversationReposit
         for fixed in ("id", "owner_id", "created_at"):
             del values[fixed]
         statement = update(conversations).where(conversations.c.id == conversation.id).values(values)
+        if await self._rowcount(statement) == 0:
+            raise NotFound(CONVERSATION_NOT_FOUND)
+
+    async def touch(self, conversation_id: uuid.UUID, owner_id: uuid.UUID, at: datetime) -> None:
+        statement = (
+            update(conversations)
+            .where(conversations.c.id == conversation_id, conversations.c.owner_id == owner_id)
+            .values(updated_at=at)
+        )
         if await self._rowcount(statement) == 0:
             raise NotFound(CONVERSATION_NOT_FOUND)
 
