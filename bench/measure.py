@@ -123,18 +123,34 @@ def measure_level(
             if served_before is not None and served_after is not None and load.requests
             else None
         ),
-        "usage": _usage(table, records_before, records_after, load),
+        "usage": _usage(
+            table,
+            records_before,
+            records_after,
+            load,
+            served_after - served_before if served_before is not None and served_after is not None else None,
+        ),
         "drain_s": round(drained, 1),
         "steady": load.requests >= STEADY_REQUESTS_PER_CONNECTION * concurrency,
     }
     return level
 
 
-def _usage(table: str | None, before: int | None, after: int | None, load: LoadResult) -> dict[str, Any] | None:
+def _usage(
+    table: str | None, before: int | None, after: int | None, load: LoadResult, upstream_calls: int | None
+) -> dict[str, Any] | None:
+    """Records written during the level against the upstream calls made in it. The load generator's count of
+    answers is smaller by the requests still in flight when it stopped, which the server finished (and billed)."""
     if table is None or before is None or after is None:
         return None
     records = after - before
-    return {"table": table, "records": records, "calls_ok": load.ok, "per_s": round(records / load.duration_s, 1)}
+    return {
+        "table": table,
+        "records": records,
+        "calls_ok": load.ok,
+        "upstream_calls": upstream_calls,
+        "per_s": round(records / load.duration_s, 1),
+    }
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
