@@ -138,26 +138,28 @@ async def message_events(stream: CompletionStream, *, request: CompletionRequest
         "usage": {"input_tokens": estimate, "output_tokens": 0},
     }
     blocks = _Blocks()
+    # The frames one upstream event makes are sent together (message_start with the first block; the end): one
+    # write each time the upstream gives something, not one per frame.
+    frames = [_event("message_start", {"type": "message_start", "message": start})]
     try:
-        yield _event("message_start", {"type": "message_start", "message": start})
         async for event in stream:
             if isinstance(event, TextDelta):
-                for frame in blocks.text(event):
-                    yield frame
+                frames.extend(blocks.text(event))
             elif isinstance(event, ToolCallDelta):
-                for frame in blocks.tool(event):
-                    yield frame
+                frames.extend(blocks.tool(event))
             elif isinstance(event, StreamEnd):
-                for frame in blocks.stop():
-                    yield frame
+                frames.extend(blocks.stop())
                 completion = event.completion
                 delta = {"stop_reason": stop_reason(completion), "stop_sequence": completion.stop_sequence}
                 usage = usage_body(completion.usage)
-                yield _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
-                yield _event("message_stop", {"type": "message_stop"})
+                frames.append(_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
+                frames.append(_event("message_stop", {"type": "message_stop"}))
+            yield b"".join(frames)
+            frames.clear()
     except DomainError as exc:
         status, message, code, _ = domain_error_fields(exc)
-        yield _event("error", error_body(Dialect.ANTHROPIC, status, message, code=code))
+        frames.append(_event("error", error_body(Dialect.ANTHROPIC, status, message, code=code)))
+        yield b"".join(frames)
     finally:
         await stream.aclose()
 

@@ -108,32 +108,40 @@ class ChunkWriter:
 
 async def completion_events(stream: CompletionStream, *, model: str, include_usage: bool) -> AsyncIterator[bytes]:
     """The SSE body: a role chunk, a chunk per delta, a finish chunk, the usage chunk if asked, ``[DONE]``. An
-    upstream failure mid-stream ends it with an ``{"error": ...}`` data line (the SDK raises ``APIError``)."""
+    upstream failure mid-stream ends it with an ``{"error": ...}`` data line (the SDK raises ``APIError``).
+
+    The frames one upstream event makes are sent together (the role chunk with the first delta; the finish, usage
+    and ``[DONE]`` together): one write each time the upstream gives something, not one per frame."""
     writer = ChunkWriter(model=model, include_usage=include_usage)
+    frames = [writer.chunk({"role": "assistant", "content": ""})]
     try:
-        yield writer.chunk({"role": "assistant", "content": ""})
         async for event in stream:
             if isinstance(event, TextDelta):
-                yield writer.chunk({"content": event.text})
+                frames.append(writer.chunk({"content": event.text}))
             elif isinstance(event, StreamEnd):
-                yield writer.chunk({}, finish_reason(event.completion.finish_reason))
+                frames.append(writer.chunk({}, finish_reason(event.completion.finish_reason)))
                 if include_usage:
-                    yield writer.usage(event.completion.usage)
-                yield DONE
+                    frames.append(writer.usage(event.completion.usage))
+                frames.append(DONE)
             elif event.id is not None:
                 call = {"index": event.index, "id": event.id, "type": "function"}
-                yield writer.chunk({"tool_calls": [{**call, "function": {"name": event.name, "arguments": ""}}]})
+                frames.append(
+                    writer.chunk({"tool_calls": [{**call, "function": {"name": event.name, "arguments": ""}}]})
+                )
                 if event.arguments:
-                    yield writer.chunk(
-                        {"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]}
-                    )
+                    delta = {"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]}
+                    frames.append(writer.chunk(delta))
             else:
-                yield writer.chunk({"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]})
+                delta = {"tool_calls": [{"index": event.index, "function": {"arguments": event.arguments}}]}
+                frames.append(writer.chunk(delta))
+            yield b"".join(frames)
+            frames.clear()
     except DomainError as exc:
         if include_usage and (partial := partial_completion(exc)) is not None:
-            yield writer.usage(partial.usage)
+            frames.append(writer.usage(partial.usage))
         status, message, code, _ = domain_error_fields(exc)
-        yield _data(error_body(Dialect.OPENAI, status, message, code=code))
+        frames.append(_data(error_body(Dialect.OPENAI, status, message, code=code)))
+        yield b"".join(frames)
     finally:
         await stream.aclose()
 
