@@ -7,7 +7,6 @@ Alembic is synchronous; its commands run through ``AsyncConnection.run_sync`` on
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -17,7 +16,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+from infrastructure.db.paths import MIGRATIONS_DIR
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infrastructure.db.engine import is_sqlite_memory
-from infrastructure.db.migrate import current_head, current_revision
+from infrastructure.db.schema_version import database_revision, expected_head
 
 MIB = 1024 * 1024
 
@@ -99,8 +99,8 @@ class Readiness:
     async def _migrations(self) -> str:
         assert self._engine is not None
         if self._expected is None:
-            self._expected = await asyncio.to_thread(current_head)
-        revision = await current_revision(self._engine)
+            self._expected = await asyncio.to_thread(expected_head)
+        revision = await database_revision(self._engine)
         if revision != self._expected:
             raise CheckFailed(f"database at revision {revision or 'none'}, code expects {self._expected}")
         return f"at head {revision}"

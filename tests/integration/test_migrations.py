@@ -22,6 +22,7 @@ from infrastructure.db.migrate import (
     upgrade,
     upgrade_to_head,
 )
+from infrastructure.db.schema_version import database_revision, expected_head
 from infrastructure.db.tables import metadata
 
 pytestmark = pytest.mark.integration
@@ -98,3 +99,20 @@ async def test_stairway_each_revision_goes_up_down_and_up(database_factory: Data
 
 def test_there_is_a_single_head() -> None:
     assert len(ScriptDirectory.from_config(alembic_config()).get_heads()) == 1
+
+
+def test_the_readiness_check_reads_the_same_head_as_alembic_without_loading_it() -> None:
+    assert expected_head() == current_head()
+
+
+async def test_the_readiness_check_reads_the_same_revision_as_alembic(database_factory: DatabaseFactory) -> None:
+    async with database_factory(migrate=False) as url:
+        engine = create_async_engine(url)
+        try:
+            assert await database_revision(engine) is None  # never migrated: no alembic_version table
+            await upgrade(url, "0001")
+            assert await database_revision(engine) == await current_revision(url) == "0001"
+            await upgrade_to_head(url)
+            assert await database_revision(engine) == current_head()
+        finally:
+            await engine.dispose()
