@@ -4,10 +4,15 @@ On SIGTERM uvicorn stops accepting, lets in-flight requests finish for ``--timeo
 cancels what is left, mid-stream. A stream still running near that deadline is better ended by us: a final ``error``
 event (``code: shutting_down``) the client can act on, its partial answer stored. The server's own signal handler
 is chained, not replaced, and only when a server installed one (never in tests or under other runners).
+
+A stream is cut after the event it has just sent, or, if the upstream is silent at the deadline, while it waits for
+the next one: ``Shutdown`` cancels the waits it knows of (``cut_on_shutdown`` registers them), and
+``cut_on_shutdown`` turns that cancellation into ``ShuttingDown`` for the writer's final event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import threading
@@ -29,14 +34,53 @@ class Shutdown:
         # Streams are cut a little before the server's own deadline, leaving time to store and send the end.
         self._cut_after = max(grace_seconds - 2.0, grace_seconds * 0.5)
         self._cut_at: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: set[asyncio.Task[object]] = set()  # streams waiting for their next event
+        self._cut: set[asyncio.Task[object]] = set()  # ... of which cancelled by the cut
 
     @property
     def draining(self) -> bool:
         return self._cut_at is not None
 
     def begin(self) -> None:
+        """Starts the countdown (from a signal handler too: the loop is only told through its thread-safe door)."""
         if self._cut_at is None:
             self._cut_at = time.monotonic() + self._cut_after
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._arm)
+
+    def _arm(self) -> None:
+        assert self._loop is not None
+        assert self._cut_at is not None
+        self._loop.call_later(max(0.0, self._cut_at - time.monotonic()), self._cut_the_waiting)
+
+    def _cut_the_waiting(self) -> None:
+        for task in list(self._waiting):
+            self._cut.add(task)
+            task.cancel()
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Around a stream's wait for its next event: past the deadline the wait is cancelled (see ``cut``)."""
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        if self._loop is None:
+            self._loop = task.get_loop()
+        self._waiting.add(task)
+        try:
+            yield
+        finally:
+            self._waiting.discard(task)
+
+    def was_cut(self, task: asyncio.Task[object] | None) -> bool:
+        """Whether ``task``'s cancellation was the cut (then it is taken back: the stream ends with its event)."""
+        if task is None or task not in self._cut:
+            return False
+        self._cut.discard(task)
+        task.uncancel()
+        return True
 
     def should_cut(self) -> bool:
         """True once a stream has run out of shutdown grace: it should end now, with a final event."""
@@ -48,6 +92,8 @@ class Shutdown:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
         previous: dict[int, Any] = {}
         for sig in SHUTDOWN_SIGNALS:
             handler = signal.getsignal(sig)
@@ -69,10 +115,21 @@ class Shutdown:
 
 
 async def cut_on_shutdown(events: AsyncIterator[T], shutdown: Shutdown) -> AsyncIterator[T]:
-    """``events``, until the shutdown grace runs out: then ``ShuttingDown`` is raised after the event just sent, for
-    the stream's writer to end with its own error event. Closing this closes ``events``."""
+    """``events``, until the shutdown grace runs out: then ``ShuttingDown`` is raised, after the event just sent or
+    in place of one the upstream is slow to send, for the stream's writer to end with its own error event. Closing
+    this closes ``events``."""
+    iterator = aiter(events)
     try:
-        async for event in events:
+        while True:
+            try:
+                with shutdown.waiting():
+                    event = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except asyncio.CancelledError:
+                if not shutdown.was_cut(asyncio.current_task()):
+                    raise
+                raise ShuttingDown(SHUTTING_DOWN) from None
             yield event
             if shutdown.should_cut():
                 raise ShuttingDown(SHUTTING_DOWN)

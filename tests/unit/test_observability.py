@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import orjson
 import pytest
 
 from domain.llm.model import Completion, FinishReason, ModelSpec, ServedBy, TokenUsage
+from domain.shared.errors import ShuttingDown
 from infrastructure.llm.catalog import load_catalog
 from infrastructure.observability import metrics as metrics_module
 from infrastructure.observability.context import RequestContext, current_request, note_principal
@@ -20,7 +23,7 @@ from infrastructure.observability.logging import captured_logs, configure_loggin
 from infrastructure.observability.metrics import Metrics
 from infrastructure.observability.redaction import MASK, Redactor
 from interfaces import cli
-from interfaces.http.lifecycle import Shutdown
+from interfaces.http.lifecycle import Shutdown, cut_on_shutdown
 from interfaces.http.middleware import RequestMiddleware, TrustedProxies
 
 pytestmark = pytest.mark.unit
@@ -192,6 +195,44 @@ def test_streams_are_cut_before_the_servers_own_deadline() -> None:
     assert shutdown.should_cut()
     assert Shutdown(grace_seconds=30)._cut_after == 28
     assert Shutdown(grace_seconds=2)._cut_after == 1
+
+
+async def test_a_stream_silent_at_the_deadline_is_cut_while_it_waits() -> None:
+    closed: list[str] = []
+
+    async def silent() -> AsyncIterator[str]:
+        try:
+            yield "first"
+            await asyncio.sleep(3600)  # an upstream that stopped talking
+            yield "never"
+        finally:
+            closed.append("upstream")
+
+    shutdown = Shutdown(grace_seconds=0.2)  # cut 0.1 s after the signal
+    events = cut_on_shutdown(silent(), shutdown)
+    assert await anext(events) == "first"
+    started = time.monotonic()
+    shutdown.begin()
+    with pytest.raises(ShuttingDown):
+        await asyncio.wait_for(anext(events), 2)
+    assert 0.05 < time.monotonic() - started < 1
+    assert closed == ["upstream"]
+    current = asyncio.current_task()
+    assert current is not None
+    assert current.cancelling() == 0  # the cut's cancellation was taken back
+
+
+async def test_any_other_cancellation_of_a_stream_goes_on() -> None:
+    async def slow() -> AsyncIterator[int]:
+        await asyncio.sleep(3600)
+        yield 1
+
+    shutdown = Shutdown(grace_seconds=30)
+    task = asyncio.ensure_future(anext(cut_on_shutdown(slow(), shutdown)))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 def test_a_model_spec_without_prices_costs_nothing() -> None:

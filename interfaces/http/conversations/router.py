@@ -18,7 +18,7 @@ from application.chat.stream_message import MessageStream, StreamMessage, Stream
 from application.chat.update_conversation import UpdateConversation, UpdateConversationCommand
 from application.idempotency.guard import IdempotencyGuard, IdempotentRequest
 from domain.idempotency.model import StoredResponse
-from domain.shared.errors import DomainError
+from domain.shared.errors import DomainError, ShuttingDown
 from interfaces.container import Container
 from interfaces.http.cache_control import CACHE_HEADER, cache_policy
 from interfaces.http.context import request_id_var
@@ -36,7 +36,7 @@ from interfaces.http.conversations.schemas import (
 from interfaces.http.dependencies import provided
 from interfaces.http.errors import PROBLEM_JSON, problem_responses, status_for
 from interfaces.http.idempotency import IdempotencyKey, as_response, fingerprint, stored_json
-from interfaces.http.lifecycle import Shutdown
+from interfaces.http.lifecycle import Shutdown, cut_on_shutdown
 from interfaces.http.security import CurrentPrincipal
 from interfaces.http.sse import SSE_HEADERS, sse_event
 
@@ -209,7 +209,7 @@ async def _sse(stream: MessageStream, shutdown: Shutdown, settle: Settle | None 
     """The SSE frames of a message stream. With ``settle``, the final result is stored for idempotent replays, or
     the key released when no result came (the client left, the server is stopping, or storing failed)."""
     settled = settle is None
-    events = aiter(stream)
+    events = cut_on_shutdown(stream, shutdown)
     try:
         async for event in events:
             if isinstance(event, StreamOutcome):
@@ -220,9 +220,8 @@ async def _sse(stream: MessageStream, shutdown: Shutdown, settle: Settle | None 
                 yield frame
                 return
             yield sse_event("delta", StreamDeltaEvent(text=event.text).model_dump())
-            if shutdown.should_cut():  # the server is about to stop: end here; the partial answer is stored
-                yield sse_event("error", _shutting_down())
-                return
+    except ShuttingDown:  # the server is about to stop: end here; the partial answer is stored
+        yield sse_event("error", _shutting_down())
     except DomainError as exc:  # storing the answer failed, e.g. the conversation was deleted meanwhile
         yield sse_event("error", _problem(exc))
     finally:
