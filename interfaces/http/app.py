@@ -18,7 +18,7 @@ from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
 from interfaces.http.compat import app as compat
 from interfaces.http.conversations import router as conversations
-from interfaces.http.middleware import RequestMiddleware, route_templates
+from interfaces.http.middleware import InFlightRequests, RequestMiddleware, route_templates
 from interfaces.http.models import router as models
 from interfaces.http.security_headers import SecurityHeadersMiddleware
 from interfaces.http.usage import router as usage
@@ -37,6 +37,7 @@ WIRED_MODULES = [
     metrics,
     *compat.WIRED_MODULES,
 ]
+UNWIND_SECONDS = 5.0  # how long requests cancelled at the end of a graceful shutdown get to store and record usage
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         trace_use_cases(container, tracer)
     container.llm()  # build every provider now, not on the first request
     shutdown = container.shutdown()
+    in_flight = InFlightRequests()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +61,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             with shutdown.listening():
                 yield
         finally:
+            if not await in_flight.wait_idle(UNWIND_SECONDS):  # requests uvicorn cancelled are still unwinding
+                log.warning("stopping with requests still running", requests=in_flight.count)
             log.info("stopping: in-flight requests are done, closing pools")
             await close_resources(container)
             container.unwire()
@@ -104,6 +108,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         access_log=settings.access_log,
         trusted_proxies=settings.trusted_proxies,
         templates=route_templates(app.routes),
+        in_flight=in_flight,
     )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.behind_tls)  # CSP and HSTS, on every response
     return app
