@@ -11,6 +11,8 @@ the graceful shutdown period (``SWITCHBOARD_GRACEFUL_SHUTDOWN_SECONDS``), withou
   and the process exits as soon as they have.
 * ``cut``: a 6 s grace, shorter than what is left of every stream. The server ends each one 4 s after the signal
   with the API's shutdown error event, records the call as cancelled and stores the partial answers.
+* silent at the cut: streams whose upstream has gone quiet when the grace runs out are cancelled by uvicorn; they
+  must still be stored and billed once. That they end with no final event is a known gap (the xfail below).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from infrastructure.db.tables import messages, usage_records
 from tests.api.conftest import PASSWORD, TEST_SECRET
 from tests.api.serving import ServerProcess, switchboard_process
 from tests.conftest import DatabaseFactory
+from tests.fakes import upstream as fake
 from tests.fakes.upstream import FakeUpstream, UpstreamThread
 
 pytestmark = pytest.mark.api
@@ -69,7 +72,8 @@ class Stream:
     status: int = 0
     raw: str = ""
     answering: asyncio.Event = field(default_factory=asyncio.Event)  # its first piece of answer arrived
-    ended_at: float | None = None
+    ended: bool = False
+    broken: str | None = None  # the transport error that ended it, if one did
 
     def frames(self) -> list[dict[str, str]]:
         """The complete SSE frames received (``event`` and ``data`` fields)."""
@@ -91,6 +95,8 @@ class Stream:
 
     def ending(self) -> str:
         """``complete`` (the API's normal end), ``shutdown`` (its shutdown error event) or what is wrong."""
+        if self.broken is not None:
+            return f"broken off: {self.broken}"
         if not self.raw.endswith("\n\n"):
             return f"cut mid-event: {self.raw[-120:]!r}"
         last = self.frames()[-1]
@@ -127,23 +133,9 @@ async def test_sigterm_with_50_open_streams_ends_each_with_a_final_event_and_bil
     upstream: UpstreamThread,
     postgres_database_factory: DatabaseFactory,
 ) -> None:
-    (tmp_path / "models.toml").write_text(CATALOG.format(base=upstream.base_url))
     async with postgres_database_factory(migrate=True) as database_url:
-        env = {
-            "SWITCHBOARD_DATABASE_URL": database_url,
-            "SWITCHBOARD_CATALOG_PATH": str(tmp_path / "models.toml"),
-            "SWITCHBOARD_GRACEFUL_SHUTDOWN_SECONDS": str(grace),  # the setting, not the --graceful-timeout flag
-            "SWITCHBOARD_USAGE_FLUSH_INTERVAL_SECONDS": "60",  # records wait in memory: the shutdown must write them
-            "SWITCHBOARD_JWT_SECRET": TEST_SECRET,
-            "SWITCHBOARD_ARGON2_TIME_COST": "1",
-            "SWITCHBOARD_ARGON2_MEMORY_KIB": "8",
-            "SWITCHBOARD_ARGON2_PARALLELISM": "1",
-            "SWITCHBOARD_LOG_FORMAT": "json",
-            "SWITCHBOARD_LOG_LEVEL": "INFO",
-            "SB_E2E_UPSTREAM_KEY": "sk-e2e",
-        }
-        async with switchboard_process(tmp_path, env) as server:
-            streams, (code, took) = await _open_streams_then_sigterm(server, grace)
+        async with switchboard_process(tmp_path, _env(tmp_path, upstream, database_url, grace=grace)) as server:
+            streams, (code, took) = await _open_streams_then_sigterm(server, KINDS, grace)
         usage, assistant = await _stored(database_url)
 
     endings = {(s.kind, s.index): s.ending() for s in streams}
@@ -169,15 +161,85 @@ async def test_sigterm_with_50_open_streams_ends_each_with_a_final_event_and_bil
     assert assistant == [final] * KINDS["native"]
 
 
-async def _open_streams_then_sigterm(server: ServerProcess, grace: int) -> tuple[list[Stream], tuple[int, float]]:
-    """Opens the streams, sends SIGTERM once each one is answering, reads them to their end; the exit code and the
-    seconds from the signal to the exit."""
+@dataclass
+class SilentRun:
+    streams: list[Stream]
+    usage: list[tuple[str, str]]
+    assistant: list[tuple[str, str | None]]
+    exit_code: int
+    log: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+async def silent_at_the_cut(
+    tmp_path_factory: pytest.TempPathFactory, postgres_database_factory: DatabaseFactory
+) -> SilentRun:
+    """One stream of each kind whose upstream sends a few words then falls silent (a model thinking, a stalled
+    provider); SIGTERM with a 4 s grace, so the silence outlasts it."""
+    kinds = {"openai": 1, "native": 1, "anthropic": 1}
+    workdir = tmp_path_factory.mktemp("silent")
+    with FakeUpstream.run_in_thread(chunk_delay=CHUNK_DELAY, record=False) as upstream:
+        upstream.push(*[fake.hang(after_chunks=5)] * 3)
+        async with postgres_database_factory(migrate=True) as database_url:
+            async with switchboard_process(workdir, _env(workdir, upstream, database_url, grace=4)) as server:
+                streams, (code, _) = await _open_streams_then_sigterm(server, kinds, grace=4)
+            usage, assistant = await _stored(database_url)
+    return SilentRun(streams, usage, assistant, code, server.json_log())
+
+
+async def test_streams_cancelled_when_the_grace_runs_out_are_still_stored_and_billed_once(
+    silent_at_the_cut: SilentRun,
+) -> None:
+    run = silent_at_the_cut
+    assert any("graceful shutdown exceeded" in line["event"] for line in run.log)  # uvicorn did cancel them
+    assert sorted(request_id for request_id, _ in run.usage) == sorted(s.request_id for s in run.streams)
+    assert {status for _, status in run.usage} == {"cancelled"}
+    assert run.assistant == [("incomplete", "cancelled")]  # the native stream's partial answer
+    assert run.exit_code == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a stream whose upstream is silent when the shutdown grace runs out is never ended by the server: the cut "
+    "is checked only after an event arrives (cut_on_shutdown in interfaces/http/lifecycle.py, _sse in "
+    "interfaces/http/conversations/router.py), so uvicorn cancels it at the deadline, mid-stream, with no final event",
+)
+async def test_a_stream_whose_upstream_is_silent_at_the_cut_still_ends_with_a_final_event(
+    silent_at_the_cut: SilentRun,
+) -> None:
+    assert {(s.kind, s.index): s.ending() for s in silent_at_the_cut.streams} == {
+        (kind, 0): "shutdown" for kind in ("openai", "native", "anthropic")
+    }
+
+
+def _env(workdir: Path, upstream: UpstreamThread, database_url: str, *, grace: int) -> dict[str, str]:
+    (workdir / "models.toml").write_text(CATALOG.format(base=upstream.base_url))
+    return {
+        "SWITCHBOARD_DATABASE_URL": database_url,
+        "SWITCHBOARD_CATALOG_PATH": str(workdir / "models.toml"),
+        "SWITCHBOARD_GRACEFUL_SHUTDOWN_SECONDS": str(grace),  # the setting, not the --graceful-timeout flag
+        "SWITCHBOARD_USAGE_FLUSH_INTERVAL_SECONDS": "60",  # records wait in memory: the shutdown must write them
+        "SWITCHBOARD_JWT_SECRET": TEST_SECRET,
+        "SWITCHBOARD_ARGON2_TIME_COST": "1",
+        "SWITCHBOARD_ARGON2_MEMORY_KIB": "8",
+        "SWITCHBOARD_ARGON2_PARALLELISM": "1",
+        "SWITCHBOARD_LOG_FORMAT": "json",
+        "SWITCHBOARD_LOG_LEVEL": "INFO",
+        "SB_E2E_UPSTREAM_KEY": "sk-e2e",
+    }
+
+
+async def _open_streams_then_sigterm(
+    server: ServerProcess, kinds: dict[str, int], grace: int
+) -> tuple[list[Stream], tuple[int, float]]:
+    """Opens ``kinds[kind]`` streams of each kind, sends SIGTERM once each one is answering, reads them to their end;
+    the exit code and the seconds from the signal to the exit."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as http:
-        key, conversations = await _principal(http, KINDS["native"])
+        key, conversations = await _principal(http, kinds.get("native", 0))
         streams = [
             Stream(kind, i, f"sigterm-{kind}-{i}", f"{kind} {i} " + " ".join(f"w{n}" for n in range(WORDS)))
-            for kind, count in KINDS.items()
+            for kind, count in kinds.items()
             for i in range(count)
         ]
         reading = [asyncio.create_task(_read(http, s, key, conversations)) for s in streams]
@@ -185,7 +247,7 @@ async def _open_streams_then_sigterm(server: ServerProcess, grace: int) -> tuple
             await asyncio.wait_for(asyncio.gather(*(s.answering.wait() for s in streams)), 60)
         except TimeoutError:
             pytest.fail(f"not all streams answering: {[(s.kind, s.index, s.status) for s in streams]}")
-        assert not [s for s in streams if s.ended_at is not None], "a stream ended before SIGTERM: make them longer"
+        assert not [s for s in streams if s.ended], "a stream ended before SIGTERM: make them longer"
         stopping = asyncio.create_task(server.stop(timeout=grace + 30))
         await asyncio.gather(*reading)
         return streams, await stopping
@@ -204,13 +266,16 @@ async def _read(http: httpx.AsyncClient, stream: Stream, key: str, conversations
     else:
         path = f"/api/v1/conversations/{conversations[stream.index]}/messages"
         body = {"content": stream.prompt, "max_tokens": MAX_TOKENS, "stream": True}
-    async with http.stream("POST", path, json=body, headers=headers) as response:
-        stream.status = response.status_code
-        async for chunk in response.aiter_text():
-            stream.raw += chunk
-            if not stream.answering.is_set() and stream.text():
-                stream.answering.set()
-    stream.ended_at = asyncio.get_running_loop().time()
+    try:
+        async with http.stream("POST", path, json=body, headers=headers) as response:
+            stream.status = response.status_code
+            async for chunk in response.aiter_text():
+                stream.raw += chunk
+                if not stream.answering.is_set() and stream.text():
+                    stream.answering.set()
+    except httpx.TransportError as exc:
+        stream.broken = repr(exc)
+    stream.ended = True
 
 
 async def _principal(http: httpx.AsyncClient, conversations: int) -> tuple[str, list[str]]:
