@@ -836,6 +836,8 @@ class FakeUpstream:
         self.base_url: str = ""
         self.requests: list[RecordedRequest] = []
         self.request_count = 0
+        self.in_flight = 0
+        """Requests being answered; once 0 after a call, its answer is counted in the counters."""
         self.completions_served = 0
         self.embeddings_served = 0
         self.served: Counter[str] = Counter()
@@ -996,6 +998,7 @@ class FakeUpstream:
             self.requests.append(RecordedRequest(method, path, query, headers, parsed, raw))
 
         ex = _Exchange(receive, send)
+        self.in_flight += 1
         try:
             if method == "POST" and path == "/v1/chat/completions":
                 return await self._completion("openai", headers, parsed, bad_json, ex)
@@ -1011,6 +1014,7 @@ class FakeUpstream:
             not_found = f"Invalid URL ({method} {path})" if provider == "openai" else "Not Found"
             return await self._send_error(ex, provider, error(404, message=not_found, code=""), "")
         finally:
+            self.in_flight -= 1
             ex.close()
 
     # ---- control endpoints -----------------------------------------------------------------------
@@ -1858,6 +1862,14 @@ class UpstreamThread:
     @property
     def embeddings_served(self) -> int:
         return self.upstream.embeddings_served
+
+    @property
+    def in_flight(self) -> int:
+        return self.upstream.in_flight
+
+    @property
+    def pending(self) -> list[Behaviour]:
+        return self.upstream.pending
 
     @property
     def served(self) -> dict[str, int]:

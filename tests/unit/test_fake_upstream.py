@@ -674,7 +674,7 @@ def _floats(b64: str) -> tuple[float, ...]:
     return struct.unpack(f"<{len(raw) // 4}f", raw)
 
 
-async def test_successful_answers_are_counted_per_path_and_failures_are_not(
+async def test_answers_are_counted_per_path_failures_are_not_and_requests_in_flight_are(
     up: FakeUpstream, oai: openai.AsyncOpenAI, ant: anthropic.AsyncAnthropic
 ) -> None:
     await oai.chat.completions.create(model=GPT, messages=user("hi"))
@@ -689,6 +689,14 @@ async def test_successful_answers_are_counted_per_path_and_failures_are_not(
 
     assert up.served == {"/v1/chat/completions": 2, "/v1/messages": 1, "/v1/embeddings": 1}
     assert (up.completions_served, up.embeddings_served) == (3, 1)
+    assert up.in_flight == 0
+    up.push(fake.hang())
+    waiting = asyncio.create_task(oai.chat.completions.create(model=GPT, messages=user("hi")))
+    while up.in_flight == 0:
+        await asyncio.sleep(0.01)
+    waiting.cancel()
+    while up.in_flight:
+        await asyncio.sleep(0.01)
     up.reset()
     assert up.served == {}
 
