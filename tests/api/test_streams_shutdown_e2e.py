@@ -299,4 +299,4 @@ async def _stored(database_url: str) -> tuple[list[tuple[str, str]], list[tuple[
             assistant = (await connection.execute(query)).all()
     finally:
         await engine.dispose()
-    return [tuple(row) for row in usage], [tuple(row) for row in assistant]  # type: ignore[misc]
+    return [(row[0], row[1]) for row in usage], [(row[0], row[1]) for row in assistant]
