@@ -59,7 +59,8 @@ output_usd_per_mtok = 5.00
 """
 KINDS = {"openai": 20, "native": 20, "anthropic": 10}  # 50 streams
 CHUNK_DELAY = 0.25  # seconds between two upstream events
-WORDS = 34  # about 40 events a stream, 10 s: opening all 50 takes far less, so every one is mid-answer at SIGTERM
+# Words per answer, so events per stream: opening all 50 takes a second or two, so every one is mid-answer at SIGTERM.
+WORDS = {"drain": 24, "cut": 60}  # 7 s, done well within 30 s; 16 s, far beyond the cut 4 s after the signal
 MAX_TOKENS = 400
 
 
@@ -135,7 +136,7 @@ async def test_sigterm_with_50_open_streams_ends_each_with_a_final_event_and_bil
 ) -> None:
     async with postgres_database_factory(migrate=True) as database_url:
         async with switchboard_process(tmp_path, _env(tmp_path, upstream, database_url, grace=grace)) as server:
-            streams, (code, took) = await _open_streams_then_sigterm(server, KINDS, grace)
+            streams, (code, took) = await _open_streams_then_sigterm(server, KINDS, grace, WORDS[scenario])
         usage, assistant = await _stored(database_url)
 
     endings = {(s.kind, s.index): s.ending() for s in streams}
@@ -175,14 +176,14 @@ async def silent_at_the_cut(
     tmp_path_factory: pytest.TempPathFactory, postgres_database_factory: DatabaseFactory
 ) -> SilentRun:
     """One stream of each kind whose upstream sends a few words then falls silent (a model thinking, a stalled
-    provider); SIGTERM with a 4 s grace, so the silence outlasts it."""
+    provider); SIGTERM with a 2 s grace, so the silence outlasts it."""
     kinds = {"openai": 1, "native": 1, "anthropic": 1}
     workdir = tmp_path_factory.mktemp("silent")
     with FakeUpstream.run_in_thread(chunk_delay=CHUNK_DELAY, record=False) as upstream:
         upstream.push(*[fake.hang(after_chunks=5)] * 3)
         async with postgres_database_factory(migrate=True) as database_url:
-            async with switchboard_process(workdir, _env(workdir, upstream, database_url, grace=4)) as server:
-                streams, (code, _) = await _open_streams_then_sigterm(server, kinds, grace=4)
+            async with switchboard_process(workdir, _env(workdir, upstream, database_url, grace=2)) as server:
+                streams, (code, _) = await _open_streams_then_sigterm(server, kinds, 2, WORDS["drain"])
             usage, assistant = await _stored(database_url)
     return SilentRun(streams, usage, assistant, code, server.json_log())
 
@@ -230,15 +231,15 @@ def _env(workdir: Path, upstream: UpstreamThread, database_url: str, *, grace: i
 
 
 async def _open_streams_then_sigterm(
-    server: ServerProcess, kinds: dict[str, int], grace: int
+    server: ServerProcess, kinds: dict[str, int], grace: int, words: int
 ) -> tuple[list[Stream], tuple[int, float]]:
-    """Opens ``kinds[kind]`` streams of each kind, sends SIGTERM once each one is answering, reads them to their end;
-    the exit code and the seconds from the signal to the exit."""
+    """Opens ``kinds[kind]`` streams of each kind (answers of ``words`` words), sends SIGTERM once each one is
+    answering, reads them to their end; the exit code and the seconds from the signal to the exit."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as http:
         key, conversations = await _principal(http, kinds.get("native", 0))
         streams = [
-            Stream(kind, i, f"sigterm-{kind}-{i}", f"{kind} {i} " + " ".join(f"w{n}" for n in range(WORDS)))
+            Stream(kind, i, f"sigterm-{kind}-{i}", f"{kind} {i} " + " ".join(f"w{n}" for n in range(words)))
             for kind, count in kinds.items()
             for i in range(count)
         ]
