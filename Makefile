@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: bootstrap install run migrate test check lint typecheck format pytest unit audit lock bench bench-soak bench-readme wrk
+.PHONY: bootstrap install run migrate test check lint typecheck format pytest unit audit lock bench bench-soak bench-readme loadtest wrk
 
 bootstrap:  ## make sure uv is there (it is the only thing installed outside the project's venv)
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.5"
@@ -55,6 +55,9 @@ bench: install wrk  ## the benchmark: tables in bench/results/ (BENCH_ARGS="--qu
 
 bench-soak: install wrk  ## long run at concurrency 64 watching for a memory leak (SOAK_ARGS="--requests 200000")
 	$(UV) run --frozen python -m bench.soak $(SOAK_ARGS)
+
+loadtest: install  ## 60 s of mixed load on PostgreSQL + Redis, then the usage books balanced (LOADTEST_ARGS="--seconds 300")
+	$(UV) run --frozen python -m bench.loadtest $(LOADTEST_ARGS)
 
 bench-readme: install  ## copy bench/results/latest.md into the README's performance section
 	$(UV) run --frozen python -m bench.readme

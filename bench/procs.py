@@ -70,9 +70,10 @@ def _read_line(stream: IO[bytes], process: subprocess.Popen[bytes], timeout: flo
     return ""
 
 
-def start_upstream(python: str, cwd: Path, log: Path, *, delay_ms: float = 0.0) -> Process:
+def start_upstream(python: str, cwd: Path, log: Path, *, delay_ms: float = 0.0, chunk_delay_ms: float = 0.0) -> Process:
     """``python -m tests.fakes.upstream`` on a free loopback port, not recording; its URL is its first line."""
     command = [python, "-m", "tests.fakes.upstream", "--port", "0", "--delay-ms", str(delay_ms)]
+    command += ["--chunk-delay-ms", str(chunk_delay_ms)]
     with log.open("ab") as sink:
         process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=sink)
     assert process.stdout is not None

@@ -19,12 +19,14 @@ from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
 from interfaces.http.compat import app as compat
 from interfaces.http.conversations import router as conversations
-from interfaces.http.middleware import RequestMiddleware, route_templates
+from interfaces.http.middleware import InFlightRequests, RequestMiddleware, route_templates
 from interfaces.http.models import router as models
 from interfaces.http.security_headers import SecurityHeadersMiddleware
 from interfaces.http.usage import router as usage
 from interfaces.http.users import router as users
 from interfaces.telemetry import configure_logs, trace_use_cases
+
+UNWIND_SECONDS = 5.0  # how long requests cancelled at the end of a graceful shutdown get to store and record usage
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
@@ -37,6 +39,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         trace_use_cases(container, tracer)
     container.llm()  # build every provider now, not on the first request
     shutdown = container.shutdown()
+    in_flight = InFlightRequests()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +49,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             with shutdown.listening():
                 yield
         finally:
+            if not await in_flight.wait_idle(UNWIND_SECONDS):  # requests uvicorn cancelled are still unwinding
+                log.warning("stopping with requests still running", requests=in_flight.count)
             log.info("stopping: in-flight requests are done, closing pools")
             await close_resources(container)
             mark_process_dead(os.getpid())
@@ -93,6 +98,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         access_log=settings.access_log,
         trusted_proxies=settings.trusted_proxies,
         templates=route_templates(app.routes),
+        in_flight=in_flight,
     )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.behind_tls)  # CSP and HSTS, on every response
     return app

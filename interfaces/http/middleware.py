@@ -6,11 +6,13 @@ In one layer, because each layer costs a call and a closure per request:
 - request body size limit (413), by ``Content-Length`` up front or by counting a chunked body;
 - response headers: ``X-Request-ID``, ``Server-Timing`` (time to the response head), security headers;
 - telemetry: the access log line, the HTTP metrics (by route template), a SERVER span when tracing is on;
-- a last-resort 500 problem for an unexpected exception: logged with the request id, answered with no detail.
+- a last-resort 500 problem for an unexpected exception: logged with the request id, answered with no detail;
+- the count of requests still running (``InFlightRequests``), which the lifespan waits on before closing the pools.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 import time
@@ -116,6 +118,41 @@ class TrustedProxies:
         return client
 
 
+class InFlightRequests:
+    """How many requests are running, and a way to wait until none is.
+
+    uvicorn ends a graceful shutdown that runs out of time by cancelling the requests still running, then at once
+    runs the lifespan's shutdown, without waiting for the cancelled requests to unwind. Their unwinding is what
+    stores a partial answer and records the call's usage; the lifespan must let it finish before it closes the
+    usage buffer and the database pool, or those records are lost.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle: asyncio.Event | None = None
+
+    def enter(self) -> None:
+        self.count += 1
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def wait_idle(self, seconds: float) -> bool:
+        """True once no request is running; False if some still are after ``seconds``."""
+        if self.count == 0:
+            return True
+        self._idle = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._idle.wait(), seconds)
+        except TimeoutError:
+            return False
+        finally:
+            self._idle = None
+        return True
+
+
 class RequestMiddleware:
     def __init__(
         self,
@@ -127,8 +164,10 @@ class RequestMiddleware:
         access_log: bool = True,
         trusted_proxies: Sequence[str] = (),
         templates: Mapping[int, str] | None = None,
+        in_flight: InFlightRequests | None = None,
     ) -> None:
         self.app = app
+        self._in_flight = in_flight or InFlightRequests()
         self._templates = templates or {}
         self.max_body_bytes = max_body_bytes
         self._metrics = metrics
@@ -176,6 +215,7 @@ class RequestMiddleware:
                 message = outcome.response_start(message, scope["state"])
             await send(message)
 
+        self._in_flight.enter()
         if self._metrics is not None:
             self._metrics.http_in_flight.inc()
         try:
@@ -193,6 +233,7 @@ class RequestMiddleware:
                 )
                 await _send_problem(send_with_headers, 500, body)
         finally:
+            self._in_flight.leave()
             self._finish(scope, outcome, context, span, token)
 
     def _finish(

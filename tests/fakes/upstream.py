@@ -44,7 +44,7 @@ import struct
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -836,8 +836,12 @@ class FakeUpstream:
         self.base_url: str = ""
         self.requests: list[RecordedRequest] = []
         self.request_count = 0
+        self.in_flight = 0
+        """Requests being answered; once 0 after a call, its answer is counted in the counters."""
         self.completions_served = 0
         self.embeddings_served = 0
+        self.served: Counter[str] = Counter()
+        """Successful answers per upstream path (``/v1/chat/completions``, ``/v1/messages``, ``/v1/embeddings``)."""
 
         self._queue: deque[Behaviour] = deque()
         self._failing: dict[str, Behaviour] = {}
@@ -871,6 +875,7 @@ class FakeUpstream:
         self.request_count = 0
         self.completions_served = 0
         self.embeddings_served = 0
+        self.served.clear()
 
     @property
     def last_request(self) -> RecordedRequest:
@@ -993,6 +998,7 @@ class FakeUpstream:
             self.requests.append(RecordedRequest(method, path, query, headers, parsed, raw))
 
         ex = _Exchange(receive, send)
+        self.in_flight += 1
         try:
             if method == "POST" and path == "/v1/chat/completions":
                 return await self._completion("openai", headers, parsed, bad_json, ex)
@@ -1008,6 +1014,7 @@ class FakeUpstream:
             not_found = f"Invalid URL ({method} {path})" if provider == "openai" else "Not Found"
             return await self._send_error(ex, provider, error(404, message=not_found, code=""), "")
         finally:
+            self.in_flight -= 1
             ex.close()
 
     # ---- control endpoints -----------------------------------------------------------------------
@@ -1029,6 +1036,7 @@ class FakeUpstream:
                     "requests": self.request_count,
                     "completions_served": self.completions_served,
                     "embeddings_served": self.embeddings_served,
+                    "served_by_path": dict(self.served),
                     "pending": len(self._queue),
                 }
             elif method == "GET" and path == "/_fake/requests":
@@ -1299,7 +1307,7 @@ class FakeUpstream:
             sse_headers = [_SSE, ("cache-control", "no-cache"), self._id_header(provider, request_id)]
             result = await self._stream(ex, events, b, error_event, sse_headers)
             if result and kind in ("ok", "huge_body"):
-                self.completions_served += 1
+                self._count_served(provider)
             return None
 
         if kind == "missing_fields":
@@ -1318,8 +1326,12 @@ class FakeUpstream:
             return await self._cut_body(ex, data, resp_headers)
         await ex.respond(200, data, resp_headers)
         if kind in ("ok", "huge_body"):
-            self.completions_served += 1
+            self._count_served(provider)
         return None
+
+    def _count_served(self, provider: Provider) -> None:
+        self.completions_served += 1
+        self.served["/v1/chat/completions" if provider == "openai" else "/v1/messages"] += 1
 
     @staticmethod
     def _id_header(provider: Provider, request_id: str) -> tuple[str, str]:
@@ -1744,6 +1756,7 @@ class FakeUpstream:
         await ex.respond(200, encoded, resp_headers)
         if b.kind == "ok":
             self.embeddings_served += 1
+            self.served["/v1/embeddings"] += 1
         return None
 
     async def _count_tokens(self, headers: dict[str, str], body: Any, bad_json: bool, ex: _Exchange) -> None:
@@ -1845,6 +1858,23 @@ class UpstreamThread:
     @property
     def completions_served(self) -> int:
         return self.upstream.completions_served
+
+    @property
+    def embeddings_served(self) -> int:
+        return self.upstream.embeddings_served
+
+    @property
+    def in_flight(self) -> int:
+        return self.upstream.in_flight
+
+    @property
+    def pending(self) -> list[Behaviour]:
+        return self.upstream.pending
+
+    @property
+    def served(self) -> dict[str, int]:
+        """Successful answers per upstream path (a copy)."""
+        return dict(self.upstream.served)
 
     def push(self, *behaviours: Behaviour) -> None:
         self.upstream.push(*behaviours)

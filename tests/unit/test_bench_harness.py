@@ -5,17 +5,30 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench.client import LoadClient, build_request
+from bench.loadtest import LoadTestConfig, LoadTestResult, UsageBook, render
 from bench.procs import cpu_seconds, parse_stat_cpu_ticks, parse_status_kib, wait_idle
 from bench.report import END_MARKER, START_MARKER, render_markdown, replace_between_markers, targets_table
 from bench.run import headroom_notes
 from bench.soak import Point, leak_verdict, quarter_means
 from bench.stats import LoadResult, added, percentile, summarize
 from bench.target import feature_settings
+from bench.workload import (
+    CHAT_MODEL,
+    CLAUDE_MODEL,
+    EMBED_MODEL,
+    KINDS,
+    LoadReport,
+    Tally,
+    answer_is_right,
+    kind_of_record,
+)
 from bench.wrk import WrkError, parse_wrk_output
 
 pytestmark = pytest.mark.unit
@@ -303,3 +316,53 @@ def test_a_request_is_keep_alive_http_1_1_with_a_bearer_and_a_length() -> None:
     assert b"\r\nAuthorization: Bearer sk-key\r\n" in request
     assert request.endswith(b'Content-Length: 7\r\n\r\n{"a":1}')
     assert b"Authorization" not in build_request("h:1", "/p", b"", None)
+
+
+# ---- the load test's workload and books ------------------------------------------------------------------------------
+
+
+def _sse(*frames: str) -> bytes:
+    return "".join(f"{frame}\n\n" for frame in frames).encode()
+
+
+def test_streams_count_as_answered_only_when_they_end_with_their_apis_final_event() -> None:
+    chunk = 'data: {"choices":[{"delta":{"content":"Echo: hi"}}]}'
+    assert answer_is_right("chat-stream", "hi", 200, _sse(chunk, 'data: {"choices":[]}', "data: [DONE]"))
+    assert not answer_is_right("chat-stream", "hi", 200, _sse(chunk))  # cut before [DONE]
+    assert not answer_is_right("chat-stream", "hi", 200, _sse(chunk, "data: [DONE]")[:-1])  # cut mid-event
+    delta = 'event: content_block_delta\ndata: {"delta":{"type":"text_delta","text":"Echo: hi"}}'
+    assert answer_is_right("messages-stream", "hi", 200, _sse(delta, 'event: message_stop\ndata: {"type":"x"}'))
+    assert not answer_is_right("messages-stream", "hi", 200, _sse(delta, 'event: error\ndata: {"type":"error"}'))
+    done = 'event: done\ndata: {"assistant_message":{}}'
+    assert answer_is_right("conversation-stream", "hi", 200, _sse('event: delta\ndata: {"text":"Echo: hi"}', done))
+    assert not answer_is_right("conversation-stream", "hi", 200, _sse('event: delta\ndata: {"text":"Echo"}', done))
+    assert not answer_is_right("chat", "hi", 200, b"<html>")  # not the shape: wrong, not a crash
+
+
+def test_usage_records_map_to_the_kind_of_call_that_made_them() -> None:
+    assert kind_of_record(CHAT_MODEL, streamed=True, conversation=False) == "chat-stream"
+    assert kind_of_record(CLAUDE_MODEL, streamed=False, conversation=False) == "messages"
+    assert kind_of_record(EMBED_MODEL, streamed=False, conversation=False) == "embeddings"
+    assert kind_of_record(CLAUDE_MODEL, streamed=True, conversation=True) == "conversation-stream"
+    assert kind_of_record("nope", streamed=False, conversation=False) == "other:nope"
+
+
+def test_the_load_test_balances_only_when_records_match_calls_and_upstream_answers() -> None:
+    chat = Tally(calls=3, ok=3, statuses=Counter({200: 3}))
+    report = LoadReport(1.0, {kind.name: Tally() for kind in KINDS} | {"chat": chat})
+    usage = UsageBook(3, Counter({"chat": 3}), Counter({CHAT_MODEL: 3}), Counter({"success": 3}), 0)
+    served = {"/v1/chat/completions": 3}
+    config = LoadTestConfig(workdir=Path("."), database_url="sqlite+aiosqlite:///x.db", redis_url=None)
+    assert LoadTestResult(config, report, usage, served, 0, 0.5).problems() == []
+    assert "| chat | 3 | 3.0 | 3 | 0 | 0 | 0 | 0 |" in render(LoadTestResult(config, report, usage, served, 0, 0.5))
+
+    lost = copy.deepcopy(usage)
+    lost.total, lost.by_kind["chat"], lost.by_model[CHAT_MODEL] = 2, 2, 2
+    assert LoadTestResult(config, report, lost, served, 0, 0.5).problems() == [
+        "chat: 2 usage records for 3 calls answered",
+        "/v1/chat/completions: 2 usage records for 3 answers served",
+        "2 usage records for 3 upstream answers",
+    ]
+    failing = copy.deepcopy(report)
+    failing.tallies["chat"].statuses[502] += 1
+    assert LoadTestResult(config, failing, usage, served, 1, 0.5).problems() == ["chat: 1 5xx", "the server exited 1"]

@@ -661,7 +661,8 @@ def test_main_entry_point_and_control_endpoints() -> None:
                         client.messages.create(model=CLAUDE, max_tokens=5, messages=user("hi"))
                     answer = client.messages.create(model=CLAUDE, max_tokens=5, messages=user("hi"))
                 assert answer.stop_reason == "end_turn"
-                assert control.get("/_fake/stats").json()["completions_served"] == 1
+                stats = control.get("/_fake/stats").json()
+                assert (stats["completions_served"], stats["served_by_path"]) == (1, {"/v1/messages": 1})
                 assert [r["path"] for r in control.get("/_fake/requests").json()] == ["/v1/messages"] * 2
         finally:
             process.terminate()
@@ -671,6 +672,33 @@ def test_main_entry_point_and_control_endpoints() -> None:
 def _floats(b64: str) -> tuple[float, ...]:
     raw = base64.b64decode(b64)
     return struct.unpack(f"<{len(raw) // 4}f", raw)
+
+
+async def test_answers_are_counted_per_path_failures_are_not_and_requests_in_flight_are(
+    up: FakeUpstream, oai: openai.AsyncOpenAI, ant: anthropic.AsyncAnthropic
+) -> None:
+    await oai.chat.completions.create(model=GPT, messages=user("hi"))
+    await read_openai_stream(oai, "hi there")
+    await ant.messages.create(model=CLAUDE, max_tokens=5, messages=user("hi"))
+    await oai.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
+    up.push(fake.server_error(), fake.drop_stream_after(2))
+    with pytest.raises(openai.InternalServerError):
+        await oai.chat.completions.create(model=GPT, messages=user("hi"))
+    with pytest.raises(openai.APIError):
+        await read_openai_stream(oai, "one two three four")
+
+    assert up.served == {"/v1/chat/completions": 2, "/v1/messages": 1, "/v1/embeddings": 1}
+    assert (up.completions_served, up.embeddings_served) == (3, 1)
+    assert up.in_flight == 0
+    up.push(fake.hang())
+    waiting = asyncio.create_task(oai.chat.completions.create(model=GPT, messages=user("hi")))
+    while up.in_flight == 0:
+        await asyncio.sleep(0.01)
+    waiting.cancel()
+    while up.in_flight:
+        await asyncio.sleep(0.01)
+    up.reset()
+    assert up.served == {}
 
 
 async def test_embeddings_base64_wire_format(up: FakeUpstream) -> None:

@@ -24,7 +24,7 @@ from infrastructure.observability.metrics import Metrics
 from infrastructure.observability.redaction import MASK, Redactor
 from interfaces import cli
 from interfaces.http.lifecycle import Shutdown, cut_on_shutdown
-from interfaces.http.middleware import RequestMiddleware, TrustedProxies
+from interfaces.http.middleware import InFlightRequests, RequestMiddleware, TrustedProxies
 
 pytestmark = pytest.mark.unit
 
@@ -262,6 +262,32 @@ async def test_open_event_streams_are_counted_until_they_end() -> None:
     assert seen == [1.0]
     assert metrics.streams_in_flight._value.get() == 0
     assert metrics.http_in_flight._value.get() == 0
+
+
+async def test_the_lifespan_can_wait_for_running_requests_even_cancelled_ones_to_unwind() -> None:
+    in_flight = InFlightRequests()
+    unwound: list[str] = []
+
+    async def slow_app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.sleep(0.05)  # storing a partial answer, recording usage
+            unwound.append(scope["path"])
+
+    middleware = RequestMiddleware(slow_app, max_body_bytes=1024, access_log=False, in_flight=in_flight)
+    scope = {"type": "http", "method": "GET", "path": "/s", "headers": [], "client": ("127.0.0.1", 1)}
+    assert await in_flight.wait_idle(0)
+    request = asyncio.create_task(middleware(scope, None, None))
+    await asyncio.sleep(0.01)
+    assert in_flight.count == 1
+    assert not await in_flight.wait_idle(0.01)
+    request.cancel()  # what uvicorn does when the graceful shutdown runs out of time
+    assert await in_flight.wait_idle(5)
+    assert unwound == ["/s"]
+    assert in_flight.count == 0
+    with pytest.raises(asyncio.CancelledError):
+        await request
 
 
 def test_an_otlp_endpoint_turns_tracing_on_and_none_leaves_it_off() -> None:
