@@ -134,6 +134,6 @@ async def cut_on_shutdown(events: AsyncIterator[T], shutdown: Shutdown) -> Async
             if shutdown.should_cut():
                 raise ShuttingDown(SHUTTING_DOWN)
     finally:
-        aclose = getattr(events, "aclose", None)
+        aclose = getattr(iterator, "aclose", None)  # the iterator: an object's __aiter__ may be a new generator
         if aclose is not None:
             await aclose()
