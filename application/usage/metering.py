@@ -114,12 +114,15 @@ class Meter:
             spec = self._price_spec(completion, admission.spec)
             cost = cost_micros(completion.usage, spec) if spec is not None else 0
         used = completion.usage.total_tokens if completion is not None and not completion.cached else 0
-        try:
-            await self._budgets.charge(context.principal, cost)
-            if admission.limits and used != admission.reserved_tokens:
-                await self._limiter.adjust(admission.limits, used - admission.reserved_tokens, admission.at_ms)
-        except Exception as exc:  # the call happened: its record matters more than the counters
-            self._uncounted.warn(exc, "a call's cost or tokens were not counted against the limits")
+        updates = [self._budgets.charge(context.principal, cost)]
+        if admission.limits and used != admission.reserved_tokens:
+            updates.append(self._limiter.adjust(admission.limits, used - admission.reserved_tokens, admission.at_ms))
+        # Together: with a shared Redis both counters go in one round trip.
+        for result in await asyncio.gather(*updates, return_exceptions=True):
+            if isinstance(result, Exception):  # the call happened: its record matters more than the counters
+                self._uncounted.warn(result, "a call's cost or tokens were not counted against the limits")
+            elif isinstance(result, BaseException):
+                raise result
         await self._recorder.record(self._record(admission, request, context, outcome, cost))
 
     def _price_spec(self, completion: Completion, fallback: ModelSpec | None) -> ModelSpec | None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from domain.shared.errors import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from infrastructure.llm.upstream_errors import error_for_status, redact
@@ -98,6 +99,7 @@ class UpstreamHTTP:
         self._secret = secret
         self._max_bytes = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, URL] = {}  # parsed once per path, not per call
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -110,8 +112,15 @@ class UpstreamHTTP:
                 headers=self._headers,
                 skip_auto_headers=("User-Agent",),
                 auto_decompress=True,
+                cookie_jar=aiohttp.DummyCookieJar(),  # an API sets no cookies worth keeping: skip the jar's work
             )
         return self._session
+
+    def _url(self, path: str) -> URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = URL(self._base + path)
+        return url
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -123,7 +132,7 @@ class UpstreamHTTP:
         payload = orjson.dumps(body)
         try:
             async with asyncio.timeout(self._timeout):
-                async with self._open().post(self._base + path, data=payload, allow_redirects=False) as response:
+                async with self._open().post(self._url(path), data=payload, allow_redirects=False) as response:
                     if response.status >= 300:
                         raise await self._status_error(response)
                     raw = await self._read_capped(response)
@@ -145,7 +154,7 @@ class UpstreamHTTP:
         try:
             async with asyncio.timeout(self._timeout):
                 response = await self._open().post(
-                    self._base + path, data=payload, headers=headers, allow_redirects=False
+                    self._url(path), data=payload, headers=headers, allow_redirects=False
                 )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise self._transport_error(exc, started=False) from None

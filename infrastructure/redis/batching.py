@@ -6,61 +6,80 @@ and token settlement). With redis-py each command costs about 0.1 ms of this pro
 a gateway serving hundreds of requests a second spent a third of its CPU packing and parsing them. Batched, each
 call still gets exactly its own answer, in order, atomically per call; a batch only shares the round trip.
 
-The script's body runs unchanged inside a Lua function whose parameters are named ``KEYS`` and ``ARGV`` (they
-shadow the globals), called once per batched call. A call never waits for a timer: the batch is sent on the next
+Each script's body runs unchanged inside a Lua function whose parameters are named ``KEYS`` and ``ARGV`` (they
+shadow the globals), called once per batched call; one source holds every script of a client, so different
+scripts share a batch too. A call never waits for a timer: the batch is sent on the next
 turn of the loop, so a lone request pays a scheduling hop (microseconds) and a busy instance fills the batch.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import functools
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 MAX_BATCH = 256  # calls per script run: long enough to amortise, short enough not to stall Redis
 
-_WRAPPER = """
-local function one(KEYS, ARGV)
+_FUNCTION = """
+fns[{number}] = function(KEYS, ARGV)
 {body}
 end
-local out = {{}}
+"""
+_DISPATCH = """
+local out = {}
 local calls = tonumber(ARGV[1])
 local at, key_at = 2, 1
 for c = 1, calls do
-  local key_count, arg_count = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
-  at = at + 2
-  local keys, args = {{}}, {{}}
+  local fn, key_count, arg_count = tonumber(ARGV[at]), tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  at = at + 3
+  local keys, args = {}, {}
   for i = 1, key_count do keys[i] = KEYS[key_at + i - 1] end
   for i = 1, arg_count do args[i] = ARGV[at + i - 1] end
   key_at, at = key_at + key_count, at + arg_count
-  out[c] = one(keys, args)
+  out[c] = fns[fn](keys, args)
 end
 return out
 """
 
-_Call = tuple[Sequence[str], Sequence[Any], "asyncio.Future[Any]"]
+_Call = tuple[int, Sequence[str], Sequence[Any], "asyncio.Future[Any]"]
+BatchedScript = Callable[[Sequence[str], Sequence[Any]], Awaitable[Any]]
 
 
-def batched(body: str) -> str:
-    """The Lua source running ``body`` once per call of a batch."""
-    return _WRAPPER.format(body=body)
+def batched(bodies: Sequence[str]) -> str:
+    """The Lua source running, per call of a batch, the body it names (1-based, in ``bodies`` order)."""
+    functions = "".join(_FUNCTION.format(number=n, body=body) for n, body in enumerate(bodies, start=1))
+    return "local fns = {}\n" + functions + _DISPATCH
 
 
 class ScriptBatcher:
-    """``await batcher(keys, args)`` is ``await script(keys=keys, args=args)``, sent together with its neighbours."""
+    """One client's Lua scripts, sent together: ``await batcher.script(BODY)(keys, args)`` is
+    ``await redis.register_script(BODY)(keys=keys, args=args)``, sent in one ``EVALSHA`` with the calls of every
+    script of this batcher made in the same turn of the loop (a request's token settlement and its spend)."""
 
-    def __init__(self, redis: Redis, body: str) -> None:
-        self._script = redis.register_script(batched(body))
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._bodies: list[str] = []
+        self._script: AsyncScript | None = None
         self._pending: list[_Call] = []
         self._scheduled = False
         self._running: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    def script(self, body: str) -> BatchedScript:
+        """``body`` as a batched call (a body met again is the same script)."""
+        if body not in self._bodies:
+            self._bodies.append(body)
+            self._script = self._redis.register_script(batched(self._bodies))
+        return functools.partial(self._call, self._bodies.index(body) + 1)
+
+    async def _call(self, number: int, keys: Sequence[str], args: Sequence[Any]) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((keys, args, future))
+        self._pending.append((number, keys, args, future))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._start)
@@ -75,15 +94,16 @@ class ScriptBatcher:
             task.add_done_callback(self._running.discard)
 
     async def _run(self, calls: list[_Call]) -> None:
+        assert self._script is not None
         keys: list[str] = []
         args: list[Any] = [len(calls)]
-        for call_keys, call_args, _ in calls:
+        for number, call_keys, call_args, _ in calls:
             keys.extend(call_keys)
-            args += [len(call_keys), len(call_args), *call_args]
+            args += [number, len(call_keys), len(call_args), *call_args]
         try:
             replies = await self._script(keys=keys, args=args)
         except BaseException as exc:  # every caller of the batch sees the failure (translated by its adapter)
-            for _, _, future in calls:
+            for *_, future in calls:
                 if not future.done():
                     if isinstance(exc, Exception):
                         future.set_exception(exc)
@@ -92,6 +112,17 @@ class ScriptBatcher:
             if not isinstance(exc, Exception):
                 raise
             return
-        for (_, _, future), reply in zip(calls, replies, strict=True):
+        for (*_, future), reply in zip(calls, replies, strict=True):
             if not future.done():  # a caller cancelled meanwhile: its call ran, nobody waits for the answer
                 future.set_result(reply)
+
+
+_SHARED: weakref.WeakKeyDictionary[Redis, ScriptBatcher] = weakref.WeakKeyDictionary()
+
+
+def shared_batcher(redis: Redis) -> ScriptBatcher:
+    """The batcher of ``redis``: every adapter on one client shares its round trips."""
+    batcher = _SHARED.get(redis)
+    if batcher is None:
+        batcher = _SHARED[redis] = ScriptBatcher(redis)
+    return batcher

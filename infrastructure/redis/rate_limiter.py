@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from domain.usage.ports import RateLimiter
 from domain.usage.rate_limits import LimitState, RateDecision, RateLimit
-from infrastructure.redis.batching import ScriptBatcher
+from infrastructure.redis.batching import shared_batcher
 from infrastructure.redis.client import translated_errors
 
 # KEYS: one counter per policy. ARGV: cost, then limit, window_ms, bucket_ms per policy.
@@ -108,8 +108,9 @@ return 1
 class RedisRateLimiter(RateLimiter):
     def __init__(self, redis: Redis, *, prefix: str) -> None:
         self._prefix = prefix
-        self._acquire = ScriptBatcher(redis, ACQUIRE)  # the concurrent requests' checks share one round trip
-        self._adjust = ScriptBatcher(redis, ADJUST)
+        batcher = shared_batcher(redis)  # the concurrent requests' checks share one round trip
+        self._acquire = batcher.script(ACQUIRE)
+        self._adjust = batcher.script(ADJUST)
 
     async def acquire(self, limits: Sequence[RateLimit], cost: int = 1) -> RateDecision:
         if not limits:

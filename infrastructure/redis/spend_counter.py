@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 from domain.usage.ports import SpendCounter
-from infrastructure.redis.batching import ScriptBatcher
+from infrastructure.redis.batching import shared_batcher
 from infrastructure.redis.client import translated_errors
 
 # Adds ARGV[1] to each key that exists; returns 1 or 0 per key. Missing keys are left to be seeded from the ledger.
@@ -29,7 +29,7 @@ class RedisSpendCounter(SpendCounter):
     def __init__(self, redis: Redis, *, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._add = ScriptBatcher(redis, ADD_IF_PRESENT)  # concurrent settlements share one round trip
+        self._add = shared_batcher(redis).script(ADD_IF_PRESENT)  # settlements share round trips
 
     async def get(self, keys: Sequence[str]) -> list[int | None]:
         async with translated_errors("spend counter"):

@@ -27,7 +27,7 @@ async def test_concurrent_calls_go_out_as_one_evalsha_each_with_its_own_answer(
 ) -> None:
     client = Redis.from_url(redis_url)
     try:
-        batcher = ScriptBatcher(client, ECHO)
+        batcher = ScriptBatcher(client).script(ECHO)
         await batcher([redis_prefix + "warm"], [0])  # loads the script
         before = await _evalsha_calls(client)
 
@@ -45,9 +45,26 @@ async def test_concurrent_calls_go_out_as_one_evalsha_each_with_its_own_answer(
 async def test_a_failing_batch_fails_each_of_its_callers(redis_url: str, redis_prefix: str) -> None:
     client = Redis.from_url(redis_url)
     try:
-        batcher = ScriptBatcher(client, "return redis.call('INCRBY', KEYS[1], 'not a number')")
+        batcher = ScriptBatcher(client).script("return redis.call('INCRBY', KEYS[1], 'not a number')")
         results = await asyncio.gather(*(batcher([redis_prefix + "x"], []) for _ in range(3)), return_exceptions=True)
         assert all(isinstance(r, ResponseError) for r in results)
+    finally:
+        await client.aclose()
+
+
+async def test_calls_of_different_scripts_share_a_batch(redis_url: str, redis_prefix: str) -> None:
+    client = Redis.from_url(redis_url)
+    try:
+        batcher = ScriptBatcher(client)
+        double = batcher.script("return tonumber(ARGV[1]) * 2")
+        echo = batcher.script(ECHO)
+        await double([], [1])
+        await echo([redis_prefix + "warm"], [0])  # the source with both scripts is loaded
+        before = await _evalsha_calls(client)
+        doubled, echoed = await asyncio.gather(double([], [21]), echo([redis_prefix + "e"], [5]))
+        assert await _evalsha_calls(client) - before == 1
+        assert doubled == 42
+        assert echoed[1] == b"5"
     finally:
         await client.aclose()
 
