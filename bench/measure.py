@@ -105,6 +105,9 @@ def measure_level(
     cpu_before = cpu_seconds(target.pid)
     with RssSampler(target.pid) as rss:
         load = loader.run(target, concurrency, duration)
+        # Requests the load generator left in flight finish first (at high concurrency some wait for a database
+        # connection, and so does the usage writer): only then does the count of records mean anything.
+        drained += wait_idle(servers)
         records_after = settled_count(stack, table) if table else None
     cpu = cpu_seconds(target.pid) - cpu_before
     served_after = upstream_served(stack)
