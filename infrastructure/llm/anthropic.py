@@ -7,62 +7,37 @@ path. ``infrastructure.llm.anthropic_sdk`` is the same adapter on the official S
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import orjson
 
-from domain.llm.model import (
-    Completion,
-    CompletionRequest,
-    FinishReason,
-    ModelSpec,
-    ServedBy,
-    StreamEnd,
-    StreamEvent,
-    TextDelta,
-    with_partial,
-)
+from domain.llm.model import Completion, CompletionRequest, ModelSpec, StreamEnd, StreamEvent
 from domain.llm.ports import LLMProvider
 from domain.llm.tokens import estimated_usage
-from domain.shared.errors import UpstreamBadResponse, UpstreamError
+from domain.shared.errors import UpstreamError
+from infrastructure.llm.adapter import DeploymentAdapter
 from infrastructure.llm.anthropic_format import (
     ANTHROPIC_BASE_URL,
     ANTHROPIC_VERSION,
-    SHAPE_FAILURES,
     StreamState,
     read_event,
     read_message,
     request_body,
 )
-from infrastructure.llm.openai import joined
-from infrastructure.llm.upstream_errors import error_for_type
-from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES, UpstreamHTTP, error_details
+from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_type
+from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES, SSEEvent, UpstreamHTTP, error_details
 
 
-class AnthropicBase(LLMProvider):
-    """What both Anthropic adapters share: the deployment, its key (never shown) and how a failure is reported."""
+class AnthropicBase(DeploymentAdapter, LLMProvider):
+    """What both Anthropic adapters share: a broken stream's partial usage counts the prompt as Anthropic did."""
 
     def __init__(self, spec: ModelSpec, *, api_key: str) -> None:
-        self._spec = spec
-        self._secret = api_key
-        self._served_by = ServedBy(
-            model=spec.name, provider=spec.provider, upstream_model=spec.upstream_model, variant=spec.variant
-        )
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(model={self._spec.name!r}, upstream_model={self._spec.upstream_model!r})"
+        super().__init__(spec, api_key=api_key)
 
     def _partial(self, error: UpstreamError, request: CompletionRequest, state: StreamState) -> UpstreamError:
-        if state.pieces:
-            usage = estimated_usage(request, state.text, input_tokens=state.input_tokens)
-            partial = Completion(
-                content=state.text, finish_reason=FinishReason.ERROR, usage=usage, served_by=self._served_by
-            )
-            with_partial(error, partial)
-        return error
-
-    def _bad(self, what: str) -> UpstreamBadResponse:
-        return UpstreamBadResponse(f"anthropic {what}", provider="anthropic", model=self._spec.name)
+        usage = estimated_usage(request, state.text, input_tokens=state.input_tokens) if state.pieces else None
+        return self._with_partial(error, request, state.text, usage)
 
 
 class AnthropicProvider(AnthropicBase):
@@ -97,41 +72,23 @@ class AnthropicProvider(AnthropicBase):
         body = request_body(self._spec, request)
         body["stream"] = True
         state = StreamState()
-        batches = self._http.stream("/messages", body)
-        text: list[str] = []  # the text deltas of one network read, forwarded together
-        try:
-            async for batch in batches:
-                for sse in batch:
-                    if state.stopped:
-                        continue  # read to the end, so the connection goes back to the pool
-                    if sse.event == "ping":
-                        continue
-                    if sse.event == "error":
-                        raise self._stream_error(sse.data)
-                    delta = read_event(orjson.loads(sse.data), state)
-                    if isinstance(delta, TextDelta):
-                        text.append(delta.text)
-                    elif delta is not None:
-                        if text:
-                            yield joined(text)
-                        yield delta
-                if text:
-                    yield joined(text)
-        except UpstreamError as exc:
-            if text:  # read before the failure: it is in the partial answer, so the caller must see it first
-                yield joined(text)
-            raise self._partial(exc, request, state) from None
-        except (*SHAPE_FAILURES, orjson.JSONDecodeError) as exc:
-            if text:
-                yield joined(text)
-            raise self._partial(self._bad(f"sent an unreadable stream event ({exc})"), request, state) from None
-        finally:
-            await batches.aclose()  # type: ignore[attr-defined]  # the consumer went away: release the connection
+        forwarded = self._forward(
+            self._http.stream("/messages", body),
+            lambda sse: self._read(sse, state),
+            lambda error: self._partial(error, request, state),
+        )
+        async with contextlib.aclosing(forwarded) as events:  # a consumer leaving early closes the upstream
+            async for event in events:
+                yield event
         if not state.complete:
             raise self._partial(self._bad("ended the stream before the answer was finished"), request, state)
         yield StreamEnd(state.completion(self._served_by))
 
-    def _stream_error(self, data: bytes) -> UpstreamError:
-        """An ``event: error`` inside a 200 stream, named by its type (``overloaded_error``, ...)."""
-        message, error_type = error_details(data, self._secret)
-        return error_for_type(error_type, message=message, provider="anthropic", model=self._spec.name)
+    def _read(self, sse: SSEEvent, state: StreamState) -> list[StreamEvent]:
+        if state.stopped or sse.event == "ping":
+            return []  # after message_stop: read to the end anyway, so the connection goes back to the pool
+        if sse.event == "error":  # an error event inside a 200 stream, named by its type (overloaded_error...)
+            message, error_type = error_details(sse.data, self._secret)
+            raise error_for_type(error_type, message=message, provider="anthropic", model=self._spec.name)
+        delta = read_event(orjson.loads(sse.data), state)
+        return [] if delta is None else [delta]

@@ -39,7 +39,6 @@ from domain.shared.errors import UpstreamRejected
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
-SHAPE_FAILURES = (AttributeError, TypeError, IndexError, KeyError, ValueError)
 _STOP = {
     "end_turn": FinishReason.STOP,
     "stop_sequence": FinishReason.STOP,

@@ -21,14 +21,13 @@ from domain.shared.errors import UpstreamError, UpstreamTimeout, UpstreamUnavail
 from infrastructure.llm.anthropic import AnthropicBase
 from infrastructure.llm.anthropic_format import (
     ANTHROPIC_BASE_URL,
-    SHAPE_FAILURES,
     StreamState,
     read_event,
     read_message,
     request_body,
 )
 from infrastructure.llm.http_client import pooled_http_client, transport_error
-from infrastructure.llm.upstream_errors import error_for_status, error_for_type, redact
+from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_status, error_for_type, redact
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES
 
 _SDK_FAILURES = (anthropic.AnthropicError, httpx2.HTTPError, TimeoutError, ValueError)

@@ -36,7 +36,6 @@ from domain.llm.model import (
 from domain.llm.tokens import estimated_usage
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-SHAPE_FAILURES = (AttributeError, TypeError, IndexError, KeyError, ValueError)
 _FINISH = {
     "stop": FinishReason.STOP,
     "length": FinishReason.LENGTH,
@@ -167,6 +166,7 @@ class StreamState:
     finish: FinishReason | None = None
     usage: TokenUsage | None = None
     calls: dict[int, list[str]] = field(default_factory=dict)  # upstream index -> [id, name, arguments...], in order
+    done: bool = False  # data: [DONE] was read
 
     @property
     def text(self) -> str:

@@ -34,7 +34,6 @@ from infrastructure.llm.http_client import pooled_http_client, transport_error
 from infrastructure.llm.openai import NO_KEY, OpenAIBase
 from infrastructure.llm.openai_format import (
     OPENAI_BASE_URL,
-    SHAPE_FAILURES,
     StreamState,
     embeddings_body,
     read_chunk,
@@ -42,7 +41,7 @@ from infrastructure.llm.openai_format import (
     read_embeddings,
     request_body,
 )
-from infrastructure.llm.upstream_errors import error_for_status, redact
+from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_status, redact
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES
 
 _SDK_FAILURES = (openai.OpenAIError, httpx2.HTTPError, TimeoutError, ValueError)

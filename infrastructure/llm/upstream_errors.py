@@ -31,6 +31,8 @@ _CONTEXT_HINTS = (
     "too many tokens",
 )
 _MAX_DETAIL = 300
+# What reading a body that does not match the API raises (a missing key, a wrong type...): an UpstreamBadResponse.
+SHAPE_FAILURES = (AttributeError, TypeError, IndexError, KeyError, ValueError)
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: Callable[[], float] = time.time) -> float | None:
