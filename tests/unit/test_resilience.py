@@ -110,7 +110,7 @@ provider = "openai"
 upstream_model = "{GPT}"
 base_url = "{up.base_url}/v1"
 api_key_env = "OPENAI_API_KEY"
-timeout_seconds = 0.3
+timeout_seconds = 1  # a hang costs this much; shorter, a loaded CI machine times out a first connection
 fallbacks = ["claude-main"]
 
 [models.claude-main]
@@ -118,7 +118,7 @@ provider = "anthropic"
 upstream_model = "{CLAUDE}"
 base_url = "{up.base_url}"
 api_key_env = "ANTHROPIC_API_KEY"
-timeout_seconds = 0.3
+timeout_seconds = 1  # a hang costs this much; shorter, a loaded CI machine times out a first connection
 """
 
 
