@@ -150,8 +150,9 @@ class Settings(BaseSettings):
         ge=0,
         le=300,
         description=(
-            "How long an authenticated caller is remembered in process (0: never). Revocations through this process "
-            "apply at once; through another instance, within this time."
+            "How long an authenticated caller is remembered in process (0: never). Revocations and limit changes apply "
+            "at once in every instance sharing Redis (its pub/sub tells them); without Redis, in other instances "
+            "within this time."
         ),
     )
     max_api_keys_per_user: int = Field(50, ge=1, description="Active API keys one user may hold.")

@@ -119,6 +119,16 @@ def _redis(settings: Settings) -> Redis | None:
     return create_redis(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
 
 
+def _principal_cache(settings: Settings, redis: Redis | None) -> PrincipalCache:
+    if redis is None:
+        return PrincipalCache(ttl_seconds=settings.auth_cache_ttl_seconds)
+    from infrastructure.redis.principal_invalidation import BroadcastPrincipalCache
+
+    return BroadcastPrincipalCache(
+        ttl_seconds=settings.auth_cache_ttl_seconds, redis=redis, prefix=settings.redis_key_prefix
+    )
+
+
 def _rate_limiter(settings: Settings, redis: Redis | None) -> RateLimiter:
     if redis is None:
         return InMemoryRateLimiter()
@@ -263,7 +273,7 @@ class Container(containers.DeclarativeContainer):
     log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock, throttle=login_throttle)
     refresh_session = providers.Factory(RefreshSession, uow=uow, tokens=tokens, clock=clock)
     log_out = providers.Factory(LogOut, uow=uow, tokens=tokens, clock=clock)
-    principal_cache = providers.Singleton(PrincipalCache, ttl_seconds=settings.provided.auth_cache_ttl_seconds)
+    principal_cache = providers.Singleton(_principal_cache, settings, redis)
     authenticate = providers.Singleton(Authenticate, uow=uow, tokens=tokens, clock=clock, cache=principal_cache)
     get_current_user = providers.Factory(GetCurrentUser, uow=uow)
 
@@ -322,6 +332,9 @@ async def close_resources(container: Container) -> None:
     finally:
         await container.llm().aclose()
         await container.readiness().aclose()
+        stop_listening = getattr(container.principal_cache(), "aclose", None)
+        if stop_listening is not None:
+            await stop_listening()
         redis = container.redis()
         if redis is not None:
             await redis.aclose()
