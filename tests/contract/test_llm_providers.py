@@ -558,9 +558,11 @@ async def test_anthropic_counts_cache_reads_and_writes_as_input(upstream: FakeUp
 
 # ---- how they fail ---------------------------------------------------------------------------------------------
 
-Factory = Callable[[FakeUpstream], LLMProvider]
+Factory = Callable[[FakeUpstream, float], LLMProvider]
 ADAPTERS: dict[str, Factory] = {
-    f"{provider}-{client}": (lambda up, make=make, spec=spec: make(spec(up, timeout_seconds=0.3), api_key=SECRET))
+    f"{provider}-{client}": (
+        lambda up, timeout, make=make, spec=spec: make(spec(up, timeout_seconds=timeout), api_key=SECRET)
+    )
     for provider, clients, spec in (
         ("openai", OPENAI_CLIENTS, openai_spec),
         ("anthropic", ANTHROPIC_CLIENTS, anthropic_spec),
@@ -571,7 +573,10 @@ ADAPTERS: dict[str, Factory] = {
 
 @pytest.fixture(params=sorted(ADAPTERS))
 async def adapter(request: pytest.FixtureRequest, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
-    built = ADAPTERS[request.param](upstream)
+    """A short timeout where the upstream will hang (the test waits it out), else one a loaded machine keeps."""
+    behaviour = getattr(request.node, "callspec", None) and request.node.callspec.params.get("behaviour")
+    hangs = isinstance(behaviour, Behaviour) and behaviour.kind == "hang"
+    built = ADAPTERS[request.param](upstream, 0.3 if hangs else 2.0)
     yield built
     await built.aclose()
 
