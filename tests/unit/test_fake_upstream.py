@@ -542,7 +542,8 @@ async def test_delay_and_chunk_delay(up: FakeUpstream, oai: openai.AsyncOpenAI) 
     stream = await oai.chat.completions.create(model=GPT, messages=user("a b"), stream=True)
     arrivals = [time.monotonic() async for _ in stream]
     assert len(arrivals) == 5
-    assert arrivals[-1] - arrivals[0] >= 0.02 * 4
+    # 4 gaps of 0.02 s; a loaded machine may read the first chunk late and the rest together, so allow one gap less
+    assert arrivals[-1] - arrivals[0] >= 0.02 * 3
     assert up.completions_served == 2
 
 
