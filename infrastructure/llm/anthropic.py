@@ -32,9 +32,6 @@ from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES, SSEEvent, Upstre
 class AnthropicBase(DeploymentAdapter, LLMProvider):
     """What both Anthropic adapters share: a broken stream's partial usage counts the prompt as Anthropic did."""
 
-    def __init__(self, spec: ModelSpec, *, api_key: str) -> None:
-        super().__init__(spec, api_key=api_key)
-
     def _partial(self, error: UpstreamError, request: CompletionRequest, state: StreamState) -> UpstreamError:
         usage = estimated_usage(request, state.text, input_tokens=state.input_tokens) if state.pieces else None
         return self._with_partial(error, request, state.text, usage)

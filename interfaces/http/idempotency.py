@@ -46,6 +46,6 @@ def stored_json(status: int, body: BaseModel | dict[str, Any], media_type: str =
     return StoredResponse(status=status, media_type=media_type, body=text)
 
 
-def as_response(stored: StoredResponse, *, replayed: bool) -> Response:
-    headers = {REPLAYED_HEADER: "true"} if replayed else None
+def as_response(stored: StoredResponse, *, replayed: bool, headers: dict[str, str] | None = None) -> Response:
+    headers = {**(headers or {}), **({REPLAYED_HEADER: "true"} if replayed else {})}
     return Response(content=stored.body, status_code=stored.status, media_type=stored.media_type, headers=headers)

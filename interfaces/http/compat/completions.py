@@ -14,7 +14,6 @@ running 409. A stream that fails or is cut releases its key, so the client may r
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -44,11 +43,10 @@ from interfaces.http.cache_control import cache_policy
 from interfaces.http.compat.auth import container_of
 from interfaces.http.compat.errors import JsonResponse, RequestBodyInvalid
 from interfaces.http.context import request_id_var
-from interfaces.http.idempotency import REPLAYED_HEADER
+from interfaces.http.idempotency import REPLAYED_HEADER, as_response, fingerprint, stored_json
 from interfaces.http.lifecycle import cut_on_shutdown
 from interfaces.http.sse import SSE_HEADERS
 
-JSON = "application/json"
 STREAM = "text/event-stream"
 # Settling an idempotency key after a client left must outlive the cancelled request; strong references live here.
 _BACKGROUND: set[asyncio.Task[None]] = set()
@@ -84,12 +82,6 @@ def command_for(request: Request, principal: Principal, completion: CompletionRe
     )
 
 
-def fingerprint(path: str, body: BaseModel) -> str:
-    """A digest of what was asked: the path and the parsed body (so formatting and key order do not matter)."""
-    payload = {"path": path, "body": body.model_dump(mode="json")}
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
 async def answer(
     request: Request, command: CompletionCommand, *, stream: bool, body: BaseModel, render: Renderer
 ) -> Response:
@@ -104,20 +96,18 @@ async def answer(
 
     guard: IdempotencyGuard = container.idempotency()
     keyed = IdempotentRequest(command.principal.user_id, key, fingerprint(request.url.path, body))
-    replayed = {**render.headers, REPLAYED_HEADER: "true"}
     if not stream:
 
         async def run() -> StoredResponse:
             completion = await container.create_completion().execute(command)
-            return StoredResponse(status=200, media_type=JSON, body=orjson.dumps(render.whole(completion)).decode())
+            return stored_json(200, render.whole(completion))
 
         stored, was_replayed = await guard.run(keyed, run)
-        return Response(
-            stored.body, stored.status, headers=replayed if was_replayed else render.headers, media_type=JSON
-        )
+        return as_response(stored, replayed=was_replayed, headers=render.headers)
 
     replay = await guard.reserve(keyed)
     if replay is not None:
+        replayed = {**render.headers, REPLAYED_HEADER: "true"}
         return _sse(render.streamed(_replayed(completion_from_json(replay.body))), replayed)
     try:
         opened = await container.stream_completion().open(command)
