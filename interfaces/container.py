@@ -35,7 +35,7 @@ from application.compat.create_completion import CreateCompletion
 from application.compat.create_embeddings import CreateEmbeddings
 from application.compat.stream_completion import StreamCompletion
 from application.idempotency.guard import IdempotencyGuard
-from application.llm.gateway import LLMGateway
+from application.llm.model_call import ModelCall
 from application.models.get_model import GetModel
 from application.models.list_models import ListModels
 from application.unit_of_work import UnitOfWorkFactory
@@ -57,7 +57,7 @@ from infrastructure.memory.login_throttle import InMemoryLoginThrottle
 from infrastructure.memory.rate_limiter import InMemoryRateLimiter
 from infrastructure.memory.spend_counter import InMemorySpendCounter
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
-from infrastructure.observability.llm import LLMTelemetry, ObservedLLM
+from infrastructure.observability.llm import CallTelemetry, LLMTelemetry
 from infrastructure.observability.metrics import Metrics
 from infrastructure.observability.readiness import Readiness, data_directory
 from infrastructure.observability.security import SecurityLog
@@ -231,9 +231,10 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
     )
     catalog = providers.Singleton(load_catalog, settings.provided.catalog_path)
+    # The provider chain (adapters, each observed, behind resilience, behind the router), built from the catalog.
     llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ), observer=llm_telemetry)
-    observed_llm = providers.Singleton(
-        ObservedLLM, llm, catalog=catalog, metrics=metrics, log_content=settings.provided.log_message_content
+    call_telemetry = providers.Singleton(
+        CallTelemetry, catalog=catalog, metrics=metrics, log_content=settings.provided.log_message_content
     )
 
     redis = providers.Singleton(_redis, settings)
@@ -262,8 +263,8 @@ class Container(containers.DeclarativeContainer):
         fail_open=fail_open,
     )
     response_cache = providers.Singleton(_response_cache, settings, redis)
-    gateway = providers.Singleton(
-        LLMGateway, provider=observed_llm, embedder=observed_llm, meter=meter, cache=response_cache
+    model_call = providers.Singleton(
+        ModelCall, models=llm, catalog=catalog, meter=meter, cache=response_cache, observer=call_telemetry
     )
     check_request_rate = providers.Singleton(
         CheckRequestRate, limiter=rate_limiter, defaults=rate_limit_defaults, fail_open=fail_open
@@ -309,17 +310,15 @@ class Container(containers.DeclarativeContainer):
         history=settings.provided.history_limit,
         max_messages=settings.provided.max_messages_per_conversation,
     )
-    post_message = providers.Factory(
-        PostMessage, uow=uow, gateway=gateway, catalog=catalog, clock=clock, limits=exchange_limits
-    )
+    post_message = providers.Factory(PostMessage, uow=uow, model_call=model_call, clock=clock, limits=exchange_limits)
     stream_message = providers.Factory(
-        StreamMessage, uow=uow, gateway=gateway, catalog=catalog, clock=clock, limits=exchange_limits
+        StreamMessage, uow=uow, model_call=model_call, clock=clock, limits=exchange_limits
     )
 
     get_model = providers.Factory(GetModel, catalog=catalog)
-    create_completion = providers.Factory(CreateCompletion, gateway=gateway, catalog=catalog)
-    stream_completion = providers.Factory(StreamCompletion, gateway=gateway, catalog=catalog)
-    create_embeddings = providers.Factory(CreateEmbeddings, gateway=gateway, catalog=catalog)
+    create_completion = providers.Factory(CreateCompletion, model_call=model_call)
+    stream_completion = providers.Factory(StreamCompletion, model_call=model_call)
+    create_embeddings = providers.Factory(CreateEmbeddings, model_call=model_call)
 
 
 async def close_resources(container: Container) -> None:
@@ -327,7 +326,7 @@ async def close_resources(container: Container) -> None:
     the database), the provider clients, Redis and the health checks' Redis client, the database pool; and flushes
     the spans still buffered."""
     try:
-        await container.gateway().drain()
+        await container.model_call().drain()
         await container.usage_recorder().close()
     finally:
         await container.llm().aclose()

@@ -15,7 +15,7 @@ reach the store only leaves an old count to run out.
 
 from __future__ import annotations
 
-from application.usage.degraded import DegradedWarning
+from application.degraded import DegradedWarning
 from domain.auth.ports import LoginAttempt, LoginThrottle
 from domain.shared.errors import DependencyUnavailable
 

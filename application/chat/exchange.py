@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from application.auth.access import require_scope
-from application.llm.context import CachePolicy, CallContext
-from application.llm.limits import check_output_limit
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from application.usage.context import CachePolicy, CallContext
 from domain.auth.model import Principal, Scope
 from domain.chat.model import Conversation, Message, MessageStatus, check_message_content
 from domain.llm.model import ChatMessage, ChatRole, Completion, CompletionRequest
-from domain.llm.ports import ModelCatalog
 from domain.shared.errors import RuleViolation
 from domain.shared.ids import new_id
 
@@ -52,7 +50,6 @@ class PreparedExchange:
 
 async def prepare_exchange(
     uow_factory: UnitOfWorkFactory,
-    catalog: ModelCatalog,
     command: PostMessageCommand,
     *,
     limits: ExchangeLimits,
@@ -88,7 +85,6 @@ async def prepare_exchange(
         temperature=command.temperature,
         max_tokens=command.max_tokens,
     )
-    check_output_limit(catalog, request)
     context = CallContext(
         principal=command.principal,
         request_id=command.request_id,

@@ -9,11 +9,11 @@ from application.chat.exchange import (
     prepare_exchange,
     store_exchange,
 )
-from application.llm.gateway import CacheStatus, LLMGateway
+from application.llm.model_call import ModelCall
 from application.unit_of_work import UnitOfWorkFactory
+from application.usage.response_cache import CacheStatus
 from domain.chat.model import Message, MessageStatus
 from domain.llm.model import Completion
-from domain.llm.ports import ModelCatalog
 from domain.shared.clock import Clock
 
 
@@ -29,31 +29,24 @@ class PostMessage:
     """Sends the conversation so far plus the new message to its model and stores both turns in one transaction."""
 
     def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        gateway: LLMGateway,
-        catalog: ModelCatalog,
-        clock: Clock,
-        limits: ExchangeLimits | None = None,
+        self, *, uow: UnitOfWorkFactory, model_call: ModelCall, clock: Clock, limits: ExchangeLimits | None = None
     ) -> None:
         self._uow = uow
-        self._gateway = gateway
-        self._catalog = catalog
+        self._model_call = model_call
         self._clock = clock
         self._limits = limits or ExchangeLimits()
 
     async def execute(self, command: PostMessageCommand) -> PostMessageResult:
-        prepared = await prepare_exchange(self._uow, self._catalog, command, limits=self._limits, now=self._clock.now())
-        completion = await self._gateway.complete(prepared.request, prepared.context)
+        prepared = await prepare_exchange(self._uow, command, limits=self._limits, now=self._clock.now())
+        answer = await self._model_call.complete(prepared.request, prepared.context)
         now = self._clock.now()
-        reply = assistant_message(prepared, completion, status=MessageStatus.COMPLETE, now=now)
+        reply = assistant_message(prepared, answer.completion, status=MessageStatus.COMPLETE, now=now)
         async with self._uow() as uow:
             await store_exchange(uow, prepared, reply, now=now)
             await uow.commit()
         return PostMessageResult(
             user_message=prepared.user_message,
             assistant_message=reply,
-            completion=completion,
-            cache_status=self._gateway.cache_status(prepared.request, prepared.context, completion),
+            completion=answer.completion,
+            cache_status=answer.cache_status,
         )

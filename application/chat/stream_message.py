@@ -1,8 +1,12 @@
-"""Posting a message and answering it as a stream of deltas, storing whatever was received however it ends."""
+"""Posting a message and answering it as a stream of deltas, storing whatever was received however it ends.
+
+The model call is the model-call service's ``CallStream``, which settles the call (cost, usage record) on every
+ending; this use case only stores the conversation's turns: the whole answer, or the partial one of a stream that
+broke, was cut for shutdown, or was abandoned by its client.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -14,32 +18,15 @@ from application.chat.exchange import (
     prepare_exchange,
     store_exchange,
 )
-from application.llm.gateway import CacheStatus, LLMGateway
+from application.llm.call_stream import CallStream
+from application.llm.model_call import ModelCall
+from application.streams import run_to_end
 from application.unit_of_work import UnitOfWorkFactory
+from application.usage.response_cache import CacheStatus
 from domain.chat.model import Message, MessageStatus
-from domain.llm.model import (
-    Completion,
-    FinishReason,
-    ServedBy,
-    StreamEnd,
-    StreamEvent,
-    TextDelta,
-    partial_completion,
-)
-from domain.llm.ports import ModelCatalog
-from domain.llm.tokens import estimated_usage
+from domain.llm.model import Completion, FinishReason, StreamEnd, TextDelta, TokenUsage
 from domain.shared.clock import Clock
-from domain.shared.errors import UpstreamBadResponse, UpstreamError
-
-# Storing a cut-short answer must outlive the cancelled request that triggered it; strong references live here.
-_BACKGROUND: set[asyncio.Task[None]] = set()
-
-
-async def close_stream(stream: AsyncIterator[StreamEvent]) -> None:
-    """Closes a provider stream (an async generator), which closes its upstream HTTP response."""
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
+from domain.shared.errors import UpstreamError
 
 
 @dataclass(frozen=True)
@@ -53,115 +40,72 @@ class StreamOutcome:
 
 
 class MessageStream:
-    """Iterate for ``TextDelta``s as the model sends them, then one ``StreamOutcome``.
+    """Iterate for ``TextDelta``s as the model sends them, then one ``StreamOutcome``; close it however the
+    iteration ends (``aclose``): a stream closed before its outcome closes the model call and stores the partial
+    answer as incomplete."""
 
-    If the consumer stops early (the client went away), the upstream call is closed and the partial answer is
-    stored as incomplete anyway.
-    """
-
-    def __init__(
-        self,
-        use_case: StreamMessage,
-        prepared: PreparedExchange,
-        upstream: AsyncIterator[StreamEvent],
-        first: StreamEvent,
-    ) -> None:
+    def __init__(self, use_case: StreamMessage, prepared: PreparedExchange, call: CallStream) -> None:
         self._use_case = use_case
         self._prepared = prepared
-        self._upstream = upstream
-        self._first = first
+        self._call = call
+        self._stored = False
 
     @property
     def cache_status(self) -> CacheStatus:
-        """Whether the answer comes from the response cache (known before the first event is sent on)."""
-        status = getattr(self._upstream, "cache_status", CacheStatus.BYPASS)
-        return status if isinstance(status, CacheStatus) else CacheStatus.BYPASS
+        return self._call.cache_status
 
-    async def __aiter__(self) -> AsyncIterator[TextDelta | StreamOutcome]:
-        parts: list[str] = []
-        settled = False
+    def __aiter__(self) -> AsyncIterator[TextDelta | StreamOutcome]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[TextDelta | StreamOutcome]:
         try:
-            event = self._first
-            try:
-                while not isinstance(event, StreamEnd):
-                    if isinstance(event, TextDelta):  # conversations offer no tools: a tool-call delta is dropped
-                        parts.append(event.text)
-                        yield event
-                    event = await anext(self._upstream)
-            except StopAsyncIteration:
-                error: UpstreamError = UpstreamBadResponse("the upstream stream ended without its final event")
-            except UpstreamError as exc:
-                error = exc
-            else:
-                settled = True
-                outcome = await self._use_case.store(self._prepared, event.completion, MessageStatus.COMPLETE)
-            if not settled:
-                settled = True
-                partial = self._use_case.partial(self._prepared, "".join(parts), FinishReason.ERROR, error)
-                outcome = await self._use_case.store(self._prepared, partial, MessageStatus.INCOMPLETE, error)
-        finally:
-            if not settled:
-                await self._abandon("".join(parts))
-        yield outcome
+            async for event in self._call:
+                if isinstance(event, TextDelta):  # conversations offer no tools: a tool-call delta is dropped
+                    yield event
+                elif isinstance(event, StreamEnd):
+                    yield await self._store(event.completion, MessageStatus.COMPLETE)
+                    return
+        except UpstreamError as exc:
+            yield await self._store(self._partial(FinishReason.ERROR), MessageStatus.INCOMPLETE, exc)
 
-    async def _abandon(self, text: str) -> None:
-        async def close_and_store() -> None:
-            try:
-                await close_stream(self._upstream)
-            finally:
-                partial = self._use_case.partial(self._prepared, text, FinishReason.CANCELLED, None)
-                await self._use_case.store(self._prepared, partial, MessageStatus.INCOMPLETE)
+    async def aclose(self, cause: BaseException | None = None) -> None:
+        """Closes the model call (settled as cancelled unless it had ended) and stores what it had produced."""
+        await run_to_end(self._close_and_store(cause))
 
-        task = asyncio.ensure_future(close_and_store())
-        _BACKGROUND.add(task)
-        task.add_done_callback(_BACKGROUND.discard)
-        await asyncio.shield(task)  # a cancelled caller stops waiting here; the task still finishes
+    async def _close_and_store(self, cause: BaseException | None) -> None:
+        await self._call.aclose(cause)
+        if not self._stored:
+            await self._store(self._partial(FinishReason.CANCELLED), MessageStatus.INCOMPLETE)
+
+    def _partial(self, reason: FinishReason) -> Completion:
+        """What the call had produced when it was cut, as the service settled it."""
+        result = self._call.result
+        if result is not None:
+            return result
+        usage = TokenUsage(estimated=True)
+        return Completion(content="", finish_reason=reason, usage=usage, served_by=self._call.served_by)
+
+    async def _store(
+        self, completion: Completion, status: MessageStatus, error: UpstreamError | None = None
+    ) -> StreamOutcome:
+        self._stored = True
+        return await self._use_case.store(self._prepared, completion, status, error)
 
 
 class StreamMessage:
     def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        gateway: LLMGateway,
-        catalog: ModelCatalog,
-        clock: Clock,
-        limits: ExchangeLimits | None = None,
+        self, *, uow: UnitOfWorkFactory, model_call: ModelCall, clock: Clock, limits: ExchangeLimits | None = None
     ) -> None:
         self._uow = uow
-        self._gateway = gateway
-        self._catalog = catalog
+        self._model_call = model_call
         self._clock = clock
         self._limits = limits or ExchangeLimits()
 
     async def open(self, command: PostMessageCommand) -> MessageStream:
         """Starts the model call and waits for its first event, so failures before any text raise here."""
-        prepared = await prepare_exchange(self._uow, self._catalog, command, limits=self._limits, now=self._clock.now())
-        upstream = self._gateway.stream(prepared.request, prepared.context)
-        try:
-            first = await anext(upstream)
-        except StopAsyncIteration:
-            raise UpstreamBadResponse("the upstream stream was empty") from None
-        except BaseException:
-            await close_stream(upstream)
-            raise
-        return MessageStream(self, prepared, upstream, first)
-
-    def partial(
-        self, prepared: PreparedExchange, text: str, reason: FinishReason, error: UpstreamError | None
-    ) -> Completion:
-        """A completion for an answer cut short: the provider's own account when the error carries one, else an
-        estimate from the text received."""
-        reported = partial_completion(error) if error is not None else None
-        if reported is not None:
-            return reported
-        served = ServedBy(
-            model=prepared.request.model,
-            provider=error.provider if error and error.provider else "unknown",
-            upstream_model=error.model if error and error.model else "unknown",
-        )
-        usage = estimated_usage(prepared.request, text)
-        return Completion(content=text, finish_reason=reason, usage=usage, served_by=served)
+        prepared = await prepare_exchange(self._uow, command, limits=self._limits, now=self._clock.now())
+        call = await self._model_call.stream(prepared.request, prepared.context)
+        return MessageStream(self, prepared, call)
 
     async def store(
         self,

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.auth.access import require_scope
-from application.llm.gateway import CachePolicy, CallContext, LLMGateway
+from application.llm.model_call import Answer, ModelCall
+from application.usage.context import CachePolicy, CallContext
 from domain.auth.model import Principal, Scope
-from domain.llm.errors import ModelNotFound
-from domain.llm.model import Completion, CompletionRequest, ModelKind, check_completion_request
-from domain.llm.ports import ModelCatalog
+from domain.llm.model import CompletionRequest
 
 
 @dataclass(frozen=True)
@@ -19,27 +18,16 @@ class CompletionCommand:
     request_id: str = "-"
     cache: CachePolicy = CachePolicy.DEFAULT
 
-
-def prepare_completion(catalog: ModelCatalog, command: CompletionCommand) -> CallContext:
-    """Checks the caller may chat, the model is a chat model and the request keeps the rules."""
-    require_scope(command.principal, Scope.CHAT)
-    model = command.request.model
-    spec = catalog.find(model)
-    if spec is None:
-        raise ModelNotFound(f"model '{model}' does not exist")
-    if spec.kind is not ModelKind.CHAT:
-        raise ModelNotFound(f"model '{model}' is an {spec.kind} model, not a chat model")
-    check_completion_request(command.request)
-    return CallContext(principal=command.principal, request_id=command.request_id, cache=command.cache)
+    def context(self) -> CallContext:
+        require_scope(self.principal, Scope.CHAT)
+        return CallContext(principal=self.principal, request_id=self.request_id, cache=self.cache)
 
 
 class CreateCompletion:
-    """One completion through the gateway (so usage, budgets, limits, cache and fallbacks apply); nothing stored."""
+    """One completion through the model-call service (usage, budgets, limits, cache, fallbacks); nothing stored."""
 
-    def __init__(self, *, gateway: LLMGateway, catalog: ModelCatalog) -> None:
-        self._gateway = gateway
-        self._catalog = catalog
+    def __init__(self, *, model_call: ModelCall) -> None:
+        self._model_call = model_call
 
-    async def execute(self, command: CompletionCommand) -> Completion:
-        context = prepare_completion(self._catalog, command)
-        return await self._gateway.complete(command.request, context)
+    async def execute(self, command: CompletionCommand) -> Answer:
+        return await self._model_call.complete(command.request, command.context())

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.auth.access import require_scope
-from application.llm.gateway import CallContext, LLMGateway
+from application.llm.model_call import ModelCall
+from application.usage.context import CallContext
 from domain.auth.model import Principal, Scope
-from domain.llm.errors import ModelNotFound
-from domain.llm.model import EmbeddingRequest, Embeddings, ModelKind, check_embedding_request
-from domain.llm.ports import ModelCatalog
+from domain.llm.model import EmbeddingRequest, Embeddings
 
 
 @dataclass(frozen=True)
@@ -20,18 +19,10 @@ class EmbeddingsCommand:
 
 
 class CreateEmbeddings:
-    def __init__(self, *, gateway: LLMGateway, catalog: ModelCatalog) -> None:
-        self._gateway = gateway
-        self._catalog = catalog
+    def __init__(self, *, model_call: ModelCall) -> None:
+        self._model_call = model_call
 
     async def execute(self, command: EmbeddingsCommand) -> Embeddings:
         require_scope(command.principal, Scope.CHAT)
-        model = command.request.model
-        spec = self._catalog.find(model)
-        if spec is None:
-            raise ModelNotFound(f"model '{model}' does not exist")
-        if spec.kind is not ModelKind.EMBEDDING:
-            raise ModelNotFound(f"model '{model}' is a {spec.kind} model, not an embedding model")
-        check_embedding_request(command.request)
         context = CallContext(principal=command.principal, request_id=command.request_id)
-        return await self._gateway.embed(command.request, context)
+        return await self._model_call.embed(command.request, context)

@@ -4,6 +4,13 @@ Each (user or key, month) has a counter in the ``SpendCounter`` (in memory, or R
 counter is seeded once from the ledger (a SUM over the month) the first time it is needed, then only incremented as
 calls are charged. Charging happens before the usage record enters the buffer, so a seed never counts a record the
 counter will also be incremented by.
+
+Admission *holds* a call's most possible cost (``reserve``) on every budget that has a limit, atomically across
+instances: a call is let in only when the spend plus the holds of the calls in flight plus its own leaves the budget
+within its limit. Settlement charges what the call really cost and releases its hold (``charge``). So fifty
+concurrent calls on a nearly spent budget are not all let in together: at most the calls that fit are, and the
+overshoot is bounded by the error of one call's estimate. A hold of an instance that died lapses after
+``HOLD_TTL_SECONDS``.
 """
 
 from __future__ import annotations
@@ -11,19 +18,31 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from application.degraded import DegradedWarning
 from application.unit_of_work import UnitOfWorkFactory
-from application.usage.degraded import DegradedWarning
 from domain.auth.model import Principal
 from domain.shared.clock import Clock
 from domain.shared.errors import DependencyUnavailable
+from domain.shared.ids import new_id
 from domain.usage.errors import BudgetExceeded
 from domain.usage.model import MICROS_PER_USD, BudgetPeriod, BudgetStatus, BudgetSubject
-from domain.usage.ports import SpendCounter
+from domain.usage.ports import HoldResult, SpendCounter
 
 COUNTER_GRACE = timedelta(days=7)  # counters outlive their month a little, for late charges and reports
+HOLD_TTL_SECONDS = 900  # far beyond any call's deadline: only an instance that died leaves a hold to lapse
+Subject = tuple[BudgetSubject, uuid.UUID, int | None]
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A call's most possible cost, held on the counters ``keys`` until the call is settled."""
+
+    id: str
+    keys: tuple[str, ...]
 
 
 def _usd(micros: int) -> str:
@@ -39,43 +58,47 @@ class Budgets:
         self._fail_open = fail_open
         self._degraded = DegradedWarning("spend counter")
 
-    async def check(self, principal: Principal, estimated_micros: int = 0) -> None:
-        """Raises ``BudgetExceeded`` when a budget is used up or the prompt alone would overrun it."""
+    async def reserve(self, principal: Principal, most_micros: int) -> Hold | None:
+        """Holds ``most_micros`` on each of the caller's budgets that has a limit, or raises ``BudgetExceeded`` when
+        one is used up or lacks room for it. ``None``: nothing to hold (no limit, or counters down and fail-open)."""
         subjects = [s for s in _subjects(principal) if s[2] is not None]
         if not subjects:
-            return
+            return None
         period = BudgetPeriod.containing(self._clock.now())
+        keys = tuple(_counter_key(kind, subject_id, period) for kind, subject_id, _ in subjects)
+        limits = [limit or 0 for _, _, limit in subjects]
+        hold_id = str(new_id())
         try:
-            spent = await self._spent([(kind, subject_id) for kind, subject_id, _ in subjects], period)
+            found = await self._counter.hold(keys, limits, most_micros, hold_id, HOLD_TTL_SECONDS)
+            if None in found.totals:  # a counter met for the first time: seed it from the ledger, then again
+                for (kind, subject_id, _), total in zip(subjects, found.totals, strict=True):
+                    if total is None:
+                        await self._seed(kind, subject_id, period)
+                found = await self._counter.hold(keys, limits, most_micros, hold_id, HOLD_TTL_SECONDS)
         except DependencyUnavailable as exc:
             if not self._fail_open:
                 raise
             self._degraded.warn(exc, "budgets are not enforced (fail-open)")
-            return
-        for (kind, _, limit), used in zip(subjects, spent, strict=True):
-            assert limit is not None
-            if used >= limit or used + estimated_micros > limit:
-                name = "API key" if kind is BudgetSubject.API_KEY else "user"
-                raise BudgetExceeded(
-                    f"the {name}'s monthly budget of {_usd(limit)} USD is used up ({_usd(used)} USD spent "
-                    f"since {period.start.date()})",
-                    budget=kind.value,
-                    limit_micros=limit,
-                    spent_micros=used,
-                )
+            return None
+        if not found.held:
+            raise _refusal(subjects, found, most_micros, period)
+        return Hold(id=hold_id, keys=keys)
 
-    async def charge(self, principal: Principal, micros: int) -> None:
-        """Adds a call's cost to the user's and the key's counters (seeding a counter met for the first time)."""
-        if micros <= 0:
-            return
-        period = BudgetPeriod.containing(self._clock.now())
-        subjects = [(kind, subject_id) for kind, subject_id, _ in _subjects(principal)]
-        keys = [_counter_key(kind, subject_id, period) for kind, subject_id in subjects]
-        existed = await self._counter.add(keys, micros)
-        for (kind, subject_id), key, found in zip(subjects, keys, existed, strict=True):
-            if not found:
-                await self._seed(kind, subject_id, period)
-                await self._counter.add([key], micros)
+    async def charge(self, principal: Principal, micros: int, hold: Hold | None = None) -> None:
+        """Adds a call's cost to the user's and the key's counters (seeding a counter met for the first time), and
+        releases the call's hold."""
+        releasing = self._counter.release(hold.keys, hold.id) if hold is not None else None
+        if micros > 0:
+            period = BudgetPeriod.containing(self._clock.now())
+            subjects = [(kind, subject_id) for kind, subject_id, _ in _subjects(principal)]
+            keys = [_counter_key(kind, subject_id, period) for kind, subject_id in subjects]
+            existed = await self._counter.add(keys, micros)
+            for (kind, subject_id), key, found in zip(subjects, keys, existed, strict=True):
+                if not found:
+                    await self._seed(kind, subject_id, period)
+                    await self._counter.add([key], micros)
+        if releasing is not None:
+            await releasing
 
     async def status(self, principal: Principal) -> list[BudgetStatus]:
         """The caller's budgets this month: limit, spent and remaining (``None`` limit: no budget set).
@@ -115,7 +138,26 @@ class Budgets:
             return await uow.usage.total_cost(since=period.start, api_key_id=subject_id)
 
 
-def _subjects(principal: Principal) -> list[tuple[BudgetSubject, uuid.UUID, int | None]]:
+def _refusal(subjects: list[Subject], found: HoldResult, most_micros: int, period: BudgetPeriod) -> BudgetExceeded:
+    """The refusal naming the first budget without room (its total counts the calls in flight)."""
+    for index, ((kind, _, limit), used) in enumerate(zip(subjects, found.totals, strict=True)):
+        assert limit is not None
+        used = used or 0
+        last = index == len(subjects) - 1  # a counter that vanished meanwhile (evicted) refuses too: retry
+        if used >= limit or used + most_micros > limit or last:
+            name = "API key" if kind is BudgetSubject.API_KEY else "user"
+            state = "is used up" if used >= limit else f"has no room for this call (up to {_usd(most_micros)} USD)"
+            return BudgetExceeded(
+                f"the {name}'s monthly budget of {_usd(limit)} USD {state}: {_usd(used)} USD spent or held by calls "
+                f"in flight since {period.start.date()}",
+                budget=kind.value,
+                limit_micros=limit,
+                spent_micros=used,
+            )
+    raise AssertionError("no budget to refuse")  # unreachable: the last subject always refuses
+
+
+def _subjects(principal: Principal) -> list[Subject]:
     subjects = [(BudgetSubject.USER, principal.user_id, principal.user_limits.monthly_budget_micros)]
     if principal.api_key_id is not None:
         subjects.append((BudgetSubject.API_KEY, principal.api_key_id, principal.key_limits.monthly_budget_micros))

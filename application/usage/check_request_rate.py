@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from application.usage.degraded import DegradedWarning
+from application.degraded import DegradedWarning
 from application.usage.rate_limits import RateLimitDefaults, request_limits, visible_states
 from domain.auth.model import Principal
 from domain.shared.errors import DependencyUnavailable

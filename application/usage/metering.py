@@ -1,10 +1,12 @@
 """What happens around every model call: admission (budget, tokens per minute) before, accounting after.
 
-``admit`` refuses a call before the model is asked: a budget used up (``BudgetExceeded``), or a tokens-per-minute
-policy without room for the prompt plus the most the answer may take (``LimitExceeded``). ``settle`` runs once per
-call however it ended: it charges the cost to the budgets, gives back (or takes) the difference between the tokens
-reserved and those used, and hands one ``UsageRecord`` to the recorder. Settling never raises for a limiter or
-counter that is down: the call happened, and its record matters more.
+``admit`` refuses a call before the model is asked: a budget without room for the call's most possible cost (the
+prompt plus ``max_tokens`` at the prices of the dearest deployment that may serve it, fallbacks included), which it
+otherwise holds (``BudgetExceeded``), or a tokens-per-minute policy without room for the prompt plus the most the
+answer may take (``LimitExceeded``). ``settle`` runs once per call however it ended: it charges the real cost to the
+budgets and releases the hold, gives back (or takes) the difference between the tokens reserved and those used, and
+hands one ``UsageRecord`` to the recorder. Settling never raises for a limiter or counter that is down: the call
+happened, and its record matters more.
 """
 
 from __future__ import annotations
@@ -13,20 +15,20 @@ import asyncio
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from application.llm.context import CallContext
-from application.usage.budgets import Budgets
-from application.usage.degraded import DegradedWarning
+from application.degraded import DegradedWarning
+from application.usage.budgets import Budgets, Hold
+from application.usage.context import CallContext
 from application.usage.rate_limits import RateLimitDefaults, token_limits, visible_states
-from domain.llm.model import Completion, CompletionRequest, FinishReason, ModelSpec
+from domain.llm.model import Completion, CompletionRequest, FinishReason, ModelSpec, TokenUsage
 from domain.llm.ports import ModelCatalog
 from domain.llm.tokens import estimate_tokens
 from domain.shared.clock import Clock
 from domain.shared.errors import DependencyUnavailable, DomainError
 from domain.shared.ids import new_id
 from domain.usage.errors import LimitExceeded
-from domain.usage.model import UsageRecord, UsageStatus, cost_micros, input_cost_micros
+from domain.usage.model import UsageRecord, UsageStatus, cost_micros
 from domain.usage.ports import RateLimiter, UsageRecorder
 from domain.usage.rate_limits import RateLimit
 
@@ -42,6 +44,7 @@ class Admission:
     limits: tuple[RateLimit, ...] = ()
     reserved_tokens: int = 0
     at_ms: int = 0
+    hold: Hold | None = None  # the budgets' hold of the call's most possible cost
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,11 +84,32 @@ class Meter:
         started = time.monotonic()
         spec = self._catalog.find(request.model)
         prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
-        if spec is not None:
-            await self._budgets.check(context.principal, input_cost_micros(prompt_tokens, spec))
+        hold = await self._budgets.reserve(context.principal, self.most_cost(request, prompt_tokens))
+        try:
+            admission = await self._admit_tokens(request, context, spec, prompt_tokens)
+        except BaseException:
+            if hold is not None:
+                await self._budgets.charge(context.principal, 0, hold)
+            raise
+        return replace(admission, started=started, hold=hold)
+
+    def most_cost(self, request: CompletionRequest, prompt_tokens: int) -> int:
+        """The most the call may cost: its prompt and ``max_tokens`` (else each deployment's own output limit) at
+        the prices of the dearest deployment that may serve it, fallbacks and A/B variants included."""
+        most = 0
+        for model in self._catalog.chain(request.model):
+            for deployment in model.deployments:
+                answer = request.max_tokens if request.max_tokens is not None else deployment.max_output_tokens
+                usage = TokenUsage(input_tokens=prompt_tokens, output_tokens=answer)
+                most = max(most, cost_micros(usage, deployment))
+        return most
+
+    async def _admit_tokens(
+        self, request: CompletionRequest, context: CallContext, spec: ModelSpec | None, prompt_tokens: int
+    ) -> Admission:
         limits = token_limits(context.principal, self._defaults)
         if not limits:
-            return Admission(started=started, spec=spec)
+            return Admission(started=0.0, spec=spec)
         most = request.max_tokens if request.max_tokens is not None else (spec.max_output_tokens if spec else 0)
         # A request larger than a whole minute's quota may still pass when the window is empty.
         reserved = min(prompt_tokens + most, *(limit.limit for limit in limits))
@@ -95,7 +119,7 @@ class Meter:
             if not self._fail_open:
                 raise
             self._degraded.warn(exc, "tokens are not rate limited (fail-open)")
-            return Admission(started=started, spec=spec)
+            return Admission(started=0.0, spec=spec)
         if not decision.allowed:
             raise LimitExceeded(
                 f"rate limit '{decision.denied_by}' reached: this request may use {reserved} tokens; "
@@ -103,7 +127,7 @@ class Meter:
                 retry_after_seconds=decision.retry_after_seconds,
                 states=visible_states(decision),
             )
-        return Admission(started=started, spec=spec, limits=limits, reserved_tokens=reserved, at_ms=decision.at_ms)
+        return Admission(started=0.0, spec=spec, limits=limits, reserved_tokens=reserved, at_ms=decision.at_ms)
 
     async def settle(
         self, admission: Admission, request: CompletionRequest, context: CallContext, outcome: Outcome
@@ -114,7 +138,7 @@ class Meter:
             spec = self._price_spec(completion, admission.spec)
             cost = cost_micros(completion.usage, spec) if spec is not None else 0
         used = completion.usage.total_tokens if completion is not None and not completion.cached else 0
-        updates = [self._budgets.charge(context.principal, cost)]
+        updates = [self._budgets.charge(context.principal, cost, admission.hold)]
         if admission.limits and used != admission.reserved_tokens:
             updates.append(self._limiter.adjust(admission.limits, used - admission.reserved_tokens, admission.at_ms))
         # Together: with a shared Redis both counters go in one round trip.

@@ -14,7 +14,7 @@ import json
 import logging
 from dataclasses import asdict
 
-from application.usage.degraded import DegradedWarning
+from application.degraded import DegradedWarning
 from domain.auth.model import Principal
 from domain.llm.model import Completion, CompletionRequest, FinishReason
 from domain.shared.errors import DependencyUnavailable

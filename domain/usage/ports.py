@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from domain.llm.model import Completion
@@ -63,8 +64,19 @@ class RateLimiter(abc.ABC):
         negative (a refund). Never refuses. A refund for a reservation that already left the window is dropped."""
 
 
+@dataclass(frozen=True)
+class HoldResult:
+    """What ``SpendCounter.hold`` found: whether the amount is now held, and each counter's committed total (its
+    spend plus the live holds of calls in flight) before this hold; ``None`` for a counter not seeded yet."""
+
+    held: bool
+    totals: tuple[int | None, ...]
+
+
 class SpendCounter(abc.ABC):
-    """Running totals of spend per budget and period (micro-dollars), seeded from the ledger once."""
+    """Running totals of spend per budget and period (micro-dollars), seeded from the ledger once, and the holds of
+    calls in flight: a call's most possible cost is held when it is admitted and released when it is settled, so
+    concurrent calls cannot overrun a budget together. A hold lapses after its TTL (an instance that died)."""
 
     @abc.abstractmethod
     async def get(self, keys: Sequence[str]) -> list[int | None]:
@@ -77,6 +89,17 @@ class SpendCounter(abc.ABC):
     @abc.abstractmethod
     async def add(self, keys: Sequence[str], amount: int) -> list[bool]:
         """Adds ``amount`` to each counter that exists; returns, per key, whether it existed."""
+
+    @abc.abstractmethod
+    async def hold(
+        self, keys: Sequence[str], limits: Sequence[int], amount: int, hold_id: str, ttl_seconds: int
+    ) -> HoldResult:
+        """All or nothing, atomically: when every counter is seeded and its committed total is below its limit with
+        room for ``amount``, holds ``amount`` on each under ``hold_id`` for at most ``ttl_seconds``."""
+
+    @abc.abstractmethod
+    async def release(self, keys: Sequence[str], hold_id: str) -> None:
+        """Drops the hold ``hold_id`` from each counter (nothing for a hold that lapsed or never was)."""
 
 
 class CompletionCache(abc.ABC):

@@ -8,7 +8,7 @@ path. ``infrastructure.llm.anthropic_sdk`` is the same adapter on the official S
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import orjson
 
@@ -65,7 +65,7 @@ class AnthropicProvider(AnthropicBase):
         except SHAPE_FAILURES as exc:
             raise self._bad(f"sent an invalid message ({exc})") from None
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         body = request_body(self._spec, request)
         body["stream"] = True
         state = StreamState()

@@ -9,7 +9,7 @@ of it leaves this module.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import anthropic
@@ -63,7 +63,7 @@ class AnthropicSDKProvider(AnthropicBase):
         except SHAPE_FAILURES as exc:
             raise self._bad(f"sent an invalid message ({exc})") from None
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         try:
             upstream = await self._client.messages.create(**self._params(request), stream=True)
         except _SDK_FAILURES as exc:

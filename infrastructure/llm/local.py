@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from domain.llm.model import (
@@ -138,7 +138,7 @@ class LocalProvider(LLMProvider):
         pieces, finish, stop = self._answer(request)
         return self._completion(request, "".join(pieces), finish, stop)
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         if self._first_token_delay:
             await asyncio.sleep(self._first_token_delay)
         tool = _tool_to_call(request)

@@ -9,7 +9,7 @@ path. ``infrastructure.llm.openai_sdk`` is the same adapter on the official SDK.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import orjson
 
@@ -80,7 +80,7 @@ class OpenAIProvider(OpenAIBase):
         except SHAPE_FAILURES as exc:
             raise self._bad(f"sent an invalid chat completion ({exc})") from None
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         body = request_body(self._spec, request)
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -14,7 +14,7 @@ an ``UpstreamError``, raised ``from None``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 
 import httpx2
 import openai
@@ -77,7 +77,7 @@ class OpenAISDKProvider(OpenAIBase):
         except SHAPE_FAILURES as exc:
             raise self._bad(f"sent an invalid chat completion ({exc})") from None
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         try:
             upstream = await self._client.chat.completions.create(
                 **request_body(self._spec, request), stream=True, stream_options={"include_usage": True}

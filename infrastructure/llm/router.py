@@ -7,8 +7,12 @@ unwell, circuit open, credentials refused) hands over to the next; a rejected re
 does not, as the next model would refuse it too. When every model fails, the first real upstream failure is raised
 (a ``CircuitOpen`` only when nothing better is known).
 
-Streams retry and fall back only until their first event: after a delta has been yielded an error propagates, with
-the partial completion attached (``domain.llm.model.partial_completion``) and stamped with the model that served it.
+Streams retry and fall back only until their first event (``open_stream`` returns a ``ModelStream`` opened on it,
+which knows the deployment serving it); after that an error propagates, with the partial completion attached
+(``domain.llm.model.partial_completion``) and stamped with the path the call took.
+
+A fallback whose ``max_output_tokens`` is below the request's ``max_tokens`` is skipped: a request is never capped
+behind the client's back (the model asked for is checked before the call, in the application).
 
 Embedding models have one deployment and no fallback (vectors of two models do not compare); their calls get the
 same breaker, budget and retries.
@@ -20,7 +24,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import replace
 from functools import partial
 from typing import Protocol, runtime_checkable
@@ -32,20 +36,15 @@ from domain.llm.model import (
     EmbeddingRequest,
     Embeddings,
     ModelSpec,
+    ServedBy,
     StreamEnd,
     StreamEvent,
     partial_completion,
     with_partial,
 )
-from domain.llm.ports import EmbeddingProvider, LLMProvider, ModelCatalog
-from domain.shared.errors import (
-    CircuitOpen,
-    NotFound,
-    UpstreamAuthError,
-    UpstreamBadResponse,
-    UpstreamError,
-    UpstreamUnavailable,
-)
+from domain.llm.ports import EmbeddingProvider, LLMProvider, ModelBackend, ModelCatalog
+from domain.llm.stream import ModelStream
+from domain.shared.errors import CircuitOpen, NotFound, UpstreamAuthError, UpstreamError, UpstreamUnavailable
 from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
 from infrastructure.llm.resilience import Clock, Resilience, ResiliencePolicy, Sleep, Tally
 
@@ -73,27 +72,14 @@ def _most_meaningful(errors: list[UpstreamError], model: str) -> UpstreamError:
     return errors[0] if errors else UpstreamUnavailable(f"no deployment can serve '{model}'", model=model)
 
 
-async def _open(provider: LLMProvider, request: CompletionRequest) -> tuple[AsyncIterator[StreamEvent], StreamEvent]:
+async def _open(provider: LLMProvider, request: CompletionRequest, served_by: ServedBy) -> ModelStream:
     """Starts a stream and waits for its first event, so that a failure up to there can be retried."""
-    events = aiter(provider.stream(request))
-    try:
-        first = await anext(events)
-    except StopAsyncIteration:
-        raise UpstreamBadResponse("the stream ended without any event", model=request.model) from None
-    except BaseException:
-        await _close(events)
-        raise
-    return events, first
+    return await ModelStream.open(provider.stream(request), served_by)
 
 
-async def _close(events: AsyncIterator[StreamEvent]) -> None:
-    if isinstance(events, Closeable):
-        await events.aclose()
-
-
-class ModelRouter(LLMProvider, EmbeddingProvider):
-    """The ``LLMProvider`` and ``EmbeddingProvider`` the use cases see: it looks the public model up and hands the
-    call to its deployments.
+class ModelRouter(ModelBackend):
+    """The ``ModelBackend`` the model-call service sees: it looks the public model up and hands the call to its
+    deployments.
 
     ``deployments`` maps ``deployment_key(model, variant)`` to the provider serving it; ``embedders`` maps each
     embedding model's name to its provider.
@@ -136,21 +122,16 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
             if isinstance(provider, Closeable):
                 await provider.aclose()
 
-    def _chain(self, model: str) -> list[ModelSpec]:
-        """The model asked for, then its fallbacks, breadth first, each once, skipping any not deployed."""
-        spec = self._catalog.find(model)
-        if spec is None or not self._deployed(spec):
+    def _chain(self, request: CompletionRequest) -> list[ModelSpec]:
+        """The model asked for, then its fallbacks, breadth first, each once, skipping any not deployed and any
+        fallback whose output limit is below the request's ``max_tokens`` (never capped behind the client's back;
+        the model asked for was checked against it before the call)."""
+        model = request.model
+        chain = [spec for spec in self._catalog.chain(model) if self._deployed(spec)]
+        if not chain or chain[0].name != model:
             raise NotFound(f"model '{model}' does not exist")
-        chain, queue, seen = [], [spec], {spec.name}
-        while queue:
-            current = queue.pop(0)
-            chain.append(current)
-            for name in current.fallbacks:
-                fallback = self._catalog.find(name)
-                if fallback is not None and fallback.name not in seen and self._deployed(fallback):
-                    seen.add(fallback.name)
-                    queue.append(fallback)
-        return chain
+        wanted = request.max_tokens
+        return [chain[0], *(s for s in chain[1:] if wanted is None or wanted <= s.max_output_tokens)]
 
     def _deployed(self, spec: ModelSpec) -> bool:
         return all(deployment_key(spec.name, d.variant) in self._deployments for d in spec.deployments)
@@ -162,8 +143,9 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
 
     @staticmethod
     def _routed(request: CompletionRequest, spec: ModelSpec) -> CompletionRequest:
-        capped = request.max_tokens if request.max_tokens is not None else spec.max_output_tokens
-        return replace(request, model=spec.name, max_tokens=min(capped, spec.max_output_tokens))
+        """The request as ``spec`` is asked it: its own name, and its own output limit when the client set none."""
+        wanted = request.max_tokens if request.max_tokens is not None else spec.max_output_tokens
+        return replace(request, model=spec.name, max_tokens=wanted)
 
     @staticmethod
     def _stamp(completion: Completion, deployment: ModelSpec, tally: Tally, failed: list[str]) -> Completion:
@@ -172,7 +154,7 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
 
     async def complete(self, request: CompletionRequest) -> Completion:
         tally, failed, errors = Tally(), [], []
-        for spec in self._chain(request.model):
+        for spec in self._chain(request):
             deployment = self._pick(spec)
             key = deployment_key(spec.name, deployment.variant)
             call = partial(self._deployments[key].complete, self._routed(request, spec))
@@ -189,14 +171,15 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
             return self._stamp(completion, deployment, tally, failed)
         raise _most_meaningful(errors, request.model)
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+    async def open_stream(self, request: CompletionRequest) -> ModelStream:
         tally, failed, errors = Tally(), [], []
-        for spec in self._chain(request.model):
+        for spec in self._chain(request):
             deployment = self._pick(spec)
             key = deployment_key(spec.name, deployment.variant)
-            opening = partial(_open, self._deployments[key], self._routed(request, spec))
+            served_by = _served_by(deployment)
+            opening = partial(_open, self._deployments[key], self._routed(request, spec), served_by)
             try:
-                events, first = await self._resilience[key].call(opening, tally)
+                opened = await self._resilience[key].call(opening, tally)
             except UpstreamError as exc:
                 if not _falls_back(exc):
                     raise
@@ -205,13 +188,8 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
                 failed.append(spec.name)
                 errors.append(exc)
                 continue
-            relay = self._relay(events, first, key, deployment, tally, failed)
-            try:
-                async for event in relay:
-                    yield event
-            finally:
-                await relay.aclose()  # at once, not when collected: the consumer may have gone away
-            return
+            relay = self._relay(opened, key, deployment, tally, failed)
+            return await ModelStream.open(relay, served_by)
         raise _most_meaningful(errors, request.model)
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
@@ -223,24 +201,16 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
         return replace(embeddings, attempts=tally.attempts)
 
     async def _relay(
-        self,
-        events: AsyncIterator[StreamEvent],
-        first: StreamEvent,
-        key: str,
-        deployment: ModelSpec,
-        tally: Tally,
-        failed: list[str],
+        self, events: ModelStream, key: str, deployment: ModelSpec, tally: Tally, failed: list[str]
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Forwards a started stream; from here on an error propagates. Closing this generator closes the upstream."""
+        """Forwards an opened stream, its end stamped with the path it took; from here on an error propagates (and
+        counts against the deployment's breaker). Closing this generator closes the upstream."""
         try:
-            event: StreamEvent | None = first
-            while event is not None:
+            async for event in events:
                 if isinstance(event, StreamEnd):
                     yield StreamEnd(self._stamp(event.completion, deployment, tally, failed))
                     return
                 yield event
-                event = await anext(events, None)
-            raise UpstreamBadResponse("the stream ended without its last event", model=deployment.name)
         except UpstreamError as exc:
             self._resilience[key].breaker.record(exc)
             cut = partial_completion(exc)
@@ -248,4 +218,13 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
                 with_partial(exc, self._stamp(cut, deployment, tally, failed))
             raise
         finally:
-            await _close(events)
+            await events.aclose()
+
+
+def _served_by(deployment: ModelSpec) -> ServedBy:
+    return ServedBy(
+        model=deployment.name,
+        provider=deployment.provider,
+        upstream_model=deployment.upstream_model,
+        variant=deployment.variant,
+    )

@@ -19,7 +19,7 @@ What the SDK adapters get from their SDK, this client does itself, with the same
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,7 +148,7 @@ class UpstreamHTTP:
         except orjson.JSONDecodeError:
             raise self._bad("sent an unreadable response") from None
 
-    async def stream(self, path: str, body: Mapping[str, Any]) -> AsyncIterator[list[SSEEvent]]:
+    async def stream(self, path: str, body: Mapping[str, Any]) -> AsyncGenerator[list[SSEEvent], None]:
         """The events of a streamed POST, in the batches the network delivered them. Leaving early (``aclose``)
         closes the response, so the upstream sees the client go."""
         payload = orjson.dumps(body)

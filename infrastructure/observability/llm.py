@@ -3,47 +3,44 @@
 - ``LLMTelemetry`` is the router's observer: it counts retries, fallbacks and circuit changes, and wraps each
   deployment's provider in an ``ObservedDeployment``, which makes one CLIENT span per upstream attempt (GenAI
   semantic conventions: ``gen_ai.*`` attributes) and counts attempts and upstream errors.
-- ``ObservedLLM`` wraps the router itself, where a call is whole (retries and fallbacks done): one log line per call
-  (model asked and who answered, tokens, cost, latency, attempts, fallbacks) and the call, token and cost metrics.
+- ``CallTelemetry`` is the model-call service's observer, told once per whole call (retries and fallbacks done)
+  however it ended: one log line (model asked and who answered, tokens, cost, latency, attempts, fallbacks) and the
+  call, token and cost metrics.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import urlsplit
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
+from application.llm.observer import CallObserver
+from application.usage.metering import Outcome
 from domain.llm.model import (
     Completion,
     CompletionRequest,
     EmbeddingRequest,
     Embeddings,
     ModelSpec,
+    ServedBy,
     StreamEnd,
     StreamEvent,
-    partial_completion,
 )
-from domain.llm.ports import EmbeddingProvider, LLMProvider, ModelCatalog
-from domain.shared.errors import UpstreamError
+from domain.llm.ports import LLMProvider, ModelCatalog
+from domain.shared.errors import DomainError, UpstreamError
+from domain.usage.model import UsageStatus, cost_micros
 from infrastructure.llm.observer import RouterObserver
+from infrastructure.llm.router import Closeable
 from infrastructure.observability.logging import get_logger
 from infrastructure.observability.metrics import Metrics
 
 MICROS_PER_USD = 1_000_000
-TOKENS_PER_PRICE_UNIT = 1_000_000  # catalog prices are per million tokens
 
 
 def _outcome(error: BaseException) -> str:
-    return error.code if isinstance(error, UpstreamError) else "cancelled"
-
-
-async def _close(stream: AsyncIterator[StreamEvent]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
+    return error.code if isinstance(error, DomainError) else "cancelled"
 
 
 class LLMTelemetry(RouterObserver):
@@ -81,9 +78,8 @@ class ObservedDeployment(LLMProvider):
         self._server = urlsplit(spec.base_url).hostname if spec.base_url else None
 
     async def aclose(self) -> None:
-        aclose = getattr(self._inner, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        if isinstance(self._inner, Closeable):
+            await self._inner.aclose()
 
     async def complete(self, request: CompletionRequest) -> Completion:
         span = self._start(request, streaming=False)
@@ -95,23 +91,23 @@ class ObservedDeployment(LLMProvider):
         self._succeeded(span, completion)
         return completion
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         span = self._start(request, streaming=True)
         events = self._inner.stream(request)
-        settled = False
+        ended = False
         try:
             async for event in events:
                 if isinstance(event, StreamEnd):
-                    settled = True
+                    ended = True
                     self._succeeded(span, event.completion)
                 yield event
         except BaseException as exc:
-            if not settled:  # an error, or the consumer stopped before the end (cancelled)
-                settled = True
+            if not ended:  # an error, or the consumer stopped before the end (cancelled)
+                ended = True
                 self._failed(span, exc)
             raise
         finally:
-            await _close(events)
+            await events.aclose()
 
     def _start(self, request: CompletionRequest, *, streaming: bool) -> Span | None:
         if self._tracer is None:
@@ -160,47 +156,42 @@ class ObservedDeployment(LLMProvider):
             span.end()
 
 
-class ObservedLLM(LLMProvider, EmbeddingProvider):
-    """The router as the gateway sees it: each whole call logged once, with its tokens, cost and path."""
+class CallTelemetry(CallObserver):
+    """Each whole call logged once, with its tokens, cost and path, and counted."""
 
-    def __init__(self, inner: Any, *, catalog: ModelCatalog, metrics: Metrics, log_content: bool) -> None:
-        self._inner = inner
+    def __init__(self, *, catalog: ModelCatalog, metrics: Metrics, log_content: bool) -> None:
         self._catalog = catalog
         self._metrics = metrics
         self._log_content = log_content
         self._log = get_logger("switchboard.llm")
 
-    @property
-    def catalog(self) -> ModelCatalog:
-        return self._catalog
+    def opened(self, request: CompletionRequest, served_by: ServedBy, seconds: float) -> None:
+        self._metrics.llm_first_token.labels(request.model, served_by.provider).observe(seconds)
 
-    async def aclose(self) -> None:
-        aclose = getattr(self._inner, "aclose", None)
-        if aclose is not None:
-            await aclose()
+    def finished(self, request: CompletionRequest, outcome: Outcome, seconds: float) -> None:
+        completion = outcome.completion
+        if outcome.status is UsageStatus.SUCCESS and completion is not None:
+            self._done(request, completion, seconds, streaming=outcome.streamed)
+        elif isinstance(outcome.error, DomainError) and outcome.error.code != "shutting_down":
+            self._failed(request, outcome, seconds)
+        else:
+            fields = self._partial_fields(completion) if completion is not None else {}
+            self._log.info(
+                "llm call cancelled", model=request.model, streaming=outcome.streamed, **fields, **_timing(seconds)
+            )
 
-    async def complete(self, request: CompletionRequest) -> Completion:
-        started = time.perf_counter()
-        try:
-            completion = await self._inner.complete(request)
-        except UpstreamError as exc:
-            self._failed(request, exc, started, streaming=False)
-            raise
-        self._done(request, completion, started, streaming=False)
-        return completion
-
-    async def embed(self, request: EmbeddingRequest) -> Embeddings:
-        started = time.perf_counter()
-        try:
-            embeddings: Embeddings = await self._inner.embed(request)
-        except UpstreamError as exc:
-            self._metrics.llm_calls.labels(request.model, "", exc.provider or "unknown", exc.code).inc()
-            self._log.warning("embeddings failed", model=request.model, error=exc.code, **self._timing(started))
-            raise
-        served = embeddings.served_by
+    def embedded(
+        self, request: EmbeddingRequest, embeddings: Embeddings | None, error: BaseException | None, seconds: float
+    ) -> None:
         m = self._metrics
+        if embeddings is None:
+            provider = error.provider if isinstance(error, UpstreamError) and error.provider else "unknown"
+            m.llm_calls.labels(request.model, "", provider, _outcome(error or Exception())).inc()
+            self._log.warning("embeddings failed", model=request.model, error=_outcome(error or Exception()))
+            return
+        served = embeddings.served_by
         m.llm_calls.labels(request.model, served.model, served.provider, "ok").inc()
-        m.llm_duration.labels(request.model, served.provider, "embed").observe(time.perf_counter() - started)
+        m.llm_duration.labels(request.model, served.provider, "embed").observe(seconds)
         m.llm_tokens.labels(served.model, served.provider, "input").inc(embeddings.usage.input_tokens)
         self._log.info(
             "embeddings",
@@ -210,41 +201,8 @@ class ObservedLLM(LLMProvider, EmbeddingProvider):
             inputs=len(request.inputs),
             input_tokens=embeddings.usage.input_tokens,
             attempts=embeddings.attempts,
-            **self._timing(started),
+            **_timing(seconds),
         )
-        return embeddings
-
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        started = time.perf_counter()
-        events = self._inner.stream(request)
-        first = True
-        settled = False
-        try:
-            async for event in events:
-                if first:
-                    first = False
-                    self._first_event(request, started)
-                if isinstance(event, StreamEnd):
-                    settled = True
-                    self._done(request, event.completion, started, streaming=True)
-                yield event
-        except UpstreamError as exc:
-            settled = True
-            self._failed(request, exc, started, streaming=True)
-            raise
-        finally:
-            await _close(events)
-            if not settled:
-                self._log.info("llm call cancelled", model=request.model, streaming=True, **self._timing(started))
-
-    def _first_event(self, request: CompletionRequest, started: float) -> None:
-        spec = self._catalog.find(request.model)
-        provider = spec.provider if spec is not None else "unknown"
-        self._metrics.llm_first_token.labels(request.model, provider).observe(time.perf_counter() - started)
-
-    @staticmethod
-    def _timing(started: float) -> dict[str, float]:
-        return {"latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     def cost_usd(self, completion: Completion) -> float:
         spec = self._catalog.find(completion.served_by.model)
@@ -254,22 +212,15 @@ class ObservedLLM(LLMProvider, EmbeddingProvider):
             deployment = spec.deployment(completion.served_by.variant)
         except KeyError:
             deployment = spec
-        usage = completion.usage
-        micros = (
-            usage.input_tokens * deployment.input_price_per_mtok_micros
-            + usage.output_tokens * deployment.output_price_per_mtok_micros
-        ) / TOKENS_PER_PRICE_UNIT
-        return micros / MICROS_PER_USD
+        return cost_micros(completion.usage, deployment) / MICROS_PER_USD
 
-    def _done(self, request: CompletionRequest, completion: Completion, started: float, *, streaming: bool) -> None:
+    def _done(self, request: CompletionRequest, completion: Completion, seconds: float, *, streaming: bool) -> None:
         served = completion.served_by
         usage = completion.usage
         cost = self.cost_usd(completion)
         m = self._metrics
         m.llm_calls.labels(request.model, served.model, served.provider, "ok").inc()
-        m.llm_duration.labels(request.model, served.provider, "stream" if streaming else "complete").observe(
-            time.perf_counter() - started
-        )
+        m.llm_duration.labels(request.model, served.provider, "stream" if streaming else "complete").observe(seconds)
         m.llm_tokens.labels(served.model, served.provider, "input").inc(usage.input_tokens)
         m.llm_tokens.labels(served.model, served.provider, "output").inc(usage.output_tokens)
         if cost:
@@ -289,39 +240,50 @@ class ObservedLLM(LLMProvider, EmbeddingProvider):
             "retries": max(0, completion.attempts - 1 - len(completion.fallbacks)),
             "fallbacks": list(completion.fallbacks),
             "streaming": streaming,
-            **self._timing(started),
+            **_timing(seconds),
         }
         if self._log_content:
             fields["prompt"] = [{"role": m.role.value, "content": m.content} for m in request.messages]
             fields["answer"] = completion.content
         self._log.info("llm call", **fields)
 
-    def _failed(self, request: CompletionRequest, error: UpstreamError, started: float, *, streaming: bool) -> None:
-        partial = partial_completion(error)
+    def _failed(self, request: CompletionRequest, outcome: Outcome, seconds: float) -> None:
+        error = outcome.error
+        assert isinstance(error, DomainError)
+        partial = outcome.completion
         served = partial.served_by if partial is not None else None
-        provider = served.provider if served is not None else (error.provider or "unknown")
+        upstream_provider = error.provider if isinstance(error, UpstreamError) else None
+        provider = served.provider if served is not None else (upstream_provider or "unknown")
+        streaming = "stream" if outcome.streamed else "complete"
         self._metrics.llm_calls.labels(request.model, served.model if served else "", provider, error.code).inc()
-        self._metrics.llm_duration.labels(request.model, provider, "stream" if streaming else "complete").observe(
-            time.perf_counter() - started
-        )
+        self._metrics.llm_duration.labels(request.model, provider, streaming).observe(seconds)
         fields: dict[str, Any] = {
             "model": request.model,
             "provider": provider,
             "error": error.code,
             "detail": error.detail,
-            "streaming": streaming,
-            **self._timing(started),
+            "streaming": outcome.streamed,
+            **_timing(seconds),
         }
         if partial is not None:
-            fields.update(
-                served_by=partial.served_by.model,
-                input_tokens=partial.usage.input_tokens,
-                output_tokens=partial.usage.output_tokens,
-                attempts=partial.attempts,
-                fallbacks=list(partial.fallbacks),
-            )
+            fields.update(self._partial_fields(partial))
             self._metrics.llm_tokens.labels(partial.served_by.model, provider, "input").inc(partial.usage.input_tokens)
             self._metrics.llm_tokens.labels(partial.served_by.model, provider, "output").inc(
                 partial.usage.output_tokens
             )
         self._log.warning("llm call failed", **fields)
+
+    @staticmethod
+    def _partial_fields(partial: Completion) -> dict[str, Any]:
+        return {
+            "served_by": partial.served_by.model,
+            "variant": partial.served_by.variant,
+            "input_tokens": partial.usage.input_tokens,
+            "output_tokens": partial.usage.output_tokens,
+            "attempts": partial.attempts,
+            "fallbacks": list(partial.fallbacks),
+        }
+
+
+def _timing(seconds: float) -> dict[str, float]:
+    return {"latency_ms": round(seconds * 1000, 2)}

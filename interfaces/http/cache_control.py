@@ -6,7 +6,7 @@ opt in, whatever the temperature. Nothing: the default, deterministic (temperatu
 
 from __future__ import annotations
 
-from application.llm.context import CachePolicy
+from application.usage.context import CachePolicy
 
 CACHE_HEADER = "X-Switchboard-Cache"
 

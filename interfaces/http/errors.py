@@ -1,4 +1,10 @@
-"""The one table from error to HTTP status, rendered as RFC 9457 ``application/problem+json``."""
+"""The one table from error to HTTP status, and the one renderer of RFC 9457 ``application/problem+json``.
+
+Every problem body (the error handlers', the middleware's last-resort 500 and 413, the SSE ``error`` events) is
+built by ``problem_body``; a domain error's by ``domain_problem``, which masks what must not reach a client
+(``public_detail``). The OpenAI and Anthropic error shapes (``interfaces.http.compat.errors``) render the same
+errors with the same statuses and the same masking.
+"""
 
 from __future__ import annotations
 
@@ -69,6 +75,36 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
 _GENERIC_DETAIL = {UpstreamAuthError: "the upstream provider refused the gateway's credentials"}
 
 
+def public_detail(error: DomainError) -> str:
+    """What a client may read of an error: its detail, or a generic one where the detail is the operator's."""
+    return _GENERIC_DETAIL.get(type(error), error.detail)
+
+
+def problem_body(
+    *, status: int, code: str, title: str, detail: str, instance: str, errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A problem+json body, with the stable ``code`` and the request id."""
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "code": code,
+        "request_id": request_id_var.get(),
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def domain_problem(error: DomainError, instance: str) -> dict[str, Any]:
+    """The problem body of a domain error: its status from the one table, its detail masked where it must be."""
+    return problem_body(
+        status=status_for(error), code=error.code, title=error.title, detail=public_detail(error), instance=instance
+    )
+
+
 class ProblemResponse(Response):
     media_type = PROBLEM_JSON
 
@@ -106,17 +142,7 @@ def problem_response(
     headers: dict[str, str] | None = None,
     errors: list[dict[str, Any]] | None = None,
 ) -> ProblemResponse:
-    body: dict[str, Any] = {
-        "type": TYPE_PREFIX + code,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
-        "code": code,
-        "request_id": request_id_var.get(),
-    }
-    if errors is not None:
-        body["errors"] = errors
+    body = problem_body(status=status, code=code, title=title, detail=detail, instance=request.url.path, errors=errors)
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
@@ -151,7 +177,7 @@ async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     elif status == 503:
         headers["Retry-After"] = "1"
-    detail = _GENERIC_DETAIL.get(type(exc), exc.detail)
+    detail = public_detail(exc)
     observe_error(request, exc, detail)
     return problem_response(request, status=status, code=exc.code, title=exc.title, detail=detail, headers=headers)
 

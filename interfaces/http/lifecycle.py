@@ -17,10 +17,11 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from types import FrameType
 from typing import Any, TypeVar
 
+from application.streams import Streamed
 from domain.shared.errors import ShuttingDown
 
 T = TypeVar("T")
@@ -114,26 +115,27 @@ class Shutdown:
         return on_signal
 
 
-async def cut_on_shutdown(events: AsyncIterator[T], shutdown: Shutdown) -> AsyncIterator[T]:
-    """``events``, until the shutdown grace runs out: then ``ShuttingDown`` is raised, after the event just sent or
-    in place of one the upstream is slow to send, for the stream's writer to end with its own error event. Closing
-    this closes ``events``."""
-    iterator = aiter(events)
+async def cut_on_shutdown(stream: Streamed[T], shutdown: Shutdown) -> AsyncGenerator[T, None]:
+    """``stream``'s items, until the shutdown grace runs out: then ``ShuttingDown`` is raised, after the item just
+    sent or in place of one the upstream is slow to send, for the stream's writer to end with its own error event.
+    Closing this closes ``stream``, telling it why when it was cut (its call is then settled as cut by shutdown)."""
+    cause: ShuttingDown | None = None
+    iterator = aiter(stream)
     try:
         while True:
             try:
                 with shutdown.waiting():
-                    event = await anext(iterator)
+                    item = await anext(iterator)
             except StopAsyncIteration:
                 return
             except asyncio.CancelledError:
                 if not shutdown.was_cut(asyncio.current_task()):
                     raise
-                raise ShuttingDown(SHUTTING_DOWN) from None
-            yield event
+                cause = ShuttingDown(SHUTTING_DOWN)
+                raise cause from None
+            yield item
             if shutdown.should_cut():
-                raise ShuttingDown(SHUTTING_DOWN)
+                cause = ShuttingDown(SHUTTING_DOWN)
+                raise cause
     finally:
-        aclose = getattr(iterator, "aclose", None)  # the iterator: an object's __aiter__ may be a new generator
-        if aclose is not None:
-            await aclose()
+        await stream.aclose(cause)

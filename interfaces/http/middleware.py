@@ -31,6 +31,7 @@ from infrastructure.observability.context import RequestContext, current_request
 from infrastructure.observability.logging import get_logger
 from infrastructure.observability.metrics import Metrics
 from interfaces.http.context import request_id_var
+from interfaces.http.errors import problem_body
 from interfaces.http.rate_limit_headers import header_fields
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -45,18 +46,8 @@ UNMATCHED_ROUTE = "unmatched"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _problem(status: int, code: str, title: str, detail: str, path: str, request_id: str) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "urn:switchboard:problem:" + code,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": path,
-            "code": code,
-            "request_id": request_id,
-        }
-    )
+def _problem(status: int, code: str, title: str, detail: str, path: str) -> bytes:
+    return orjson.dumps(problem_body(status=status, code=code, title=title, detail=detail, instance=path))
 
 
 async def _send_problem(send: Send, status: int, body: bytes) -> None:
@@ -228,9 +219,7 @@ class RequestMiddleware:
         except Exception:
             self._log.exception("unhandled error")
             if not outcome.started:
-                body = _problem(
-                    500, "internal_error", "Internal server error", "an unexpected error occurred", path, request_id
-                )
+                body = _problem(500, "internal_error", "Internal server error", "an unexpected error occurred", path)
                 await _send_problem(send_with_headers, 500, body)
         finally:
             self._in_flight.leave()
@@ -308,9 +297,7 @@ class RequestMiddleware:
 
     async def _refuse(self, path: str, request_id: str, send: Send) -> None:
         detail = f"request body larger than {self.max_body_bytes} bytes"
-        await _send_problem(
-            send, 413, _problem(413, "payload_too_large", "Payload too large", detail, path, request_id)
-        )
+        await _send_problem(send, 413, _problem(413, "payload_too_large", "Payload too large", detail, path))
 
 
 _TRACE_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})

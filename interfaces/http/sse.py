@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
 
+from domain.llm.model import StreamEvent
+from domain.llm.stream import ModelStream
+
+# A model call's events as an API's stream writer reads them; the writer closes them however it ends.
+Events = AsyncGenerator[StreamEvent, None] | ModelStream
+
+SSE = "text/event-stream"
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 

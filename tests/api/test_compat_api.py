@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -12,12 +11,15 @@ import orjson
 import pytest
 from dependency_injector import providers
 
-from application.llm.gateway import CachePolicy, CallContext, LLMGateway
-from domain.llm.model import Completion, CompletionRequest, StreamEvent
+from application.llm.call_stream import CallStream
+from application.llm.model_call import Answer, ModelCall
+from application.usage.context import CachePolicy, CallContext
+from domain.llm.model import CompletionRequest
+from domain.llm.ports import LLMProvider, ModelCatalog
 from infrastructure.llm.local_embeddings import embed_text
 from interfaces.http.compat.errors import Dialect, error_response
 from tests.api.conftest import Api, assert_problem
-from tests.fakes.llm import ScriptedProvider
+from tests.fakes.llm import OneModel, ScriptedProvider
 
 pytestmark = pytest.mark.api
 
@@ -185,28 +187,31 @@ async def test_an_unexpected_error_is_a_bare_500_in_the_apis_shape(api: Api) -> 
         assert "RuntimeError" not in response.text
 
 
-class RecordingGateway(LLMGateway):
-    def __init__(self) -> None:
-        super().__init__(provider=ScriptedProvider(["fine"]))
+class RecordingModelCall(ModelCall):
+    def __init__(self, catalog: ModelCatalog) -> None:
+        super().__init__(models=OneModel(ScriptedProvider(["fine"])), catalog=catalog)
         self.contexts: list[CallContext] = []
         self.requests: list[CompletionRequest] = []
 
-    async def complete(self, request: CompletionRequest, context: CallContext) -> Completion:
+    async def complete(self, request: CompletionRequest, context: CallContext) -> Answer:
         self.requests.append(request)
         self.contexts.append(context)
         return await super().complete(request, context)
 
-    async def stream(self, request: CompletionRequest, context: CallContext) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: CompletionRequest, context: CallContext) -> CallStream:
         self.requests.append(request)
         self.contexts.append(context)
-        async for event in super().stream(request, context):
-            yield event
+        return await super().stream(request, context)
 
 
-async def test_every_call_goes_through_the_gateway_with_who_asked_and_the_cache_choice(api: Api) -> None:
+def scripted(api: Api, provider: LLMProvider) -> ModelCall:
+    return ModelCall(models=OneModel(provider), catalog=api.app.state.container.catalog())
+
+
+async def test_every_call_goes_through_the_model_call_with_who_asked_and_the_cache_choice(api: Api) -> None:
     headers = await key_headers(api)
-    gateway = RecordingGateway()
-    with api.app.state.container.gateway.override(providers.Object(gateway)):
+    gateway = RecordingModelCall(api.app.state.container.catalog())
+    with api.app.state.container.model_call.override(providers.Object(gateway)):
         await api.http.post("/v1/chat/completions", json=CHAT, headers={**headers, "x-request-id": "req-1"})
         await api.http.post(
             "/v1/messages", json={**MESSAGE, "stream": True}, headers={**headers, "cache-control": "no-store"}
@@ -220,7 +225,7 @@ async def test_every_call_goes_through_the_gateway_with_who_asked_and_the_cache_
 
 async def test_openai_request_options_reach_the_model_request(api: Api) -> None:
     headers = await key_headers(api)
-    gateway = RecordingGateway()
+    gateway = RecordingModelCall(api.app.state.container.catalog())
     body = {
         **CHAT,
         "messages": [{"role": "developer", "content": [{"type": "text", "text": "Be brief."}]}, *HI],
@@ -235,7 +240,7 @@ async def test_openai_request_options_reach_the_model_request(api: Api) -> None:
         "logit_bias": {"1": 2},
         "store": False,
     }
-    with api.app.state.container.gateway.override(providers.Object(gateway)):
+    with api.app.state.container.model_call.override(providers.Object(gateway)):
         assert (await api.http.post("/v1/chat/completions", json=body, headers=headers)).status_code == 200
 
     [sent] = gateway.requests
@@ -265,8 +270,8 @@ async def test_embeddings_as_floats_or_base64_float32(api: Api) -> None:
 
 async def test_a_streamed_answer_that_breaks_ends_with_each_apis_error_event(api: Api) -> None:
     headers = await key_headers(api)
-    broken = LLMGateway(provider=ScriptedProvider(["one ", "two ", "three"], fail_after=2))
-    with api.app.state.container.gateway.override(providers.Object(broken)):
+    broken = scripted(api, ScriptedProvider(["one ", "two ", "three"], fail_after=2))
+    with api.app.state.container.model_call.override(providers.Object(broken)):
         chat = await api.http.post("/v1/chat/completions", json={**CHAT, "stream": True}, headers=headers)
         message = await api.http.post("/v1/messages", json={**MESSAGE, "stream": True}, headers=headers)
 
@@ -298,3 +303,26 @@ def test_statuses_map_to_what_each_sdk_expects(dialect: Dialect, status: int, wi
     body = orjson.loads(response.body)
     assert body["error"]["type"] == kind
     assert (response.headers.get("x-should-retry") == "false") is (status == 402)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_max_tokens_above_the_models_limit_is_refused_in_each_apis_shape_never_capped(
+    api: Api, stream: bool
+) -> None:
+    headers = await key_headers(api)
+    limit = api.app.state.container.catalog().find("local").max_output_tokens
+    over = limit + 1
+
+    chat = await api.http.post(
+        "/v1/chat/completions", json={**CHAT, "max_tokens": over, "stream": stream}, headers=headers
+    )
+    message = await api.http.post(
+        "/v1/messages", json={**MESSAGE, "max_tokens": over, "stream": stream}, headers=headers
+    )
+
+    assert f"above the {limit} output tokens" in openai_error(chat, 400, "rule_violation")["message"]
+    assert (
+        f"above the {limit} output tokens" in anthropic_error(message, 400, "invalid_request_error")["error"]["message"]
+    )
+    at_limit = await api.http.post("/v1/chat/completions", json={**CHAT, "max_tokens": limit}, headers=headers)
+    assert at_limit.status_code == 200  # the limit itself is allowed: refused above it, never capped

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import pytest
 from dependency_injector import providers
 from fastapi import FastAPI
 
-from application.llm.gateway import LLMGateway
+from application.llm.model_call import ModelCall
 from domain.llm.model import Completion, CompletionRequest, StreamEvent, TextDelta
 from domain.llm.ports import LLMProvider
 from infrastructure.llm.local_embeddings import embed_text
@@ -27,6 +27,7 @@ from interfaces.http.app import create_app
 from tests.api.conftest import PASSWORD, make_settings
 from tests.api.serving import serving
 from tests.fakes import upstream as fake
+from tests.fakes.llm import OneModel
 from tests.fakes.upstream import FakeUpstream
 
 pytestmark = pytest.mark.api
@@ -492,7 +493,7 @@ class EndlessProvider(LLMProvider):
     async def complete(self, request: CompletionRequest) -> Completion:
         raise NotImplementedError
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         try:
             while True:
                 yield TextDelta("word ")
@@ -516,7 +517,9 @@ async def test_a_client_leaving_mid_stream_closes_the_upstream_call(
 ) -> None:
     provider = EndlessProvider()
     headers = {"Authorization": f"Bearer {switchboard.key}"}
-    with switchboard.app.state.container.gateway.override(providers.Object(LLMGateway(provider=provider))):
+    container = switchboard.app.state.container
+    model_call = ModelCall(models=OneModel(provider), catalog=container.catalog())
+    with container.model_call.override(providers.Object(model_call)):
         async with (
             httpx.AsyncClient(base_url=switchboard.url) as http,
             http.stream("POST", path, json=body, headers=headers) as response,

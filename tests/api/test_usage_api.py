@@ -113,10 +113,13 @@ async def test_an_admin_sets_a_budget_and_a_call_over_it_is_refused_with_402(api
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["limits"]["monthly_budget_usd"] == "0.00002"
-    while (response := await post(api, ada)).status_code == 201:  # 20 micro-dollars last a few calls
+    # 20 micro-dollars last a few calls of at most 5 output tokens (each holds its prompt and 5 tokens' worth)
+    while (response := await post(api, ada, max_tokens=5)).status_code == 201:
         pass
     body = assert_problem(response, 402, "budget_exceeded")
-    assert "the user's monthly budget of 0.00002 USD is used up" in body["detail"]
+    assert "the user's monthly budget of 0.00002 USD" in body["detail"]
+    too_long = await post(api, ada, max_tokens=1_000)  # what a 1,000-token answer may cost is more than is left
+    assert "has no room for this call" in assert_problem(too_long, 402, "budget_exceeded")["detail"]
     budgets = (await api.http.get("/api/v1/usage", headers=ada)).json()["budgets"]
     [user_budget] = budgets
     assert user_budget["scope"] == "user"

@@ -284,6 +284,42 @@ class TestSpendCounter:
         await asyncio.gather(*(counter.add(["a"], 3) for _ in range(200)))
         assert await counter.get(["a"]) == [600]
 
+    async def test_a_hold_needs_seeded_counters_and_room_on_each(self, counter: SpendCounter) -> None:
+        refused = await counter.hold(["a", "b"], [100, 100], 10, "h1", 60)
+        assert (refused.held, refused.totals) == (False, (None, None))
+        await counter.seed("a", 50, 60)
+        await counter.seed("b", 95, 60)
+        tight = await counter.hold(["a", "b"], [100, 100], 10, "h1", 60)
+        assert (tight.held, tight.totals) == (False, (50, 95))  # all or nothing: "a" holds nothing either
+        held = await counter.hold(["a"], [100], 10, "h1", 60)
+        assert (held.held, held.totals) == (True, (50,))
+        assert (await counter.hold(["a"], [100], 40, "h2", 60)).totals == (60,)  # the first hold counts
+
+    async def test_releasing_a_hold_frees_its_room_once(self, counter: SpendCounter) -> None:
+        await counter.seed("a", 0, 60)
+        assert (await counter.hold(["a"], [100], 100, "h1", 60)).held
+        assert not (await counter.hold(["a"], [100], 1, "h2", 60)).held
+        await counter.release(["a"], "h1")
+        await counter.release(["a"], "h1")  # a second release changes nothing
+        assert (await counter.hold(["a"], [100], 100, "h3", 60)).held
+        await counter.release(["a"], "never-held")
+        assert (await counter.hold(["a"], [100], 1, "h4", 60)).totals == (100,)
+
+    async def test_a_spent_budget_refuses_even_a_free_call(self, counter: SpendCounter) -> None:
+        await counter.seed("a", 100, 60)
+        assert not (await counter.hold(["a"], [100], 0, "h1", 60)).held
+
+    async def test_a_hold_lapses_after_its_ttl(self, counter: SpendCounter) -> None:
+        await counter.seed("a", 0, 60)
+        assert (await counter.hold(["a"], [100], 100, "h1", 1)).held
+        await asyncio.sleep(1.1)
+        assert (await counter.hold(["a"], [100], 100, "h2", 60)).held  # the dead instance's hold is gone
+
+    async def test_concurrent_holds_never_exceed_the_limit(self, counter: SpendCounter) -> None:
+        await counter.seed("a", 0, 60)
+        results = await asyncio.gather(*(counter.hold(["a"], [350], 106, f"h{i}", 60) for i in range(50)))
+        assert sum(result.held for result in results) == 3
+
 
 ANSWER = Completion(
     content="Échos: ☃",

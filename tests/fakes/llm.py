@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from domain.llm.model import (
     Completion,
     CompletionRequest,
+    EmbeddingRequest,
+    Embeddings,
     FinishReason,
     ServedBy,
     StreamEnd,
@@ -12,7 +14,8 @@ from domain.llm.model import (
     TextDelta,
     TokenUsage,
 )
-from domain.llm.ports import LLMProvider
+from domain.llm.ports import EmbeddingProvider, LLMProvider, ModelBackend
+from domain.llm.stream import ModelStream
 from domain.shared.errors import UpstreamError
 
 
@@ -37,7 +40,7 @@ class ScriptedProvider(LLMProvider):
             raise self.error
         return self._completion("".join(self.pieces))
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         self.calls += 1
         try:
             for index, piece in enumerate(self.pieces):
@@ -47,3 +50,30 @@ class ScriptedProvider(LLMProvider):
             yield StreamEnd(self._completion("".join(self.pieces)))
         finally:
             self.closed = True
+
+
+class OneModel(ModelBackend):
+    """Every model answered by one provider (and embedder), with no routing: what a use case's test needs of the
+    backend. Its streams say they are served by ``served_by`` (by default: the model asked for, provider "test")."""
+
+    def __init__(
+        self,
+        provider: LLMProvider,
+        *,
+        embedder: EmbeddingProvider | None = None,
+        served_by: ServedBy | None = None,
+    ) -> None:
+        self.provider = provider
+        self.embedder = embedder
+        self.served_by = served_by
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        return await self.provider.complete(request)
+
+    async def open_stream(self, request: CompletionRequest) -> ModelStream:
+        served = self.served_by or ServedBy(model=request.model, provider="test", upstream_model=request.model)
+        return await ModelStream.open(self.provider.stream(request), served)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        assert self.embedder is not None, "this backend has no embedder"
+        return await self.embedder.embed(request)

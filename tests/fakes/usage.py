@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from domain.shared.errors import DependencyUnavailable
 from domain.usage.model import UsageRecord
-from domain.usage.ports import CompletionCache, RateLimiter, SpendCounter, UsageRecorder
+from domain.usage.ports import CompletionCache, HoldResult, RateLimiter, SpendCounter, UsageRecorder
 from domain.usage.rate_limits import RateDecision, RateLimit
 
 
@@ -42,6 +42,14 @@ class DownSpendCounter(SpendCounter):
         raise DependencyUnavailable("spend counter: Redis is unreachable")
 
     async def add(self, keys: Sequence[str], amount: int) -> list[bool]:
+        raise DependencyUnavailable("spend counter: Redis is unreachable")
+
+    async def hold(
+        self, keys: Sequence[str], limits: Sequence[int], amount: int, hold_id: str, ttl_seconds: int
+    ) -> HoldResult:
+        raise DependencyUnavailable("spend counter: Redis is unreachable")
+
+    async def release(self, keys: Sequence[str], hold_id: str) -> None:
         raise DependencyUnavailable("spend counter: Redis is unreachable")
 
 

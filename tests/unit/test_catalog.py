@@ -357,7 +357,7 @@ async def test_a_b_variants_stream_too_and_say_which_answered() -> None:
     catalog = parse_catalog(VARIANTS.replace("weight = 90", "weight = 0"), env={})
     router = build_router(catalog, Settings(), {})
 
-    events = [event async for event in router.stream(HELLO)]
+    events = [event async for event in await router.open_stream(HELLO)]
 
     end = events[-1].completion  # type: ignore[union-attr]
     assert (end.served_by.model, end.served_by.variant, end.served_by.upstream_model) == ("chat", "b", "echo-b")

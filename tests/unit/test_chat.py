@@ -9,7 +9,7 @@ from application.chat.get_conversation import GetConversation, GetConversationCo
 from application.chat.list_conversations import ListConversations, ListConversationsCommand
 from application.chat.post_message import PostMessage
 from application.chat.update_conversation import UpdateConversation, UpdateConversationCommand
-from application.llm.gateway import LLMGateway
+from application.llm.model_call import ModelCall
 from domain.auth.model import Principal, Scope
 from domain.chat.model import DEFAULT_TITLE, Conversation, MessageStatus
 from domain.llm.model import ChatRole, FinishReason
@@ -25,7 +25,7 @@ async def _conversation(env: Env, principal: Principal, **kwargs: object) -> Con
 
 
 def _post(env: Env) -> PostMessage:
-    return PostMessage(uow=env.uow, gateway=LLMGateway(provider=env.llm), catalog=env.catalog, clock=env.clock)
+    return PostMessage(uow=env.uow, model_call=ModelCall(models=env.llm, catalog=env.catalog), clock=env.clock)
 
 
 async def test_create_uses_the_default_model_and_title(env: Env) -> None:
@@ -128,8 +128,7 @@ async def test_a_conversation_holds_a_bounded_number_of_messages(env: Env) -> No
     conversation = await _conversation(env, ada)
     post = PostMessage(
         uow=env.uow,
-        gateway=LLMGateway(provider=env.llm),
-        catalog=env.catalog,
+        model_call=ModelCall(models=env.llm, catalog=env.catalog),
         clock=env.clock,
         limits=ExchangeLimits(max_messages=4),
     )

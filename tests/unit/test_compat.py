@@ -10,8 +10,9 @@ from application.chat.create_conversation import CreateConversation, CreateConve
 from application.compat.create_completion import CompletionCommand, CreateCompletion
 from application.compat.create_embeddings import CreateEmbeddings, EmbeddingsCommand
 from application.compat.stream_completion import StreamCompletion
-from application.llm.gateway import CachePolicy, LLMGateway
+from application.llm.model_call import ModelCall
 from application.models.get_model import GetModel
+from application.usage.context import CachePolicy
 from domain.auth.model import Principal, Role, Scope
 from domain.llm.errors import ModelNotFound
 from domain.llm.model import (
@@ -34,7 +35,7 @@ from infrastructure.llm.catalog import StaticModelCatalog
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.local_embeddings import LocalEmbeddingProvider
 from infrastructure.llm.router import ModelRouter
-from tests.fakes.llm import ScriptedProvider
+from tests.fakes.llm import OneModel, ScriptedProvider
 from tests.unit.conftest import Env, local_spec
 
 pytestmark = pytest.mark.unit
@@ -44,7 +45,7 @@ EMBED = local_spec("embed", kind=ModelKind.EMBEDDING, dimensions=32)
 
 
 @pytest.fixture
-def gateway(env: Env) -> LLMGateway:
+def model_call(env: Env) -> ModelCall:
     catalog = StaticModelCatalog([*env.catalog.list(), EMBED], default_model="local")
     router = ModelRouter(
         catalog,
@@ -52,20 +53,24 @@ def gateway(env: Env) -> LLMGateway:
         embedders={"embed": LocalEmbeddingProvider(EMBED)},
     )
     env.catalog = catalog
-    return LLMGateway(provider=router, embedder=router)
+    return ModelCall(models=router, catalog=catalog)
+
+
+def scripted(env: Env, provider: ScriptedProvider) -> StreamCompletion:
+    return StreamCompletion(model_call=ModelCall(models=OneModel(provider), catalog=env.catalog))
 
 
 def command(principal: Principal, request: CompletionRequest = HELLO, **kwargs: object) -> CompletionCommand:
     return CompletionCommand(principal=principal, request=request, **kwargs)  # type: ignore[arg-type]
 
 
-async def test_a_completion_needs_the_chat_scope_and_a_chat_model(env: Env, gateway: LLMGateway) -> None:
+async def test_a_completion_needs_the_chat_scope_and_a_chat_model(env: Env, model_call: ModelCall) -> None:
     ada = await env.principal("ada@example.com")
-    use_case = CreateCompletion(gateway=gateway, catalog=env.catalog)
+    use_case = CreateCompletion(model_call=model_call)
 
-    completion = await use_case.execute(command(ada))
+    answer = await use_case.execute(command(ada))
 
-    assert "hello there" in completion.content
+    assert "hello there" in answer.completion.content
     with pytest.raises(Forbidden):
         await use_case.execute(command(replace(ada, scopes=frozenset({Scope.MODELS}))))
     with pytest.raises(ModelNotFound, match="'gpt-17' does not exist"):
@@ -76,16 +81,16 @@ async def test_a_completion_needs_the_chat_scope_and_a_chat_model(env: Env, gate
         await use_case.execute(command(ada, replace(HELLO, temperature=2.5)))
 
 
-async def test_the_gateway_gets_who_asked_the_request_id_and_the_cache_choice(env: Env) -> None:
+async def test_the_model_call_gets_who_asked_the_request_id_and_the_cache_choice(env: Env) -> None:
     seen = []
 
-    class Spy(LLMGateway):
+    class Spy(ModelCall):
         async def complete(self, request, context):  # type: ignore[no-untyped-def]
             seen.append(context)
             return await super().complete(request, context)
 
     ada = await env.principal("ada@example.com")
-    use_case = CreateCompletion(gateway=Spy(provider=env.llm), catalog=env.catalog)
+    use_case = CreateCompletion(model_call=Spy(models=env.llm, catalog=env.catalog))
     await use_case.execute(command(ada, request_id="req-7", cache=CachePolicy.BYPASS))
 
     [context] = seen
@@ -100,7 +105,7 @@ async def test_the_gateway_gets_who_asked_the_request_id_and_the_cache_choice(en
 async def test_a_stream_gives_its_first_event_then_the_rest_and_closes_the_upstream(env: Env) -> None:
     ada = await env.principal("ada@example.com")
     provider = ScriptedProvider(["a", "b", "c"])
-    stream = await StreamCompletion(gateway=LLMGateway(provider=provider), catalog=env.catalog).open(command(ada))
+    stream = await scripted(env, provider).open(command(ada))
 
     events = [event async for event in stream]
     await stream.aclose()
@@ -112,7 +117,7 @@ async def test_a_stream_gives_its_first_event_then_the_rest_and_closes_the_upstr
 
 async def test_a_stream_failing_before_its_first_event_raises_from_open(env: Env) -> None:
     ada = await env.principal("ada@example.com")
-    failing = StreamCompletion(gateway=LLMGateway(provider=ScriptedProvider(["a"], fail_after=0)), catalog=env.catalog)
+    failing = scripted(env, ScriptedProvider(["a"], fail_after=0))
 
     with pytest.raises(UpstreamError, match="upstream broke"):
         await failing.open(command(ada))
@@ -122,14 +127,14 @@ async def test_a_stream_failing_before_its_first_event_raises_from_open(env: Env
             return
             yield
 
-    with pytest.raises(UpstreamBadResponse, match=r"empty|without its final event"):
-        await StreamCompletion(gateway=LLMGateway(provider=Silent([])), catalog=env.catalog).open(command(ada))
+    with pytest.raises(UpstreamBadResponse, match=r"without any event"):
+        await scripted(env, Silent([])).open(command(ada))
 
 
 async def test_a_stream_closed_early_closes_the_upstream(env: Env) -> None:
     ada = await env.principal("ada@example.com")
     provider = ScriptedProvider(["a", "b", "c"])
-    stream = await StreamCompletion(gateway=LLMGateway(provider=provider), catalog=env.catalog).open(command(ada))
+    stream = await scripted(env, provider).open(command(ada))
 
     assert isinstance(await anext(stream), TextDelta)
     await stream.aclose()
@@ -137,9 +142,9 @@ async def test_a_stream_closed_early_closes_the_upstream(env: Env) -> None:
     assert provider.closed
 
 
-async def test_embeddings_need_an_embedding_model(env: Env, gateway: LLMGateway) -> None:
+async def test_embeddings_need_an_embedding_model(env: Env, model_call: ModelCall) -> None:
     ada = await env.principal("ada@example.com")
-    use_case = CreateEmbeddings(gateway=gateway, catalog=env.catalog)
+    use_case = CreateEmbeddings(model_call=model_call)
 
     result = await use_case.execute(
         EmbeddingsCommand(principal=ada, request=EmbeddingRequest(model="embed", inputs=("a", "b")))
@@ -165,7 +170,7 @@ async def test_get_model_finds_one_or_says_not_found(env: Env) -> None:
         await GetModel(catalog=env.catalog).execute(ada, "nope")
 
 
-async def test_a_conversation_cannot_use_an_embedding_model(env: Env, gateway: LLMGateway) -> None:
+async def test_a_conversation_cannot_use_an_embedding_model(env: Env, model_call: ModelCall) -> None:
     ada = await env.principal("ada@example.com")
     use_case = CreateConversation(uow=env.uow, catalog=env.catalog, clock=env.clock, max_conversations_per_user=5)
     with pytest.raises(RuleViolation, match="needs a chat model"):

@@ -6,9 +6,9 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 import pytest
@@ -18,7 +18,7 @@ from domain.shared.errors import ShuttingDown
 from infrastructure.llm.catalog import load_catalog
 from infrastructure.observability import metrics as metrics_module
 from infrastructure.observability.context import RequestContext, current_request, note_principal
-from infrastructure.observability.llm import ObservedLLM
+from infrastructure.observability.llm import CallTelemetry
 from infrastructure.observability.logging import captured_logs, configure_logging, get_logger
 from infrastructure.observability.metrics import Metrics
 from infrastructure.observability.redaction import MASK, Redactor
@@ -26,6 +26,7 @@ from interfaces import cli
 from interfaces.http.lifecycle import Shutdown, cut_on_shutdown
 from interfaces.http.middleware import InFlightRequests, RequestMiddleware, TrustedProxies
 
+T = TypeVar("T")
 pytestmark = pytest.mark.unit
 
 
@@ -143,7 +144,7 @@ input_usd_per_mtok = 10.0
 output_usd_per_mtok = 20.0
 """
     )
-    observed = ObservedLLM(object(), catalog=load_catalog(catalog_file), metrics=Metrics(), log_content=False)  # type: ignore[arg-type]
+    observed = CallTelemetry(catalog=load_catalog(catalog_file), metrics=Metrics(), log_content=False)
 
     def completion(variant: str) -> Completion:
         served = ServedBy(model="m", provider="local", upstream_model="y", variant=variant)
@@ -200,7 +201,7 @@ def test_streams_are_cut_before_the_servers_own_deadline() -> None:
 async def test_a_stream_silent_at_the_deadline_is_cut_while_it_waits() -> None:
     closed: list[str] = []
 
-    async def silent() -> AsyncIterator[str]:
+    async def silent() -> AsyncGenerator[str, None]:
         try:
             yield "first"
             await asyncio.sleep(3600)  # an upstream that stopped talking
@@ -209,30 +210,50 @@ async def test_a_stream_silent_at_the_deadline_is_cut_while_it_waits() -> None:
             closed.append("upstream")
 
     shutdown = Shutdown(grace_seconds=0.2)  # cut 0.1 s after the signal
-    events = cut_on_shutdown(silent(), shutdown)
+    stream = Closing(silent())
+    events = cut_on_shutdown(stream, shutdown)
     assert await anext(events) == "first"
     started = time.monotonic()
     shutdown.begin()
     with pytest.raises(ShuttingDown):
         await asyncio.wait_for(anext(events), 2)
     assert 0.05 < time.monotonic() - started < 1
+    await events.aclose()
     assert closed == ["upstream"]
+    assert isinstance(stream.cause, ShuttingDown)  # the stream is told why it was closed
     current = asyncio.current_task()
     assert current is not None
     assert current.cancelling() == 0  # the cut's cancellation was taken back
 
 
 async def test_any_other_cancellation_of_a_stream_goes_on() -> None:
-    async def slow() -> AsyncIterator[int]:
+    async def slow() -> AsyncGenerator[int, None]:
         await asyncio.sleep(3600)
         yield 1
 
     shutdown = Shutdown(grace_seconds=30)
-    task = asyncio.ensure_future(anext(cut_on_shutdown(slow(), shutdown)))
+    task = asyncio.ensure_future(anext(cut_on_shutdown(Closing(slow()), shutdown)))
     await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+class Closing(Generic[T]):
+    """A generator as a front door's stream: closing it closes the generator and remembers why."""
+
+    cache_status = "bypass"
+
+    def __init__(self, events: AsyncGenerator[T, None]) -> None:
+        self._events = events
+        self.cause: BaseException | None = None
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._events
+
+    async def aclose(self, cause: BaseException | None = None) -> None:
+        self.cause = cause
+        await self._events.aclose()
 
 
 def test_a_model_spec_without_prices_costs_nothing() -> None:

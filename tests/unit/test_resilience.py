@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from domain.llm.model import (
     Completion,
     CompletionRequest,
     StreamEnd,
+    StreamEvent,
     TextDelta,
     partial_completion,
 )
@@ -445,7 +446,7 @@ upstream_model = "x"
                 raise UpstreamUnavailable(f"{self.name} is down", model=self.name)
             return await self.inner.complete(request)
 
-        def stream(self, request: CompletionRequest) -> AsyncIterator[TextDelta | StreamEnd]:
+        def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
             return self.inner.stream(request)
 
     deployments = {name: Flaky(name, LocalProvider(spec)) for name in "abcd" if (spec := catalog.find(name))}
@@ -464,7 +465,7 @@ async def test_a_stream_falls_back_before_its_first_delta(upstream: FakeUpstream
     upstream.fail_model(GPT, 503)
     router = make_router()
 
-    events = [event async for event in router.stream(HELLO)]
+    events = [event async for event in await router.open_stream(HELLO)]
 
     assert all(isinstance(e, TextDelta) for e in events[:-1])
     end = events[-1]
@@ -481,7 +482,7 @@ async def test_a_stream_retries_a_failure_before_its_first_delta(
     upstream.push(server_error(502), drop_stream_after(1))  # the second cuts the stream before any text
     router = make_router()
 
-    events = [event async for event in router.stream(HELLO)]
+    events = [event async for event in await router.open_stream(HELLO)]
 
     end = events[-1]
     assert isinstance(end, StreamEnd)
@@ -497,7 +498,7 @@ async def test_a_stream_failing_after_its_first_delta_is_neither_retried_nor_sen
     deltas: list[str] = []
 
     async def drain() -> None:
-        async for event in router.stream(HELLO):
+        async for event in await router.open_stream(HELLO):
             assert isinstance(event, TextDelta)
             deltas.append(event.text)
 
@@ -519,10 +520,10 @@ async def test_closing_a_routed_stream_closes_the_upstream_response_at_once(
 ) -> None:
     upstream.push(hang(after_chunks=5))  # streams 5 events, then holds the response open until the client leaves
     router = make_router()
-    events = router.stream(HELLO)
+    events = await router.open_stream(HELLO)
     assert isinstance(await anext(events), TextDelta)
 
-    await events.aclose()  # type: ignore[attr-defined]
+    await events.aclose()
 
     server = upstream._server  # the fake's uvicorn server: its in-flight request tasks
     assert server is not None

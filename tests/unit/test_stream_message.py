@@ -6,12 +6,12 @@ from application.chat.create_conversation import CreateConversation, CreateConve
 from application.chat.exchange import PostMessageCommand
 from application.chat.get_conversation import GetConversation, GetConversationCommand
 from application.chat.stream_message import StreamMessage, StreamOutcome
-from application.llm.gateway import LLMGateway
+from application.llm.model_call import ModelCall
 from domain.auth.model import Principal
 from domain.chat.model import MessageStatus
 from domain.llm.model import FinishReason, TextDelta
 from domain.shared.errors import UpstreamUnavailable
-from tests.fakes.llm import ScriptedProvider
+from tests.fakes.llm import OneModel, ScriptedProvider
 from tests.unit.conftest import Env
 
 pytestmark = pytest.mark.unit
@@ -21,7 +21,8 @@ async def _setup(env: Env, provider: ScriptedProvider) -> tuple[Principal, Strea
     ada = await env.principal("ada@example.com")
     create = CreateConversation(uow=env.uow, catalog=env.catalog, clock=env.clock, max_conversations_per_user=5)
     conversation = await create.execute(CreateConversationCommand(principal=ada, model="scripted"))
-    use_case = StreamMessage(uow=env.uow, gateway=LLMGateway(provider=provider), catalog=env.catalog, clock=env.clock)
+    model_call = ModelCall(models=OneModel(provider), catalog=env.catalog)
+    use_case = StreamMessage(uow=env.uow, model_call=model_call, clock=env.clock)
     return ada, use_case, PostMessageCommand(principal=ada, conversation_id=conversation.id, content="hi")
 
 
@@ -59,10 +60,11 @@ async def test_an_upstream_error_mid_stream_stores_the_partial(env: Env) -> None
 async def test_a_consumer_leaving_early_closes_the_upstream_and_stores_the_partial(env: Env) -> None:
     provider = ScriptedProvider(["a", "b", "c", "d"])
     ada, use_case, command = await _setup(env, provider)
-    stream = (await use_case.open(command)).__aiter__()
+    opened = await use_case.open(command)
+    stream = aiter(opened)
     assert await anext(stream) == TextDelta("a")
     assert await anext(stream) == TextDelta("b")
-    await stream.aclose()  # type: ignore[attr-defined]
+    await opened.aclose()
     assert provider.closed
     messages = await _stored(env, ada, command)
     assert messages[-1].status is MessageStatus.INCOMPLETE

@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 
-from application.compat.stream_completion import CompletionStream
 from domain.llm.model import (
     Completion,
     CompletionRequest,
@@ -23,6 +22,7 @@ from domain.llm.model import (
 from domain.llm.tokens import estimate_tokens
 from domain.shared.errors import DomainError
 from interfaces.http.compat.errors import Dialect, domain_error_fields, error_body
+from interfaces.http.sse import Events
 
 CREATED_AT = "2025-01-01T00:00:00Z"  # models have no creation date in the catalog; a fixed one keeps the list stable
 
@@ -120,7 +120,7 @@ class _Blocks:
         return events
 
 
-async def message_events(stream: CompletionStream, *, request: CompletionRequest) -> AsyncIterator[bytes]:
+async def message_events(stream: Events, *, request: CompletionRequest) -> AsyncIterator[bytes]:
     """``message_start``, then per block ``content_block_start`` / ``_delta``... / ``_stop`` (a ``ping`` after the
     first start), then ``message_delta`` (stop reason, usage) and ``message_stop``. An upstream failure mid-stream
     ends it with an ``error`` event (the SDK raises the matching ``APIStatusError``)."""

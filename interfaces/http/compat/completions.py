@@ -13,10 +13,10 @@ running 409. A stream that fails or is cut releases its key, so the client may r
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -34,24 +34,20 @@ from domain.llm.model import (
     ServedBy,
     StreamEnd,
     StreamEvent,
-    TextDelta,
     TokenUsage,
     ToolCall,
-    ToolCallDelta,
 )
+from domain.llm.stream import ModelStream
 from interfaces.http.cache_control import cache_policy
 from interfaces.http.compat.auth import container_of
 from interfaces.http.compat.errors import JsonResponse, RequestBodyInvalid
 from interfaces.http.context import request_id_var
 from interfaces.http.idempotency import REPLAYED_HEADER, as_response, fingerprint, stored_json
 from interfaces.http.lifecycle import cut_on_shutdown
-from interfaces.http.sse import SSE_HEADERS
+from interfaces.http.sse import SSE, SSE_HEADERS, Events
 
-STREAM = "text/event-stream"
-# Settling an idempotency key after a client left must outlive the cancelled request; strong references live here.
-_BACKGROUND: set[asyncio.Task[None]] = set()
-
-Events = AsyncIterator[StreamEvent]
+if TYPE_CHECKING:
+    from interfaces.container import Container
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -87,90 +83,39 @@ async def answer(
 ) -> Response:
     container = container_of(request)
     key = request.headers.get("idempotency-key")
-    if key is None:
-        if stream:
-            events = await container.stream_completion().open(command)  # a failure before any output: an error
-            return _sse(render.streamed(cut_on_shutdown(events, container.shutdown())), render.headers)
-        completion = await container.create_completion().execute(command)
-        return JsonResponse(render.whole(completion), headers=render.headers)
-
+    keyed = IdempotentRequest(command.principal.user_id, key, fingerprint(request.url.path, body)) if key else None
     guard: IdempotencyGuard = container.idempotency()
-    keyed = IdempotentRequest(command.principal.user_id, key, fingerprint(request.url.path, body))
-    if not stream:
-
-        async def run() -> StoredResponse:
-            completion = await container.create_completion().execute(command)
-            return stored_json(200, render.whole(completion))
-
-        stored, was_replayed = await guard.run(keyed, run)
-        return as_response(stored, replayed=was_replayed, headers=render.headers)
-
-    replay = await guard.reserve(keyed)
-    if replay is not None:
-        replayed = {**render.headers, REPLAYED_HEADER: "true"}
-        return _sse(render.streamed(_replayed(completion_from_json(replay.body))), replayed)
-    try:
-        opened = await container.stream_completion().open(command)
-    except BaseException:
-        await guard.release(keyed)
-        raise
-    recording = _Recording(opened)
-    frames = render.streamed(cut_on_shutdown(recording, container.shutdown()))
-    return _sse(_settling(frames, recording, guard, keyed), render.headers)
+    if stream:
+        opened = await guard.stream(keyed, partial(container.stream_completion().open, command), _stored)
+        if isinstance(opened, StoredResponse):  # a stream's replay streams its stored answer again
+            replay = await ModelStream.replay(completion_from_json(opened.body))
+            return _sse(render.streamed(replay), render.headers, replayed=True)
+        return _sse(render.streamed(cut_on_shutdown(opened, container.shutdown())), render.headers)
+    if keyed is None:
+        answered = await container.create_completion().execute(command)
+        return JsonResponse(render.whole(answered.completion), headers=render.headers)
+    stored, replayed = await guard.run(keyed, partial(_whole, container, command, render))
+    return as_response(stored, replayed=replayed, headers=render.headers)
 
 
-def _sse(frames: AsyncIterator[bytes], headers: dict[str, str]) -> StreamingResponse:
-    return StreamingResponse(frames, media_type=STREAM, headers=SSE_HEADERS | headers)
+async def _whole(container: Container, command: CompletionCommand, render: Renderer) -> StoredResponse:
+    answered = await container.create_completion().execute(command)
+    return stored_json(200, render.whole(answered.completion))
 
 
-class _Recording:
-    """A stream's events passed on unchanged, keeping its final answer (for an idempotent replay)."""
-
-    def __init__(self, events: Events) -> None:
-        self._events = events
-        self.final: Completion | None = None
-
-    def __aiter__(self) -> _Recording:
-        return self
-
-    async def __anext__(self) -> StreamEvent:
-        event = await anext(self._events)
-        if isinstance(event, StreamEnd):
-            self.final = event.completion
-        return event
-
-    async def aclose(self) -> None:
-        aclose = getattr(self._events, "aclose", None)
-        if aclose is not None:
-            await aclose()
+def _stored(event: StreamEvent) -> StoredResponse | None:
+    """What an idempotent replay of a stream answers: its final answer, when the stream ended whole."""
+    if isinstance(event, StreamEnd) and event.completion.finish_reason not in (
+        FinishReason.ERROR,
+        FinishReason.CANCELLED,
+    ):
+        return StoredResponse(status=200, media_type=SSE, body=completion_to_json(event.completion))
+    return None
 
 
-async def _settling(
-    frames: AsyncIterator[bytes], recording: _Recording, guard: IdempotencyGuard, keyed: IdempotentRequest
-) -> AsyncIterator[bytes]:
-    """The frames; once they end, however they end, the key keeps the final answer or is released."""
-    try:
-        async for frame in frames:
-            yield frame
-    finally:
-        final = recording.final
-        if final is not None and final.finish_reason not in (FinishReason.ERROR, FinishReason.CANCELLED):
-            stored = StoredResponse(status=200, media_type=STREAM, body=completion_to_json(final))
-            work = guard.complete(keyed, stored)
-        else:
-            work = guard.release(keyed)
-        task = asyncio.ensure_future(work)  # shielded from a cancelled request
-        _BACKGROUND.add(task)
-        task.add_done_callback(_BACKGROUND.discard)
-
-
-async def _replayed(completion: Completion) -> Events:
-    """A stored answer as the events of a stream: its text, its tool calls, its end."""
-    if completion.content:
-        yield TextDelta(completion.content)
-    for index, call in enumerate(completion.tool_calls):
-        yield ToolCallDelta(index=index, id=call.id, name=call.name, arguments=call.arguments)
-    yield StreamEnd(completion)
+def _sse(frames: AsyncIterator[bytes], headers: dict[str, str], *, replayed: bool = False) -> StreamingResponse:
+    headers = SSE_HEADERS | headers | ({REPLAYED_HEADER: "true"} if replayed else {})
+    return StreamingResponse(frames, media_type=SSE, headers=headers)
 
 
 def completion_to_json(completion: Completion) -> str:

@@ -29,11 +29,10 @@ from domain.shared.errors import (
     RateLimited,
     RuleViolation,
     Unauthenticated,
-    UpstreamAuthError,
     UpstreamRejected,
 )
 from interfaces.http.context import request_id_var
-from interfaces.http.errors import observe_error, status_for
+from interfaces.http.errors import observe_error, public_detail, status_for
 
 
 class Dialect(enum.StrEnum):
@@ -80,7 +79,6 @@ _OPENAI_CODES: dict[type[DomainError], str] = {
     ContextTooLong: "context_length_exceeded",
     RateLimited: "rate_limit_exceeded",
 }
-_GENERIC_DETAIL = {UpstreamAuthError: "the upstream provider refused the gateway's credentials"}
 
 
 class RequestBodyInvalid(Exception):
@@ -149,7 +147,7 @@ def domain_error_fields(exc: DomainError) -> tuple[int, str, str, dict[str, str]
     elif status == 503:
         headers["Retry-After"] = "1"
     code = next((c for cls, c in _OPENAI_CODES.items() if isinstance(exc, cls)), exc.code)
-    return status, _GENERIC_DETAIL.get(type(exc), exc.detail), code, headers
+    return status, public_detail(exc), code, headers
 
 
 async def _domain_error(request: Request, exc: Exception) -> JsonResponse:

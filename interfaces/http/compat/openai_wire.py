@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 
-from application.compat.stream_completion import CompletionStream
 from domain.llm.model import (
     Completion,
     Embeddings,
@@ -26,6 +25,7 @@ from domain.llm.model import (
 )
 from domain.shared.errors import DomainError
 from interfaces.http.compat.errors import Dialect, domain_error_fields, error_body
+from interfaces.http.sse import Events
 
 CREATED = 1_700_000_000  # models have no creation date in the catalog; a fixed one keeps the list stable
 _FINISH = {
@@ -106,7 +106,7 @@ class ChunkWriter:
         return _data({**self._base, "choices": [], "usage": usage_body(usage)})
 
 
-async def completion_events(stream: CompletionStream, *, model: str, include_usage: bool) -> AsyncIterator[bytes]:
+async def completion_events(stream: Events, *, model: str, include_usage: bool) -> AsyncIterator[bytes]:
     """The SSE body: a role chunk, a chunk per delta, a finish chunk, the usage chunk if asked, ``[DONE]``. An
     upstream failure mid-stream ends it with an ``{"error": ...}`` data line (the SDK raises ``APIError``).
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
@@ -14,10 +14,12 @@ from application.chat.exchange import PostMessageCommand
 from application.chat.get_conversation import GetConversation, GetConversationCommand
 from application.chat.list_conversations import ListConversations, ListConversationsCommand
 from application.chat.post_message import PostMessage
-from application.chat.stream_message import MessageStream, StreamMessage, StreamOutcome, close_stream
+from application.chat.stream_message import StreamMessage, StreamOutcome
 from application.chat.update_conversation import UpdateConversation, UpdateConversationCommand
 from application.idempotency.guard import IdempotencyGuard, IdempotentRequest
+from application.streams import Streamed
 from domain.idempotency.model import StoredResponse
+from domain.llm.model import TextDelta
 from domain.shared.errors import DomainError, ShuttingDown
 from interfaces.container import Container
 from interfaces.http.cache_control import CACHE_HEADER, cache_policy
@@ -30,21 +32,17 @@ from interfaces.http.conversations.schemas import (
     MessageResponse,
     PostMessageRequest,
     PostMessageResponse,
-    StreamDeltaEvent,
     UpdateConversationRequest,
 )
 from interfaces.http.dependencies import provided
-from interfaces.http.errors import PROBLEM_JSON, problem_responses, status_for
+from interfaces.http.errors import PROBLEM_JSON, domain_problem, problem_responses, status_for
 from interfaces.http.idempotency import IdempotencyKey, as_response, fingerprint, stored_json
 from interfaces.http.lifecycle import Shutdown, cut_on_shutdown
 from interfaces.http.security import CurrentPrincipal
-from interfaces.http.sse import SSE_HEADERS, sse_event
+from interfaces.http.sse import SSE, SSE_HEADERS, sse_event
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 UPSTREAM_ERRORS = (502, 503, 504)
-Settle = Callable[[StoredResponse | None], Awaitable[None]]
-# Releasing an idempotency key after a client left must outlive the cancelled request; strong references live here.
-_BACKGROUND: set[asyncio.Task[None]] = set()
 
 
 @router.post(
@@ -167,103 +165,57 @@ async def post_message(
         request_id=request_id_var.get(),
         cache=cache_policy(cache_control),
     )
-    streaming = body.stream or "text/event-stream" in accept
-    if idempotency_key is None:
-        if streaming:
-            stream = await stream_use_case.open(command)  # errors before the first token are ordinary problems
-            headers = {**SSE_HEADERS, CACHE_HEADER: stream.cache_status.value}
-            return StreamingResponse(
-                _sse(stream, request.app.state.shutdown), media_type="text/event-stream", headers=headers
-            )
-        result = await use_case.execute(command)
-        response.headers[CACHE_HEADER] = result.cache_status.value
-        return PostMessageResponse.of(result)
-
-    keyed = IdempotentRequest(principal.user_id, idempotency_key, fingerprint(request.url.path, body))
-    if not streaming:
-
-        async def answer() -> StoredResponse:
-            return stored_json(201, PostMessageResponse.of(await use_case.execute(command)))
-
-        stored, replayed = await guard.run(keyed, answer)
+    key = idempotency_key
+    keyed = IdempotentRequest(principal.user_id, key, fingerprint(request.url.path, body)) if key else None
+    if body.stream or "text/event-stream" in accept:
+        final = partial(_stored, instance=request.url.path)
+        opened = await guard.stream(keyed, partial(stream_use_case.open, command), final)
+        if isinstance(opened, StoredResponse):  # a streamed request's replay is its stored final result, as JSON
+            return as_response(opened, replayed=True)
+        frames = _sse(opened, request.app.state.shutdown, request.url.path)
+        return StreamingResponse(frames, media_type=SSE, headers={**SSE_HEADERS, CACHE_HEADER: opened.cache_status})
+    if keyed is not None:
+        stored, replayed = await guard.run(keyed, partial(_answer, use_case, command))
         return as_response(stored, replayed=replayed)
-    replay = await guard.reserve(keyed)
-    if replay is not None:  # a streamed request's replay is its stored final result, as JSON
-        return as_response(replay, replayed=True)
-    try:
-        stream = await stream_use_case.open(command)
-    except BaseException:
-        await guard.release(keyed)
-        raise
-
-    async def settle(outcome: StoredResponse | None) -> None:
-        await (guard.complete(keyed, outcome) if outcome is not None else guard.release(keyed))
-
-    headers = {**SSE_HEADERS, CACHE_HEADER: stream.cache_status.value}
-    return StreamingResponse(
-        _sse(stream, request.app.state.shutdown, settle), media_type="text/event-stream", headers=headers
-    )
+    result = await use_case.execute(command)
+    response.headers[CACHE_HEADER] = result.cache_status.value
+    return PostMessageResponse.of(result)
 
 
-async def _sse(stream: MessageStream, shutdown: Shutdown, settle: Settle | None = None) -> AsyncIterator[bytes]:
-    """The SSE frames of a message stream. With ``settle``, the final result is stored for idempotent replays, or
-    the key released when no result came (the client left, the server is stopping, or storing failed)."""
-    settled = settle is None
+async def _answer(use_case: PostMessage, command: PostMessageCommand) -> StoredResponse:
+    return stored_json(201, PostMessageResponse.of(await use_case.execute(command)))
+
+
+async def _sse(stream: Streamed[TextDelta | StreamOutcome], shutdown: Shutdown, instance: str) -> AsyncIterator[bytes]:
+    """The SSE frames of a message stream: deltas, then its ``done`` or ``error`` event (or the shutdown's)."""
     events = cut_on_shutdown(stream, shutdown)
     try:
         async for event in events:
             if isinstance(event, StreamOutcome):
-                frame, stored = _final_event(event)
-                if not settled:
-                    settled = True
-                    await settle(stored)  # type: ignore[misc]
-                yield frame
+                yield _final_event(event, instance)[0]
                 return
-            yield sse_event("delta", StreamDeltaEvent(text=event.text).model_dump())
-    except ShuttingDown:  # the server is about to stop: end here; the partial answer is stored
-        yield sse_event("error", _shutting_down())
-    except DomainError as exc:  # storing the answer failed, e.g. the conversation was deleted meanwhile
-        yield sse_event("error", _problem(exc))
+            yield sse_event("delta", {"text": event.text})
+    except DomainError as exc:  # the server is stopping, or storing the answer failed (the conversation was deleted)
+        yield sse_event("error", _problem(exc, instance))
     finally:
-        try:
-            await close_stream(events)  # at once: a stream left early closes the upstream call and stores what it had
-        finally:
-            if not settled and settle is not None:
-                task = asyncio.ensure_future(settle(None))  # shielded from the cancelled request
-                _BACKGROUND.add(task)
-                task.add_done_callback(_BACKGROUND.discard)
+        await events.aclose()  # at once: a stream left early closes the model call and stores what it had
 
 
-def _final_event(outcome: StreamOutcome) -> tuple[bytes, StoredResponse]:
+def _stored(event: TextDelta | StreamOutcome, *, instance: str) -> StoredResponse | None:
+    """What an idempotent replay of the stream answers: its final result (a 201, or the problem of a broken one)."""
+    return _final_event(event, instance)[1] if isinstance(event, StreamOutcome) else None
+
+
+def _final_event(outcome: StreamOutcome, instance: str) -> tuple[bytes, StoredResponse]:
     response = PostMessageResponse.of(outcome)
     if outcome.error is None:
         return sse_event("done", response.model_dump(mode="json")), stored_json(201, response)
-    problem = _problem(outcome.error) | {"result": response.model_dump(mode="json")}
-    stored = stored_json(status_for(outcome.error), problem | {"instance": _instance(outcome)}, PROBLEM_JSON)
+    problem = _problem(outcome.error, instance) | {"result": response.model_dump(mode="json")}
+    stored = stored_json(status_for(outcome.error), problem, PROBLEM_JSON)
     return sse_event("error", problem), stored
 
 
-def _instance(outcome: StreamOutcome) -> str:
-    return f"/api/v1/conversations/{outcome.user_message.conversation_id}/messages"
-
-
-def _problem(exc: DomainError) -> dict[str, object]:
-    return {
-        "type": "urn:switchboard:problem:" + exc.code,
-        "title": exc.title,
-        "status": status_for(exc),
-        "detail": exc.detail,
-        "code": exc.code,
-        "request_id": request_id_var.get(),
-    }
-
-
-def _shutting_down() -> dict[str, object]:
-    return {
-        "type": "urn:switchboard:problem:shutting_down",
-        "title": "Service shutting down",
-        "status": 503,
-        "detail": "the server is restarting; the partial answer was stored, send the message again",
-        "code": "shutting_down",
-        "request_id": request_id_var.get(),
-    }
+def _problem(exc: DomainError, instance: str) -> dict[str, Any]:
+    if isinstance(exc, ShuttingDown):
+        exc = ShuttingDown("the server is restarting; the partial answer was stored, send the message again")
+    return domain_problem(exc, instance)

@@ -1,4 +1,4 @@
-"""Who is calling the model, and on whose behalf: what the gateway needs for accounting and policy."""
+"""Who is calling a model, and on whose behalf: what admission, accounting and the response cache need."""
 
 from __future__ import annotations
 
