@@ -24,9 +24,11 @@ Requests that fail authentication / validation, or hit a model made to fail with
 :meth:`FakeUpstream.fail_model`, do not pop the queue.
 
 The modules: ``behaviours`` (what a test scripts), ``server`` (settings, script, recording, lifecycle,
-routing), ``handlers`` (the endpoints), ``answers`` (the fake model), ``openai_wire`` / ``anthropic_wire`` /
-``embeddings`` (each format's JSON, SSE and error bodies), ``faults`` (acting out hangs, cuts, redirects, HTML
-pages, broken streams), ``transport`` (the exchange and uvicorn), ``thread`` and ``cli`` (other ways to run it).
+routing), ``control`` (the ``/_fake/...`` endpoints), ``handlers`` (the API endpoints), ``answers`` (the fake
+model), ``openai_wire`` / ``anthropic_wire`` / ``embeddings`` (each format's JSON and SSE bodies),
+``openai_errors`` / ``anthropic_errors`` (each format's validation and error bodies), ``faults`` (acting out
+hangs, cuts, redirects, HTML pages, broken streams, slow chunks), ``transport`` (the exchange and uvicorn),
+``thread`` and ``cli`` (other ways to run it).
 """
 
 from tests.fakes.upstream.answers import count_tokens

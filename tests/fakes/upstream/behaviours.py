@@ -103,8 +103,8 @@ def error(
 ) -> Behaviour:
     """An HTTP error with the provider's real error body.
 
-    Unset fields default to what the real API sends for ``status`` (see ``openai_wire.ERRORS`` and
-    ``anthropic_wire.ERRORS``); ``code="context_length_exceeded"`` gives the context-window message.
+    Unset fields default to what the real API sends for ``status`` (see ``openai_errors.ERRORS`` and
+    ``anthropic_errors.ERRORS``); ``code="context_length_exceeded"`` gives the context-window message.
     ``retry_after`` / ``retry_after_ms`` set the ``retry-after`` / ``retry-after-ms`` headers and
     ``should_retry`` the ``x-should-retry`` header, all three honoured by both SDKs.
     """

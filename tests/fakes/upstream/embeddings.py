@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import orjson
 
-from tests.fakes.upstream import openai_wire
+from tests.fakes.upstream import openai_errors
 from tests.fakes.upstream.answers import count_tokens
 from tests.fakes.upstream.behaviours import Behaviour
 
@@ -21,11 +21,11 @@ SERVED_PATH: Final = "/v1/embeddings"
 
 def validate(body: Any, bad_json: bool) -> Behaviour | None:
     if bad_json or not isinstance(body, dict):
-        return openai_wire.bad_json()
+        return openai_errors.bad_json()
     if not isinstance(body.get("model"), str):
-        return openai_wire.no_model()
+        return openai_errors.no_model()
     if "input" not in body:
-        return openai_wire.missing_parameter("input")
+        return openai_errors.missing_parameter("input")
     return None
 
 

@@ -11,7 +11,7 @@ from typing import Any, Final, Literal, Protocol
 
 import orjson
 
-from tests.fakes.upstream import anthropic_wire, embeddings, faults, openai_wire
+from tests.fakes.upstream import anthropic_errors, anthropic_wire, embeddings, faults, openai_errors, openai_wire
 from tests.fakes.upstream.answers import Answer, NewId, Prompt, answer
 from tests.fakes.upstream.behaviours import Behaviour, error
 from tests.fakes.upstream.transport import JSON, SSE, Exchange, Headers
@@ -35,6 +35,15 @@ class Upstream(Protocol):
     def count_served(self, path: str) -> None: ...
 
 
+class Errors(Protocol):
+    """One provider's errors; :mod:`.openai_errors` and :mod:`.anthropic_errors` are the two."""
+
+    def missing_key(self) -> Behaviour: ...
+    def not_found(self, method: str, path: str) -> Behaviour: ...
+    def validate(self, headers: dict[str, str], body: Any, *, reject_system_role: bool) -> Behaviour | None: ...
+    def error_body(self, b: Behaviour, status: int, model: str, tokens: int, request_id: str) -> dict[str, Any]: ...
+
+
 class Wire(Protocol):
     """One provider's wire format; :mod:`.openai_wire` and :mod:`.anthropic_wire` are the two."""
 
@@ -42,9 +51,6 @@ class Wire(Protocol):
     def SERVED_PATH(self) -> str: ...
     @property
     def TOOL_ID_PREFIX(self) -> str: ...
-    def missing_key(self) -> Behaviour: ...
-    def not_found(self, method: str, path: str) -> Behaviour: ...
-    def validate(self, headers: dict[str, str], body: Any, *, reject_system_role: bool) -> Behaviour | None: ...
     def prompt(self, body: dict[str, Any]) -> Prompt: ...
     def completion(self, body: dict[str, Any], prompt: Prompt, answer: Answer, new_id: NewId) -> dict[str, Any]: ...
     def stream(
@@ -53,14 +59,12 @@ class Wire(Protocol):
     def missing_fields(self, model: str) -> dict[str, Any]: ...
     def response_headers(self, request_id: str) -> Headers: ...
     def id_header(self, request_id: str) -> tuple[str, str]: ...
-    def error_body(
-        self, b: Behaviour, status: int, model: str, tokens: int, request_id: str
-    ) -> tuple[dict[str, Any], Headers]: ...
     def model_info(self, name: str) -> dict[str, Any]: ...
     def models_page(self, names: list[str]) -> dict[str, Any]: ...
 
 
 WIRES: Final[dict[Provider, Wire]] = {"openai": openai_wire, "anthropic": anthropic_wire}
+ERRORS: Final[dict[Provider, Errors]] = {"openai": openai_errors, "anthropic": anthropic_errors}
 
 
 def provider_of(headers: dict[str, str]) -> Provider:
@@ -74,7 +78,7 @@ def check_auth(up: Upstream, provider: Provider, headers: dict[str, str]) -> Beh
         auth = headers.get("authorization", "")
         key = auth[7:].strip() if auth[:7].lower() == "bearer " else None
     if not key:
-        return WIRES[provider].missing_key()
+        return ERRORS[provider].missing_key()
     if up.api_key is not None and key != up.api_key:
         return error(401)
     return None
@@ -82,8 +86,9 @@ def check_auth(up: Upstream, provider: Provider, headers: dict[str, str]) -> Beh
 
 async def send_error(up: Upstream, ex: Exchange, provider: Provider, b: Behaviour, model: str, tokens: int = 0) -> None:
     status = b.status if b.status >= 400 else 500
-    payload, headers = WIRES[provider].error_body(b, status, model, tokens, up.new_id("req_"))
-    await ex.respond(status, orjson.dumps(payload), [*headers, *b.headers])
+    request_id = up.new_id("req_")
+    payload = ERRORS[provider].error_body(b, status, model, tokens, request_id)
+    await ex.respond(status, orjson.dumps(payload), [JSON, WIRES[provider].id_header(request_id), *b.headers])
 
 
 async def _scripted(up: Upstream, ex: Exchange, provider: Provider, model: str, tokens: int) -> Behaviour | None:
@@ -111,7 +116,7 @@ async def completion(
     problem = check_auth(up, provider, headers)
     if problem is None:
         reject = up.reject_anthropic_system_role
-        problem = wire.validate(headers, None if bad_json else body, reject_system_role=reject)
+        problem = ERRORS[provider].validate(headers, None if bad_json else body, reject_system_role=reject)
     if problem is not None:
         model = body.get("model", "") if isinstance(body, dict) else ""
         return await send_error(up, ex, provider, problem, str(model))
@@ -194,7 +199,7 @@ async def count_tokens(up: Upstream, headers: dict[str, str], body: Any, bad_jso
     """``POST /v1/messages/count_tokens``."""
     problem = check_auth(up, "anthropic", headers)
     if problem is None:
-        problem = anthropic_wire.validate_count_tokens(headers, None if bad_json else body)
+        problem = anthropic_errors.validate_count_tokens(headers, None if bad_json else body)
     if problem is not None:
         return await send_error(up, ex, "anthropic", problem, "")
     await ex.respond(200, orjson.dumps({"input_tokens": anthropic_wire.input_tokens(body)}), [JSON])
@@ -219,4 +224,4 @@ async def models(up: Upstream, path: str, headers: dict[str, str], ex: Exchange)
 
 async def not_found(up: Upstream, method: str, path: str, headers: dict[str, str], ex: Exchange) -> None:
     provider = provider_of(headers)
-    await send_error(up, ex, provider, WIRES[provider].not_found(method, path), "")
+    await send_error(up, ex, provider, ERRORS[provider].not_found(method, path), "")

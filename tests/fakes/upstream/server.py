@@ -1,7 +1,5 @@
 """The fake upstream server: its settings, the script tests push, the requests it recorded, its lifecycle on a
-loopback port, and the routing of each request to its endpoint (plus the ``/_fake/...`` control endpoints that
-let a fake running as its own process be scripted over HTTP).
-"""
+loopback port, and the routing of each request to its endpoint."""
 
 from __future__ import annotations
 
@@ -14,15 +12,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-import orjson
 import uvicorn
 
-from tests.fakes.upstream import anthropic_wire, handlers, openai_wire
+from tests.fakes.upstream import anthropic_wire, control, handlers, openai_wire
 from tests.fakes.upstream.behaviours import OK, Behaviour, error
 from tests.fakes.upstream.embeddings import SERVED_PATH as EMBEDDINGS_PATH
 from tests.fakes.upstream.thread import UpstreamThread
 from tests.fakes.upstream.transport import (
-    JSON,
     Exchange,
     Receive,
     Scope,
@@ -273,7 +269,7 @@ class FakeUpstream:
         headers: dict[str, str] = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         parsed, bad_json = parse_json(raw)
         if path.startswith("/_fake/"):
-            return await self._control(method, path, parsed, Exchange(receive, send))
+            return await control.answer(self, method, path, parsed, Exchange(receive, send))
 
         self.request_count += 1
         if self.record:
@@ -301,36 +297,3 @@ class FakeUpstream:
         if method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
             return await handlers.models(self, path, headers, ex)
         return await handlers.not_found(self, method, path, headers, ex)
-
-    # ---- control endpoints -----------------------------------------------------------------------
-
-    async def _control(self, method: str, path: str, body: Any, ex: Exchange) -> None:
-        result: Any = {"ok": True}
-        status = 200
-        try:
-            if method == "POST" and path == "/_fake/push":
-                items = body.get("behaviours", []) if isinstance(body, dict) else body
-                self.push(*(Behaviour.from_dict(item) for item in items))
-            elif method == "POST" and path == "/_fake/fail_model":
-                kwargs = {k: v for k, v in body.items() if k not in ("model", "status")}
-                self.fail_model(body["model"], int(body.get("status", 500)), **kwargs)
-            elif method == "POST" and path == "/_fake/reset":
-                self.reset()
-            elif method == "GET" and path == "/_fake/stats":
-                result = self._stats()
-            elif method == "GET" and path == "/_fake/requests":
-                result = [r.to_dict() for r in self.requests]
-            else:
-                status, result = 404, {"ok": False, "error": "unknown control endpoint"}
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            status, result = 400, {"ok": False, "error": str(exc)}
-        await ex.respond(status, orjson.dumps(result), [JSON])
-
-    def _stats(self) -> dict[str, Any]:
-        return {
-            "requests": self.request_count,
-            "completions_served": self.completions_served,
-            "embeddings_served": self.embeddings_served,
-            "served_by_path": dict(self.served),
-            "pending": len(self._queue),
-        }
