@@ -4,7 +4,7 @@ how it reports a bad answer or a stream that broke, and how a stream's network r
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 
 import orjson
 
@@ -35,7 +35,7 @@ def joined(pieces: list[str]) -> TextDelta:
     return delta
 
 
-async def per_read(batches: AsyncIterator[list[SSEEvent]], read: Reader) -> AsyncIterator[StreamEvent]:
+async def per_read(batches: AsyncGenerator[list[SSEEvent], None], read: Reader) -> AsyncGenerator[StreamEvent, None]:
     """The domain events of each network read (``read`` turns one server-sent event into them), consecutive text
     deltas joined. Chunks spaced in time still go on one by one, as they arrive. On a failure the text already
     read is handed on first: the partial answer attached to the error holds it, so the caller must have seen it."""
@@ -90,10 +90,10 @@ class DeploymentAdapter:
 
     async def _forward(
         self,
-        batches: AsyncIterator[list[SSEEvent]],
+        batches: AsyncGenerator[list[SSEEvent], None],
         read: Reader,
         broken: Callable[[UpstreamError], UpstreamError],
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """``per_read``'s events; a failure goes through ``broken`` (which attaches the partial answer), and the
         upstream response is closed however this ends (the consumer may leave early)."""
         try:
@@ -105,4 +105,4 @@ class DeploymentAdapter:
         except (*SHAPE_FAILURES, orjson.JSONDecodeError) as exc:
             raise broken(self._bad(f"sent an unreadable stream event ({exc})")) from None
         finally:
-            await batches.aclose()  # type: ignore[attr-defined]  # an async generator: closing releases the response
+            await batches.aclose()  # closing releases the response

@@ -26,8 +26,8 @@ from infrastructure.llm.anthropic_format import (
     read_message,
     request_body,
 )
-from infrastructure.llm.http_client import pooled_http_client, transport_error
-from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_status, error_for_type, redact
+from infrastructure.llm.http_client import is_html_response, pooled_http_client, transport_error
+from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_status, error_for_type, is_html, redact
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES
 
 _SDK_FAILURES = (anthropic.AnthropicError, httpx2.HTTPError, TimeoutError, ValueError)
@@ -101,8 +101,11 @@ class AnthropicSDKProvider(AnthropicBase):
                 error_type = exc.type if isinstance(exc.type, str) else None
                 return error_for_type(error_type, message=message, **where)
             headers: Mapping[str, str] = exc.response.headers
+            html_page = is_html_response(exc.response, exc.body)
             code = exc.error_code or (exc.type if isinstance(exc.type, str) else None)
-            return error_for_status(exc.status_code, message=message, code=code, headers=headers, **where)
+            return error_for_status(
+                exc.status_code, message=message, code=code, headers=headers, html=html_page, **where
+            )
         if isinstance(exc, anthropic.APIResponseValidationError):
             return self._bad("sent a body that does not match the API")
         mapped = transport_error(exc, started=started, provider="anthropic", model=model)
@@ -116,5 +119,5 @@ class AnthropicSDKProvider(AnthropicBase):
             message = error.get("message") if isinstance(error, Mapping) else None
             return redact(str(message), self._secret) if message else ""
         if isinstance(body, str):
-            return "(an HTML page)" if body.lstrip().startswith("<") else redact(body, self._secret)
+            return "(an HTML page)" if is_html(body) else redact(body, self._secret)
         return ""

@@ -8,6 +8,7 @@ import httpx2
 
 from domain.llm.model import ModelSpec
 from domain.shared.errors import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from infrastructure.llm.upstream_errors import Where, is_html
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES, KEEPALIVE_EXPIRY_SECONDS, MAX_CONNECTIONS
 
 
@@ -97,7 +98,7 @@ def transport_error(exc: BaseException, *, started: bool, provider: str, model: 
     Before the response started, a broken connection means the upstream is unavailable; once it has started, the
     answer was cut short, which is a bad response.
     """
-    where = {"provider": provider, "model": model}
+    where = Where(provider=provider, model=model)
     if isinstance(exc, ResponseTooLarge):
         return UpstreamBadResponse(f"{provider} sent a response larger than the gateway accepts", **where)
     if isinstance(exc, httpx2.TimeoutException | TimeoutError):
@@ -107,3 +108,8 @@ def transport_error(exc: BaseException, *, started: bool, provider: str, model: 
             return UpstreamBadResponse(f"{provider} cut the response short ({_what_failed(exc)})", **where)
         return UpstreamUnavailable(f"{provider} could not be reached ({_what_failed(exc)})", **where)
     return None
+
+
+def is_html_response(response: httpx2.Response, body: object) -> bool:
+    """Whether a failed response an SDK read was a web page (the SDK's ``body`` is then the text)."""
+    return is_html(body if isinstance(body, str) else "", response.headers.get("content-type"))

@@ -30,7 +30,7 @@ from domain.llm.model import (
     StreamEvent,
 )
 from domain.shared.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from infrastructure.llm.http_client import pooled_http_client, transport_error
+from infrastructure.llm.http_client import is_html_response, pooled_http_client, transport_error
 from infrastructure.llm.openai import NO_KEY, OpenAIBase
 from infrastructure.llm.openai_format import (
     OPENAI_BASE_URL,
@@ -41,7 +41,7 @@ from infrastructure.llm.openai_format import (
     read_embeddings,
     request_body,
 )
-from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_status, redact
+from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_status, is_html, redact
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES
 
 _SDK_FAILURES = (openai.OpenAIError, httpx2.HTTPError, TimeoutError, ValueError)
@@ -118,8 +118,11 @@ class OpenAISDKProvider(OpenAIBase):
             return cause or UpstreamUnavailable(f"{provider} could not be reached", **where)
         if isinstance(exc, openai.APIStatusError):
             headers: Mapping[str, str] = exc.response.headers
+            html_page = is_html_response(exc.response, exc.body)
             message = self._error_message(exc.body)
-            return error_for_status(exc.status_code, message=message, code=exc.code, headers=headers, **where)
+            return error_for_status(
+                exc.status_code, message=message, code=exc.code, headers=headers, html=html_page, **where
+            )
         if isinstance(exc, openai.APIResponseValidationError):
             return self._bad("sent a body that does not match the API")
         if isinstance(exc, openai.APIError):  # an error event inside a 200 stream
@@ -134,5 +137,5 @@ class OpenAISDKProvider(OpenAIBase):
             message = body.get("message")
             return redact(str(message), self._secret) if message else ""
         if isinstance(body, str):
-            return "(an HTML page)" if body.lstrip().startswith("<") else redact(body, self._secret)
+            return "(an HTML page)" if is_html(body) else redact(body, self._secret)
         return ""

@@ -3,9 +3,9 @@
 For each request the router walks the model and its fallbacks (breadth first, in the catalog's order, each model
 once). For each model it draws one deployment (an A/B variant, by weight) and calls it through that deployment's
 ``Resilience`` (breaker, retry budget, retries). A model that fails with an error a fallback could cure (upstream
-unwell, circuit open, credentials refused) hands over to the next; a rejected request (bad input, context too long)
-does not, as the next model would refuse it too. When every model fails, the first real upstream failure is raised
-(a ``CircuitOpen`` only when nothing better is known).
+unwell, circuit open, credentials refused, a redirect or an HTML page where its API should answer) hands over to
+the next; a rejected request (bad input, context too long) does not, as the next model would refuse it too. When
+every model fails, the first real upstream failure is raised (a ``CircuitOpen`` only when nothing better is known).
 
 Streams retry and fall back only until their first event: after a delta has been yielded an error propagates, with
 the partial completion attached (``domain.llm.model.partial_completion``) and stamped with the model that served it.
@@ -63,7 +63,9 @@ class Closeable(Protocol):
 
 
 def _falls_back(error: UpstreamError) -> bool:
-    return error.retryable or isinstance(error, UpstreamAuthError)
+    """Whether another model may succeed: the upstream is unwell, refused our credentials, or answered what no API
+    answers (a redirect, an HTML page: a wrong ``base_url`` or a proxy in the way)."""
+    return error.retryable or isinstance(error, UpstreamAuthError | UpstreamBadResponse)
 
 
 def _most_meaningful(errors: list[UpstreamError], model: str) -> UpstreamError:

@@ -594,7 +594,7 @@ async def adapter(request: pytest.FixtureRequest, upstream: FakeUpstream) -> Asy
         pytest.param(error(403), UpstreamAuthError, id="403"),
         pytest.param(malformed(), UpstreamBadResponse, id="malformed-json"),
         pytest.param(missing_fields(), UpstreamBadResponse, id="missing-fields"),
-        pytest.param(html_error(502), UpstreamUnavailable, id="html-error-page"),
+        pytest.param(html_error(502), UpstreamBadResponse, id="html-error-page"),
         pytest.param(redirect("http://127.0.0.1:9/elsewhere"), UpstreamBadResponse, id="redirect"),
         pytest.param(disconnect(), UpstreamUnavailable, id="connection-dropped"),
         # Without streaming the SDK reads the body within the send: a cut body looks like a lost connection.
@@ -614,6 +614,41 @@ async def test_complete_maps_each_upstream_failure(
     assert caught.value.model == "m"
     assert caught.value.__cause__ is None
     assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [
+        pytest.param(html_error(502), id="html-502"),
+        pytest.param(html_error(503), id="html-503"),
+        pytest.param(html_error(404), id="html-404"),
+        pytest.param(redirect("http://127.0.0.1:9/elsewhere", status=301), id="redirect-301"),
+        pytest.param(redirect("http://127.0.0.1:9/elsewhere"), id="redirect-307"),
+    ],
+)
+@pytest.mark.parametrize("streaming", [False, True], ids=["complete", "stream"])
+async def test_a_redirect_or_an_html_page_is_a_bad_response_not_worth_a_retry(
+    adapter: LLMProvider, upstream: FakeUpstream, behaviour: Behaviour, streaming: bool
+) -> None:
+    """Neither would change on a second try: a wrong base_url, or a proxy's page in front of the API."""
+    upstream.push(behaviour)
+
+    with pytest.raises(UpstreamBadResponse) as caught:
+        await (collect(adapter.stream(HELLO)) if streaming else adapter.complete(HELLO))
+
+    assert caught.value.retryable is False
+    assert "<html" not in caught.value.detail.lower()
+
+
+async def test_a_rate_limit_answered_with_an_html_page_stays_a_rate_limit(
+    adapter: LLMProvider, upstream: FakeUpstream
+) -> None:
+    upstream.push(html_error(429))
+
+    with pytest.raises(UpstreamRateLimited) as caught:
+        await adapter.complete(HELLO)
+
+    assert caught.value.retryable
 
 
 @pytest.mark.parametrize(

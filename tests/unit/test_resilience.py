@@ -39,8 +39,10 @@ from tests.fakes.upstream import (
     drop_stream_after,
     error,
     hang,
+    html_error,
     ok,
     rate_limited,
+    redirect,
     server_error,
 )
 from tests.unit.routing_support import CLAUDE, GPT, HELLO, FakeClock, RouterMaker, Sleeps, calls_to
@@ -166,6 +168,25 @@ def test_the_retry_budget_grows_with_traffic(clock: FakeClock) -> None:
         budget.record_call()
 
     assert [budget.try_spend() for _ in range(3)] == [True, True, False]
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [html_error(502), redirect("http://127.0.0.1:9/elsewhere")],
+    ids=["html-page", "redirect"],
+)
+async def test_a_redirect_or_an_html_page_is_not_retried_but_falls_back(
+    upstream: FakeUpstream, make_router: MakeRouter, sleeps: Sleeps, behaviour: Behaviour
+) -> None:
+    upstream.push(behaviour)
+    router = make_router()
+
+    completion = await router.complete(HELLO)
+
+    assert calls_to(upstream, GPT) == 1  # it would have come again
+    assert sleeps.taken == []
+    assert completion.served_by.model == "claude-main"
+    assert completion.fallbacks == ("gpt-main",)
 
 
 # ---- circuit breaker -------------------------------------------------------------------------------------------
