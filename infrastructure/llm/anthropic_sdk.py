@@ -27,6 +27,7 @@ from infrastructure.llm.anthropic_format import (
     request_body,
 )
 from infrastructure.llm.http_client import is_html_response, pooled_http_client, transport_error
+from infrastructure.llm.transport import Transport
 from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_status, error_for_type, is_html, redact
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES
 
@@ -38,14 +39,21 @@ _EXTRA = ("temperature", "top_p")
 class AnthropicSDKProvider(AnthropicBase):
     """One Anthropic deployment, called through the official SDK."""
 
-    def __init__(self, spec: ModelSpec, *, api_key: str, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
-        super().__init__(spec, api_key=api_key)
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        transport: Transport,
+        api_key: str,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        super().__init__(spec, transport=transport, api_key=api_key)
         self._client = AsyncAnthropic(
             api_key=api_key,
-            base_url=spec.base_url or ANTHROPIC_BASE_URL,
+            base_url=transport.base_url or ANTHROPIC_BASE_URL,
             max_retries=0,
-            timeout=httpx2.Timeout(spec.timeout_seconds, connect=spec.connect_timeout_seconds),
-            http_client=pooled_http_client(spec, max_response_bytes=max_response_bytes),
+            timeout=httpx2.Timeout(transport.timeout_seconds, connect=transport.connect_timeout_seconds),
+            http_client=pooled_http_client(transport, max_response_bytes=max_response_bytes),
         )
 
     async def aclose(self) -> None:
@@ -54,7 +62,7 @@ class AnthropicSDKProvider(AnthropicBase):
 
     async def complete(self, request: CompletionRequest) -> Completion:
         try:
-            async with asyncio.timeout(self._spec.timeout_seconds):
+            async with asyncio.timeout(self._transport.timeout_seconds):
                 response = await self._client.messages.create(**self._params(request), stream=False)
         except _SDK_FAILURES as exc:
             raise self._translate(exc, started=False) from None

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import httpx2
 
-from domain.llm.model import ModelSpec
 from domain.shared.errors import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from infrastructure.llm.transport import Transport
 from infrastructure.llm.upstream_errors import Where, is_html
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES, KEEPALIVE_EXPIRY_SECONDS, MAX_CONNECTIONS
 
@@ -60,7 +60,9 @@ class CappedTransport(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def pooled_http_client(spec: ModelSpec, *, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> httpx2.AsyncClient:
+def pooled_http_client(
+    transport: Transport, *, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+) -> httpx2.AsyncClient:
     """Keep-alive connections to one deployment. Redirects are not followed: an LLM API that redirects is
     misconfigured (a wrong ``base_url``), and following one would replay the credentials elsewhere.
 
@@ -75,7 +77,7 @@ def pooled_http_client(spec: ModelSpec, *, max_response_bytes: int = DEFAULT_MAX
         keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
     )
     return httpx2.AsyncClient(
-        timeout=httpx2.Timeout(spec.timeout_seconds, connect=spec.connect_timeout_seconds),
+        timeout=httpx2.Timeout(transport.timeout_seconds, connect=transport.connect_timeout_seconds),
         transport=CappedTransport(httpx2.AsyncHTTPTransport(limits=limits), max_bytes=max_response_bytes),
         follow_redirects=False,
     )

@@ -41,6 +41,7 @@ from infrastructure.llm.openai_format import (
     read_embeddings,
     request_body,
 )
+from infrastructure.llm.transport import Transport
 from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_status, is_html, redact
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES
 
@@ -51,15 +52,20 @@ class OpenAISDKProvider(OpenAIBase):
     """One OpenAI (``openai``) or OpenAI-compatible deployment, called through the official SDK."""
 
     def __init__(
-        self, spec: ModelSpec, *, api_key: str | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+        self,
+        spec: ModelSpec,
+        *,
+        transport: Transport,
+        api_key: str | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        super().__init__(spec, api_key=api_key)
+        super().__init__(spec, transport=transport, api_key=api_key)
         self._client = AsyncOpenAI(
             api_key=api_key or NO_KEY,
-            base_url=spec.base_url or OPENAI_BASE_URL,
+            base_url=transport.base_url or OPENAI_BASE_URL,
             max_retries=0,
-            timeout=httpx2.Timeout(spec.timeout_seconds, connect=spec.connect_timeout_seconds),
-            http_client=pooled_http_client(spec, max_response_bytes=max_response_bytes),
+            timeout=httpx2.Timeout(transport.timeout_seconds, connect=transport.connect_timeout_seconds),
+            http_client=pooled_http_client(transport, max_response_bytes=max_response_bytes),
         )
 
     async def aclose(self) -> None:
@@ -68,7 +74,7 @@ class OpenAISDKProvider(OpenAIBase):
 
     async def complete(self, request: CompletionRequest) -> Completion:
         try:
-            async with asyncio.timeout(self._spec.timeout_seconds):
+            async with asyncio.timeout(self._transport.timeout_seconds):
                 response = await self._client.chat.completions.create(**request_body(self._spec, request), stream=False)
         except _SDK_FAILURES as exc:
             raise self._translate(exc, started=False) from None
@@ -99,7 +105,7 @@ class OpenAISDKProvider(OpenAIBase):
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         try:
-            async with asyncio.timeout(self._spec.timeout_seconds):
+            async with asyncio.timeout(self._transport.timeout_seconds):
                 response = await self._client.embeddings.create(**embeddings_body(self._spec, request))
         except _SDK_FAILURES as exc:
             raise self._translate(exc, started=False) from None

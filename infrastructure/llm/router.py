@@ -7,6 +7,9 @@ unwell, circuit open, credentials refused, a redirect or an HTML page where its 
 the next; a rejected request (bad input, context too long) does not, as the next model would refuse it too. When
 every model fails, the first real upstream failure is raised (a ``CircuitOpen`` only when nothing better is known).
 
+A call has a total deadline, the asked model's (``infrastructure.llm.deadline``): a ``complete`` and the opening
+of a ``stream`` run within it, retries and fallbacks included, and a backoff never outlasts it.
+
 Streams retry and fall back only until their first event: after a delta has been yielded an error propagates, with
 the partial completion attached (``domain.llm.model.partial_completion``) and stamped with the model that served it.
 
@@ -46,6 +49,7 @@ from domain.shared.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
+from infrastructure.llm.deadline import within_deadline
 from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
 from infrastructure.llm.resilience import Clock, Resilience, ResiliencePolicy, Sleep, Tally
 
@@ -98,7 +102,7 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
     call to its deployments.
 
     ``deployments`` maps ``deployment_key(model, variant)`` to the provider serving it; ``embedders`` maps each
-    embedding model's name to its provider.
+    embedding model's name to its provider; ``deadlines`` maps a public model to the seconds a call of it may take.
     """
 
     def __init__(
@@ -107,6 +111,7 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
         deployments: Mapping[str, LLMProvider],
         *,
         embedders: Mapping[str, EmbeddingProvider] | None = None,
+        deadlines: Mapping[str, float] | None = None,
         policy: ResiliencePolicy | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -116,6 +121,8 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
         self._catalog = catalog
         self._deployments = dict(deployments)
         self._embedders = dict(embedders or {})
+        self._deadlines = dict(deadlines or {})  # seconds per public model; a model without one has no deadline
+        self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - traffic split, not cryptography
         self._observer = observer
         policy = policy or ResiliencePolicy()
@@ -172,8 +179,17 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
         served_by = replace(completion.served_by, model=deployment.name, variant=deployment.variant)
         return replace(completion, served_by=served_by, attempts=tally.attempts, fallbacks=tuple(failed))
 
+    def _tally(self, model: str) -> Tally:
+        seconds = self._deadlines.get(model)
+        return Tally(deadline=None if seconds is None else self._clock() + seconds)
+
     async def complete(self, request: CompletionRequest) -> Completion:
-        tally, failed, errors = Tally(), [], []
+        async with within_deadline(self._deadlines.get(request.model), model=request.model):
+            return await self._complete(request, self._tally(request.model))
+
+    async def _complete(self, request: CompletionRequest, tally: Tally) -> Completion:
+        failed: list[str] = []
+        errors: list[UpstreamError] = []
         for spec in self._chain(request.model):
             deployment = self._pick(spec)
             key = deployment_key(spec.name, deployment.variant)
@@ -192,7 +208,22 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
         raise _most_meaningful(errors, request.model)
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        tally, failed, errors = Tally(), [], []
+        tally = self._tally(request.model)
+        failed: list[str] = []
+        async with within_deadline(self._deadlines.get(request.model), model=request.model):
+            events, first, key, deployment = await self._first_event(request, tally, failed)
+        relay = self._relay(events, first, key, deployment, tally, failed)
+        try:
+            async for event in relay:
+                yield event
+        finally:
+            await relay.aclose()  # at once, not when collected: the consumer may have gone away
+
+    async def _first_event(
+        self, request: CompletionRequest, tally: Tally, failed: list[str]
+    ) -> tuple[AsyncIterator[StreamEvent], StreamEvent, str, ModelSpec]:
+        """The stream of the first model of the chain that opens, with its first event, and its deployment."""
+        errors: list[UpstreamError] = []
         for spec in self._chain(request.model):
             deployment = self._pick(spec)
             key = deployment_key(spec.name, deployment.variant)
@@ -207,13 +238,7 @@ class ModelRouter(LLMProvider, EmbeddingProvider):
                 failed.append(spec.name)
                 errors.append(exc)
                 continue
-            relay = self._relay(events, first, key, deployment, tally, failed)
-            try:
-                async for event in relay:
-                    yield event
-            finally:
-                await relay.aclose()  # at once, not when collected: the consumer may have gone away
-            return
+            return events, first, key, deployment
         raise _most_meaningful(errors, request.model)
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:

@@ -22,6 +22,11 @@ pytestmark = pytest.mark.unit
 CLAUDE_ONLY = replace(HELLO, model="claude-main")  # no fallback: the model's own error reaches the caller
 
 
+def hanging(up: FakeUpstream) -> str:
+    """Short timeouts, and a deadline long enough for every attempt (the deadline has tests of its own)."""
+    return catalog_text(up, timeout=0.5, extra="deadline_seconds = 30\n")
+
+
 @pytest.fixture(scope="module")
 async def fake_server() -> AsyncIterator[FakeUpstream]:
     async with FakeUpstream() as up:
@@ -55,7 +60,7 @@ async def test_a_hanging_upstream_gives_its_timeout_not_the_circuit_its_timeouts
     upstream: FakeUpstream, make_router: RouterMaker, sleeps: Sleeps
 ) -> None:
     upstream.push(*[hang() for _ in range(5)])
-    router = make_router(catalog=catalog_text(upstream, timeout=0.5), breaker_failure_threshold=5)
+    router = make_router(catalog=hanging(upstream), breaker_failure_threshold=5)
     with pytest.raises(UpstreamTimeout):
         await router.complete(CLAUDE_ONLY)  # three timeouts: failures 1 to 3
     assert len(sleeps.taken) == 2
@@ -73,7 +78,7 @@ async def test_a_stream_opening_on_a_hanging_upstream_gives_its_timeout(
     upstream: FakeUpstream, make_router: RouterMaker, sleeps: Sleeps
 ) -> None:
     upstream.push(hang(), hang())
-    router = make_router(catalog=catalog_text(upstream, timeout=0.5), breaker_failure_threshold=2)
+    router = make_router(catalog=hanging(upstream), breaker_failure_threshold=2)
 
     with pytest.raises(UpstreamTimeout):
         async for _ in router.stream(CLAUDE_ONLY):
