@@ -10,13 +10,15 @@ from opentelemetry.trace import Tracer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from domain.llm.ports import ModelCatalog
+from infrastructure.llm.catalog import StaticModelCatalog
 from infrastructure.observability.logging import configure_logging
 from infrastructure.observability.tracing import TRACED_METHODS, trace_use_case
 from infrastructure.settings import Settings
 
 
-def secrets_to_mask(settings: Settings, catalog: ModelCatalog, env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
+def secrets_to_mask(
+    settings: Settings, catalog: StaticModelCatalog, env: Mapping[str, str] = os.environ
+) -> tuple[str, ...]:
     """Every secret value this process holds: masked in logs wherever it appears, whatever its shape."""
     values = [settings.signing_secret()]
     if settings.metrics_token is not None:
@@ -30,12 +32,13 @@ def secrets_to_mask(settings: Settings, catalog: ModelCatalog, env: Mapping[str,
             values.append(str(password))
     for model in catalog.list():
         for spec in model.deployments:
-            if spec.api_key_env and env.get(spec.api_key_env):
-                values.append(env[spec.api_key_env])
+            key_env = catalog.transport(model.name, spec.variant).api_key_env
+            if key_env and env.get(key_env):
+                values.append(env[key_env])
     return tuple(values)
 
 
-def configure_logs(settings: Settings, catalog: ModelCatalog) -> None:
+def configure_logs(settings: Settings, catalog: StaticModelCatalog) -> None:
     configure_logging(level=settings.log_level, json=settings.json_logs, secrets=secrets_to_mask(settings, catalog))
 
 

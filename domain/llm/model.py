@@ -192,7 +192,8 @@ class Embeddings:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
-    """One public model as the operator's catalog declares it.
+    """One public model as the operator's catalog declares it: what it is and what it costs. How a deployment is
+    reached (its URL, key, client and timeouts) is infrastructure's business, not the domain's.
 
     A model split into weighted A/B ``variants`` lists each of them as a ``ModelSpec`` of the same ``name`` with its
     ``variant`` label and ``weight``; its own provider, upstream model and prices are those of its heaviest variant,
@@ -203,15 +204,10 @@ class ModelSpec:
     name: str
     provider: str
     upstream_model: str
-    base_url: str | None = None
-    api_key_env: str | None = None  # name of the environment variable holding the key; never the key itself
     input_price_per_mtok_micros: int = 0  # micro-dollars per million input tokens
     output_price_per_mtok_micros: int = 0
     context_window: int = 8192
     max_output_tokens: int = 1024
-    timeout_seconds: float = 60.0  # a whole call without streaming; the longest silence within a stream
-    connect_timeout_seconds: float = 5.0
-    client: str = "direct"  # how a remote deployment is called: "direct" (lean HTTP) or "sdk" (the official SDK)
     fallbacks: tuple[str, ...] = ()
     description: str = ""
     variant: str | None = None  # this deployment's A/B label, when it is one variant of its model

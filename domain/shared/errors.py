@@ -111,11 +111,19 @@ class UpstreamRateLimited(UpstreamError):
 
 
 class UpstreamBadResponse(UpstreamError):
-    """The provider answered with something that is not a valid response (malformed body, cut stream)."""
+    """The provider answered with something that is not a valid response (malformed body, cut stream).
+
+    Retryable unless raised with ``retryable=False``, for an answer the same request would get again (a redirect,
+    an HTML page instead of the API's error): a retry is for what may succeed the second time.
+    """
 
     code = "upstream_bad_response"
     title = "Upstream provider sent an invalid response"
     retryable = True
+
+    def __init__(self, detail: str, *, provider: str = "", model: str = "", retryable: bool = True) -> None:
+        super().__init__(detail, provider=provider, model=model)
+        self.retryable = retryable
 
 
 class UpstreamRejected(UpstreamError):

@@ -21,6 +21,7 @@ from domain.llm.model import (
 )
 from domain.llm.tokens import estimated_usage
 from domain.shared.errors import UpstreamBadResponse, UpstreamError
+from infrastructure.llm.transport import Transport
 from infrastructure.llm.upstream_errors import SHAPE_FAILURES
 from infrastructure.llm.wire import SSEEvent
 
@@ -59,10 +60,11 @@ async def per_read(batches: AsyncGenerator[list[SSEEvent], None], read: Reader) 
 
 
 class DeploymentAdapter:
-    """The deployment an adapter calls, for what every adapter says about it."""
+    """The deployment an adapter calls (what it is, and how it is reached), for what every adapter says about it."""
 
-    def __init__(self, spec: ModelSpec, *, api_key: str | None) -> None:
+    def __init__(self, spec: ModelSpec, *, transport: Transport, api_key: str | None) -> None:
         self._spec = spec
+        self._transport = transport
         self._secret = api_key
         self._served_by = ServedBy(
             model=spec.name, provider=spec.provider, upstream_model=spec.upstream_model, variant=spec.variant

@@ -25,6 +25,7 @@ from infrastructure.llm.anthropic_format import (
     read_message,
     request_body,
 )
+from infrastructure.llm.transport import Transport
 from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_type
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES, SSEEvent, UpstreamHTTP, error_details
 
@@ -40,16 +41,23 @@ class AnthropicBase(DeploymentAdapter, LLMProvider):
 class AnthropicProvider(AnthropicBase):
     """One Anthropic deployment, on its own pool of keep-alive connections."""
 
-    def __init__(self, spec: ModelSpec, *, api_key: str, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
-        super().__init__(spec, api_key=api_key)
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        transport: Transport,
+        api_key: str,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        super().__init__(spec, transport=transport, api_key=api_key)
         self._http = UpstreamHTTP(
-            (spec.base_url or ANTHROPIC_BASE_URL).rstrip("/") + "/v1",
+            (transport.base_url or ANTHROPIC_BASE_URL).rstrip("/") + "/v1",
             # As the official SDK (2.x) sends it.
             headers={"authorization": f"Bearer {api_key}", "anthropic-version": ANTHROPIC_VERSION},
             provider="anthropic",
             model=spec.name,
-            timeout_seconds=spec.timeout_seconds,
-            connect_timeout_seconds=spec.connect_timeout_seconds,
+            timeout_seconds=transport.timeout_seconds,
+            connect_timeout_seconds=transport.connect_timeout_seconds,
             secret=api_key,
             max_response_bytes=max_response_bytes,
         )

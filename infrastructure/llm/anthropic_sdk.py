@@ -26,8 +26,9 @@ from infrastructure.llm.anthropic_format import (
     read_message,
     request_body,
 )
-from infrastructure.llm.http_client import pooled_http_client, transport_error
-from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_status, error_for_type, redact
+from infrastructure.llm.http_client import is_html_response, pooled_http_client, transport_error
+from infrastructure.llm.transport import Transport
+from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_status, error_for_type, is_html, redact
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES
 
 _SDK_FAILURES = (anthropic.AnthropicError, httpx2.HTTPError, TimeoutError, ValueError)
@@ -38,14 +39,21 @@ _EXTRA = ("temperature", "top_p")
 class AnthropicSDKProvider(AnthropicBase):
     """One Anthropic deployment, called through the official SDK."""
 
-    def __init__(self, spec: ModelSpec, *, api_key: str, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
-        super().__init__(spec, api_key=api_key)
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        transport: Transport,
+        api_key: str,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        super().__init__(spec, transport=transport, api_key=api_key)
         self._client = AsyncAnthropic(
             api_key=api_key,
-            base_url=spec.base_url or ANTHROPIC_BASE_URL,
+            base_url=transport.base_url or ANTHROPIC_BASE_URL,
             max_retries=0,
-            timeout=httpx2.Timeout(spec.timeout_seconds, connect=spec.connect_timeout_seconds),
-            http_client=pooled_http_client(spec, max_response_bytes=max_response_bytes),
+            timeout=httpx2.Timeout(transport.timeout_seconds, connect=transport.connect_timeout_seconds),
+            http_client=pooled_http_client(transport, max_response_bytes=max_response_bytes),
         )
 
     async def aclose(self) -> None:
@@ -54,7 +62,7 @@ class AnthropicSDKProvider(AnthropicBase):
 
     async def complete(self, request: CompletionRequest) -> Completion:
         try:
-            async with asyncio.timeout(self._spec.timeout_seconds):
+            async with asyncio.timeout(self._transport.timeout_seconds):
                 response = await self._client.messages.create(**self._params(request), stream=False)
         except _SDK_FAILURES as exc:
             raise self._translate(exc, started=False) from None
@@ -101,8 +109,11 @@ class AnthropicSDKProvider(AnthropicBase):
                 error_type = exc.type if isinstance(exc.type, str) else None
                 return error_for_type(error_type, message=message, **where)
             headers: Mapping[str, str] = exc.response.headers
+            html_page = is_html_response(exc.response, exc.body)
             code = exc.error_code or (exc.type if isinstance(exc.type, str) else None)
-            return error_for_status(exc.status_code, message=message, code=code, headers=headers, **where)
+            return error_for_status(
+                exc.status_code, message=message, code=code, headers=headers, html=html_page, **where
+            )
         if isinstance(exc, anthropic.APIResponseValidationError):
             return self._bad("sent a body that does not match the API")
         mapped = transport_error(exc, started=started, provider="anthropic", model=model)
@@ -116,5 +127,5 @@ class AnthropicSDKProvider(AnthropicBase):
             message = error.get("message") if isinstance(error, Mapping) else None
             return redact(str(message), self._secret) if message else ""
         if isinstance(body, str):
-            return "(an HTML page)" if body.lstrip().startswith("<") else redact(body, self._secret)
+            return "(an HTML page)" if is_html(body) else redact(body, self._secret)
         return ""

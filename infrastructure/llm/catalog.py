@@ -4,6 +4,9 @@ Every mistake stops start-up with a message naming the file, the line and the mo
 missing API-key variable, a fallback to a model that does not exist, a fallback cycle, a bad price or limit. API keys
 never live in the file: a model names the environment variable that holds its key (``api_key_env``).
 
+Each deployment's table holds the domain's ``ModelSpec`` (what the model is and costs) and its ``Transport`` (how it
+is reached: ``infrastructure.llm.transport``); the catalog keeps both, and each model's total ``deadline_seconds``.
+
 A public model is served by one deployment, or split between weighted A/B ``[[models.<name>.variants]]``; a variant
 inherits every key of its model's table and overrides what it sets.
 
@@ -19,54 +22,61 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from domain.llm.model import ModelKind, ModelSpec
 from domain.llm.ports import ModelCatalog
+from infrastructure.llm.catalog_fields import CatalogError, Place, optional_str, positive_int
 from infrastructure.llm.toml_positions import TomlPositions
+from infrastructure.llm.transport import (
+    TRANSPORT_KEYS,
+    Transport,
+    default_deadline,
+    parse_deadline,
+    parse_transport,
+)
+
+__all__ = ["CatalogError", "StaticModelCatalog", "load_catalog", "parse_catalog", "usd_per_mtok_to_micros"]
 
 KNOWN_PROVIDERS = frozenset({"local", "openai", "anthropic", "openai_compatible"})
-# How a remote deployment is called: "direct" (pooled aiohttp + orjson, the default) or "sdk" (the provider's
-# official SDK); both speak the same wire format and pass one contract suite. ``local`` ignores it.
-CLIENTS = frozenset({"direct", "sdk"})
-KEYED_PROVIDERS = frozenset({"openai", "anthropic"})  # an api_key_env is required; optional for openai_compatible
 EMBEDDING_PROVIDERS = frozenset({"local", "openai", "openai_compatible"})
 MAX_DIMENSIONS = 16_384
-_DEPLOYMENT_KEYS = frozenset(
-    {
-        "provider",
-        "upstream_model",
-        "base_url",
-        "api_key_env",
-        "input_usd_per_mtok",
-        "output_usd_per_mtok",
-        "context_window",
-        "max_output_tokens",
-        "timeout_seconds",
-        "connect_timeout_seconds",
-        "client",
-        "description",
-    }
-)
-_MODEL_KEYS = _DEPLOYMENT_KEYS | {"fallbacks", "variants", "kind", "dimensions"}
+_DEPLOYMENT_KEYS = TRANSPORT_KEYS | {
+    "provider",
+    "upstream_model",
+    "input_usd_per_mtok",
+    "output_usd_per_mtok",
+    "context_window",
+    "max_output_tokens",
+    "description",
+}
+_MODEL_KEYS = _DEPLOYMENT_KEYS | {"fallbacks", "variants", "kind", "dimensions", "deadline_seconds"}
 _VARIANT_KEYS = _DEPLOYMENT_KEYS | {"label", "weight"}
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LABEL = re.compile(r"[A-Za-z0-9_.-]+")
-
-
-class CatalogError(Exception):
-    """The catalog file is unusable; the message names the file, the line, the model and the offending key."""
+Transports = dict[str | None, Transport]  # one model's, by variant label (None: the model without variants)
 
 
 class StaticModelCatalog(ModelCatalog):
-    def __init__(self, models: list[ModelSpec], *, default_model: str) -> None:
+    """The models of the catalog file, with how each deployment is reached and each model's deadline (a model
+    declared without them gets a default ``Transport`` and a deadline of its timeouts)."""
+
+    def __init__(
+        self,
+        models: list[ModelSpec],
+        *,
+        default_model: str,
+        transports: Mapping[str, Transports] | None = None,
+        deadlines: Mapping[str, float] | None = None,
+    ) -> None:
         self._models = {m.name: m for m in models}
         if default_model not in self._models:
             raise CatalogError(f"default_model '{default_model}' is not a model of the catalog")
         self._default = default_model
+        self._transports = dict(transports or {})
+        self._deadlines = dict(deadlines or {})
 
     def list(self) -> list[ModelSpec]:
         return list(self._models.values())
@@ -78,24 +88,17 @@ class StaticModelCatalog(ModelCatalog):
     def default_model(self) -> str:
         return self._default
 
+    def transport(self, model: str, variant: str | None = None) -> Transport:
+        """How deployment ``variant`` of ``model`` is reached."""
+        return self._transports.get(model, {}).get(variant) or Transport()
 
-@dataclass(frozen=True)
-class _Where:
-    """Where a value sits in the file: the tables to look in, innermost first, for error messages."""
-
-    source: str
-    positions: TomlPositions
-    model: str
-    tables: tuple[tuple[str | int, ...], ...]
-
-    def error(self, message: str, key: str | None = None) -> CatalogError:
-        line = self.positions.line_of(*self.tables[0])
-        for table in self.tables:
-            found = self.positions.find(*table, key) if key else None
-            if found is not None:
-                line = found
-                break
-        return CatalogError(f"{self.source}:{line}: model '{self.model}': {message}")
+    def deadline_seconds(self, model: str) -> float:
+        """The total time a call of ``model`` may take, retries and fallbacks included."""
+        deadline = self._deadlines.get(model)
+        if deadline is not None:
+            return deadline
+        spec = self._models[model]
+        return default_deadline(self.transport(model, d.variant) for d in spec.deployments)
 
 
 def usd_per_mtok_to_micros(value: object, *, where: str) -> int:
@@ -112,89 +115,45 @@ def usd_per_mtok_to_micros(value: object, *, where: str) -> int:
     return int(micros)
 
 
-def _price(raw: Mapping[str, Any], key: str, where: _Where) -> int:
+def _price(raw: Mapping[str, Any], key: str, where: Place) -> int:
     try:
         return usd_per_mtok_to_micros(raw.get(key, 0), where=key)
     except CatalogError as exc:
         raise where.error(str(exc), key) from None
 
 
-def _positive_int(raw: Mapping[str, Any], key: str, default: int, where: _Where, *, minimum: int = 1) -> int:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise where.error(f"{key} must be an integer of at least {minimum}", key)
-    return value
-
-
-def _positive_float(raw: Mapping[str, Any], key: str, default: float, where: _Where) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 86_400:
-        raise where.error(f"{key} must be a number of seconds above 0", key)
-    return float(value)
-
-
-def _optional_str(raw: Mapping[str, Any], key: str, where: _Where) -> str | None:
-    value = raw.get(key)
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise where.error(f"{key} must be a non-empty string", key)
-    return value
-
-
-def _check_connection(provider: str, raw: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -> None:
-    base_url = _optional_str(raw, "base_url", where)
-    if base_url is not None and not base_url.startswith(("http://", "https://")):
-        raise where.error("base_url must start with http:// or https://", "base_url")
-    if provider == "openai_compatible" and base_url is None:
-        raise where.error("base_url is required for provider openai_compatible", "provider")
-    key_env = _optional_str(raw, "api_key_env", where)
-    if key_env is None:
-        if provider in KEYED_PROVIDERS:
-            raise where.error(f"api_key_env is required for provider {provider}", "provider")
-        return
-    if not _ENV_NAME.fullmatch(key_env):
-        raise where.error("api_key_env must name an environment variable (letters, digits, _)", "api_key_env")
-    if not env.get(key_env):
-        raise where.error(f"environment variable {key_env} (api_key_env) is not set", "api_key_env")
-
-
-def _deployment(raw: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -> ModelSpec:
+def _deployment(raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) -> tuple[ModelSpec, Transport]:
     provider = raw.get("provider")
     if provider not in KNOWN_PROVIDERS:
         known = ", ".join(sorted(KNOWN_PROVIDERS))
         raise where.error(f"unknown provider {provider!r}: must be one of {known}", "provider")
-    upstream_model = _optional_str(raw, "upstream_model", where)
+    upstream_model = optional_str(raw, "upstream_model", where)
     if upstream_model is None:
         raise where.error("upstream_model is required")
-    _check_connection(provider, raw, where, env)
+    transport = parse_transport(provider, raw, where, env)
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise where.error("description must be a string", "description")
-    client = raw.get("client", "direct")
-    if client not in CLIENTS:
-        raise where.error(f"unknown client {client!r}: must be one of {', '.join(sorted(CLIENTS))}", "client")
-    return ModelSpec(
+    spec = ModelSpec(
         name=where.model,
         provider=provider,
         upstream_model=upstream_model,
-        base_url=raw.get("base_url"),
-        api_key_env=raw.get("api_key_env"),
         input_price_per_mtok_micros=_price(raw, "input_usd_per_mtok", where),
         output_price_per_mtok_micros=_price(raw, "output_usd_per_mtok", where),
-        context_window=_positive_int(raw, "context_window", 8192, where),
-        max_output_tokens=_positive_int(raw, "max_output_tokens", 1024, where),
-        timeout_seconds=_positive_float(raw, "timeout_seconds", 60.0, where),
-        connect_timeout_seconds=_positive_float(raw, "connect_timeout_seconds", 5.0, where),
-        client=client,
+        context_window=positive_int(raw, "context_window", 8192, where),
+        max_output_tokens=positive_int(raw, "max_output_tokens", 1024, where),
         description=description,
     )
+    return spec, transport
 
 
-def _variants(raw: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -> ModelSpec:
+def _variants(raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) -> tuple[ModelSpec, Transports]:
     tables = raw["variants"]
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise where.error("variants must be one or more [[models.<name>.variants]] tables", "variants")
     inherited = {k: v for k, v in raw.items() if k in _DEPLOYMENT_KEYS}
     specs: list[ModelSpec] = []
+    transports: Transports = {}
     for index, table in enumerate(tables):
         at = replace(where, tables=((*where.tables[0], "variants", index), *where.tables))
         unknown = set(table) - _VARIANT_KEYS
@@ -205,13 +164,13 @@ def _variants(raw: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -> 
             raise at.error("a variant needs a label of letters, digits, '.', '_' or '-'", "label")
         if any(s.variant == label for s in specs):
             raise at.error(f"variant label '{label}' is used twice", "label")
-        weight = _positive_int(table, "weight", 1, at, minimum=0)
-        spec = _deployment({**inherited, **table}, at, env)
+        weight = positive_int(table, "weight", 1, at, minimum=0)
+        spec, transports[label] = _deployment({**inherited, **table}, at, env)
         specs.append(replace(spec, variant=label, weight=weight))
     if sum(s.weight for s in specs) == 0:
         raise where.error("the weights of its variants add up to 0", "variants")
     primary = max(specs, key=lambda s: s.weight)
-    return replace(
+    model = replace(
         primary,
         variant=None,
         weight=1,
@@ -220,9 +179,11 @@ def _variants(raw: Mapping[str, Any], where: _Where, env: Mapping[str, str]) -> 
         max_output_tokens=min(s.max_output_tokens for s in specs),
         description=str(raw.get("description", primary.description)),
     )
+    return model, transports
 
 
-def _model(name: str, raw: object, where: _Where, env: Mapping[str, str]) -> ModelSpec:
+def _model(name: str, raw: object, where: Place, env: Mapping[str, str]) -> tuple[ModelSpec, Transports, float]:
+    """The model's spec, the transport of each of its deployments, and its deadline."""
     if not isinstance(raw, dict):
         raise where.error("must be a table")
     if "#" in name:
@@ -233,12 +194,16 @@ def _model(name: str, raw: object, where: _Where, env: Mapping[str, str]) -> Mod
     fallbacks = raw.get("fallbacks", [])
     if not isinstance(fallbacks, list) or not all(isinstance(f, str) for f in fallbacks):
         raise where.error("fallbacks must be a list of model names", "fallbacks")
-    spec = _variants(raw, where, env) if "variants" in raw else _deployment(raw, where, env)
+    if "variants" in raw:
+        spec, transports = _variants(raw, where, env)
+    else:
+        spec, transport = _deployment(raw, where, env)
+        transports = {None: transport}
     spec = replace(spec, fallbacks=tuple(fallbacks))
-    return _kind(spec, raw, where)
+    return _kind(spec, raw, where), transports, parse_deadline(raw, where, transports.values())
 
 
-def _kind(spec: ModelSpec, raw: Mapping[str, Any], where: _Where) -> ModelSpec:
+def _kind(spec: ModelSpec, raw: Mapping[str, Any], where: Place) -> ModelSpec:
     kind = raw.get("kind", ModelKind.CHAT.value)
     if kind not in {k.value for k in ModelKind}:
         raise where.error(f"kind must be one of {', '.join(k.value for k in ModelKind)}", "kind")
@@ -255,7 +220,7 @@ def _kind(spec: ModelSpec, raw: Mapping[str, Any], where: _Where) -> ModelSpec:
     if spec.fallbacks:
         raise where.error("an embedding model cannot have fallbacks (their vectors would not compare)", "fallbacks")
     if dimensions is not None:
-        dimensions = _positive_int(raw, "dimensions", 0, where)
+        dimensions = positive_int(raw, "dimensions", 0, where)
         if dimensions > MAX_DIMENSIONS:
             raise where.error(f"dimensions must be at most {MAX_DIMENSIONS}", "dimensions")
     elif spec.provider == "local":
@@ -263,7 +228,7 @@ def _kind(spec: ModelSpec, raw: Mapping[str, Any], where: _Where) -> ModelSpec:
     return replace(spec, kind=ModelKind.EMBEDDING, dimensions=dimensions)
 
 
-def _check_fallbacks(specs: dict[str, ModelSpec], where: dict[str, _Where]) -> None:
+def _check_fallbacks(specs: dict[str, ModelSpec], where: dict[str, Place]) -> None:
     for spec in specs.values():
         for fallback in spec.fallbacks:
             if fallback not in specs:
@@ -301,8 +266,9 @@ def parse_catalog(text: str, *, source: str = "<catalog>", env: Mapping[str, str
     if unknown:
         key = sorted(unknown)[0]
         raise CatalogError(f"{source}:{positions.line_of(key)}: unknown top-level key(s) {', '.join(sorted(unknown))}")
-    wheres = {name: _Where(source, positions, name, (("models", name),)) for name in models}
-    specs = {name: _model(name, raw, wheres[name], env) for name, raw in models.items()}
+    wheres = {name: Place(source, positions, name, (("models", name),)) for name in models}
+    parsed = {name: _model(name, raw, wheres[name], env) for name, raw in models.items()}
+    specs = {name: spec for name, (spec, _, _) in parsed.items()}
     _check_fallbacks(specs, wheres)
     chat_models = [name for name, spec in specs.items() if spec.kind is ModelKind.CHAT]
     if not chat_models:
@@ -314,7 +280,12 @@ def parse_catalog(text: str, *, source: str = "<catalog>", env: Mapping[str, str
     if default not in chat_models:
         line = positions.line_of("default_model")
         raise CatalogError(f"{source}:{line}: default_model '{default}' is an embedding model, not a chat model")
-    return StaticModelCatalog(list(specs.values()), default_model=default)
+    return StaticModelCatalog(
+        list(specs.values()),
+        default_model=default,
+        transports={name: transports for name, (_, transports, _) in parsed.items()},
+        deadlines={name: deadline for name, (_, _, deadline) in parsed.items()},
+    )
 
 
 def load_catalog(path: Path, *, env: Mapping[str, str] | None = None) -> StaticModelCatalog:

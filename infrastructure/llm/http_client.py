@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 
 import httpx2
 
-from domain.llm.model import ModelSpec
 from domain.shared.errors import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from infrastructure.llm.transport import Transport
+from infrastructure.llm.upstream_errors import Where, is_html
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES, KEEPALIVE_EXPIRY_SECONDS, MAX_CONNECTIONS
 
 
@@ -59,7 +60,9 @@ class CappedTransport(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def pooled_http_client(spec: ModelSpec, *, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> httpx2.AsyncClient:
+def pooled_http_client(
+    transport: Transport, *, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+) -> httpx2.AsyncClient:
     """Keep-alive connections to one deployment. Redirects are not followed: an LLM API that redirects is
     misconfigured (a wrong ``base_url``), and following one would replay the credentials elsewhere.
 
@@ -74,7 +77,7 @@ def pooled_http_client(spec: ModelSpec, *, max_response_bytes: int = DEFAULT_MAX
         keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
     )
     return httpx2.AsyncClient(
-        timeout=httpx2.Timeout(spec.timeout_seconds, connect=spec.connect_timeout_seconds),
+        timeout=httpx2.Timeout(transport.timeout_seconds, connect=transport.connect_timeout_seconds),
         transport=CappedTransport(httpx2.AsyncHTTPTransport(limits=limits), max_bytes=max_response_bytes),
         follow_redirects=False,
     )
@@ -97,7 +100,7 @@ def transport_error(exc: BaseException, *, started: bool, provider: str, model: 
     Before the response started, a broken connection means the upstream is unavailable; once it has started, the
     answer was cut short, which is a bad response.
     """
-    where = {"provider": provider, "model": model}
+    where = Where(provider=provider, model=model)
     if isinstance(exc, ResponseTooLarge):
         return UpstreamBadResponse(f"{provider} sent a response larger than the gateway accepts", **where)
     if isinstance(exc, httpx2.TimeoutException | TimeoutError):
@@ -107,3 +110,8 @@ def transport_error(exc: BaseException, *, started: bool, provider: str, model: 
             return UpstreamBadResponse(f"{provider} cut the response short ({_what_failed(exc)})", **where)
         return UpstreamUnavailable(f"{provider} could not be reached ({_what_failed(exc)})", **where)
     return None
+
+
+def is_html_response(response: httpx2.Response, body: object) -> bool:
+    """Whether a failed response an SDK read was a web page (the SDK's ``body`` is then the text)."""
+    return is_html(body if isinstance(body, str) else "", response.headers.get("content-type"))

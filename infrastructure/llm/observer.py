@@ -9,11 +9,13 @@ from __future__ import annotations
 from domain.llm.model import ModelSpec
 from domain.llm.ports import LLMProvider
 from domain.shared.errors import UpstreamError
+from infrastructure.llm.transport import Transport
 
 
 class RouterObserver:
-    def deployment(self, key: str, spec: ModelSpec, provider: LLMProvider) -> LLMProvider:
-        """The provider the router will call for deployment ``key``: ``provider`` itself, or a wrapper of it."""
+    def deployment(self, key: str, spec: ModelSpec, provider: LLMProvider, transport: Transport) -> LLMProvider:
+        """The provider the router will call for deployment ``key`` (reached by ``transport``): ``provider`` itself,
+        or a wrapper of it."""
         return provider
 
     def retried(self, deployment: str, error: BaseException | None) -> None:

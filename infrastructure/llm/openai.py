@@ -34,6 +34,7 @@ from infrastructure.llm.openai_format import (
     read_embeddings,
     request_body,
 )
+from infrastructure.llm.transport import Transport
 from infrastructure.llm.upstream_errors import SHAPE_FAILURES
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES, SSEEvent, UpstreamHTTP, error_details
 
@@ -55,16 +56,21 @@ class OpenAIProvider(OpenAIBase):
     model, on its own pool of keep-alive connections."""
 
     def __init__(
-        self, spec: ModelSpec, *, api_key: str | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+        self,
+        spec: ModelSpec,
+        *,
+        transport: Transport,
+        api_key: str | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        super().__init__(spec, api_key=api_key)
+        super().__init__(spec, transport=transport, api_key=api_key)
         self._http = UpstreamHTTP(
-            spec.base_url or OPENAI_BASE_URL,
+            transport.base_url or OPENAI_BASE_URL,
             headers={"authorization": f"Bearer {api_key or NO_KEY}"},
             provider=spec.provider,
             model=spec.name,
-            timeout_seconds=spec.timeout_seconds,
-            connect_timeout_seconds=spec.connect_timeout_seconds,
+            timeout_seconds=transport.timeout_seconds,
+            connect_timeout_seconds=transport.connect_timeout_seconds,
             secret=api_key,
             max_response_bytes=max_response_bytes,
         )

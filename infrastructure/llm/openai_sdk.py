@@ -30,7 +30,7 @@ from domain.llm.model import (
     StreamEvent,
 )
 from domain.shared.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from infrastructure.llm.http_client import pooled_http_client, transport_error
+from infrastructure.llm.http_client import is_html_response, pooled_http_client, transport_error
 from infrastructure.llm.openai import NO_KEY, OpenAIBase
 from infrastructure.llm.openai_format import (
     OPENAI_BASE_URL,
@@ -41,7 +41,8 @@ from infrastructure.llm.openai_format import (
     read_embeddings,
     request_body,
 )
-from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_status, redact
+from infrastructure.llm.transport import Transport
+from infrastructure.llm.upstream_errors import SHAPE_FAILURES, error_for_status, is_html, redact
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES
 
 _SDK_FAILURES = (openai.OpenAIError, httpx2.HTTPError, TimeoutError, ValueError)
@@ -51,15 +52,20 @@ class OpenAISDKProvider(OpenAIBase):
     """One OpenAI (``openai``) or OpenAI-compatible deployment, called through the official SDK."""
 
     def __init__(
-        self, spec: ModelSpec, *, api_key: str | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+        self,
+        spec: ModelSpec,
+        *,
+        transport: Transport,
+        api_key: str | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        super().__init__(spec, api_key=api_key)
+        super().__init__(spec, transport=transport, api_key=api_key)
         self._client = AsyncOpenAI(
             api_key=api_key or NO_KEY,
-            base_url=spec.base_url or OPENAI_BASE_URL,
+            base_url=transport.base_url or OPENAI_BASE_URL,
             max_retries=0,
-            timeout=httpx2.Timeout(spec.timeout_seconds, connect=spec.connect_timeout_seconds),
-            http_client=pooled_http_client(spec, max_response_bytes=max_response_bytes),
+            timeout=httpx2.Timeout(transport.timeout_seconds, connect=transport.connect_timeout_seconds),
+            http_client=pooled_http_client(transport, max_response_bytes=max_response_bytes),
         )
 
     async def aclose(self) -> None:
@@ -68,7 +74,7 @@ class OpenAISDKProvider(OpenAIBase):
 
     async def complete(self, request: CompletionRequest) -> Completion:
         try:
-            async with asyncio.timeout(self._spec.timeout_seconds):
+            async with asyncio.timeout(self._transport.timeout_seconds):
                 response = await self._client.chat.completions.create(**request_body(self._spec, request), stream=False)
         except _SDK_FAILURES as exc:
             raise self._translate(exc, started=False) from None
@@ -99,7 +105,7 @@ class OpenAISDKProvider(OpenAIBase):
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         try:
-            async with asyncio.timeout(self._spec.timeout_seconds):
+            async with asyncio.timeout(self._transport.timeout_seconds):
                 response = await self._client.embeddings.create(**embeddings_body(self._spec, request))
         except _SDK_FAILURES as exc:
             raise self._translate(exc, started=False) from None
@@ -118,8 +124,11 @@ class OpenAISDKProvider(OpenAIBase):
             return cause or UpstreamUnavailable(f"{provider} could not be reached", **where)
         if isinstance(exc, openai.APIStatusError):
             headers: Mapping[str, str] = exc.response.headers
+            html_page = is_html_response(exc.response, exc.body)
             message = self._error_message(exc.body)
-            return error_for_status(exc.status_code, message=message, code=exc.code, headers=headers, **where)
+            return error_for_status(
+                exc.status_code, message=message, code=exc.code, headers=headers, html=html_page, **where
+            )
         if isinstance(exc, openai.APIResponseValidationError):
             return self._bad("sent a body that does not match the API")
         if isinstance(exc, openai.APIError):  # an error event inside a 200 stream
@@ -134,5 +143,5 @@ class OpenAISDKProvider(OpenAIBase):
             message = body.get("message")
             return redact(str(message), self._secret) if message else ""
         if isinstance(body, str):
-            return "(an HTML page)" if body.lstrip().startswith("<") else redact(body, self._secret)
+            return "(an HTML page)" if is_html(body) else redact(body, self._secret)
         return ""

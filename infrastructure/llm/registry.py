@@ -1,4 +1,5 @@
-"""Builds the router: one provider per catalog deployment, by provider kind, with the resilience policy.
+"""Builds the router: one provider per catalog deployment, by provider kind and its ``Transport``, with the
+resilience policy and each model's deadline.
 
 The one place that reads API keys, from the environment variables the catalog names; a key goes straight into its
 adapter and is never logged, stored on a spec, or put into a message.
@@ -13,15 +14,16 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from domain.llm.model import ModelKind, ModelSpec
-from domain.llm.ports import EmbeddingProvider, LLMProvider, ModelCatalog
+from domain.llm.ports import EmbeddingProvider, LLMProvider
 from infrastructure.llm.anthropic import AnthropicProvider
-from infrastructure.llm.catalog import CatalogError
+from infrastructure.llm.catalog import CatalogError, StaticModelCatalog
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.local_embeddings import LocalEmbeddingProvider
 from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
 from infrastructure.llm.openai import OpenAIBase, OpenAIProvider
 from infrastructure.llm.resilience import Clock, ResiliencePolicy, Sleep
 from infrastructure.llm.router import ModelRouter, deployment_key
+from infrastructure.llm.transport import Transport
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES
 
 
@@ -77,36 +79,40 @@ def resilience_policy(settings: RouterSettings) -> ResiliencePolicy:
     )
 
 
-def _api_key(spec: ModelSpec, env: Mapping[str, str]) -> str | None:
-    if spec.api_key_env is None:
+def _api_key(spec: ModelSpec, transport: Transport, env: Mapping[str, str]) -> str | None:
+    if transport.api_key_env is None:
         return None
-    key = env.get(spec.api_key_env)
+    key = env.get(transport.api_key_env)
     if not key:
-        raise CatalogError(f"model '{spec.name}': environment variable {spec.api_key_env} (api_key_env) is not set")
+        raise CatalogError(
+            f"model '{spec.name}': environment variable {transport.api_key_env} (api_key_env) is not set"
+        )
     return key
 
 
-def _openai(spec: ModelSpec, env: Mapping[str, str], max_response_bytes: int) -> OpenAIBase:
-    key = _api_key(spec, env)
-    if spec.client == "sdk":  # imported only when asked for: the SDK alone weighs ~11 MiB
+def _openai(spec: ModelSpec, transport: Transport, env: Mapping[str, str], max_response_bytes: int) -> OpenAIBase:
+    key = _api_key(spec, transport, env)
+    if transport.client == "sdk":  # imported only when asked for: the SDK alone weighs ~11 MiB
         from infrastructure.llm.openai_sdk import OpenAISDKProvider
 
-        return OpenAISDKProvider(spec, api_key=key, max_response_bytes=max_response_bytes)
-    return OpenAIProvider(spec, api_key=key, max_response_bytes=max_response_bytes)
+        return OpenAISDKProvider(spec, transport=transport, api_key=key, max_response_bytes=max_response_bytes)
+    return OpenAIProvider(spec, transport=transport, api_key=key, max_response_bytes=max_response_bytes)
 
 
-def _anthropic(spec: ModelSpec, env: Mapping[str, str], max_response_bytes: int) -> LLMProvider:
-    key = _api_key(spec, env)
+def _anthropic(spec: ModelSpec, transport: Transport, env: Mapping[str, str], max_response_bytes: int) -> LLMProvider:
+    key = _api_key(spec, transport, env)
     if key is None:
         raise CatalogError(f"model '{spec.name}': provider anthropic needs an api_key_env")
-    if spec.client == "sdk":  # imported only when asked for: the SDK alone weighs ~35 MiB
+    if transport.client == "sdk":  # imported only when asked for: the SDK alone weighs ~35 MiB
         from infrastructure.llm.anthropic_sdk import AnthropicSDKProvider
 
-        return AnthropicSDKProvider(spec, api_key=key, max_response_bytes=max_response_bytes)
-    return AnthropicProvider(spec, api_key=key, max_response_bytes=max_response_bytes)
+        return AnthropicSDKProvider(spec, transport=transport, api_key=key, max_response_bytes=max_response_bytes)
+    return AnthropicProvider(spec, transport=transport, api_key=key, max_response_bytes=max_response_bytes)
 
 
-def build_provider(spec: ModelSpec, settings: RouterSettings, env: Mapping[str, str]) -> LLMProvider:
+def build_provider(
+    spec: ModelSpec, transport: Transport, settings: RouterSettings, env: Mapping[str, str]
+) -> LLMProvider:
     """The adapter for one deployment (a model without variants, or one variant), by provider and client."""
     if spec.provider == "local":
         return LocalProvider(
@@ -115,23 +121,26 @@ def build_provider(spec: ModelSpec, settings: RouterSettings, env: Mapping[str, 
             chunk_delay=settings.local_chunk_delay_ms / 1000,
         )
     if spec.provider in ("openai", "openai_compatible"):
-        return _openai(spec, env, settings.upstream_max_response_bytes)
+        return _openai(spec, transport, env, settings.upstream_max_response_bytes)
     if spec.provider == "anthropic":
-        return _anthropic(spec, env, settings.upstream_max_response_bytes)
+        return _anthropic(spec, transport, env, settings.upstream_max_response_bytes)
     raise CatalogError(f"model '{spec.name}': unknown provider {spec.provider!r}")
 
 
-def build_embedder(spec: ModelSpec, env: Mapping[str, str]) -> EmbeddingProvider:
+def build_embedder(spec: ModelSpec, transport: Transport, env: Mapping[str, str]) -> EmbeddingProvider:
     """The adapter for one embedding model."""
     if spec.provider == "local":
         return LocalEmbeddingProvider(spec)
     if spec.provider in ("openai", "openai_compatible"):
-        return _openai(spec, env, DEFAULT_MAX_RESPONSE_BYTES)
+        return _openai(spec, transport, env, DEFAULT_MAX_RESPONSE_BYTES)
     raise CatalogError(f"model '{spec.name}': provider {spec.provider!r} has no embeddings")
 
 
 def build_deployments(
-    catalog: ModelCatalog, settings: RouterSettings, env: Mapping[str, str], observer: RouterObserver = NO_OBSERVER
+    catalog: StaticModelCatalog,
+    settings: RouterSettings,
+    env: Mapping[str, str],
+    observer: RouterObserver = NO_OBSERVER,
 ) -> dict[str, LLMProvider]:
     deployments: dict[str, LLMProvider] = {}
     for model in catalog.list():
@@ -139,16 +148,22 @@ def build_deployments(
             continue
         for spec in model.deployments:
             key = deployment_key(model.name, spec.variant)
-            deployments[key] = observer.deployment(key, spec, build_provider(spec, settings, env))
+            transport = catalog.transport(model.name, spec.variant)
+            provider = build_provider(spec, transport, settings, env)
+            deployments[key] = observer.deployment(key, spec, provider, transport)
     return deployments
 
 
-def build_embedders(catalog: ModelCatalog, env: Mapping[str, str]) -> dict[str, EmbeddingProvider]:
-    return {model.name: build_embedder(model, env) for model in catalog.list() if model.kind is ModelKind.EMBEDDING}
+def build_embedders(catalog: StaticModelCatalog, env: Mapping[str, str]) -> dict[str, EmbeddingProvider]:
+    return {
+        model.name: build_embedder(model, catalog.transport(model.name), env)
+        for model in catalog.list()
+        if model.kind is ModelKind.EMBEDDING
+    }
 
 
 def build_router(
-    catalog: ModelCatalog,
+    catalog: StaticModelCatalog,
     settings: RouterSettings,
     env: Mapping[str, str],
     *,
@@ -157,7 +172,8 @@ def build_router(
     rng: random.Random | None = None,
     observer: RouterObserver = NO_OBSERVER,
 ) -> ModelRouter:
-    """The router over every deployment of ``catalog``; close it with ``await router.aclose()`` on shutdown.
+    """The router over every deployment of ``catalog``, each call of a model within its deadline; close it with
+    ``await router.aclose()`` on shutdown.
 
     ``observer`` sees retries, fallbacks and circuit changes, and may wrap each deployment's provider (telemetry).
     """
@@ -165,6 +181,7 @@ def build_router(
         catalog,
         build_deployments(catalog, settings, env, observer),
         embedders=build_embedders(catalog, env),
+        deadlines={model.name: catalog.deadline_seconds(model.name) for model in catalog.list()},
         policy=resilience_policy(settings),
         clock=clock,
         sleep=sleep,

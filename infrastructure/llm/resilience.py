@@ -1,9 +1,14 @@
 """Retries, a retry budget and a circuit breaker around each upstream deployment.
 
-- Retries (``tenacity``): only ``UpstreamError``s marked ``retryable`` (rate limits, 5xx, timeouts, bad responses),
-  never a rejected request. Waits are exponential backoff with full jitter, or exactly the upstream's Retry-After;
-  a Retry-After beyond ``retry_after_max_seconds`` is not waited out: the call gives up at once, so the router can
-  fall back instead of holding the client.
+- Retries (``tenacity``): only ``UpstreamError``s marked ``retryable`` (rate limits, 5xx, timeouts, cut answers),
+  never a rejected request nor an answer that would be as bad again (a redirect, an HTML page). Waits are
+  exponential backoff with full jitter, or exactly the upstream's Retry-After; a Retry-After beyond
+  ``retry_after_max_seconds`` is not waited out: the call gives up at once, so the router can fall back instead of
+  holding the client.
+- A retry is decided after its wait is known, and not taken when the breaker is open now (the retry would only meet
+  ``CircuitOpen``) or when the wait would end past the call's deadline (``Tally.deadline``); the budget is spent
+  only on a retry taken. Giving up raises the last real error of the attempts, never a ``CircuitOpen`` that a
+  concurrent call opened while this one waited.
 - A retry budget per deployment: over a sliding window, retries may not exceed ``min_retries`` plus ``ratio`` of the
   calls, so a dead upstream sees roughly the traffic it would without retries, not several times it.
 - A circuit breaker per deployment: closed, it opens after ``failure_threshold`` consecutive failures or a failure
@@ -24,9 +29,10 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState
 
 from domain.shared.errors import (
     CircuitOpen,
@@ -140,6 +146,14 @@ class CircuitBreaker:
         if self._state is not CircuitState.CLOSED:
             raise CircuitOpen(f"deployment '{self.name}' is failing; calls are suspended for a while", model=self.name)
 
+    def allows_call(self) -> bool:
+        """Whether ``before_call`` would let a call through now; changes nothing."""
+        if self._state is CircuitState.CLOSED:
+            return True
+        if self._state is CircuitState.OPEN:
+            return self._clock() - self._opened_at >= self._cool_down
+        return not self._probing
+
     def record(self, error: BaseException | None) -> None:
         """Reports the outcome of a call let through: ``None`` or an error that does not count is a success."""
         if error is not None and counts_against_health(error):
@@ -187,9 +201,11 @@ class CircuitBreaker:
 
 @dataclass
 class Tally:
-    """Upstream calls made for one request, across retries and fallbacks."""
+    """Upstream calls made for one request, across retries and fallbacks, and when the request must be over (on
+    the resilience clock; ``None``: no deadline)."""
 
     attempts: int = 0
+    deadline: float | None = None
 
 
 class Resilience:
@@ -208,6 +224,7 @@ class Resilience:
         self.name = name
         self._policy = policy
         self._observer = observer
+        self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.breaker = CircuitBreaker(
@@ -239,23 +256,33 @@ class Resilience:
         try:
             return await self._once(fn, tally)
         except UpstreamError as exc:
-            if self._policy.max_attempts <= 1 or not exc.retryable:
+            if self._policy.max_attempts <= 1 or not exc.retryable or isinstance(exc, CircuitOpen):
                 raise
-            first: UpstreamError | None = exc
+            first = exc
         return await self._retried(fn, tally, first)
 
-    async def _retried(self, fn: Callable[[], Awaitable[T]], tally: Tally, first: UpstreamError | None) -> T:
+    async def _retried(self, fn: Callable[[], Awaitable[T]], tally: Tally, first: UpstreamError) -> T:
+        failed = first  # the last real error of the attempts
+        replay: UpstreamError | None = first
+
         async def attempt(fn: Callable[[], Awaitable[T]], tally: Tally) -> T:
-            nonlocal first
-            if first is not None:
-                failed, first = first, None
-                raise failed
-            return await self._once(fn, tally)
+            nonlocal failed, replay
+            if replay is not None:
+                error, replay = replay, None
+                raise error
+            try:
+                return await self._once(fn, tally)
+            except CircuitOpen:
+                # Opened while this call waited (by a concurrent call): its own error is still the one to report.
+                raise failed from None
+            except UpstreamError as exc:
+                failed = exc
+                raise
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._policy.max_attempts),
+            stop=partial(self._gives_up, tally),
             wait=self._wait,
-            retry=self._should_retry,
+            retry=self._retryable,
             sleep=self._sleep,
             before_sleep=self._log_retry,
             reraise=True,
@@ -277,19 +304,31 @@ class Resilience:
         self.breaker.record(None)
         return result
 
-    def _should_retry(self, state: RetryCallState) -> bool:
+    @staticmethod
+    def _retryable(state: RetryCallState) -> bool:
+        """Whether the attempt's error is of a kind a retry may cure (``_gives_up`` then decides on this retry)."""
+        error = state.outcome.exception() if state.outcome is not None else None
+        return isinstance(error, UpstreamError) and error.retryable and not isinstance(error, CircuitOpen)
+
+    def _gives_up(self, tally: Tally, state: RetryCallState) -> bool:
+        """Whether not to retry a retryable error, its wait (``state.upcoming_sleep``) known; the budget is spent
+        last, only on a retry taken."""
         error = state.outcome.exception() if state.outcome is not None else None
         if state.attempt_number >= self._policy.max_attempts:
-            return False
-        if not isinstance(error, UpstreamError) or not error.retryable or isinstance(error, CircuitOpen):
-            return False
+            return True
         retry_after = error.retry_after_seconds if isinstance(error, UpstreamRateLimited) else None
         if retry_after is not None and retry_after > self._policy.retry_after_max_seconds:
-            return False
+            return True
+        if not self.breaker.allows_call():
+            log.info("circuit of %s is open: not retrying", self.name)
+            return True
+        if tally.deadline is not None and self._clock() + state.upcoming_sleep > tally.deadline:
+            log.info("retrying %s would end past the call's deadline: not retrying", self.name)
+            return True
         if not self.budget.try_spend():
             log.warning("retry budget of %s spent: not retrying", self.name)
-            return False
-        return True
+            return True
+        return False
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome is not None else None

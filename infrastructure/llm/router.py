@@ -3,9 +3,12 @@
 For each request the router walks the model and its fallbacks (breadth first, in the catalog's order, each model
 once). For each model it draws one deployment (an A/B variant, by weight) and calls it through that deployment's
 ``Resilience`` (breaker, retry budget, retries). A model that fails with an error a fallback could cure (upstream
-unwell, circuit open, credentials refused) hands over to the next; a rejected request (bad input, context too long)
-does not, as the next model would refuse it too. When every model fails, the first real upstream failure is raised
-(a ``CircuitOpen`` only when nothing better is known).
+unwell, circuit open, credentials refused, a redirect or an HTML page where its API should answer) hands over to
+the next; a rejected request (bad input, context too long) does not, as the next model would refuse it too. When
+every model fails, the first real upstream failure is raised (a ``CircuitOpen`` only when nothing better is known).
+
+A call has a total deadline, the asked model's (``infrastructure.llm.deadline``): a ``complete`` and the opening
+of a ``stream`` run within it, retries and fallbacks included, and a backoff never outlasts it.
 
 Streams retry and fall back only until their first event (``open_stream`` returns a ``ModelStream`` opened on it,
 which knows the deployment serving it); after that an error propagates, with the partial completion attached
@@ -44,7 +47,15 @@ from domain.llm.model import (
 )
 from domain.llm.ports import EmbeddingProvider, LLMProvider, ModelBackend, ModelCatalog
 from domain.llm.stream import ModelStream
-from domain.shared.errors import CircuitOpen, NotFound, UpstreamAuthError, UpstreamError, UpstreamUnavailable
+from domain.shared.errors import (
+    CircuitOpen,
+    NotFound,
+    UpstreamAuthError,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+from infrastructure.llm.deadline import within_deadline
 from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
 from infrastructure.llm.resilience import Clock, Resilience, ResiliencePolicy, Sleep, Tally
 
@@ -62,7 +73,9 @@ class Closeable(Protocol):
 
 
 def _falls_back(error: UpstreamError) -> bool:
-    return error.retryable or isinstance(error, UpstreamAuthError)
+    """Whether another model may succeed: the upstream is unwell, refused our credentials, or answered what no API
+    answers (a redirect, an HTML page: a wrong ``base_url`` or a proxy in the way)."""
+    return error.retryable or isinstance(error, UpstreamAuthError | UpstreamBadResponse)
 
 
 def _most_meaningful(errors: list[UpstreamError], model: str) -> UpstreamError:
@@ -82,7 +95,7 @@ class ModelRouter(ModelBackend):
     deployments.
 
     ``deployments`` maps ``deployment_key(model, variant)`` to the provider serving it; ``embedders`` maps each
-    embedding model's name to its provider.
+    embedding model's name to its provider; ``deadlines`` maps a public model to the seconds a call of it may take.
     """
 
     def __init__(
@@ -91,6 +104,7 @@ class ModelRouter(ModelBackend):
         deployments: Mapping[str, LLMProvider],
         *,
         embedders: Mapping[str, EmbeddingProvider] | None = None,
+        deadlines: Mapping[str, float] | None = None,
         policy: ResiliencePolicy | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -100,6 +114,8 @@ class ModelRouter(ModelBackend):
         self._catalog = catalog
         self._deployments = dict(deployments)
         self._embedders = dict(embedders or {})
+        self._deadlines = dict(deadlines or {})  # seconds per public model; a model without one has no deadline
+        self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - traffic split, not cryptography
         self._observer = observer
         policy = policy or ResiliencePolicy()
@@ -152,8 +168,17 @@ class ModelRouter(ModelBackend):
         served_by = replace(completion.served_by, model=deployment.name, variant=deployment.variant)
         return replace(completion, served_by=served_by, attempts=tally.attempts, fallbacks=tuple(failed))
 
+    def _tally(self, model: str) -> Tally:
+        seconds = self._deadlines.get(model)
+        return Tally(deadline=None if seconds is None else self._clock() + seconds)
+
     async def complete(self, request: CompletionRequest) -> Completion:
-        tally, failed, errors = Tally(), [], []
+        async with within_deadline(self._deadlines.get(request.model), model=request.model):
+            return await self._complete(request, self._tally(request.model))
+
+    async def _complete(self, request: CompletionRequest, tally: Tally) -> Completion:
+        failed: list[str] = []
+        errors: list[UpstreamError] = []
         for spec in self._chain(request):
             deployment = self._pick(spec)
             key = deployment_key(spec.name, deployment.variant)
@@ -172,7 +197,17 @@ class ModelRouter(ModelBackend):
         raise _most_meaningful(errors, request.model)
 
     async def open_stream(self, request: CompletionRequest) -> ModelStream:
-        tally, failed, errors = Tally(), [], []
+        """The stream of the first model of the chain that opens (within the call's deadline), relayed."""
+        tally = self._tally(request.model)
+        failed: list[str] = []
+        async with within_deadline(self._deadlines.get(request.model), model=request.model):
+            opened, key, deployment = await self._first_event(request, tally, failed)
+        return await ModelStream.open(self._relay(opened, key, deployment, tally, failed), opened.served_by)
+
+    async def _first_event(
+        self, request: CompletionRequest, tally: Tally, failed: list[str]
+    ) -> tuple[ModelStream, str, ModelSpec]:
+        errors: list[UpstreamError] = []
         for spec in self._chain(request):
             deployment = self._pick(spec)
             key = deployment_key(spec.name, deployment.variant)
@@ -188,8 +223,7 @@ class ModelRouter(ModelBackend):
                 failed.append(spec.name)
                 errors.append(exc)
                 continue
-            relay = self._relay(opened, key, deployment, tally, failed)
-            return await ModelStream.open(relay, served_by)
+            return opened, key, deployment
         raise _most_meaningful(errors, request.model)
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:

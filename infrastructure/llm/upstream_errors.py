@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
+from typing import TypedDict
 
 from domain.shared.errors import (
     ContextTooLong,
@@ -31,6 +32,15 @@ _CONTEXT_HINTS = (
     "too many tokens",
 )
 _MAX_DETAIL = 300
+
+
+class Where(TypedDict):
+    """Who failed, as every ``UpstreamError`` says it: ``UpstreamError(detail, **where)``."""
+
+    provider: str
+    model: str
+
+
 # What reading a body that does not match the API raises (a missing key, a wrong type...): an UpstreamBadResponse.
 SHAPE_FAILURES = (AttributeError, TypeError, IndexError, KeyError, ValueError)
 
@@ -72,6 +82,15 @@ def _is_context_error(*hints: str | None) -> bool:
     return any(hint in text for hint in _CONTEXT_HINTS)
 
 
+def is_html(body: bytes | str, content_type: str | None = None) -> bool:
+    """Whether an answer is a web page (a proxy's or a web server's), not an API's JSON."""
+    if content_type is not None and "html" in content_type.lower():
+        return True
+    if isinstance(body, bytes):
+        return body[:256].lstrip().startswith(b"<")
+    return body[:256].lstrip().startswith("<")
+
+
 def error_for_status(
     status: int,
     *,
@@ -81,12 +100,27 @@ def error_for_status(
     provider: str,
     model: str,
     detail: str | None = None,
+    html: bool = False,
 ) -> UpstreamError:
-    """The domain error for an HTTP error status. ``message`` must already be redacted."""
+    """The domain error for an HTTP error status. ``message`` must already be redacted; ``html``: the body was a
+    web page.
+
+    A redirect, or an HTML page where the API answers JSON (a proxy's error page, a wrong ``base_url``), is a bad
+    response that the same request would get again: not retryable (a fallback may still serve). A 429 stays a rate
+    limit whatever its body, as its Retry-After holds.
+    """
     detail = detail or f"{provider} answered {status}" + (f": {message}" if message else "")
-    where = {"provider": provider, "model": model}
+    where = Where(provider=provider, model=model)
     if 300 <= status < 400:
-        return UpstreamBadResponse(f"{provider} answered with a redirect ({status}); check base_url", **where)
+        return UpstreamBadResponse(
+            f"{provider} answered with a redirect ({status}); check base_url", retryable=False, **where
+        )
+    if html and status != 429:
+        return UpstreamBadResponse(
+            f"{provider} answered {status} with an HTML page, not its API's error (a proxy, or a wrong base_url)",
+            retryable=False,
+            **where,
+        )
     if status == 429:
         retry_after = parse_retry_after(headers or {})
         return UpstreamRateLimited(detail, retry_after_seconds=retry_after, **where)

@@ -9,7 +9,7 @@ What the SDK adapters get from their SDK, this client does itself, with the same
 
 - every failure is a domain ``UpstreamError`` naming the provider and the model, never an ``aiohttp`` type;
 - redirects are not followed (an LLM API that redirects has a wrong ``base_url``; following would replay the
-  credentials elsewhere);
+  credentials elsewhere), and neither a redirect nor an HTML error page is retried: both would come again;
 - ``timeout_seconds`` bounds a whole non-streaming call and the silence between two stream reads,
   ``connect_timeout_seconds`` the connection;
 - a response body, a whole stream included, is cut at ``max_response_bytes``;
@@ -28,7 +28,7 @@ import orjson
 from yarl import URL
 
 from domain.shared.errors import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from infrastructure.llm.upstream_errors import error_for_status, redact
+from infrastructure.llm.upstream_errors import Where, error_for_status, is_html, redact
 
 # Per deployment; every idle one is kept alive. Below the gateway's own concurrency, requests queue for a connection:
 # with 100, throughput fell by a third from 64 to 256 concurrent requests (make bench); the clients bound the rest.
@@ -95,7 +95,7 @@ class UpstreamHTTP:
     ) -> None:
         self._base = base_url.rstrip("/")
         self._headers = {"content-type": _JSON, "accept": _JSON, **headers}
-        self._where = {"provider": provider, "model": model}
+        self._where = Where(provider=provider, model=model)
         self._timeout = timeout_seconds
         self._connect_timeout = connect_timeout_seconds
         self._secret = secret
@@ -200,7 +200,8 @@ class UpstreamHTTP:
             raw = b""
         message, code = error_details(raw, self._secret)
         headers = {k.lower(): v for k, v in response.headers.items()}
-        return error_for_status(response.status, message=message, code=code, headers=headers, **self._where)
+        html = is_html(raw, headers.get("content-type"))
+        return error_for_status(response.status, message=message, code=code, headers=headers, html=html, **self._where)
 
     def _bad(self, what: str) -> UpstreamBadResponse:
         return UpstreamBadResponse(f"{self._where['provider']} {what}", **self._where)
@@ -232,7 +233,7 @@ def error_details(raw: bytes, secret: str | None) -> tuple[str, str | None]:
     """The message and code of an upstream's error body, redacted: OpenAI's ``{"error": {"message", "code"}}``,
     Anthropic's ``{"type": "error", "error": {"type", "message"}}``, a bare ``{"message"}``, or an HTML page."""
     text = raw.decode("utf-8", "replace")
-    if text.lstrip().startswith("<"):
+    if is_html(text):
         return "(an HTML page)", None
     try:
         body = orjson.loads(raw)

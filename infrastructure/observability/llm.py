@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
@@ -33,6 +32,7 @@ from domain.shared.errors import DomainError, UpstreamError
 from domain.usage.model import UsageStatus, cost_micros
 from infrastructure.llm.observer import RouterObserver
 from infrastructure.llm.router import Closeable
+from infrastructure.llm.transport import Transport
 from infrastructure.observability.logging import get_logger
 from infrastructure.observability.metrics import Metrics
 
@@ -48,8 +48,10 @@ class LLMTelemetry(RouterObserver):
         self._metrics = metrics
         self._tracer = tracer
 
-    def deployment(self, key: str, spec: ModelSpec, provider: LLMProvider) -> LLMProvider:
-        return ObservedDeployment(provider, key=key, spec=spec, metrics=self._metrics, tracer=self._tracer)
+    def deployment(self, key: str, spec: ModelSpec, provider: LLMProvider, transport: Transport) -> LLMProvider:
+        return ObservedDeployment(
+            provider, key=key, spec=spec, server=transport.host, metrics=self._metrics, tracer=self._tracer
+        )
 
     def retried(self, deployment: str, error: BaseException | None) -> None:
         code = error.code if isinstance(error, UpstreamError) else "error"
@@ -66,7 +68,14 @@ class ObservedDeployment(LLMProvider):
     """One provider deployment, each call a span and a count."""
 
     def __init__(
-        self, inner: LLMProvider, *, key: str, spec: ModelSpec, metrics: Metrics, tracer: Tracer | None
+        self,
+        inner: LLMProvider,
+        *,
+        key: str,
+        spec: ModelSpec,
+        server: str | None,
+        metrics: Metrics,
+        tracer: Tracer | None,
     ) -> None:
         self._inner = inner
         self._key = key
@@ -75,7 +84,7 @@ class ObservedDeployment(LLMProvider):
         self._ok = metrics.upstream_requests.labels(key, spec.provider, "ok")
         self._requests = metrics.upstream_requests
         self._errors = metrics.upstream_errors
-        self._server = urlsplit(spec.base_url).hostname if spec.base_url else None
+        self._server = server
 
     async def aclose(self) -> None:
         if isinstance(self._inner, Closeable):

@@ -139,7 +139,7 @@ async def test_fallback_to_another_provider_says_who_answered(upstream: FakeUpst
     ("behaviour", "status", "code"),
     [
         (lambda: fake.server_error(503), 503, "upstream_unavailable"),
-        (lambda: fake.html_error(502), 503, "upstream_unavailable"),
+        (lambda: fake.html_error(502), 502, "upstream_bad_response"),  # a proxy's page, not the API's answer
         (lambda: fake.hang(), 504, "upstream_timeout"),
         (lambda: fake.malformed(), 502, "upstream_bad_response"),
         (lambda: fake.missing_fields(), 502, "upstream_bad_response"),

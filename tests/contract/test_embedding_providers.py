@@ -14,6 +14,7 @@ from domain.shared.errors import UpstreamRateLimited, UpstreamRejected
 from infrastructure.llm.local_embeddings import LocalEmbeddingProvider, embed_text
 from infrastructure.llm.openai import OpenAIBase, OpenAIProvider
 from infrastructure.llm.openai_sdk import OpenAISDKProvider
+from infrastructure.llm.transport import Transport
 from tests.fakes.upstream import FakeUpstream, rate_limited
 
 pytestmark = pytest.mark.contract
@@ -77,7 +78,9 @@ class TestOpenAIEmbeddings(EmbeddingProviderContract):
 
     @pytest.fixture
     async def provider(self, upstream: FakeUpstream, client: str) -> AsyncIterator[EmbeddingProvider]:
-        adapter = CLIENTS[client](openai_embedding_spec(upstream), api_key="sk-test")
+        adapter = CLIENTS[client](
+            openai_embedding_spec(upstream), transport=openai_embedding_transport(upstream), api_key="sk-test"
+        )
         yield adapter
         await adapter.aclose()
 
@@ -99,15 +102,21 @@ def openai_embedding_spec(up: FakeUpstream, **changes: object) -> ModelSpec:
         "name": "e",
         "provider": "openai",
         "upstream_model": "text-embedding-3-small",
-        "base_url": f"{up.base_url}/v1",
         "kind": ModelKind.EMBEDDING,
-        "timeout_seconds": 2.0,
     }
     return ModelSpec(**{**values, **changes})  # type: ignore[arg-type]
 
 
+def openai_embedding_transport(up: FakeUpstream) -> Transport:
+    return Transport(base_url=f"{up.base_url}/v1", timeout_seconds=2.0)
+
+
 async def test_openai_sends_the_upstream_model_the_dimensions_and_the_user(upstream: FakeUpstream, client: str) -> None:
-    adapter = CLIENTS[client](openai_embedding_spec(upstream, dimensions=256), api_key="sk-test")
+    adapter = CLIENTS[client](
+        openai_embedding_spec(upstream, dimensions=256),
+        transport=openai_embedding_transport(upstream),
+        api_key="sk-test",
+    )
     try:
         result = await adapter.embed(EmbeddingRequest(model="e", inputs=("a", "b"), user="u-1"))
     finally:
@@ -127,7 +136,9 @@ async def test_openai_sends_the_upstream_model_the_dimensions_and_the_user(upstr
 
 async def test_openai_embedding_failures_are_upstream_errors(upstream: FakeUpstream, client: str) -> None:
     upstream.push(rate_limited(retry_after=3))
-    adapter = CLIENTS[client](openai_embedding_spec(upstream), api_key="sk-test")
+    adapter = CLIENTS[client](
+        openai_embedding_spec(upstream), transport=openai_embedding_transport(upstream), api_key="sk-test"
+    )
     try:
         with pytest.raises(UpstreamRateLimited) as raised:
             await adapter.embed(TEXTS)

@@ -51,6 +51,7 @@ from infrastructure.llm.anthropic_sdk import AnthropicSDKProvider
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.openai import NO_KEY, OpenAIBase, OpenAIProvider
 from infrastructure.llm.openai_sdk import OpenAISDKProvider
+from infrastructure.llm.transport import Transport
 from tests.fakes.upstream import (
     Behaviour,
     FakeUpstream,
@@ -140,30 +141,22 @@ def upstream(fake_server: FakeUpstream) -> FakeUpstream:
     return fake_server
 
 
-def openai_spec(up: FakeUpstream, **changes: object) -> ModelSpec:
-    spec = ModelSpec(
-        name="m",
-        provider="openai",
-        upstream_model="gpt-4o-mini",
-        base_url=f"{up.base_url}/v1",
-        api_key_env="OPENAI_API_KEY",
-        max_output_tokens=64,
-        timeout_seconds=2.0,
-    )
+def openai_spec(**changes: object) -> ModelSpec:
+    spec = ModelSpec(name="m", provider="openai", upstream_model="gpt-4o-mini", max_output_tokens=64)
     return replace(spec, **changes)  # type: ignore[arg-type]
 
 
-def anthropic_spec(up: FakeUpstream, **changes: object) -> ModelSpec:
-    spec = ModelSpec(
-        name="m",
-        provider="anthropic",
-        upstream_model="claude-haiku-4-5",
-        base_url=up.base_url,
-        api_key_env="ANTHROPIC_API_KEY",
-        max_output_tokens=64,
-        timeout_seconds=2.0,
-    )
+def anthropic_spec(**changes: object) -> ModelSpec:
+    spec = ModelSpec(name="m", provider="anthropic", upstream_model="claude-haiku-4-5", max_output_tokens=64)
     return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def openai_transport(up: FakeUpstream, timeout: float = 2.0) -> Transport:
+    return Transport(base_url=f"{up.base_url}/v1", api_key_env="OPENAI_API_KEY", timeout_seconds=timeout)
+
+
+def anthropic_transport(up: FakeUpstream, timeout: float = 2.0) -> Transport:
+    return Transport(base_url=up.base_url, api_key_env="ANTHROPIC_API_KEY", timeout_seconds=timeout)
 
 
 # ---- the contract ------------------------------------------------------------------------------------------------
@@ -288,7 +281,7 @@ class TestLocalProvider(LLMProviderContract):
 class TestOpenAIProvider(LLMProviderContract):
     @pytest.fixture
     async def provider(self, upstream: FakeUpstream, client: str) -> AsyncIterator[LLMProvider]:
-        adapter = OPENAI_CLIENTS[client](openai_spec(upstream), api_key=SECRET)
+        adapter = OPENAI_CLIENTS[client](openai_spec(), transport=openai_transport(upstream), api_key=SECRET)
         yield adapter
         await adapter.aclose()
 
@@ -296,8 +289,8 @@ class TestOpenAIProvider(LLMProviderContract):
 class TestOpenAICompatibleProvider(LLMProviderContract):
     @pytest.fixture
     async def provider(self, upstream: FakeUpstream, client: str) -> AsyncIterator[LLMProvider]:
-        spec = openai_spec(upstream, provider="openai_compatible", upstream_model="llama3", api_key_env=None)
-        adapter = OPENAI_CLIENTS[client](spec)
+        spec = openai_spec(provider="openai_compatible", upstream_model="llama3")
+        adapter = OPENAI_CLIENTS[client](spec, transport=replace(openai_transport(upstream), api_key_env=None))
         yield adapter
         await adapter.aclose()
 
@@ -305,7 +298,7 @@ class TestOpenAICompatibleProvider(LLMProviderContract):
 class TestAnthropicProvider(LLMProviderContract):
     @pytest.fixture
     async def provider(self, upstream: FakeUpstream, client: str) -> AsyncIterator[LLMProvider]:
-        adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(upstream), api_key=SECRET)
+        adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(), transport=anthropic_transport(upstream), api_key=SECRET)
         yield adapter
         await adapter.aclose()
 
@@ -326,7 +319,7 @@ CONVERSATION = ask(
 
 
 async def test_openai_sends_the_upstream_model_the_key_and_every_option(upstream: FakeUpstream, client: str) -> None:
-    adapter = OPENAI_CLIENTS[client](openai_spec(upstream), api_key=SECRET)
+    adapter = OPENAI_CLIENTS[client](openai_spec(), transport=openai_transport(upstream), api_key=SECRET)
     try:
         await adapter.complete(replace(CONVERSATION, max_tokens=7))
     finally:
@@ -348,7 +341,7 @@ async def test_openai_sends_the_upstream_model_the_key_and_every_option(upstream
 
 
 async def test_openai_stream_asks_for_usage(upstream: FakeUpstream, client: str) -> None:
-    adapter = OPENAI_CLIENTS[client](openai_spec(upstream), api_key=SECRET)
+    adapter = OPENAI_CLIENTS[client](openai_spec(), transport=openai_transport(upstream), api_key=SECRET)
     try:
         await collect(adapter.stream(HELLO))
     finally:
@@ -363,8 +356,8 @@ async def test_openai_compatible_sends_max_tokens_and_never_the_process_openai_k
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-the-real-openai-key")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    spec = openai_spec(upstream, provider="openai_compatible", upstream_model="llama3", api_key_env=None)
-    adapter = OPENAI_CLIENTS[client](spec)
+    spec = openai_spec(provider="openai_compatible", upstream_model="llama3")
+    adapter = OPENAI_CLIENTS[client](spec, transport=replace(openai_transport(upstream), api_key_env=None))
     try:
         await adapter.complete(replace(HELLO, max_tokens=5))
     finally:
@@ -378,7 +371,7 @@ async def test_openai_compatible_sends_max_tokens_and_never_the_process_openai_k
 
 async def test_openai_reports_cached_prompt_tokens_within_the_input(upstream: FakeUpstream, client: str) -> None:
     upstream.push(ok(cached_tokens=3), ok(cached_tokens=3))
-    adapter = OPENAI_CLIENTS[client](openai_spec(upstream), api_key=SECRET)
+    adapter = OPENAI_CLIENTS[client](openai_spec(), transport=openai_transport(upstream), api_key=SECRET)
     try:
         completion = await adapter.complete(HELLO)
         _, ends = await collect(adapter.stream(HELLO))
@@ -393,7 +386,9 @@ async def test_openai_reports_cached_prompt_tokens_within_the_input(upstream: Fa
 async def test_anthropic_puts_system_on_top_merges_turns_and_always_sends_max_tokens(
     upstream: FakeUpstream, client: str
 ) -> None:
-    adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(upstream, max_output_tokens=33), api_key=SECRET)
+    adapter = ANTHROPIC_CLIENTS[client](
+        anthropic_spec(max_output_tokens=33), transport=anthropic_transport(upstream), api_key=SECRET
+    )
     try:
         await adapter.complete(CONVERSATION)
     finally:
@@ -437,7 +432,7 @@ TOOL_CONVERSATION = replace(
 
 
 async def test_openai_sends_tools_calls_results_choice_format_and_user(upstream: FakeUpstream, client: str) -> None:
-    adapter = OPENAI_CLIENTS[client](openai_spec(upstream), api_key=SECRET)
+    adapter = OPENAI_CLIENTS[client](openai_spec(), transport=openai_transport(upstream), api_key=SECRET)
     try:
         await adapter.complete(TOOL_CONVERSATION)
     finally:
@@ -483,7 +478,7 @@ async def test_openai_sends_tools_calls_results_choice_format_and_user(upstream:
 async def test_anthropic_sends_tool_use_and_tool_result_blocks_choice_format_and_user(
     upstream: FakeUpstream, client: str
 ) -> None:
-    adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(upstream), api_key=SECRET)
+    adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(), transport=anthropic_transport(upstream), api_key=SECRET)
     try:
         await adapter.complete(
             replace(
@@ -533,7 +528,7 @@ async def test_anthropic_refuses_tool_call_arguments_that_are_not_a_json_object(
         TOOL_CONVERSATION,
         messages=(*TOOL_CONVERSATION.messages[:2], ChatMessage(ChatRole.ASSISTANT, "", tool_calls=(bad,))),
     )
-    adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(upstream), api_key=SECRET)
+    adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(), transport=anthropic_transport(upstream), api_key=SECRET)
     try:
         with pytest.raises(UpstreamRejected, match="not a JSON object"):
             await adapter.complete(request)
@@ -544,7 +539,7 @@ async def test_anthropic_refuses_tool_call_arguments_that_are_not_a_json_object(
 
 async def test_anthropic_counts_cache_reads_and_writes_as_input(upstream: FakeUpstream, client: str) -> None:
     upstream.push(ok(cached_tokens=3, cache_creation_tokens=2), ok(cached_tokens=3, cache_creation_tokens=2))
-    adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(upstream), api_key=SECRET)
+    adapter = ANTHROPIC_CLIENTS[client](anthropic_spec(), transport=anthropic_transport(upstream), api_key=SECRET)
     try:
         completion = await adapter.complete(HELLO)
         _, ends = await collect(adapter.stream(HELLO))
@@ -561,11 +556,13 @@ async def test_anthropic_counts_cache_reads_and_writes_as_input(upstream: FakeUp
 Factory = Callable[[FakeUpstream, float], LLMProvider]
 ADAPTERS: dict[str, Factory] = {
     f"{provider}-{client}": (
-        lambda up, timeout, make=make, spec=spec: make(spec(up, timeout_seconds=timeout), api_key=SECRET)
+        lambda up, timeout, make=make, spec=spec, transport=transport: make(
+            spec(), transport=transport(up, timeout), api_key=SECRET
+        )
     )
-    for provider, clients, spec in (
-        ("openai", OPENAI_CLIENTS, openai_spec),
-        ("anthropic", ANTHROPIC_CLIENTS, anthropic_spec),
+    for provider, clients, spec, transport in (
+        ("openai", OPENAI_CLIENTS, openai_spec, openai_transport),
+        ("anthropic", ANTHROPIC_CLIENTS, anthropic_spec, anthropic_transport),
     )
     for client, make in clients.items()
 }
@@ -594,7 +591,7 @@ async def adapter(request: pytest.FixtureRequest, upstream: FakeUpstream) -> Asy
         pytest.param(error(403), UpstreamAuthError, id="403"),
         pytest.param(malformed(), UpstreamBadResponse, id="malformed-json"),
         pytest.param(missing_fields(), UpstreamBadResponse, id="missing-fields"),
-        pytest.param(html_error(502), UpstreamUnavailable, id="html-error-page"),
+        pytest.param(html_error(502), UpstreamBadResponse, id="html-error-page"),
         pytest.param(redirect("http://127.0.0.1:9/elsewhere"), UpstreamBadResponse, id="redirect"),
         pytest.param(disconnect(), UpstreamUnavailable, id="connection-dropped"),
         # Without streaming the SDK reads the body within the send: a cut body looks like a lost connection.
@@ -614,6 +611,41 @@ async def test_complete_maps_each_upstream_failure(
     assert caught.value.model == "m"
     assert caught.value.__cause__ is None
     assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [
+        pytest.param(html_error(502), id="html-502"),
+        pytest.param(html_error(503), id="html-503"),
+        pytest.param(html_error(404), id="html-404"),
+        pytest.param(redirect("http://127.0.0.1:9/elsewhere", status=301), id="redirect-301"),
+        pytest.param(redirect("http://127.0.0.1:9/elsewhere"), id="redirect-307"),
+    ],
+)
+@pytest.mark.parametrize("streaming", [False, True], ids=["complete", "stream"])
+async def test_a_redirect_or_an_html_page_is_a_bad_response_not_worth_a_retry(
+    adapter: LLMProvider, upstream: FakeUpstream, behaviour: Behaviour, streaming: bool
+) -> None:
+    """Neither would change on a second try: a wrong base_url, or a proxy's page in front of the API."""
+    upstream.push(behaviour)
+
+    with pytest.raises(UpstreamBadResponse) as caught:
+        await (collect(adapter.stream(HELLO)) if streaming else adapter.complete(HELLO))
+
+    assert caught.value.retryable is False
+    assert "<html" not in caught.value.detail.lower()
+
+
+async def test_a_rate_limit_answered_with_an_html_page_stays_a_rate_limit(
+    adapter: LLMProvider, upstream: FakeUpstream
+) -> None:
+    upstream.push(html_error(429))
+
+    with pytest.raises(UpstreamRateLimited) as caught:
+        await adapter.complete(HELLO)
+
+    assert caught.value.retryable
 
 
 @pytest.mark.parametrize(
@@ -711,7 +743,7 @@ async def test_a_stream_forwards_each_chunk_as_it_arrives(adapter: LLMProvider, 
 
 
 async def test_chunks_that_arrive_together_are_forwarded_together(upstream: FakeUpstream, client: str) -> None:
-    adapter = OPENAI_CLIENTS[client](openai_spec(upstream), api_key=SECRET)
+    adapter = OPENAI_CLIENTS[client](openai_spec(), transport=openai_transport(upstream), api_key=SECRET)
     try:
         deltas, ends = await collect(adapter.stream(HELLO))
     finally:

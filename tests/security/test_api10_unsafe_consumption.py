@@ -34,7 +34,7 @@ def _final_event(response: httpx.Response) -> tuple[str, dict[str, Any]]:
         (lambda up: fake.huge_body(2_000_000), 502),
         (lambda up: fake.redirect(f"{up.base_url}/v1/chat/completions"), 502),
         (lambda up: fake.redirect("http://169.254.169.254/latest/meta-data/"), 502),
-        (lambda up: fake.html_error(500), 503),
+        (lambda up: fake.html_error(500), 502),
         (lambda up: fake.malformed(), 502),
         (lambda up: fake.missing_fields(), 502),
         (lambda up: fake.disconnect(), 503),

@@ -12,6 +12,7 @@ import pytest
 from domain.llm.model import ChatMessage, ChatRole, CompletionRequest, ModelKind
 from infrastructure.llm.catalog import CatalogError, load_catalog, parse_catalog
 from infrastructure.llm.registry import build_router
+from infrastructure.llm.transport import Transport
 from infrastructure.settings import DEFAULT_CATALOG, Settings
 from tests.fakes.upstream import FakeUpstream
 
@@ -143,6 +144,13 @@ def line_of(text: str, fragment: str) -> int:
             "backup",
             "base_url must start with http",
             id="base-url-without-scheme",
+        ),
+        pytest.param(
+            GOOD + "deadline_seconds = 0\n",
+            "deadline_seconds",
+            "backup",
+            "deadline_seconds must be a number of seconds above 0",
+            id="bad-deadline",
         ),
         pytest.param(
             GOOD.replace('upstream_model = "gpt-4o-mini"\n', ""),
@@ -284,6 +292,12 @@ upstream_model = "local-echo"
             ('label = "b"', 'label = "a"  # again'), "# again", "label 'a' is used twice", id="duplicate-label"
         ),
         pytest.param(("weight = 10", "weight = -1"), "weight = -1", "weight must be an integer", id="bad-weight"),
+        pytest.param(
+            ("weight = 10", "weight = 10\ndeadline_seconds = 5"),
+            "deadline_seconds",
+            "unknown key(s) in variant: deadline_seconds",
+            id="deadline-of-a-variant",  # a call's deadline is its model's, whichever variant answers
+        ),
         pytest.param(('upstream_model = "echo-b"', "flavour = 2"), "flavour", "unknown key(s)", id="unknown-key"),
         pytest.param(
             ('provider = "local"\nupstream_model = "echo-b"', 'provider = "anthropic"\nupstream_model = "echo-b"'),
@@ -335,6 +349,38 @@ def test_a_model_with_variants_lists_them_and_stays_meaningful() -> None:
     assert chat.context_window == 16000  # inherited from the model's table
     assert chat.deployment("b").input_price_per_mtok_micros == 2_000_000
     assert chat.fallbacks == ("backup",)
+
+
+def test_how_a_deployment_is_reached_is_kept_beside_its_spec_not_in_it() -> None:
+    text = GOOD.replace(
+        'api_key_env = "OPENAI_API_KEY"', 'api_key_env = "OPENAI_API_KEY"\nbase_url = "https://llm.example.com/v1"'
+    )
+    catalog = parse_catalog(text + 'timeout_seconds = 7\nclient = "sdk"\n', env=ENV)
+
+    assert catalog.transport("chat") == Transport(
+        base_url="https://llm.example.com/v1", api_key_env="OPENAI_API_KEY", timeout_seconds=60.0
+    )
+    assert catalog.transport("backup") == Transport(timeout_seconds=7.0, client="sdk")
+    assert not any(hasattr(spec, "base_url") or hasattr(spec, "api_key_env") for spec in catalog.list())
+
+
+def test_a_variant_inherits_its_models_transport_and_may_override_it() -> None:
+    text = VARIANTS.replace("[models.chat]\n", "[models.chat]\ntimeout_seconds = 4\n").replace(
+        "max_output_tokens = 200", "max_output_tokens = 200\ntimeout_seconds = 9"
+    )
+    catalog = parse_catalog(text, env={})
+
+    assert (catalog.transport("chat", "a").timeout_seconds, catalog.transport("chat", "b").timeout_seconds) == (4, 9)
+    assert catalog.deadline_seconds("chat") == 2 * 9  # twice the longest timeout of its deployments
+
+
+def test_a_models_deadline_is_twice_its_timeout_unless_it_says_otherwise() -> None:
+    text = GOOD.replace("fallbacks = [", "timeout_seconds = 3\ndeadline_seconds = 4.5\nfallbacks = [")
+    catalog = parse_catalog(text + "timeout_seconds = 3\n", env=ENV)
+
+    assert catalog.deadline_seconds("chat") == 4.5
+    assert catalog.deadline_seconds("backup") == 6.0
+    assert parse_catalog(GOOD, env=ENV).deadline_seconds("backup") == 120.0  # the default timeout is 60 s
 
 
 def test_api_keys_stay_out_of_the_catalog() -> None:

@@ -6,16 +6,11 @@ Time is a fake clock and sleeping only records how long it would have slept, so 
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import pytest
 
 from domain.llm.model import (
-    ChatMessage,
-    ChatRole,
     Completion,
     CompletionRequest,
     StreamEnd,
@@ -35,10 +30,8 @@ from domain.shared.errors import (
 )
 from infrastructure.llm.catalog import parse_catalog
 from infrastructure.llm.local import LocalProvider
-from infrastructure.llm.registry import build_router
 from infrastructure.llm.resilience import CircuitBreaker, CircuitState, ResiliencePolicy, RetryBudget
 from infrastructure.llm.router import ModelRouter
-from infrastructure.settings import Settings
 from tests.fakes.upstream import (
     Behaviour,
     FakeUpstream,
@@ -47,37 +40,15 @@ from tests.fakes.upstream import (
     drop_stream_after,
     error,
     hang,
+    html_error,
     ok,
     rate_limited,
+    redirect,
     server_error,
 )
+from tests.unit.routing_support import CLAUDE, GPT, HELLO, FakeClock, RouterMaker, Sleeps, calls_to
 
 pytestmark = pytest.mark.unit
-
-ENV = {"OPENAI_API_KEY": "sk-openai-test", "ANTHROPIC_API_KEY": "sk-anthropic-test"}
-GPT, CLAUDE = "gpt-4o-mini", "claude-haiku-4-5"
-HELLO = CompletionRequest(model="gpt-main", messages=(ChatMessage(ChatRole.USER, "hello there my friend"),))
-
-
-@dataclass
-class FakeClock:
-    now: float = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@dataclass
-class Sleeps:
-    """An injectable sleep that only records."""
-
-    taken: list[float] = field(default_factory=list)
-
-    async def __call__(self, seconds: float) -> None:
-        self.taken.append(seconds)
 
 
 @pytest.fixture(scope="module")
@@ -102,55 +73,15 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
-def catalog_text(up: FakeUpstream) -> str:
-    return f"""
-default_model = "gpt-main"
-
-[models.gpt-main]
-provider = "openai"
-upstream_model = "{GPT}"
-base_url = "{up.base_url}/v1"
-api_key_env = "OPENAI_API_KEY"
-timeout_seconds = 1  # a hang costs this much; shorter, a loaded CI machine times out a first connection
-fallbacks = ["claude-main"]
-
-[models.claude-main]
-provider = "anthropic"
-upstream_model = "{CLAUDE}"
-base_url = "{up.base_url}"
-api_key_env = "ANTHROPIC_API_KEY"
-timeout_seconds = 1  # a hang costs this much; shorter, a loaded CI machine times out a first connection
-"""
-
-
-MakeRouter = Callable[..., ModelRouter]
-
-
 @pytest.fixture
-async def make_router(upstream: FakeUpstream, clock: FakeClock, sleeps: Sleeps) -> AsyncIterator[MakeRouter]:
+async def make_router(upstream: FakeUpstream, clock: FakeClock, sleeps: Sleeps) -> AsyncIterator[RouterMaker]:
     """Routers over the fake upstream (OpenAI ``gpt-main`` falling back to Anthropic ``claude-main``), closed after."""
-    routers: list[ModelRouter] = []
-
-    def make(**settings: Any) -> ModelRouter:
-        values: dict[str, Any] = {
-            "upstream_max_attempts": 3,
-            "upstream_retry_budget_min_retries": 100,
-            "breaker_failure_threshold": 100,
-            "breaker_min_calls": 1000,
-            **settings,
-        }
-        catalog = parse_catalog(catalog_text(upstream), env=ENV)
-        router = build_router(catalog, Settings(**values), ENV, clock=clock, sleep=sleeps, rng=random.Random(7))
-        routers.append(router)
-        return router
-
-    yield make
-    for router in routers:
-        await router.aclose()
+    maker = RouterMaker(upstream, clock, sleeps)
+    yield maker
+    await maker.aclose()
 
 
-def calls_to(up: FakeUpstream, model: str) -> int:
-    return sum(1 for r in up.requests if r.model == model)
+MakeRouter = RouterMaker
 
 
 # ---- retries ---------------------------------------------------------------------------------------------------
@@ -238,6 +169,25 @@ def test_the_retry_budget_grows_with_traffic(clock: FakeClock) -> None:
         budget.record_call()
 
     assert [budget.try_spend() for _ in range(3)] == [True, True, False]
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [html_error(502), redirect("http://127.0.0.1:9/elsewhere")],
+    ids=["html-page", "redirect"],
+)
+async def test_a_redirect_or_an_html_page_is_not_retried_but_falls_back(
+    upstream: FakeUpstream, make_router: MakeRouter, sleeps: Sleeps, behaviour: Behaviour
+) -> None:
+    upstream.push(behaviour)
+    router = make_router()
+
+    completion = await router.complete(HELLO)
+
+    assert calls_to(upstream, GPT) == 1  # it would have come again
+    assert sleeps.taken == []
+    assert completion.served_by.model == "claude-main"
+    assert completion.fallbacks == ("gpt-main",)
 
 
 # ---- circuit breaker -------------------------------------------------------------------------------------------

@@ -1,0 +1,86 @@
+"""How the gateway reaches one deployment: where (``base_url``), with which key (``api_key_env``: the name of an
+environment variable, never the key), by which client, within which times.
+
+Infrastructure alone knows this; the domain's ``ModelSpec`` says what a model is and costs, not how it is dialled.
+The catalog file keeps these keys in each model's (or variant's) table, where ``parse_transport`` reads them; the
+registry hands each adapter its deployment's ``Transport``.
+
+A model's ``deadline_seconds`` bounds a whole call (retries and fallbacks included, until a stream's first event);
+by default ``DEADLINE_TIMEOUTS`` times the longest ``timeout_seconds`` of its deployments: one timeout, a backoff
+and most of a second attempt, or a fallback's whole answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from infrastructure.llm.catalog_fields import Place, optional_str, seconds
+
+# How a remote deployment is called: "direct" (pooled aiohttp + orjson, the default) or "sdk" (the provider's
+# official SDK); both speak the same wire format and pass one contract suite. ``local`` ignores it.
+CLIENTS = frozenset({"direct", "sdk"})
+KEYED_PROVIDERS = frozenset({"openai", "anthropic"})  # an api_key_env is required; optional for openai_compatible
+TRANSPORT_KEYS = frozenset({"base_url", "api_key_env", "client", "timeout_seconds", "connect_timeout_seconds"})
+DEADLINE_TIMEOUTS = 2
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transport:
+    base_url: str | None = None  # None: the provider's public API
+    api_key_env: str | None = None  # name of the environment variable holding the key; never the key itself
+    client: str = "direct"  # "direct" (lean HTTP) or "sdk" (the official SDK)
+    timeout_seconds: float = 60.0  # a whole call without streaming; the longest silence within a stream
+    connect_timeout_seconds: float = 5.0
+
+    @property
+    def host(self) -> str | None:
+        """The server's host name, for telemetry (``None`` for the provider's public API)."""
+        return urlsplit(self.base_url).hostname if self.base_url else None
+
+
+def parse_transport(provider: str, raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) -> Transport:
+    """The transport keys of one deployment's table; ``env`` must hold the key its ``api_key_env`` names."""
+    base_url = optional_str(raw, "base_url", where)
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise where.error("base_url must start with http:// or https://", "base_url")
+    if provider == "openai_compatible" and base_url is None:
+        raise where.error("base_url is required for provider openai_compatible", "provider")
+    client = raw.get("client", "direct")
+    if client not in CLIENTS:
+        raise where.error(f"unknown client {client!r}: must be one of {', '.join(sorted(CLIENTS))}", "client")
+    return Transport(
+        base_url=base_url,
+        api_key_env=_api_key_env(provider, raw, where, env),
+        client=client,
+        timeout_seconds=seconds(raw, "timeout_seconds", 60.0, where),
+        connect_timeout_seconds=seconds(raw, "connect_timeout_seconds", 5.0, where),
+    )
+
+
+def _api_key_env(provider: str, raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) -> str | None:
+    key_env = optional_str(raw, "api_key_env", where)
+    if key_env is None:
+        if provider in KEYED_PROVIDERS:
+            raise where.error(f"api_key_env is required for provider {provider}", "provider")
+        return None
+    if not _ENV_NAME.fullmatch(key_env):
+        raise where.error("api_key_env must name an environment variable (letters, digits, _)", "api_key_env")
+    if not env.get(key_env):
+        raise where.error(f"environment variable {key_env} (api_key_env) is not set", "api_key_env")
+    return key_env
+
+
+def default_deadline(transports: Iterable[Transport]) -> float:
+    return DEADLINE_TIMEOUTS * max((t.timeout_seconds for t in transports), default=Transport().timeout_seconds)
+
+
+def parse_deadline(raw: Mapping[str, Any], where: Place, transports: Iterable[Transport]) -> float:
+    """A model's ``deadline_seconds``, by default ``DEADLINE_TIMEOUTS`` times its deployments' longest timeout."""
+    if "deadline_seconds" not in raw:
+        return default_deadline(transports)
+    return seconds(raw, "deadline_seconds", 0, where)
