@@ -28,7 +28,8 @@ CONVERSATION_NOT_FOUND = "conversation not found"
 
 
 class Entity(Protocol):
-    id: uuid.UUID
+    @property
+    def id(self) -> uuid.UUID: ...
 
 
 E = TypeVar("E", bound=Entity)

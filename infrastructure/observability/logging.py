@@ -98,7 +98,7 @@ def configure_logging(*, level: str = "INFO", json: bool = False, secrets: tuple
             renderer,
         ],
     )
-    handler = logging.StreamHandler(_SINK)  # type: ignore[arg-type]
+    handler = logging.StreamHandler(_SINK)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -145,11 +145,11 @@ class Metrics:
         if not self.multiprocess:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
-        prometheus_multiprocess.MultiProcessCollector(registry)
+        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped library
         return generate_latest(registry)
 
 
 def mark_process_dead(pid: int) -> None:
     """Drops the live gauges of a worker that stopped (multiprocess mode only)."""
     if multiprocess_mode():
-        prometheus_multiprocess.mark_process_dead(pid)
+        prometheus_multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]  # untyped library

@@ -109,6 +109,7 @@ class Readiness:
         if self._redis is None:
             from redis.asyncio import Redis
 
+            assert self._redis_url is not None  # the check runs only when Redis is configured
             self._redis = Redis.from_url(
                 self._redis_url, socket_connect_timeout=self._timeout, socket_timeout=self._timeout
             )

@@ -18,7 +18,7 @@ class RedisCompletionCache(CompletionCache):
     async def get(self, key: str) -> Completion | None:
         async with translated_errors("response cache"):
             raw = await self._redis.get(self._prefix + key)
-        return None if raw is None else decode_completion(raw)
+        return None if raw is None else decode_completion(raw if isinstance(raw, bytes) else raw.encode())
 
     async def put(self, key: str, completion: Completion, ttl_seconds: int) -> None:
         async with translated_errors("response cache"):

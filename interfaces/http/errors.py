@@ -72,7 +72,9 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (UpstreamError, 502),
 )
 # Upstream auth problems are the operator's, and the provider's message may quote part of the gateway's key.
-_GENERIC_DETAIL = {UpstreamAuthError: "the upstream provider refused the gateway's credentials"}
+_GENERIC_DETAIL: dict[type[DomainError], str] = {
+    UpstreamAuthError: "the upstream provider refused the gateway's credentials"
+}
 
 
 def public_detail(error: DomainError) -> str:

@@ -95,7 +95,7 @@ class Shutdown:
             return
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
-        previous: dict[int, Any] = {}
+        previous: dict[signal.Signals, Any] = {}
         for sig in SHUTDOWN_SIGNALS:
             handler = signal.getsignal(sig)
             if callable(handler):  # a server's handler: chain it. Default or ignored: leave them alone.

@@ -230,10 +230,9 @@ class RequestMiddleware:
     ) -> None:
         seconds = time.perf_counter() - outcome.arrived
         route = scope.get("route")
-        if route is None:
-            template = UNMATCHED_ROUTE
-        else:
-            template = self._templates.get(id(route)) or getattr(route, "path", UNMATCHED_ROUTE)
+        template: str = UNMATCHED_ROUTE
+        if route is not None:
+            template = self._templates.get(id(route)) or str(getattr(route, "path", UNMATCHED_ROUTE))
         status = outcome.status
         if self._metrics is not None:
             self._metrics.http_in_flight.dec()

@@ -172,7 +172,7 @@ async def _validation_error(request: Request, exc: Exception) -> JsonResponse:
     assert isinstance(exc, RequestBodyInvalid)
     errors = exc.errors
     # The deepest error is the most telling: for a union, the branch that got furthest.
-    worst = max(errors, key=lambda e: len(e.get("loc", ())), default={})
+    worst: dict[str, Any] = max(errors, key=lambda e: len(e.get("loc", ())), default={})
     where = _location(tuple(worst.get("loc", ())))
     message = f"{where}: {worst.get('msg', 'invalid value')}"
     if len(errors) > 1:
@@ -185,7 +185,8 @@ async def _http_error(request: Request, exc: Exception) -> JsonResponse:
     message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
     if exc.status_code == 404:
         message = f"Invalid URL ({request.method} {request.url.path})"
-    return error_response(dialect_of(request.scope), exc.status_code, message, code=None, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(dialect_of(request.scope), exc.status_code, message, code=None, headers=headers)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JsonResponse:

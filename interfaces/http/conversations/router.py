@@ -122,7 +122,7 @@ async def delete_conversation(
     await use_case.execute(DeleteConversationCommand(principal=principal, conversation_id=conversation_id))
 
 
-STREAM_DOC = {
+STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": (
             "With `stream: true` or `Accept: text/event-stream`: Server-Sent Events. `delta` events carry text as the "
