@@ -36,6 +36,7 @@ from domain.llm.model import (
     Embeddings,
     FinishReason,
     ModelKind,
+    ModelSpec,
     check_completion_request,
     check_embedding_request,
 )
@@ -109,11 +110,7 @@ class ModelCall:
 
     async def embed(self, request: EmbeddingRequest, context: CallContext) -> Embeddings:
         """Embeddings, accounted for like completions: budgets, token limits and one usage record per call."""
-        spec = self._catalog.find(request.model)
-        if spec is None:
-            raise ModelNotFound(f"model '{request.model}' does not exist")
-        if spec.kind is not ModelKind.EMBEDDING:
-            raise ModelNotFound(f"model '{request.model}' is a {spec.kind} model, not an embedding model")
+        self._model(request.model, ModelKind.EMBEDDING)
         check_embedding_request(request)
         # The meter speaks completions: the texts are the prompt, and nothing is generated.
         messages = tuple(ChatMessage(ChatRole.USER, text) for text in request.inputs)
@@ -140,17 +137,23 @@ class ModelCall:
     def check(self, request: CompletionRequest) -> None:
         """The rules of every call, checked before anything is spent: a chat model of the catalog, the request's
         shared rules, and ``max_tokens`` within the model's output limit (the smallest of its A/B variants)."""
-        spec = self._catalog.find(request.model)
-        if spec is None:
-            raise ModelNotFound(f"model '{request.model}' does not exist")
-        if spec.kind is not ModelKind.CHAT:
-            raise ModelNotFound(f"model '{request.model}' is an {spec.kind} model, not a chat model")
+        spec = self._model(request.model, ModelKind.CHAT)
         check_completion_request(request)
         if request.max_tokens is not None and request.max_tokens > spec.max_output_tokens:
             raise RuleViolation(
                 f"max_tokens is {request.max_tokens}, above the {spec.max_output_tokens} output tokens model "
                 f"'{spec.name}' allows"
             )
+
+    def _model(self, name: str, kind: ModelKind) -> ModelSpec:
+        spec = self._catalog.find(name)
+        if spec is None:
+            raise ModelNotFound(f"model '{name}' does not exist")
+        if spec.kind is not kind:
+            raise ModelNotFound(
+                f"model '{name}' is {article_for(spec.kind)} {spec.kind} model, not {article_for(kind)} {kind} model"
+            )
+        return spec
 
     async def drain(self) -> None:
         """Waits for settlements still running (of requests cancelled mid-way); call before closing the recorder."""
@@ -170,3 +173,7 @@ class ModelCall:
 def _free() -> Admission:
     """A cache hit's admission: nothing held, nothing reserved."""
     return Admission(started=time.monotonic(), spec=None)
+
+
+def article_for(kind: ModelKind) -> str:
+    return "an" if kind is ModelKind.EMBEDDING else "a"

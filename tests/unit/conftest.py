@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -18,6 +19,9 @@ from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService
 from tests.fakes.clock import FakeClock
+from tests.fakes.upstream import FakeUpstream
+from tests.unit import routing_support
+from tests.unit.routing_support import RouterMaker, Sleeps
 
 PASSWORD = "correct horse battery staple"
 
@@ -72,3 +76,37 @@ def env() -> Env:
         llm=ModelRouter(catalog, {s.name: LocalProvider(s) for s in specs}),
         throttle=InMemoryLoginThrottle(clock=clock, max_per_account=5, max_per_address=20, window_seconds=900),
     )
+
+
+@pytest.fixture(scope="module")
+async def fake_server() -> AsyncIterator[FakeUpstream]:
+    """One fake upstream per test module (the routing tests' provider), reset before each test by ``upstream``."""
+    async with FakeUpstream() as up:
+        yield up
+
+
+@pytest.fixture
+def upstream(fake_server: FakeUpstream) -> FakeUpstream:
+    fake_server.reset()
+    return fake_server
+
+
+@pytest.fixture
+def clock() -> routing_support.FakeClock:
+    """The routing tests' monotonic clock (seconds), moved by hand."""
+    return routing_support.FakeClock()
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+async def make_router(
+    upstream: FakeUpstream, clock: routing_support.FakeClock, sleeps: Sleeps
+) -> AsyncIterator[RouterMaker]:
+    """Routers over the fake upstream (OpenAI ``gpt-main`` falling back to Anthropic ``claude-main``), closed after."""
+    maker = RouterMaker(upstream, clock, sleeps)
+    yield maker
+    await maker.aclose()

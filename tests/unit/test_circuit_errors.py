@@ -7,7 +7,6 @@ breaker is checked before a retry is spent, and a call reports the most meaningf
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -25,35 +24,6 @@ CLAUDE_ONLY = replace(HELLO, model="claude-main")  # no fallback: the model's ow
 def hanging(up: FakeUpstream) -> str:
     """Short timeouts, and a deadline long enough for every attempt (the deadline has tests of its own)."""
     return catalog_text(up, timeout=0.5, extra="deadline_seconds = 30\n")
-
-
-@pytest.fixture(scope="module")
-async def fake_server() -> AsyncIterator[FakeUpstream]:
-    async with FakeUpstream() as up:
-        yield up
-
-
-@pytest.fixture
-def upstream(fake_server: FakeUpstream) -> FakeUpstream:
-    fake_server.reset()
-    return fake_server
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-async def make_router(upstream: FakeUpstream, clock: FakeClock, sleeps: Sleeps) -> AsyncIterator[RouterMaker]:
-    maker = RouterMaker(upstream, clock, sleeps)
-    yield maker
-    await maker.aclose()
 
 
 async def test_a_hanging_upstream_gives_its_timeout_not_the_circuit_its_timeouts_opened(

@@ -24,18 +24,6 @@ pytestmark = pytest.mark.unit
 SLACK = 0.8  # what a loaded machine may add to a deadline
 
 
-@pytest.fixture(scope="module")
-async def fake_server() -> AsyncIterator[FakeUpstream]:
-    async with FakeUpstream() as up:
-        yield up
-
-
-@pytest.fixture
-def upstream(fake_server: FakeUpstream) -> FakeUpstream:
-    fake_server.reset()
-    return fake_server
-
-
 @pytest.fixture
 async def real_time(upstream: FakeUpstream) -> AsyncIterator[RouterMaker]:
     """Routers on the real clock and sleep, short backoffs."""

@@ -6,7 +6,7 @@ Time is a fake clock and sleeping only records how long it would have slept, so 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 
 import pytest
 
@@ -49,36 +49,6 @@ from tests.fakes.upstream import (
 from tests.unit.routing_support import CLAUDE, GPT, HELLO, FakeClock, RouterMaker, Sleeps, calls_to
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(scope="module")
-async def fake_server() -> AsyncIterator[FakeUpstream]:
-    async with FakeUpstream() as up:
-        yield up
-
-
-@pytest.fixture
-def upstream(fake_server: FakeUpstream) -> FakeUpstream:
-    fake_server.reset()
-    return fake_server
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-async def make_router(upstream: FakeUpstream, clock: FakeClock, sleeps: Sleeps) -> AsyncIterator[RouterMaker]:
-    """Routers over the fake upstream (OpenAI ``gpt-main`` falling back to Anthropic ``claude-main``), closed after."""
-    maker = RouterMaker(upstream, clock, sleeps)
-    yield maker
-    await maker.aclose()
 
 
 MakeRouter = RouterMaker
