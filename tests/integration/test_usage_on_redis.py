@@ -83,13 +83,39 @@ async def test_a_budget_spent_on_one_instance_is_enforced_on_the_other(
         me = (await one.http.get("/api/v1/users/me", headers=jwt)).json()
         admin = await one.admin(f"root-{uuid.uuid4().hex[:8]}@example.com")
         await one.http.patch(f"/api/v1/admin/users/{me['id']}", json={"monthly_budget_usd": "0.00003"}, headers=admin)
-        while (response := await _post(one, jwt)).status_code == 201:
+        while (response := await _post(one, jwt, max_tokens=3)).status_code == 201:  # each holds ~8 micro-dollars
             pass
         assert_problem(response, 402, "budget_exceeded")
         assert_problem(await _eventually(two, jwt, 402), 402, "budget_exceeded")  # the other instance knows the spend
         await one.http.patch(f"/api/v1/admin/users/{me['id']}", json={"monthly_budget_usd": None}, headers=admin)
         assert (await _post(one, jwt)).status_code == 201
         assert (await _eventually(two, jwt, 201)).status_code == 201
+
+
+async def test_fifty_concurrent_calls_on_two_instances_overshoot_a_budget_by_at_most_one_call(
+    postgres_url: str, redis_url: str, redis_prefix: str, catalog: Path
+) -> None:
+    config = settings(postgres_url, redis_url, redis_prefix, catalog_path=catalog, auth_cache_ttl_seconds=60)
+    async with running_api(config) as one, running_api(config) as two:
+        jwt, key = await _user_with_key(one)
+        me = (await one.http.get("/api/v1/users/me", headers=jwt)).json()
+        admin = await one.admin(f"root-{uuid.uuid4().hex[:8]}@example.com")
+        budget = 100  # micro-dollars: a call of at most 20 output tokens holds ~45, and costs a little less
+        patch = {"monthly_budget_usd": "0.0001"}
+        assert (await one.http.patch(f"/api/v1/admin/users/{me['id']}", json=patch, headers=admin)).status_code == 200
+        body = {"model": "local", "max_tokens": 20, "messages": [{"role": "user", "content": "tell me a story"}]}
+
+        async def call(api: Api) -> Any:
+            return await api.http.post("/v1/chat/completions", json=body, headers=key)
+
+        answers = await asyncio.gather(*(call(one if i % 2 else two) for i in range(50)))
+        served = [a.json() for a in answers if a.status_code == 200]
+        refused = [a for a in answers if a.status_code != 200]
+        assert served
+        assert all(a.status_code == 429 and a.json()["error"]["code"] == "insufficient_quota" for a in refused)
+        spent = sum(u["prompt_tokens"] + 2 * u["completion_tokens"] for u in (a["usage"] for a in served))
+        most_of_one_call = max(u["prompt_tokens"] + 2 * u["completion_tokens"] for u in (a["usage"] for a in served))
+        assert spent <= budget + most_of_one_call  # before holds, all 50 were answered: 9.4 times the budget here
 
 
 async def _eventually(api: Api, auth: dict[str, str], status: int) -> Any:
