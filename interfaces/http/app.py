@@ -22,6 +22,7 @@ from interfaces.http.conversations import router as conversations
 from interfaces.http.middleware import InFlightRequests, RequestMiddleware, route_templates
 from interfaces.http.models import router as models
 from interfaces.http.security_headers import SecurityHeadersMiddleware
+from interfaces.http.text_guard import NulGuard
 from interfaces.http.usage import router as usage
 from interfaces.http.users import router as users
 from interfaces.telemetry import configure_logs, trace_use_cases
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key", "Cache-Control"],
             expose_headers=["X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Switchboard-Cache"],
         )
+    app.add_middleware(NulGuard)  # no text with a NUL gets past the request middleware (which bounds the body)
     app.add_middleware(  # outermost: every response gets the request id, every request is measured
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,
