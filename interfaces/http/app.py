@@ -19,7 +19,7 @@ from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
 from interfaces.http.compat import app as compat
 from interfaces.http.conversations import router as conversations
-from interfaces.http.middleware import InFlightRequests, RequestMiddleware, route_templates
+from interfaces.http.middleware import InFlightRequests, RequestMiddleware, route_templates, walk_routes
 from interfaces.http.models import router as models
 from interfaces.http.security_headers import SecurityHeadersMiddleware
 from interfaces.http.text_guard import NulGuard
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     compat_mount = Mount(compat.PREFIX, app=compat_app)
     app.router.routes.append(compat_mount)
     errors.register_error_handlers(app)
+    app.state.allowed_methods = errors.AllowedMethods(walk_routes(app.routes))  # a 405's Allow
 
     app.add_middleware(compat.MountShortcut, mount=compat_mount)  # innermost: /v1 skips the native API's router
 
