@@ -165,6 +165,30 @@ class Settings(BaseSettings):
         86_400, ge=60, le=30 * 86_400, description="How long a response is kept for replays of its Idempotency-Key."
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 above).")
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request line and headers together (431 above, and the connection is closed).",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description=(
+            "Longest wait for a request's headers, from the connection's start or the next request's first byte "
+            "(408 after it, and the connection is closed)."
+        ),
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest wait for a whole request body once its headers are in (408 after it, connection closed).",
+    )
+    keep_alive_timeout_seconds: int = Field(
+        5, ge=1, le=300, description="How long an idle keep-alive connection is kept open between requests."
+    )
 
     redis_url: str | None = Field(
         None,
