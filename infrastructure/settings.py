@@ -240,7 +240,10 @@ class Settings(BaseSettings):
             "client is its rightmost untrusted address. Empty: the peer address is the client."
         ),
     )
-    docs_enabled: bool = Field(True, description="Serve /docs and /openapi.json.")
+    docs_enabled: bool | None = Field(
+        None,
+        description="Serve /docs and /openapi.json (unset: yes, except in production, where `true` turns them on).",
+    )
     behind_tls: bool = Field(
         False,
         description=(
@@ -258,7 +261,14 @@ class Settings(BaseSettings):
     access_log: bool = Field(True, description="One log line per HTTP request (probes and scrapes only when failing).")
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
     metrics_token: SecretStr | None = Field(
-        None, description="When set, /metrics requires `Authorization: Bearer <token>`."
+        None,
+        description=(
+            "/metrics requires `Authorization: Bearer <token>`. In production /metrics answers only with this token "
+            "(401 while it is unset), unless `SWITCHBOARD_METRICS_PUBLIC=true`."
+        ),
+    )
+    metrics_public: bool = Field(
+        False, description="Production only: serve /metrics without a token (e.g. to a scraper on a private network)."
     )
     otlp_endpoint: str | None = Field(
         None,
@@ -329,6 +339,14 @@ class Settings(BaseSettings):
         if self.environment == "production":  # pragma: no cover - the validator already refused this
             raise RuntimeError("no JWT secret configured")
         return _EPHEMERAL_SECRET
+
+    @property
+    def serves_docs(self) -> bool:
+        return self.docs_enabled if self.docs_enabled is not None else self.environment != "production"
+
+    @property
+    def metrics_token_required(self) -> bool:
+        return self.metrics_token is not None or (self.environment == "production" and not self.metrics_public)
 
     @property
     def is_sqlite(self) -> bool:

@@ -64,9 +64,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         version="0.1.0",
         summary="A gateway between applications and LLM providers.",
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs_enabled else None,
+        docs_url="/docs" if settings.serves_docs else None,
         redoc_url=None,
-        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.serves_docs else None,
     )
     app.state.container = container
     app.state.shutdown = shutdown
