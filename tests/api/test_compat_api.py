@@ -298,3 +298,15 @@ def test_statuses_map_to_what_each_sdk_expects(dialect: Dialect, status: int, wi
     body = orjson.loads(response.body)
     assert body["error"]["type"] == kind
     assert (response.headers.get("x-should-retry") == "false") is (status == 402)
+
+
+async def test_the_anthropic_model_list_has_chat_models_only_with_short_names(api: Api) -> None:
+    headers = {**(await key_headers(api)), "anthropic-version": "2023-06-01"}
+    listed = (await api.http.get("/v1/models", headers=headers)).json()
+    assert [m["id"] for m in listed["data"]] == ["local"]  # not the embedding model local-embed
+    assert listed["data"][0]["display_name"] == "local"
+    assert listed["first_id"] == listed["last_id"] == "local"
+    anthropic_error(await api.http.get("/v1/models/local-embed", headers=headers), 404, "not_found_error")
+    openai_list = await api.http.get("/v1/models", headers={"Authorization": headers["Authorization"]})
+    openai_ids = {m["id"] for m in openai_list.json()["data"]}
+    assert openai_ids == {"local", "local-embed"}  # OpenAI's list keeps both: its embeddings API takes local-embed
