@@ -128,7 +128,7 @@ async def message_events(stream: CompletionStream, *, request: CompletionRequest
     # Anthropic reports input tokens up front; an upstream may count them only at the end, so this is an estimate
     # that the final message_delta replaces with the count.
     estimate = sum(estimate_tokens(m.content) for m in request.messages)
-    start = {
+    start: dict[str, Any] = {
         "id": message_id(),
         "type": "message",
         "role": "assistant",
