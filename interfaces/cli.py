@@ -94,8 +94,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     uvicorn.run(
         "interfaces.cli:server_app",
         factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=args.host if args.host is not None else settings.host,  # a flag wins; else the settings decide
+        port=args.port if args.port is not None else settings.port,
         workers=workers,
         log_config=None,  # the app's structured logging, not uvicorn's
         log_level=settings.log_level.lower(),
