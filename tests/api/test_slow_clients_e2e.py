@@ -68,7 +68,8 @@ async def test_a_header_over_the_limit_is_431_and_smaller_ones_pass(server: Serv
 
 async def _slow(server: ServerProcess, first: bytes, drip: bytes | None) -> tuple[float, bytes]:
     """Connects, sends ``first``, then ``drip`` one byte every 0.2 s (or nothing); how long until the server closed
-    the connection, and what it answered."""
+    the connection, and what it answered (``b"reset"``: closed while the client was still sending, so the kernel
+    reset the connection and may have dropped the answer)."""
     host, port = server.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     started = time.monotonic()
@@ -85,10 +86,12 @@ async def _slow(server: ServerProcess, first: bytes, drip: bytes | None) -> tupl
     sender = asyncio.create_task(dribble())
     try:
         answer = await asyncio.wait_for(reader.read(), TIMEOUT + 1 + SLACK)
-        return time.monotonic() - started, answer
+    except ConnectionResetError:
+        answer = b"reset"
     finally:
         sender.cancel()
         writer.close()
+    return time.monotonic() - started, answer
 
 
 async def test_slow_and_idle_clients_are_cut_while_others_are_served(server: ServerProcess) -> None:
@@ -110,7 +113,7 @@ async def test_slow_and_idle_clients_are_cut_while_others_are_served(server: Ser
     for (first, _), (seconds, answer) in zip(cases, results, strict=True):
         assert seconds < TIMEOUT + SLACK  # cut, though the client never stopped sending
         if first in (endless_head[0], endless_body[0]):
-            assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+            assert answer == b"reset" or answer.startswith(b"HTTP/1.1 408 "), answer[:200]
         elif first == keep_alive[0]:
             assert answer.startswith(b"HTTP/1.1 200 ")  # answered, then closed when idle
         else:
