@@ -1,8 +1,9 @@
 # Switchboard: `make run` serves on the embedded defaults, `make test` runs every check and test.
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# Unset: SWITCHBOARD_HOST / SWITCHBOARD_PORT (or .env) decide, as for `switchboard serve`; `make run PORT=9000` wins.
+HOST ?=
+PORT ?=
 
 .PHONY: bootstrap install run migrate test check lint typecheck format pytest unit audit lock bench bench-soak bench-readme loadtest wrk
 
@@ -12,8 +13,8 @@ bootstrap:  ## make sure uv is there (it is the only thing installed outside the
 install: bootstrap  ## the locked dependencies into .venv
 	@$(UV) sync --frozen --quiet
 
-run: install  ## migrate the SQLite file and serve on http://$(HOST):$(PORT)
-	$(UV) run --frozen switchboard serve --migrate --host $(HOST) --port $(PORT)
+run: install  ## migrate the SQLite file and serve (on http://127.0.0.1:8000 unless SWITCHBOARD_HOST/PORT say otherwise)
+	$(UV) run --frozen switchboard serve --migrate $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 migrate: install
 	$(UV) run --frozen switchboard migrate

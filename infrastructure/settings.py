@@ -165,6 +165,30 @@ class Settings(BaseSettings):
         86_400, ge=60, le=30 * 86_400, description="How long a response is kept for replays of its Idempotency-Key."
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 above).")
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request line and headers together (431 above, and the connection is closed).",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description=(
+            "Longest wait for a request's headers, from the connection's start or the next request's first byte "
+            "(408 after it, and the connection is closed)."
+        ),
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest wait for a whole request body once its headers are in (408 after it, connection closed).",
+    )
+    keep_alive_timeout_seconds: int = Field(
+        5, ge=1, le=300, description="How long an idle keep-alive connection is kept open between requests."
+    )
 
     redis_url: str | None = Field(
         None,
@@ -216,7 +240,10 @@ class Settings(BaseSettings):
             "client is its rightmost untrusted address. Empty: the peer address is the client."
         ),
     )
-    docs_enabled: bool = Field(True, description="Serve /docs and /openapi.json.")
+    docs_enabled: bool | None = Field(
+        None,
+        description="Serve /docs and /openapi.json (unset: yes, except in production, where `true` turns them on).",
+    )
     behind_tls: bool = Field(
         False,
         description=(
@@ -234,7 +261,14 @@ class Settings(BaseSettings):
     access_log: bool = Field(True, description="One log line per HTTP request (probes and scrapes only when failing).")
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
     metrics_token: SecretStr | None = Field(
-        None, description="When set, /metrics requires `Authorization: Bearer <token>`."
+        None,
+        description=(
+            "/metrics requires `Authorization: Bearer <token>`. In production /metrics answers only with this token "
+            "(401 while it is unset), unless `SWITCHBOARD_METRICS_PUBLIC=true`."
+        ),
+    )
+    metrics_public: bool = Field(
+        False, description="Production only: serve /metrics without a token (e.g. to a scraper on a private network)."
     )
     otlp_endpoint: str | None = Field(
         None,
@@ -305,6 +339,14 @@ class Settings(BaseSettings):
         if self.environment == "production":  # pragma: no cover - the validator already refused this
             raise RuntimeError("no JWT secret configured")
         return _EPHEMERAL_SECRET
+
+    @property
+    def serves_docs(self) -> bool:
+        return self.docs_enabled if self.docs_enabled is not None else self.environment != "production"
+
+    @property
+    def metrics_token_required(self) -> bool:
+        return self.metrics_token is not None or (self.environment == "production" and not self.metrics_public)
 
     @property
     def is_sqlite(self) -> bool:

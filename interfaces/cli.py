@@ -74,6 +74,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from infrastructure.llm.catalog import load_catalog
+    from interfaces.http.connection_limits import server_options
     from interfaces.telemetry import configure_logs
 
     configure_logs(settings, load_catalog(settings.catalog_path))
@@ -93,8 +94,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     uvicorn.run(
         "interfaces.cli:server_app",
         factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=args.host if args.host is not None else settings.host,  # a flag wins; else the settings decide
+        port=args.port if args.port is not None else settings.port,
         workers=workers,
         log_config=None,  # the app's structured logging, not uvicorn's
         log_level=settings.log_level.lower(),
@@ -103,6 +104,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=False,  # X-Forwarded-For is honoured by the app, from SWITCHBOARD_TRUSTED_PROXIES only
         timeout_graceful_shutdown=grace,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        **server_options(settings),  # header size, header and body read deadlines, keep-alive idle time
     )
     return 0
 

@@ -10,6 +10,7 @@ from domain.auth.model import ApiKey, Principal, Scope
 from domain.shared.clock import Clock
 from domain.shared.errors import Forbidden, RuleViolation
 from domain.shared.ids import new_id
+from domain.shared.text import check_storable
 
 MAX_KEY_NAME_LENGTH = 100
 
@@ -40,6 +41,7 @@ class CreateApiKey:
         name = command.name.strip()
         if not name or len(name) > MAX_KEY_NAME_LENGTH:
             raise RuleViolation(f"name must be 1 to {MAX_KEY_NAME_LENGTH} characters")
+        check_storable(name, "name")
         if not command.scopes:
             raise RuleViolation("a key needs at least one scope")
         if not command.scopes <= principal.scopes:

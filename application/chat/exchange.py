@@ -18,6 +18,7 @@ from domain.chat.model import Conversation, Message, MessageStatus, check_messag
 from domain.llm.model import ChatMessage, ChatRole, Completion, CompletionRequest
 from domain.shared.errors import RuleViolation
 from domain.shared.ids import new_id
+from domain.shared.text import storable
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,7 +104,7 @@ def assistant_message(
         id=new_id(),
         conversation_id=prepared.conversation.id,
         role=ChatRole.ASSISTANT,
-        content=completion.content,
+        content=storable(completion.content),  # an upstream's NUL would make the turn unstorable after it was billed
         created_at=created_at,
         status=status,
         input_tokens=completion.usage.input_tokens,

@@ -26,14 +26,16 @@ class CheckRequestRate:
         self._fail_open = fail_open
         self._degraded = DegradedWarning("rate limiter")
 
-    async def execute(self, principal: Principal) -> tuple[LimitState, ...]:
+    async def execute(self, principal: Principal, *, answerable_when_down: bool = False) -> tuple[LimitState, ...]:
+        """``answerable_when_down``: a read the database answers alone (the usage report, from the ledger) is let
+        through uncounted while the backend is down, whatever the failure mode."""
         limits = request_limits(principal, self._defaults)
         if not limits:
             return ()
         try:
             decision = await self._limiter.acquire(limits, 1)
         except DependencyUnavailable as exc:
-            if not self._fail_open:
+            if not (self._fail_open or answerable_when_down):
                 raise
             self._degraded.warn(exc, "requests are not rate limited (fail-open)")
             return ()

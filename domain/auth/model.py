@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.shared.errors import RuleViolation
+from domain.shared.text import check_storable
 from domain.usage.model import Limits
 
 MIN_PASSWORD_LENGTH = 12
@@ -46,6 +47,7 @@ class Scope(enum.StrEnum):
 def normalize_email(raw: str) -> str:
     """Trimmed and lower-cased; raises ``RuleViolation`` when it is not an address."""
     email = raw.strip()
+    check_storable(email, "email")
     if not _EMAIL.match(email):
         raise RuleViolation("email is not a valid address")
     email = email.lower()  # after the check: lower-casing can lengthen a string ("İ" becomes two characters)

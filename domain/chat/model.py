@@ -9,6 +9,7 @@ from datetime import datetime
 
 from domain.llm.model import ChatRole, FinishReason
 from domain.shared.errors import RuleViolation
+from domain.shared.text import check_storable
 
 MAX_TITLE_LENGTH = 200
 MAX_SYSTEM_PROMPT_LENGTH = 32_000
@@ -23,14 +24,18 @@ class MessageStatus(enum.StrEnum):
 
 def clean_title(raw: str | None) -> str:
     title = (raw or "").strip()
+    check_storable(title, "title")
     if len(title) > MAX_TITLE_LENGTH:
         raise RuleViolation(f"title must be at most {MAX_TITLE_LENGTH} characters")
     return title or DEFAULT_TITLE
 
 
 def check_system_prompt(prompt: str | None) -> None:
-    if prompt is not None and len(prompt) > MAX_SYSTEM_PROMPT_LENGTH:
+    if prompt is None:
+        return
+    if len(prompt) > MAX_SYSTEM_PROMPT_LENGTH:
         raise RuleViolation(f"system prompt must be at most {MAX_SYSTEM_PROMPT_LENGTH} characters")
+    check_storable(prompt, "system prompt")
 
 
 def check_message_content(content: str) -> None:
@@ -38,6 +43,7 @@ def check_message_content(content: str) -> None:
         raise RuleViolation("message content must not be blank")
     if len(content) > MAX_MESSAGE_LENGTH:
         raise RuleViolation(f"message content must be at most {MAX_MESSAGE_LENGTH} characters")
+    check_storable(content, "message content")  # refused before the model is called: its answer could not be stored
 
 
 @dataclass(kw_only=True)

@@ -45,7 +45,8 @@ def create_engine(
     pool opened before. The service recovers from a database restart without one itself.
     """
     url = make_url(url)
-    options: dict[str, Any] = {"echo": echo}
+    # Statement parameters are prompts, answers, emails and key hashes: never in an error's text or an echoed log.
+    options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if connect_timeout is not None and url.get_backend_name() == "postgresql":
         options["connect_args"] = {"timeout": connect_timeout}
     if not (url.get_backend_name() == "sqlite" and is_sqlite_memory(url)):

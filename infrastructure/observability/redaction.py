@@ -47,9 +47,13 @@ _SHAPES = [
     r"(?<=://)[^/\s:@]+:[^/@\n]+(?=@)",  # user:password@ in a URL (a password may hold spaces)
     # password=…, "token": "…", api_key: … inside free text (an exception message, a library's debug line)
     r"(?i:\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)\b[\"']?\s*[=:]\s*[\"']?)[^\s\"',;&]+",
+    # PostgreSQL quotes the values of a violated constraint in its DETAIL (the engine hides statement parameters,
+    # the server's message still holds them): "Key (email)=(ada@example.com) already exists", "Failing row contains"
+    r"(?<=\)=\()[^\n]*(?=\) (?:already exists|is not present|is still referenced|conflicts with))",
+    r"(?<=Failing row contains \()[^\n]*(?=\))",
 ]
 # Every shape above contains one of these, lower-cased.
-_TRIGGERS = ("bearer", "basic", "eyj", "sk-", "://", "pass", "pwd", "secret", "token", "key")
+_TRIGGERS = ("bearer", "basic", "eyj", "sk-", "://", "pass", "pwd", "secret", "token", "key", "failing row")
 _MIN_LITERAL = 6  # shorter "secrets" would mask ordinary words
 LEADING_KEYS = ("timestamp", "level", "event", "logger")
 # Fields whose values the service itself produces in a fixed format (times, levels, templates, ids, numbers): not

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from application.auth.principal_cache import PrincipalCache
+from application.degraded import DegradedWarning
 
 logger = logging.getLogger("switchboard.auth")
 CHANNEL = "principal-invalidations"
@@ -36,6 +37,9 @@ class BroadcastPrincipalCache(PrincipalCache):
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._publishing: set[asyncio.Task[None]] = set()
+        # Once per 10 s at most, with a count, like every other degraded-service warning (the listener retries each s).
+        self._not_hearing = DegradedWarning("invalidation channel", logger="switchboard.auth")
+        self._not_telling = DegradedWarning("invalidation broadcast", logger="switchboard.auth")
 
     def invalidate_user(self, user_id: uuid.UUID) -> None:
         super().invalidate_user(user_id)
@@ -75,7 +79,7 @@ class BroadcastPrincipalCache(PrincipalCache):
         try:
             await self._redis.publish(self._channel, message)
         except (RedisError, OSError, TimeoutError) as exc:
-            logger.warning("could not tell the other instances to forget a cached caller (%s)", type(exc).__name__)
+            self._not_telling.warn(exc, "other instances forget this change only when their cache entry expires")
 
     async def _listen(self) -> None:
         while True:
@@ -89,7 +93,9 @@ class BroadcastPrincipalCache(PrincipalCache):
                 raise
             except (RedisError, OSError, TimeoutError) as exc:
                 self._listening.set()
-                logger.warning("not hearing other instances' invalidations (%s); retrying", type(exc).__name__)
+                self._not_hearing.warn(
+                    exc, "not hearing other instances' invalidations (cache entries expire); retrying"
+                )
                 await asyncio.sleep(RETRY_SECONDS)
 
     def _apply(self, data: object) -> None:

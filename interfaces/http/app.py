@@ -19,9 +19,10 @@ from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
 from interfaces.http.compat import app as compat
 from interfaces.http.conversations import router as conversations
-from interfaces.http.middleware import InFlightRequests, RequestMiddleware, route_templates
+from interfaces.http.middleware import InFlightRequests, RequestMiddleware, route_templates, walk_routes
 from interfaces.http.models import router as models
 from interfaces.http.security_headers import SecurityHeadersMiddleware
+from interfaces.http.text_guard import NulGuard
 from interfaces.http.usage import router as usage
 from interfaces.http.users import router as users
 from interfaces.telemetry import configure_logs, trace_use_cases
@@ -63,9 +64,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         version="0.1.0",
         summary="A gateway between applications and LLM providers.",
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs_enabled else None,
+        docs_url="/docs" if settings.serves_docs else None,
         redoc_url=None,
-        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.serves_docs else None,
     )
     app.state.container = container
     app.state.shutdown = shutdown
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     compat_mount = Mount(compat.PREFIX, app=compat_app)
     app.router.routes.append(compat_mount)
     errors.register_error_handlers(app)
+    app.state.allowed_methods = errors.AllowedMethods(walk_routes(app.routes))  # a 405's Allow
 
     app.add_middleware(compat.MountShortcut, mount=compat_mount)  # innermost: /v1 skips the native API's router
 
@@ -93,6 +95,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key", "Cache-Control"],
             expose_headers=["X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Switchboard-Cache"],
         )
+    app.add_middleware(NulGuard)  # no text with a NUL gets past the request middleware (which bounds the body)
     app.add_middleware(  # outermost: every response gets the request id, every request is measured
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,

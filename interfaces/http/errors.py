@@ -9,6 +9,8 @@ errors with the same statuses and the same masking.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -17,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import compile_path
 
 from domain.shared.errors import (
     CircuitOpen,
@@ -227,9 +230,26 @@ async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
-    return problem_response(
-        request, status=exc.status_code, code=code, title=title, detail=detail, headers=dict(exc.headers or {})
-    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = request.app.state.allowed_methods.of(request.url.path)
+    return problem_response(request, status=exc.status_code, code=code, title=title, detail=detail, headers=headers)
+
+
+class AllowedMethods:
+    """Which methods each path serves, for a 405's ``Allow``. Starlette names only the methods of the first route
+    matching the path, and here each method of a path is a route of its own (``GET`` and ``POST /api-keys``)."""
+
+    def __init__(self, templates: Iterable[tuple[Any, str]]) -> None:
+        self._paths: list[tuple[re.Pattern[str], frozenset[str]]] = [
+            (compile_path(template)[0], frozenset(route.methods))
+            for route, template in templates
+            if getattr(route, "methods", None)
+        ]
+
+    def of(self, path: str) -> str:
+        methods = set[str]().union(*(methods for pattern, methods in self._paths if pattern.match(path)))
+        return ", ".join(sorted(methods))
 
 
 def register_error_handlers(app: FastAPI) -> None:

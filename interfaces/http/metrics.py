@@ -1,4 +1,5 @@
-"""``GET /metrics``: Prometheus exposition, optionally behind a bearer token."""
+"""``GET /metrics``: Prometheus exposition, behind a bearer token when one is set, and always in production unless
+it is explicitly public."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ async def metrics(
     registry: Metrics = Depends(provided(Container.metrics)),
     settings: Settings = Depends(provided(Container.settings)),
 ) -> Response:
-    if settings.metrics_token is not None:
+    if settings.metrics_token_required:  # a token is set, or this is production and /metrics is not public
+        if settings.metrics_token is None:
+            raise Unauthenticated("a valid metrics token is required (SWITCHBOARD_METRICS_TOKEN is not set)")
         expected = "Bearer " + settings.metrics_token.get_secret_value()
         if not hmac.compare_digest(authorization.encode(), expected.encode()):
             raise Unauthenticated("a valid metrics token is required")

@@ -17,7 +17,7 @@ import ipaddress
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -56,24 +56,28 @@ async def _send_problem(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def route_templates(routes: Iterable[Any], prefix: str = "") -> dict[int, str]:
-    """The full path template of every route, by the route object's id: what ``scope["route"]`` is after routing.
+def walk_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[Any, str]]:
+    """Every route with its full path template (mounted applications too, as ``{mount}/{path}``).
 
     FastAPI may keep an included router's routes as they are (their ``path`` without the include prefix), so the
-    prefixes are added up here, once, when the app is built.
+    prefixes are added up here.
     """
-    templates: dict[int, str] = {}
     for route in routes:
         included = getattr(route, "original_router", None)
         if included is not None:
             context_prefix = getattr(getattr(route, "include_context", None), "prefix", "")
-            templates.update(route_templates(included.routes, prefix + context_prefix))
+            yield from walk_routes(included.routes, prefix + context_prefix)
         elif hasattr(route, "routes") and isinstance(getattr(route, "path", None), str):  # a mounted application
-            templates[id(route)] = f"{prefix}{route.path}/{{path}}"  # a path none of its routes matched
-            templates.update(route_templates(route.routes, prefix + route.path))
+            yield route, f"{prefix}{route.path}/{{path}}"  # a path none of its routes matched
+            yield from walk_routes(route.routes, prefix + route.path)
         elif isinstance(getattr(route, "path", None), str):
-            templates[id(route)] = prefix + route.path
-    return templates
+            yield route, prefix + route.path
+
+
+def route_templates(routes: Iterable[Any]) -> dict[int, str]:
+    """The full path template of every route, by the route object's id: what ``scope["route"]`` is after routing.
+    Computed once, when the app is built."""
+    return {id(route): template for route, template in walk_routes(routes)}
 
 
 class TrustedProxies:

@@ -326,3 +326,15 @@ async def test_max_tokens_above_the_models_limit_is_refused_in_each_apis_shape_n
     )
     at_limit = await api.http.post("/v1/chat/completions", json={**CHAT, "max_tokens": limit}, headers=headers)
     assert at_limit.status_code == 200  # the limit itself is allowed: refused above it, never capped
+
+
+async def test_the_anthropic_model_list_has_chat_models_only_with_short_names(api: Api) -> None:
+    headers = {**(await key_headers(api)), "anthropic-version": "2023-06-01"}
+    listed = (await api.http.get("/v1/models", headers=headers)).json()
+    assert [m["id"] for m in listed["data"]] == ["local"]  # not the embedding model local-embed
+    assert listed["data"][0]["display_name"] == "local"
+    assert listed["first_id"] == listed["last_id"] == "local"
+    anthropic_error(await api.http.get("/v1/models/local-embed", headers=headers), 404, "not_found_error")
+    openai_list = await api.http.get("/v1/models", headers={"Authorization": headers["Authorization"]})
+    openai_ids = {m["id"] for m in openai_list.json()["data"]}
+    assert openai_ids == {"local", "local-embed"}  # OpenAI's list keeps both: its embeddings API takes local-embed

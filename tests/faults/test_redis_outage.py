@@ -11,6 +11,7 @@ The shared Redis server is never stopped: the app reaches it through a loopback 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -258,3 +259,30 @@ async def test_a_blip_is_survived_by_the_pooled_connections(outage_api: OpenApi,
         await proxy.restore()
         statuses = [(await api.http.get("/api/v1/models", headers=key)).status_code for _ in range(3)]
         assert statuses == [200, 200, 200]
+
+
+async def test_closed_mode_still_answers_the_usage_report_from_the_ledger(outage_api: OpenApi, proxy: TcpProxy) -> None:
+    async with outage_api("closed") as api:  # the default rate limits: every request goes to Redis first
+        jwt = await api.user(f"ada-{uuid.uuid4().hex[:8]}@example.com")
+        admin = await api.admin(f"root-{uuid.uuid4().hex[:8]}@example.com")
+        await proxy.cut()
+        assert_unavailable(await timed(api.http.get("/api/v1/models", headers=jwt)))
+        usage = await timed(api.http.get("/api/v1/usage", headers=jwt))
+        assert usage.status_code == 200, usage.text
+        assert usage.json()["budgets"][0]["spent_usd"] is not None
+        assert (await timed(api.http.get("/api/v1/admin/usage", headers=admin))).status_code == 200
+
+
+async def test_the_invalidation_listener_warns_at_most_once_per_ten_seconds(
+    outage_api: OpenApi, proxy: TcpProxy
+) -> None:
+    with captured_logs() as logs:
+        async with outage_api("open") as api:
+            await api.user(f"ada-{uuid.uuid4().hex[:8]}@example.com")
+            await proxy.cut()
+            await asyncio.sleep(4.5)  # the listener retries every second
+            await proxy.restore()
+    lines = [orjson.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")]
+    about_listening = [w for w in lines if w.get("level") == "warning" and "invalidations" in str(w.get("event"))]
+    assert len(about_listening) == 1, about_listening
+    assert about_listening[0]["dependency"] == "invalidation channel"

@@ -82,3 +82,20 @@ async def test_admins_cannot_demote_or_deactivate_themselves(api: Api) -> None:
 async def test_undeclared_methods_are_405(api: Api, method: str, path: str) -> None:
     headers = await api.user("ada@example.com")
     assert_problem(await api.http.request(method, path, headers=headers), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/api/v1/api-keys", "GET, POST"),
+        ("PUT", "/api/v1/conversations/0190c9e4-0000-7000-8000-000000000000", "DELETE, GET, PATCH"),
+        ("POST", "/api/v1/conversations/0190c9e4-0000-7000-8000-000000000000", "DELETE, GET, PATCH"),
+        ("DELETE", "/api/v1/conversations", "GET, POST"),
+        ("GET", "/api/v1/auth/register", "POST"),
+    ],
+)
+async def test_405_lists_every_method_of_the_path(api: Api, method: str, path: str, allowed: str) -> None:
+    headers = await api.user("ada@example.com")
+    response = await api.http.request(method, path, headers=headers)
+    assert_problem(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allowed

@@ -126,3 +126,29 @@ async def test_production_refuses_unsafe_configuration() -> None:
         load_settings(_env_file=None, environment="production")  # no JWT secret
     with pytest.raises(SettingsError):
         load_settings(_env_file=None, environment="production", jwt_secret="s" * 40, argon2_memory_kib=1024)
+
+
+PRODUCTION = {"environment": "production", "argon2_time_cost": 2, "argon2_memory_kib": 19_456}
+METRICS_TOKEN = "scrape-" + "m" * 24
+
+
+async def test_production_hides_the_docs_and_closes_metrics_by_default(api_with: Callable[..., Any]) -> None:
+    async with api_with(**PRODUCTION) as api:
+        for path in ("/docs", "/openapi.json"):
+            assert_problem(await api.http.get(path), 404)
+        metrics = await api.http.get("/metrics")
+        assert_problem(metrics, 401, "unauthenticated")
+        assert "SWITCHBOARD_METRICS_TOKEN" in metrics.json()["detail"]
+    async with api_with(**PRODUCTION, metrics_token=METRICS_TOKEN, docs_enabled=True) as api:
+        assert (await api.http.get("/openapi.json")).status_code == 200
+        assert_problem(await api.http.get("/metrics"), 401)
+        scraped = await api.http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert scraped.status_code == 200
+    async with api_with(**PRODUCTION, metrics_public=True) as api:  # the explicit opt-out
+        assert (await api.http.get("/metrics")).status_code == 200
+
+
+async def test_development_keeps_docs_and_open_metrics(api_with: Callable[..., Any]) -> None:
+    async with api_with(environment="development") as api:
+        assert (await api.http.get("/openapi.json")).status_code == 200
+        assert (await api.http.get("/metrics")).status_code == 200

@@ -7,8 +7,11 @@ for its migrations and drains before it is killed.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +109,37 @@ def test_compose_migrates_first_and_drains_before_killing() -> None:
     assert int(app["stop_grace_period"].rstrip("s")) > grace
     assert "/health/ready" in " ".join(app["healthcheck"]["test"])
     assert app["read_only"] is True
+
+
+def test_make_run_leaves_the_port_to_the_settings_unless_given() -> None:
+    def dry_run(*extra: str) -> str:
+        env = {**os.environ, "SWITCHBOARD_PORT": "8201"}
+        done = subprocess.run(["make", "-n", "-C", str(ROOT), "run", *extra], capture_output=True, text=True, env=env)
+        return next(line for line in done.stdout.splitlines() if "switchboard serve" in line)
+
+    assert "--port" not in dry_run()
+    assert "--host" not in dry_run()
+    assert "--port 9000" in dry_run("PORT=9000")
+
+
+@pytest.mark.parametrize(("argv", "port"), [(["serve"], 8201), (["serve", "--port", "9000"], 9000)])
+def test_serve_binds_the_settings_port_unless_a_flag_is_given(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], port: int
+) -> None:
+    import uvicorn
+
+    from interfaces import cli
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setenv("SWITCHBOARD_PORT", "8201")
+    monkeypatch.setenv("SWITCHBOARD_DATABASE_URL", "memory://")
+    monkeypatch.setenv("SWITCHBOARD_GRACEFUL_SHUTDOWN_SECONDS", "30")  # serve sets it; restored afterwards
+    monkeypatch.setattr(uvicorn, "run", lambda *_, **options: seen.update(options))
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        assert cli.main(argv) == 0
+    finally:
+        for stop_signal, handler in handlers.items():
+            signal.signal(stop_signal, handler)
+    assert seen["port"] == port
+    assert seen["timeout_keep_alive"] == 5  # the connection limits reach uvicorn too

@@ -12,6 +12,7 @@ from domain.llm.model import (
     Completion,
     CompletionRequest,
     FinishReason,
+    ModelKind,
     ModelSpec,
     StreamEnd,
     TextDelta,
@@ -165,10 +166,17 @@ async def message_events(stream: Events, *, request: CompletionRequest) -> Async
 
 
 def model_body(spec: ModelSpec) -> dict[str, Any]:
-    return {"type": "model", "id": spec.name, "display_name": spec.description or spec.name, "created_at": CREATED_AT}
+    """A model as Anthropic's API shows one; its display name is the public name (descriptions are sentences)."""
+    return {"type": "model", "id": spec.name, "display_name": spec.name, "created_at": CREATED_AT}
+
+
+def listed(spec: ModelSpec) -> bool:
+    """Anthropic's list shows what its Messages API can call: chat models, not embedding models."""
+    return spec.kind is ModelKind.CHAT
 
 
 def model_list_body(specs: list[ModelSpec]) -> dict[str, Any]:
+    specs = [s for s in specs if listed(s)]
     return {
         "data": [model_body(s) for s in specs],
         "has_more": False,

@@ -12,7 +12,7 @@ from domain.usage.model import UsageGrouping
 from interfaces.container import Container
 from interfaces.http.dependencies import provided
 from interfaces.http.errors import problem_responses
-from interfaces.http.security import CurrentPrincipal
+from interfaces.http.security import ReportingPrincipal
 from interfaces.http.usage.schemas import UsageResponse
 
 router = APIRouter(tags=["usage"])
@@ -25,7 +25,7 @@ KeyId = Annotated[uuid.UUID | None, Query(description="Only calls made with this
 
 @router.get("/usage", responses=problem_responses(401, 403, 422), summary="Your usage, cost and remaining budgets")
 async def get_usage(
-    principal: CurrentPrincipal,
+    principal: ReportingPrincipal,
     since: Since = None,
     until: Until = None,
     model: Model = None,
@@ -41,7 +41,7 @@ async def get_usage(
 
 @router.get("/admin/usage", responses=problem_responses(401, 403, 422), summary="Usage across users (admin)")
 async def get_all_usage(
-    principal: CurrentPrincipal,
+    principal: ReportingPrincipal,
     since: Since = None,
     until: Until = None,
     model: Model = None,
