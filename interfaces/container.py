@@ -171,7 +171,8 @@ def _login_throttle(settings: Settings, redis: Redis | None, clock: Clock) -> Lo
         return local
     from infrastructure.redis.login_throttle import RedisLoginThrottle
 
-    shared = RedisLoginThrottle(redis, prefix=settings.redis_key_prefix, **limits)
+    # Counter keys are HMACs under the signing secret: every instance that accepts the same tokens shares them.
+    shared = RedisLoginThrottle(redis, prefix=settings.redis_key_prefix, secret=settings.signing_secret(), **limits)
     return ResilientLoginThrottle(shared=shared, local=local if _fail_open(settings) else None)
 
 
