@@ -62,6 +62,7 @@ from infrastructure.observability.metrics import Metrics
 from infrastructure.observability.readiness import Readiness, data_directory
 from infrastructure.observability.security import SecurityLog
 from infrastructure.observability.tracing import Tracing, build_tracer_provider, instrument_engine
+from infrastructure.security.common_passwords import SetCommonPasswords
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService, VerificationKey
 from infrastructure.settings import Settings
@@ -270,7 +271,10 @@ class Container(containers.DeclarativeContainer):
         CheckRequestRate, limiter=rate_limiter, defaults=rate_limit_defaults, fail_open=fail_open
     )
 
-    register_user = providers.Factory(RegisterUser, uow=uow, hasher=hasher, clock=clock)
+    common_passwords = providers.Singleton(SetCommonPasswords.from_file)
+    register_user = providers.Factory(
+        RegisterUser, uow=uow, hasher=hasher, common_passwords=common_passwords, clock=clock
+    )
     log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock, throttle=login_throttle)
     refresh_session = providers.Factory(RefreshSession, uow=uow, tokens=tokens, clock=clock)
     log_out = providers.Factory(LogOut, uow=uow, tokens=tokens, clock=clock)

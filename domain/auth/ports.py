@@ -90,6 +90,14 @@ class PasswordHasher(abc.ABC):
         """Spend the time one verification takes, so unknown accounts answer as slowly as known ones."""
 
 
+class CommonPasswords(abc.ABC):
+    """Passwords known to be common or breached (NIST SP 800-63B's blocklist): guessing tries them first."""
+
+    @abc.abstractmethod
+    def contains(self, password: str) -> bool:
+        """Whether ``password`` is on the list, whatever its case and surrounding blanks."""
+
+
 @dataclass(frozen=True)
 class AccessClaims:
     user_id: uuid.UUID

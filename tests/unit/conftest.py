@@ -15,11 +15,13 @@ from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.router import ModelRouter
 from infrastructure.memory.login_throttle import InMemoryLoginThrottle
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
+from infrastructure.security.common_passwords import SetCommonPasswords
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService
 from tests.fakes.clock import FakeClock
 
 PASSWORD = "correct horse battery staple"
+COMMON_PASSWORDS = SetCommonPasswords.from_file()  # the bundled list: offline, and read once for every test
 
 
 @dataclass
@@ -35,7 +37,7 @@ class Env:
     throttle: LoginThrottle
 
     async def register(self, email: str, role: Role = Role.MEMBER) -> User:
-        use_case = RegisterUser(uow=self.uow, hasher=self.hasher, clock=self.clock)
+        use_case = RegisterUser(uow=self.uow, hasher=self.hasher, common_passwords=COMMON_PASSWORDS, clock=self.clock)
         return await use_case.execute(RegisterUserCommand(email=email, password=PASSWORD, role=role))
 
     async def principal(self, email: str, role: Role = Role.MEMBER) -> Principal:
