@@ -44,9 +44,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log = get_logger("switchboard.lifecycle")
-        start_listening = getattr(container.principal_cache(), "start", None)
-        if start_listening is not None:  # other instances' revocations reach this one's auth cache
-            await start_listening()
+        # Other instances' revocations and log-outs reach this one's auth cache and session denylist.
+        for listener in (container.principal_cache(), container.session_revocations()):
+            start_listening = getattr(listener, "start", None)
+            if start_listening is not None:
+                await start_listening()
         log.info("started", pid=os.getpid(), environment=settings.environment)
         try:
             with shutdown.listening():

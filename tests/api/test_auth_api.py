@@ -58,6 +58,21 @@ async def test_register_refuses_common_sequential_and_email_passwords(api: Api, 
     ).status_code == 401
 
 
+async def test_a_logged_out_access_token_is_refused_at_once(api_with: Any) -> None:
+    async with api_with(auth_cache_ttl_seconds=60) as api:  # cached for a minute: the log-out still wins
+        await api.register("ada@example.com")
+        tokens = await api.log_in("ada@example.com")
+        other = await api.log_in("ada@example.com")
+        me = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert (await api.http.get("/api/v1/users/me", headers=me)).status_code == 200
+        logout = await api.http.post("/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+        assert logout.status_code == 204
+        assert_problem(await api.http.get("/api/v1/users/me", headers=me), 401, "unauthenticated")
+        assert (await api.http.get("/v1/models", headers=me)).status_code == 401  # in the OpenAI error shape
+        still = {"Authorization": f"Bearer {other['access_token']}"}
+        assert (await api.http.get("/api/v1/users/me", headers=still)).status_code == 200
+
+
 async def test_wrong_password_and_unknown_user_answer_alike(api: Api) -> None:
     await api.register("ada@example.com")
     wrong = await api.http.post("/api/v1/auth/token", data={"username": "ada@example.com", "password": "x" * 12})

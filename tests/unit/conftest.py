@@ -14,6 +14,7 @@ from infrastructure.llm.catalog import StaticModelCatalog
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.router import ModelRouter
 from infrastructure.memory.login_throttle import InMemoryLoginThrottle
+from infrastructure.memory.session_revocations import InMemorySessionRevocations
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from infrastructure.security.common_passwords import SetCommonPasswords
 from infrastructure.security.passwords import Argon2PasswordHasher
@@ -35,6 +36,7 @@ class Env:
     catalog: StaticModelCatalog
     llm: ModelRouter
     throttle: LoginThrottle
+    sessions: InMemorySessionRevocations
 
     async def register(self, email: str, role: Role = Role.MEMBER) -> User:
         use_case = RegisterUser(uow=self.uow, hasher=self.hasher, common_passwords=COMMON_PASSWORDS, clock=self.clock)
@@ -49,7 +51,7 @@ class Env:
         return await use_case.execute(LogInCommand(email=email, password=password, client_address=address))
 
     def authenticate(self) -> Authenticate:
-        return Authenticate(uow=self.uow, tokens=self.tokens, clock=self.clock)
+        return Authenticate(uow=self.uow, tokens=self.tokens, sessions=self.sessions, clock=self.clock)
 
 
 def local_spec(name: str = "local", **overrides: object) -> ModelSpec:
@@ -73,4 +75,5 @@ def env() -> Env:
         catalog=catalog,
         llm=ModelRouter(catalog, {s.name: LocalProvider(s) for s in specs}),
         throttle=InMemoryLoginThrottle(clock=clock, max_per_account=5, max_per_address=20, window_seconds=900),
+        sessions=InMemorySessionRevocations(ttl_seconds=910),
     )

@@ -109,7 +109,7 @@ async def test_refresh_token_is_not_an_access_token(env: Env) -> None:
 async def test_refresh_rotates_and_reuse_revokes_the_family(env: Env) -> None:
     await env.register("ada@example.com")
     first = await env.log_in("ada@example.com")
-    refresh = RefreshSession(uow=env.uow, tokens=env.tokens, clock=env.clock)
+    refresh = RefreshSession(uow=env.uow, tokens=env.tokens, sessions=env.sessions, clock=env.clock)
     second = await refresh.execute(RefreshSessionCommand(first.refresh_token))
     assert second.refresh_token != first.refresh_token
     with pytest.raises(Unauthenticated):  # the spent token again: a thief or a replay
@@ -122,11 +122,43 @@ async def test_other_sessions_survive_a_family_revocation(env: Env) -> None:
     await env.register("ada@example.com")
     laptop = await env.log_in("ada@example.com")
     phone = await env.log_in("ada@example.com")
-    await LogOut(uow=env.uow, tokens=env.tokens, clock=env.clock).execute(LogOutCommand(laptop.refresh_token))
-    refresh = RefreshSession(uow=env.uow, tokens=env.tokens, clock=env.clock)
+    await LogOut(uow=env.uow, tokens=env.tokens, sessions=env.sessions, clock=env.clock).execute(
+        LogOutCommand(laptop.refresh_token)
+    )
+    refresh = RefreshSession(uow=env.uow, tokens=env.tokens, sessions=env.sessions, clock=env.clock)
     with pytest.raises(Unauthenticated):
         await refresh.execute(RefreshSessionCommand(laptop.refresh_token))
     assert (await refresh.execute(RefreshSessionCommand(phone.refresh_token))).access_token
+
+
+async def test_a_logged_out_sessions_access_token_stops_working_at_once(env: Env) -> None:
+    await env.register("ada@example.com")
+    laptop = await env.log_in("ada@example.com")
+    phone = await env.log_in("ada@example.com")
+    authenticate = env.authenticate()
+    assert (await authenticate.execute(laptop.access_token)).user_id
+    log_out = LogOut(uow=env.uow, tokens=env.tokens, sessions=env.sessions, clock=env.clock)
+    await log_out.execute(LogOutCommand(laptop.refresh_token))
+    with pytest.raises(Unauthenticated):
+        await authenticate.execute(laptop.access_token)
+    assert (await authenticate.execute(phone.access_token)).user_id  # another session of the same user lives on
+    await log_out.execute(LogOutCommand(laptop.refresh_token))  # twice: no error
+
+
+async def test_access_tokens_of_a_refreshed_session_die_with_it(env: Env) -> None:
+    await env.register("ada@example.com")
+    first = await env.log_in("ada@example.com")
+    refresh = RefreshSession(uow=env.uow, tokens=env.tokens, sessions=env.sessions, clock=env.clock)
+    second = await refresh.execute(RefreshSessionCommand(first.refresh_token))
+    assert (
+        env.tokens.decode_access(second.access_token).session_id
+        == env.tokens.decode_access(first.access_token).session_id
+    )
+    with pytest.raises(Unauthenticated):  # a replay: the family is revoked, and so are its access tokens
+        await refresh.execute(RefreshSessionCommand(first.refresh_token))
+    for pair in (first, second):
+        with pytest.raises(Unauthenticated):
+            await env.authenticate().execute(pair.access_token)
 
 
 async def test_expired_access_token_is_refused(env: Env) -> None:
