@@ -79,7 +79,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(health.router)
     if settings.metrics_enabled:
         app.include_router(metrics.router)
-    compat_app = compat.create_compat_app()  # OpenAI- and Anthropic-compatible, in their error shapes
+    compat_app = compat.create_compat_app(
+        docs_enabled=settings.docs_enabled
+    )  # OpenAI- and Anthropic-compatible, in their error shapes
     compat_app.state.container = container  # its error handlers observe errors like the parent's
     compat_mount = Mount(compat.PREFIX, app=compat_app)
     app.router.routes.append(compat_mount)

@@ -131,7 +131,7 @@ STREAM_DOC = {
             'model produces it (`{"text": ...}`); then one `done` event with the stored messages and usage (the '
             "same body as the 201 answer), or one `error` event with a problem body and the partial message stored."
         ),
-        "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/StreamDeltaEvent"}}},
+        "content": {"text/event-stream": {"schema": StreamDeltaEvent.model_json_schema()}},  # inline: no dangling ref
     }
 }
 
