@@ -18,7 +18,7 @@ from interfaces.http.compat.anthropic_schemas import CreateMessageRequest
 from interfaces.http.compat.openai_schemas import MAX_STOP_SEQUENCES, ChatCompletionRequest, EmbeddingsRequest
 
 REF = "#/components/schemas/{model}"
-SECURITY = [{"bearer": []}, {"apiKey": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 ERROR_STATUSES = ("400", "401", "402", "403", "404", "409", "413", "422", "429", "500", "502", "503", "504", "529")
 OPENAI_ERROR = {
     "type": "object",
