@@ -37,6 +37,7 @@ from infrastructure.llm.local_embeddings import LocalEmbeddingProvider
 from infrastructure.llm.router import ModelRouter
 from interfaces.http.compat.anthropic_schemas import CreateMessageRequest
 from interfaces.http.compat.json_text import compact_json
+from interfaces.http.idempotency import fingerprint
 from tests.fakes.llm import ScriptedProvider
 from tests.unit.conftest import Env, local_spec
 
@@ -236,3 +237,18 @@ def test_client_json_with_big_integers_or_lone_surrogates_is_passed_on_not_a_500
     )
     [message] = request.to_domain().messages
     assert json.loads(message.tool_calls[0].arguments) == value
+
+
+def test_an_idempotency_fingerprint_takes_any_body_that_parsed() -> None:
+    """Found by fuzzing /v1/messages with an Idempotency-Key: a big integer in a tool input was a 500."""
+    body = {
+        "model": "local",
+        "max_tokens": 5,
+        "messages": [{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]}],
+    }
+    big = CreateMessageRequest.model_validate(
+        {**body, "messages": [{**body["messages"][0], "content": [{"type": "text", "text": "\udae2"}]}]}  # type: ignore[dict-item]
+    )
+    assert fingerprint("/v1/messages", big) == fingerprint("/v1/messages", big)
+    huge = CreateMessageRequest.model_validate({**body, "max_tokens": 2**70})
+    assert fingerprint("/v1/messages", huge) != fingerprint("/v1/messages", big)
