@@ -45,7 +45,7 @@ from application.usage.get_usage import GetUsage
 from application.usage.metering import Meter
 from application.usage.rate_limits import RateLimitDefaults
 from application.usage.response_cache import ResponseCache
-from domain.auth.ports import LoginThrottle
+from domain.auth.ports import LoginThrottle, SessionRevocations
 from domain.shared.clock import Clock, SystemClock
 from domain.usage.ports import CompletionCache, RateLimiter, SpendCounter
 from infrastructure.db.engine import create_engine, create_session_factory
@@ -55,6 +55,7 @@ from infrastructure.llm.registry import build_router
 from infrastructure.memory.completion_cache import InMemoryCompletionCache
 from infrastructure.memory.login_throttle import InMemoryLoginThrottle
 from infrastructure.memory.rate_limiter import InMemoryRateLimiter
+from infrastructure.memory.session_revocations import InMemorySessionRevocations
 from infrastructure.memory.spend_counter import InMemorySpendCounter
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
 from infrastructure.observability.llm import CallTelemetry, LLMTelemetry
@@ -62,7 +63,9 @@ from infrastructure.observability.metrics import Metrics
 from infrastructure.observability.readiness import Readiness, data_directory
 from infrastructure.observability.security import SecurityLog
 from infrastructure.observability.tracing import Tracing, build_tracer_provider, instrument_engine
+from infrastructure.security.common_passwords import SetCommonPasswords
 from infrastructure.security.passwords import Argon2PasswordHasher
+from infrastructure.security.tokens import LEEWAY_SECONDS as TOKEN_LEEWAY_SECONDS
 from infrastructure.security.tokens import JwtTokenService, VerificationKey
 from infrastructure.settings import Settings
 from infrastructure.usage.buffered_recorder import BufferedUsageRecorder
@@ -129,6 +132,18 @@ def _principal_cache(settings: Settings, redis: Redis | None) -> PrincipalCache:
     )
 
 
+def _session_revocations(settings: Settings, redis: Redis | None) -> SessionRevocations:
+    """Kept as long as an access token is accepted (its lifetime and the decoder's leeway), then forgotten."""
+    ttl_seconds = settings.access_token_ttl_seconds + TOKEN_LEEWAY_SECONDS + 1
+    if redis is None:
+        return InMemorySessionRevocations(ttl_seconds=ttl_seconds)
+    from infrastructure.redis.session_revocations import RedisSessionRevocations
+
+    return RedisSessionRevocations(
+        ttl_seconds=ttl_seconds, redis=redis, prefix=settings.redis_key_prefix, fail_open=_fail_open(settings)
+    )
+
+
 def _rate_limiter(settings: Settings, redis: Redis | None) -> RateLimiter:
     if redis is None:
         return InMemoryRateLimiter()
@@ -171,7 +186,8 @@ def _login_throttle(settings: Settings, redis: Redis | None, clock: Clock) -> Lo
         return local
     from infrastructure.redis.login_throttle import RedisLoginThrottle
 
-    shared = RedisLoginThrottle(redis, prefix=settings.redis_key_prefix, **limits)
+    # Counter keys are HMACs under the signing secret: every instance that accepts the same tokens shares them.
+    shared = RedisLoginThrottle(redis, prefix=settings.redis_key_prefix, secret=settings.signing_secret(), **limits)
     return ResilientLoginThrottle(shared=shared, local=local if _fail_open(settings) else None)
 
 
@@ -270,12 +286,20 @@ class Container(containers.DeclarativeContainer):
         CheckRequestRate, limiter=rate_limiter, defaults=rate_limit_defaults, fail_open=fail_open
     )
 
-    register_user = providers.Factory(RegisterUser, uow=uow, hasher=hasher, clock=clock)
+    common_passwords = providers.Singleton(SetCommonPasswords.from_file)
+    register_user = providers.Factory(
+        RegisterUser, uow=uow, hasher=hasher, common_passwords=common_passwords, clock=clock
+    )
     log_in = providers.Factory(LogIn, uow=uow, hasher=hasher, tokens=tokens, clock=clock, throttle=login_throttle)
-    refresh_session = providers.Factory(RefreshSession, uow=uow, tokens=tokens, clock=clock)
-    log_out = providers.Factory(LogOut, uow=uow, tokens=tokens, clock=clock)
+    session_revocations = providers.Singleton(_session_revocations, settings, redis)
+    refresh_session = providers.Factory(
+        RefreshSession, uow=uow, tokens=tokens, sessions=session_revocations, clock=clock
+    )
+    log_out = providers.Factory(LogOut, uow=uow, tokens=tokens, sessions=session_revocations, clock=clock)
     principal_cache = providers.Singleton(_principal_cache, settings, redis)
-    authenticate = providers.Singleton(Authenticate, uow=uow, tokens=tokens, clock=clock, cache=principal_cache)
+    authenticate = providers.Singleton(
+        Authenticate, uow=uow, tokens=tokens, sessions=session_revocations, clock=clock, cache=principal_cache
+    )
     get_current_user = providers.Factory(GetCurrentUser, uow=uow)
 
     create_api_key = providers.Factory(
@@ -331,9 +355,10 @@ async def close_resources(container: Container) -> None:
     finally:
         await container.llm().aclose()
         await container.readiness().aclose()
-        stop_listening = getattr(container.principal_cache(), "aclose", None)
-        if stop_listening is not None:
-            await stop_listening()
+        for listener in (container.principal_cache(), container.session_revocations()):
+            stop_listening = getattr(listener, "aclose", None)
+            if stop_listening is not None:
+                await stop_listening()
         redis = container.redis()
         if redis is not None:
             await redis.aclose()

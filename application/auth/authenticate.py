@@ -6,7 +6,7 @@ from application.auth.principal_cache import PrincipalCache
 from application.unit_of_work import UnitOfWorkFactory
 from domain.auth.api_keys import hash_api_key, hashes_match, looks_like_api_key
 from domain.auth.model import Principal, Scope
-from domain.auth.ports import TokenService
+from domain.auth.ports import SessionRevocations, TokenService
 from domain.shared.clock import Clock
 from domain.shared.errors import Unauthenticated
 
@@ -18,14 +18,21 @@ class Authenticate:
     """Turns a bearer credential (an access JWT or an ``sk-sb-`` API key) into a ``Principal``.
 
     With a ``PrincipalCache``, a caller seen in the last few seconds is answered from memory: no database round trip
-    on the hot path. Token signatures and key expiry are still checked on every call.
+    on the hot path. Token signatures, key expiry and logged-out sessions (from memory too) are checked on every call.
     """
 
     def __init__(
-        self, *, uow: UnitOfWorkFactory, tokens: TokenService, clock: Clock, cache: PrincipalCache | None = None
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        tokens: TokenService,
+        sessions: SessionRevocations,
+        clock: Clock,
+        cache: PrincipalCache | None = None,
     ) -> None:
         self._uow = uow
         self._tokens = tokens
+        self._sessions = sessions
         self._clock = clock
         self._cache = cache or PrincipalCache(ttl_seconds=0)
 
@@ -33,6 +40,8 @@ class Authenticate:
         if looks_like_api_key(credential):
             return await self._from_api_key(credential)
         claims = self._tokens.decode_access(credential)
+        if claims.session_id is not None and self._sessions.is_revoked(claims.session_id):
+            raise Unauthenticated(INVALID_CREDENTIALS)
         cache_key = f"user:{claims.user_id}"
         cached = self._cache.get(cache_key)
         if cached is not None:

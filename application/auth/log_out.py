@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.unit_of_work import UnitOfWorkFactory
-from domain.auth.ports import TokenService
+from domain.auth.ports import SessionRevocations, TokenService
 from domain.shared.clock import Clock
 
 
@@ -13,14 +13,16 @@ class LogOutCommand:
 
 
 class LogOut:
-    """Revokes the session (the refresh token's family). Idempotent: logging out twice is not an error.
+    """Revokes the session: its refresh tokens (the family) in the database, and its access tokens at once through
+    the denylist every instance checks. Idempotent: logging out twice is not an error, and a retry after a failure
+    to share the revocation shares it."""
 
-    Access tokens already issued stay valid until they expire (minutes); that is the price of stateless access tokens.
-    """
-
-    def __init__(self, *, uow: UnitOfWorkFactory, tokens: TokenService, clock: Clock) -> None:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, tokens: TokenService, sessions: SessionRevocations, clock: Clock
+    ) -> None:
         self._uow = uow
         self._tokens = tokens
+        self._sessions = sessions
         self._clock = clock
 
     async def execute(self, command: LogOutCommand) -> None:
@@ -31,3 +33,4 @@ class LogOut:
                 return
             await uow.refresh_tokens.revoke_family(stored.family_id, self._clock.now())
             await uow.commit()
+        await self._sessions.revoke(stored.family_id)  # after the commit: nothing is published for a rollback

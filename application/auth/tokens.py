@@ -32,7 +32,7 @@ async def issue_token_pair(
         expires_at=now + timedelta(seconds=tokens.refresh_ttl_seconds),
     )
     await uow.refresh_tokens.add(refresh)
-    access = tokens.issue_access(user, now)
+    access = tokens.issue_access(user, now, session_id=family_id)  # a log-out of the family revokes it
     return TokenPair(
         access_token=access.token,
         refresh_token=tokens.issue_refresh(refresh).token,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import re
+import string
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from domain.auth.errors import WeakPassword
 from domain.shared.errors import RuleViolation
 from domain.shared.text import check_storable
 from domain.usage.model import Limits
@@ -21,6 +24,7 @@ _ADDRESS = rf"{_NOT_SPACE}]{{1,64}}@{_NOT_SPACE}]{{1,255}}\.{_NOT_SPACE}.]{{2,63
 EMAIL_PATTERN = rf"^[ \t]*{_ADDRESS}[ \t]*$"  # surrounding blanks are trimmed, as people paste addresses
 MAX_EMAIL_LENGTH = 320
 _EMAIL = re.compile(EMAIL_PATTERN)
+_DIGITS_AND_PUNCTUATION = string.digits + string.punctuation + " "
 
 
 class Role(enum.StrEnum):
@@ -56,13 +60,45 @@ def normalize_email(raw: str) -> str:
     return email
 
 
-def check_password_policy(password: str) -> None:
+def check_password_policy(password: str, *, email: str | None = None) -> None:
+    """NIST SP 800-63B's rules for a new password that need no list: a length between the bounds, not blank, not a
+    run or a repetition ("123456789012", "abcabcabcabc"), not the email or its local part (give or take a trailing
+    number). Raises ``WeakPassword``; the common and breached passwords are a port's (``CommonPasswords``)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise RuleViolation(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise WeakPassword(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise RuleViolation(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
+        raise WeakPassword(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
     if password.strip() == "":
-        raise RuleViolation("password must not be blank")
+        raise WeakPassword("password must not be blank")
+    folded = password.strip().casefold()
+    if any(_is_run(text) or _is_repetition(text) for text in (folded, password.casefold())):
+        raise WeakPassword("password must not be a sequence or a repetition of characters")
+    if email is not None and _is_email_derived(folded, email.strip().casefold()):
+        raise WeakPassword("password must not be your email address or a part of it")
+
+
+def _is_run(text: str) -> bool:
+    """Every character one after the previous, or one before it ("123456789012", "zyxwvutsrqpo"); digits wrap."""
+
+    def step(a: str, b: str) -> int:
+        if a.isdigit() and b.isdigit() and a.isascii() and b.isascii():
+            return {1: 1, 9: -1}.get((int(b) - int(a)) % 10, 0)
+        return ord(b) - ord(a)
+
+    return {step(a, b) for a, b in itertools.pairwise(text)} in ({1}, {-1})
+
+
+def _is_repetition(text: str) -> bool:
+    """One short unit over and over ("aaaaaaaaaaaa", "abcabcabcabc", "qwertyqwerty")."""
+    return any(
+        len(text) % size == 0 and text[:size] * (len(text) // size) == text for size in range(1, len(text) // 2 + 1)
+    )
+
+
+def _is_email_derived(folded: str, email: str) -> bool:
+    local_part = email.partition("@")[0]
+    base = folded.rstrip(_DIGITS_AND_PUNCTUATION)
+    return bool(local_part) and (folded in (email, local_part) or base in (email, local_part))
 
 
 @dataclass(kw_only=True)

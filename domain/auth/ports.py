@@ -90,11 +90,35 @@ class PasswordHasher(abc.ABC):
         """Spend the time one verification takes, so unknown accounts answer as slowly as known ones."""
 
 
+class CommonPasswords(abc.ABC):
+    """Passwords known to be common or breached (NIST SP 800-63B's blocklist): guessing tries them first."""
+
+    @abc.abstractmethod
+    def contains(self, password: str) -> bool:
+        """Whether ``password`` is on the list, whatever its case and surrounding blanks."""
+
+
+class SessionRevocations(abc.ABC):
+    """Log-in sessions ended (logged out, or a spent refresh token replayed) while access tokens issued to them may
+    still be unexpired. Access tokens are stateless, so this denylist is what stops them at once; an entry needs to
+    outlive only the longest access token, then goes by itself."""
+
+    @abc.abstractmethod
+    async def revoke(self, session_id: uuid.UUID) -> None:
+        """From now on, in every instance. Raises ``DependencyUnavailable`` when the other instances cannot be told
+        and the service fails closed (this one refuses the session's tokens all the same)."""
+
+    @abc.abstractmethod
+    def is_revoked(self, session_id: uuid.UUID) -> bool:
+        """Answered from memory, never failing: it runs on every request."""
+
+
 @dataclass(frozen=True)
 class AccessClaims:
     user_id: uuid.UUID
     role: Role
     expires_at: datetime
+    session_id: uuid.UUID | None = None  # the log-in session (refresh-token family) it was issued to
 
 
 @dataclass(frozen=True)
@@ -113,7 +137,7 @@ class TokenService(abc.ABC):
     """Signs and checks session tokens (JWT in production). Decoding raises ``Unauthenticated``."""
 
     @abc.abstractmethod
-    def issue_access(self, user: User, now: datetime) -> IssuedToken: ...
+    def issue_access(self, user: User, now: datetime, *, session_id: uuid.UUID | None = None) -> IssuedToken: ...
 
     @abc.abstractmethod
     def issue_refresh(self, token: RefreshToken) -> IssuedToken: ...

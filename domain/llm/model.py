@@ -245,7 +245,8 @@ def partial_completion(error: BaseException) -> Completion | None:
     return partial if isinstance(partial, Completion) else None
 
 
-_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what both OpenAI and Anthropic accept
+TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # what both OpenAI and Anthropic accept
+_TOOL_NAME = re.compile(TOOL_NAME_PATTERN)
 
 
 def check_completion_request(request: CompletionRequest) -> None:

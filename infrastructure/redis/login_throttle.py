@@ -6,14 +6,16 @@ counters by itself. Checking and counting are Lua scripts: the check reads every
 instant, and a count cannot be lost between its increment and its expiry. Time is Redis's own (the keys' TTLs), so
 instances with skewed clocks still agree on when a window ends.
 
-Keys hold a SHA-256 digest of the account and of the address, never the email or the address itself:
-``<prefix>login:account:<digest>`` and ``<prefix>login:address:<digest>``. As with the rate limiter, the keys of one
+Keys hold an HMAC-SHA-256 of the account and of the address under a server secret, never the email or the address
+itself, nor a plain digest of them (anyone reading Redis could hash a guessed email and look for it):
+``<prefix>login:account:<hmac>`` and ``<prefix>login:address:<hmac>``. As with the rate limiter, the keys of one
 attempt must live on one server (a single Redis, or one Cluster slot via a hash tag in the key prefix).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 from redis.asyncio import Redis
 
@@ -48,15 +50,28 @@ return 1
 """
 
 
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+KEY_LABEL = b"switchboard-login-throttle\x00"
+
+
+def keyed_digest(secret: str, kind: str, value: str) -> str:
+    """The HMAC-SHA-256 naming one counter; ``kind`` (account or address) is bound in, so the two never collide."""
+    message = KEY_LABEL + kind.encode() + b"\x00" + value.encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 class RedisLoginThrottle(LoginThrottle):
     def __init__(
-        self, redis: Redis, *, prefix: str, max_per_account: int, max_per_address: int, window_seconds: float
+        self,
+        redis: Redis,
+        *,
+        prefix: str,
+        secret: str,
+        max_per_account: int,
+        max_per_address: int,
+        window_seconds: float,
     ) -> None:
         self._redis = redis
+        self._secret = secret
         self._prefix = prefix
         self._limits = {"account": max_per_account, "address": max_per_address}
         self._window_ms = max(1, round(window_seconds * 1000))
@@ -64,7 +79,7 @@ class RedisLoginThrottle(LoginThrottle):
         self._record_failure = redis.register_script(RECORD_FAILURE)
 
     def _key(self, kind: str, value: str) -> str:
-        return f"{self._prefix}login:{kind}:{_digest(value)}"
+        return f"{self._prefix}login:{kind}:{keyed_digest(self._secret, kind, value)}"
 
     def _counters(self, attempt: LoginAttempt) -> list[tuple[str, int]]:
         counters = [(self._key("account", attempt.account), self._limits["account"])]

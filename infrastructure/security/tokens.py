@@ -80,13 +80,14 @@ class JwtTokenService(TokenService):
         """The ``kid`` of the key that signs new tokens."""
         return self._kid
 
-    def issue_access(self, user: User, now: datetime) -> IssuedToken:
+    def issue_access(self, user: User, now: datetime, *, session_id: uuid.UUID | None = None) -> IssuedToken:
         expires = now + self._access_ttl
         claims = {
             "sub": str(user.id),
             "role": user.role.value,
             "typ": ACCESS,
             "jti": uuid.uuid4().hex,
+            **({"sid": str(session_id)} if session_id is not None else {}),  # what a log-out revokes
             **self._times(now, expires),
         }
         return IssuedToken(token=self._encode(claims, ACCESS), expires_at=expires)
@@ -107,8 +108,9 @@ class JwtTokenService(TokenService):
                 user_id=uuid.UUID(claims["sub"]),
                 role=Role(claims["role"]),
                 expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+                session_id=uuid.UUID(claims["sid"]) if "sid" in claims else None,
             )
-        except (KeyError, ValueError, TypeError, OverflowError) as exc:
+        except (KeyError, ValueError, TypeError, OverflowError, AttributeError) as exc:
             raise Unauthenticated(INVALID_TOKEN) from exc
 
     def decode_refresh(self, token: str) -> RefreshClaims:

@@ -45,9 +45,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log = get_logger("switchboard.lifecycle")
-        start_listening = getattr(container.principal_cache(), "start", None)
-        if start_listening is not None:  # other instances' revocations reach this one's auth cache
-            await start_listening()
+        # Other instances' revocations and log-outs reach this one's auth cache and session denylist.
+        for listener in (container.principal_cache(), container.session_revocations()):
+            start_listening = getattr(listener, "start", None)
+            if start_listening is not None:
+                await start_listening()
         log.info("started", pid=os.getpid(), environment=settings.environment)
         try:
             with shutdown.listening():
@@ -78,7 +80,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(health.router)
     if settings.metrics_enabled:
         app.include_router(metrics.router)
-    compat_app = compat.create_compat_app()  # OpenAI- and Anthropic-compatible, in their error shapes
+    # OpenAI- and Anthropic-compatible, in their error shapes
+    compat_app = compat.create_compat_app(docs_enabled=settings.serves_docs)
     compat_app.state.container = container  # its error handlers observe errors like the parent's
     compat_mount = Mount(compat.PREFIX, app=compat_app)
     app.router.routes.append(compat_mount)

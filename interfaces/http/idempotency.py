@@ -7,6 +7,7 @@ The rules live in ``application.idempotency.guard``; this module only translates
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Annotated, Any
 
 import orjson
@@ -38,7 +39,11 @@ IdempotencyKey = Annotated[
 def fingerprint(path: str, body: BaseModel, **extra: Any) -> str:
     """A digest of what was asked: the path and the parsed body (so formatting and key order do not matter)."""
     payload = {"path": path, "body": body.model_dump(mode="json"), **extra}
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    try:
+        text = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # what orjson cannot write (integers beyond 64 bits, lone surrogates) but a body may hold
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(text).hexdigest()
 
 
 def stored_json(status: int, body: BaseModel | dict[str, Any], media_type: str = "application/json") -> StoredResponse:

@@ -38,6 +38,41 @@ async def test_register_refuses_a_role_duplicates_and_weak_passwords(api: Api) -
     assert_problem(bad_email, 422)
 
 
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("password1234", "breached passwords"),
+        ("123456789012", "sequence"),
+        ("grace.hopper@example.com", "email"),
+        ("Grace.Hopper", "email"),
+    ],
+)
+async def test_register_refuses_common_sequential_and_email_passwords(api: Api, password: str, reason: str) -> None:
+    """NIST SP 800-63B: no password from a breach list, no run or repetition, not the email (nor its local part)."""
+    body = {"email": "grace.hopper@example.com", "password": password}
+    refused = assert_problem(await api.http.post("/api/v1/auth/register", json=body), 422, "weak_password")
+    assert reason in refused["detail"]
+    assert password not in refused["detail"]
+    assert (
+        await api.http.post("/api/v1/auth/token", data={"username": body["email"], "password": password})
+    ).status_code == 401
+
+
+async def test_a_logged_out_access_token_is_refused_at_once(api_with: Any) -> None:
+    async with api_with(auth_cache_ttl_seconds=60) as api:  # cached for a minute: the log-out still wins
+        await api.register("ada@example.com")
+        tokens = await api.log_in("ada@example.com")
+        other = await api.log_in("ada@example.com")
+        me = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert (await api.http.get("/api/v1/users/me", headers=me)).status_code == 200
+        logout = await api.http.post("/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+        assert logout.status_code == 204
+        assert_problem(await api.http.get("/api/v1/users/me", headers=me), 401, "unauthenticated")
+        assert (await api.http.get("/v1/models", headers=me)).status_code == 401  # in the OpenAI error shape
+        still = {"Authorization": f"Bearer {other['access_token']}"}
+        assert (await api.http.get("/api/v1/users/me", headers=still)).status_code == 200
+
+
 async def test_wrong_password_and_unknown_user_answer_alike(api: Api) -> None:
     await api.register("ada@example.com")
     wrong = await api.http.post("/api/v1/auth/token", data={"username": "ada@example.com", "password": "x" * 12})

@@ -7,6 +7,7 @@ time the adapter reads, so one test runs on both.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,12 +18,13 @@ from redis.asyncio import Redis
 from domain.auth.ports import LoginAttempt, LoginThrottle
 from infrastructure.memory.login_throttle import InMemoryLoginThrottle
 from infrastructure.redis.client import create_redis
-from infrastructure.redis.login_throttle import RedisLoginThrottle
+from infrastructure.redis.login_throttle import RedisLoginThrottle, keyed_digest
 from tests.fakes.clock import FakeClock
 
 pytestmark = pytest.mark.contract
 
 ADA = LoginAttempt(account="ada@example.com", client_address="203.0.113.9")
+SECRET = "a server secret of at least thirty-two bytes"
 
 
 @dataclass
@@ -53,7 +55,7 @@ async def _throttles(backend: tuple[str, str] | None) -> AsyncIterator[Throttles
     client = create_redis(url, timeout_seconds=2)
     try:
         yield Throttles(
-            make=lambda **kw: RedisLoginThrottle(client, prefix=prefix, **_limits(**kw)),  # type: ignore[arg-type]
+            make=lambda **kw: RedisLoginThrottle(client, prefix=prefix, secret=SECRET, **_limits(**kw)),  # type: ignore[arg-type]
             wait=asyncio.sleep,
             redis=client,
             prefix=prefix,
@@ -153,3 +155,19 @@ async def test_redis_keys_hold_neither_the_email_nor_the_address_and_all_expire(
         assert "example.com" not in key
         assert "203.0.113.9" not in key
         assert 0 < await redis.pttl(key) <= 60_000
+
+
+async def test_redis_keys_are_keyed_digests_that_a_guessed_email_does_not_reveal(on_redis: Throttles) -> None:
+    """Anyone reading Redis could hash a guessed email; without the server secret they cannot find its key."""
+    redis, prefix = on_redis.redis, on_redis.prefix
+    assert redis is not None
+    await on_redis.make().record_failure(ADA)
+    keys = {key.decode() async for key in redis.scan_iter(match=prefix + "*")}
+    plain = {hashlib.sha256(value.encode()).hexdigest() for value in (ADA.account, str(ADA.client_address))}
+    assert not any(digest in key for key in keys for digest in plain)
+    assert keys == {
+        f"{prefix}login:account:{keyed_digest(SECRET, 'account', ADA.account)}",
+        f"{prefix}login:address:{keyed_digest(SECRET, 'address', str(ADA.client_address))}",
+    }
+    other_secret = RedisLoginThrottle(redis, prefix=prefix, secret="x" * 32, **_limits(max_per_account=1))  # type: ignore[arg-type]
+    assert await other_secret.retry_after(LoginAttempt(account=ADA.account)) is None  # another secret, other keys

@@ -12,7 +12,6 @@ The shared Redis server is never stopped: the app reaches it through a loopback 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +25,7 @@ import pytest
 from redis.asyncio.connection import parse_url
 
 from infrastructure.observability.logging import captured_logs
+from infrastructure.redis.login_throttle import keyed_digest
 from tests.api.conftest import PASSWORD, Api, assert_problem, make_settings, running_api
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.integration.test_usage_on_redis import PRICED_CATALOG
@@ -171,7 +171,8 @@ async def test_log_in_throttling_stays_on_through_an_outage(
             else:
                 assert_problem(after, 429, "rate_limited")  # what the outage counted still applies
                 assert_problem(await log_in(api, "x" + email, WRONG), 401)  # and failures reach Redis again
-                digest = hashlib.sha256(("x" + email).encode()).hexdigest()
+                secret = api.app.state.container.settings().signing_secret()
+                digest = keyed_digest(secret, "account", "x" + email)
                 assert await api.app.state.container.redis().get(f"{redis_prefix}login:account:{digest}") == b"1"
 
 

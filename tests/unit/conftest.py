@@ -15,7 +15,9 @@ from infrastructure.llm.catalog import StaticModelCatalog
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.router import ModelRouter
 from infrastructure.memory.login_throttle import InMemoryLoginThrottle
+from infrastructure.memory.session_revocations import InMemorySessionRevocations
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
+from infrastructure.security.common_passwords import SetCommonPasswords
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import JwtTokenService
 from tests.fakes.clock import FakeClock
@@ -24,6 +26,7 @@ from tests.unit import routing_support
 from tests.unit.routing_support import RouterMaker, Sleeps
 
 PASSWORD = "correct horse battery staple"
+COMMON_PASSWORDS = SetCommonPasswords.from_file()  # the bundled list: offline, and read once for every test
 
 
 @dataclass
@@ -37,9 +40,10 @@ class Env:
     catalog: StaticModelCatalog
     llm: ModelRouter
     throttle: LoginThrottle
+    sessions: InMemorySessionRevocations
 
     async def register(self, email: str, role: Role = Role.MEMBER) -> User:
-        use_case = RegisterUser(uow=self.uow, hasher=self.hasher, clock=self.clock)
+        use_case = RegisterUser(uow=self.uow, hasher=self.hasher, common_passwords=COMMON_PASSWORDS, clock=self.clock)
         return await use_case.execute(RegisterUserCommand(email=email, password=PASSWORD, role=role))
 
     async def principal(self, email: str, role: Role = Role.MEMBER) -> Principal:
@@ -51,7 +55,7 @@ class Env:
         return await use_case.execute(LogInCommand(email=email, password=password, client_address=address))
 
     def authenticate(self) -> Authenticate:
-        return Authenticate(uow=self.uow, tokens=self.tokens, clock=self.clock)
+        return Authenticate(uow=self.uow, tokens=self.tokens, sessions=self.sessions, clock=self.clock)
 
 
 def local_spec(name: str = "local", **overrides: object) -> ModelSpec:
@@ -75,6 +79,7 @@ def env() -> Env:
         catalog=catalog,
         llm=ModelRouter(catalog, {s.name: LocalProvider(s) for s in specs}),
         throttle=InMemoryLoginThrottle(clock=clock, max_per_account=5, max_per_address=20, window_seconds=900),
+        sessions=InMemorySessionRevocations(ttl_seconds=910),
     )
 
 

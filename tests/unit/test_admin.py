@@ -50,7 +50,7 @@ async def test_deactivation_ends_sessions_and_promotion_grants_admin(env: Env) -
     assert (await env.authenticate().execute(pair.access_token)).is_admin
     await update.execute(UpdateUserCommand(principal=admin, user_id=ada.id, is_active=False))
     with pytest.raises(Unauthenticated):
-        await RefreshSession(uow=env.uow, tokens=env.tokens, clock=env.clock).execute(
+        await RefreshSession(uow=env.uow, tokens=env.tokens, sessions=env.sessions, clock=env.clock).execute(
             RefreshSessionCommand(pair.refresh_token)
         )
     with pytest.raises(Unauthenticated):

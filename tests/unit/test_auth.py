@@ -9,12 +9,14 @@ from application.auth.list_api_keys import ListApiKeys
 from application.auth.log_in import BAD_CREDENTIALS
 from application.auth.log_out import LogOut, LogOutCommand
 from application.auth.refresh_session import RefreshSession, RefreshSessionCommand
+from application.auth.register_user import RegisterUser, RegisterUserCommand
 from application.auth.revoke_api_key import RevokeApiKey, RevokeApiKeyCommand
 from domain.auth.api_keys import KEY_PREFIX
+from domain.auth.errors import WeakPassword
 from domain.auth.model import Principal, Role, Scope
 from domain.shared.errors import Conflict, Forbidden, NotFound, RuleViolation, Unauthenticated
 from infrastructure.security.passwords import Argon2PasswordHasher
-from tests.unit.conftest import PASSWORD, Env
+from tests.unit.conftest import COMMON_PASSWORDS, PASSWORD, Env
 
 pytestmark = pytest.mark.unit
 
@@ -35,14 +37,36 @@ async def test_register_twice_is_a_conflict_and_stores_nothing_more(env: Env) ->
     assert env.uow.commits == 1
 
 
-@pytest.mark.parametrize("password", ["short", " " * 12, "x" * 1025])
+@pytest.mark.parametrize(
+    "password",
+    [
+        "short",
+        " " * 12,
+        "x" * 1025,
+        "password1234",  # on the list of breached passwords
+        " PassWord1234 ",  # whatever its case and blanks
+        "qwertyuiop123",
+        "123456789012",  # a run
+        "abcabcabcabc",  # a repetition
+        "ada.lovelace@example.com",  # the email
+        "ADA.LOVELACE@example.com",
+        "ada.lovelace",  # its local part
+        "ada.lovelace2024!",  # give or take a trailing number
+    ],
+)
 async def test_register_refuses_weak_passwords(env: Env, password: str) -> None:
-    from application.auth.register_user import RegisterUser, RegisterUserCommand
-
-    use_case = RegisterUser(uow=env.uow, hasher=env.hasher, clock=env.clock)
-    with pytest.raises(RuleViolation):
-        await use_case.execute(RegisterUserCommand(email="a@example.com", password=password))
+    use_case = RegisterUser(uow=env.uow, hasher=env.hasher, common_passwords=COMMON_PASSWORDS, clock=env.clock)
+    with pytest.raises(WeakPassword) as refused:
+        await use_case.execute(RegisterUserCommand(email="Ada.Lovelace@example.com", password=password))
+    assert isinstance(refused.value, RuleViolation)  # a 422 like every broken rule
     assert env.uow.commits == 0
+
+
+@pytest.mark.parametrize("password", [PASSWORD, "ada lovelace's engine", "1234 5678 9012 x", "example.com rocks"])
+async def test_register_accepts_passwords_that_are_long_and_uncommon(env: Env, password: str) -> None:
+    use_case = RegisterUser(uow=env.uow, hasher=env.hasher, common_passwords=COMMON_PASSWORDS, clock=env.clock)
+    user = await use_case.execute(RegisterUserCommand(email="ada.lovelace@example.com", password=password))
+    assert await env.hasher.verify(user.password_hash, password)
 
 
 async def test_log_in_gives_tokens_that_authenticate(env: Env) -> None:
@@ -85,7 +109,7 @@ async def test_refresh_token_is_not_an_access_token(env: Env) -> None:
 async def test_refresh_rotates_and_reuse_revokes_the_family(env: Env) -> None:
     await env.register("ada@example.com")
     first = await env.log_in("ada@example.com")
-    refresh = RefreshSession(uow=env.uow, tokens=env.tokens, clock=env.clock)
+    refresh = RefreshSession(uow=env.uow, tokens=env.tokens, sessions=env.sessions, clock=env.clock)
     second = await refresh.execute(RefreshSessionCommand(first.refresh_token))
     assert second.refresh_token != first.refresh_token
     with pytest.raises(Unauthenticated):  # the spent token again: a thief or a replay
@@ -98,11 +122,43 @@ async def test_other_sessions_survive_a_family_revocation(env: Env) -> None:
     await env.register("ada@example.com")
     laptop = await env.log_in("ada@example.com")
     phone = await env.log_in("ada@example.com")
-    await LogOut(uow=env.uow, tokens=env.tokens, clock=env.clock).execute(LogOutCommand(laptop.refresh_token))
-    refresh = RefreshSession(uow=env.uow, tokens=env.tokens, clock=env.clock)
+    await LogOut(uow=env.uow, tokens=env.tokens, sessions=env.sessions, clock=env.clock).execute(
+        LogOutCommand(laptop.refresh_token)
+    )
+    refresh = RefreshSession(uow=env.uow, tokens=env.tokens, sessions=env.sessions, clock=env.clock)
     with pytest.raises(Unauthenticated):
         await refresh.execute(RefreshSessionCommand(laptop.refresh_token))
     assert (await refresh.execute(RefreshSessionCommand(phone.refresh_token))).access_token
+
+
+async def test_a_logged_out_sessions_access_token_stops_working_at_once(env: Env) -> None:
+    await env.register("ada@example.com")
+    laptop = await env.log_in("ada@example.com")
+    phone = await env.log_in("ada@example.com")
+    authenticate = env.authenticate()
+    assert (await authenticate.execute(laptop.access_token)).user_id
+    log_out = LogOut(uow=env.uow, tokens=env.tokens, sessions=env.sessions, clock=env.clock)
+    await log_out.execute(LogOutCommand(laptop.refresh_token))
+    with pytest.raises(Unauthenticated):
+        await authenticate.execute(laptop.access_token)
+    assert (await authenticate.execute(phone.access_token)).user_id  # another session of the same user lives on
+    await log_out.execute(LogOutCommand(laptop.refresh_token))  # twice: no error
+
+
+async def test_access_tokens_of_a_refreshed_session_die_with_it(env: Env) -> None:
+    await env.register("ada@example.com")
+    first = await env.log_in("ada@example.com")
+    refresh = RefreshSession(uow=env.uow, tokens=env.tokens, sessions=env.sessions, clock=env.clock)
+    second = await refresh.execute(RefreshSessionCommand(first.refresh_token))
+    assert (
+        env.tokens.decode_access(second.access_token).session_id
+        == env.tokens.decode_access(first.access_token).session_id
+    )
+    with pytest.raises(Unauthenticated):  # a replay: the family is revoked, and so are its access tokens
+        await refresh.execute(RefreshSessionCommand(first.refresh_token))
+    for pair in (first, second):
+        with pytest.raises(Unauthenticated):
+            await env.authenticate().execute(pair.access_token)
 
 
 async def test_expired_access_token_is_refused(env: Env) -> None:

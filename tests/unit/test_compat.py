@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -35,6 +36,9 @@ from infrastructure.llm.catalog import StaticModelCatalog
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.local_embeddings import LocalEmbeddingProvider
 from infrastructure.llm.router import ModelRouter
+from interfaces.http.compat.anthropic_schemas import CreateMessageRequest
+from interfaces.http.compat.json_text import compact_json
+from interfaces.http.idempotency import fingerprint
 from tests.fakes.llm import OneModel, ScriptedProvider
 from tests.unit.conftest import Env, local_spec
 
@@ -220,3 +224,36 @@ async def test_the_local_model_calls_a_tool_only_when_asked_and_never_after_a_re
     assert (call.name, call.arguments) == ("get_weather", "{}")
     assert after.tool_calls == ()
     assert "rainy" in after.content
+
+
+@pytest.mark.parametrize("value", [{"n": 2**70}, {"s": "\udae2"}, {"x": [1.5, None, True, "é"]}])
+def test_client_json_with_big_integers_or_lone_surrogates_is_passed_on_not_a_500(value: dict[str, object]) -> None:
+    """Found by fuzzing /v1/messages: a tool_use input orjson cannot write was an unexpected error."""
+    text = compact_json(value)
+    assert json.loads(text) == value
+    request = CreateMessageRequest.model_validate(
+        {
+            "model": "local",
+            "max_tokens": 5,
+            "messages": [
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": value}]}
+            ],
+        }
+    )
+    [message] = request.to_domain().messages
+    assert json.loads(message.tool_calls[0].arguments) == value
+
+
+def test_an_idempotency_fingerprint_takes_any_body_that_parsed() -> None:
+    """Found by fuzzing /v1/messages with an Idempotency-Key: a big integer in a tool input was a 500."""
+    body = {
+        "model": "local",
+        "max_tokens": 5,
+        "messages": [{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]}],
+    }
+    big = CreateMessageRequest.model_validate(
+        {**body, "messages": [{**body["messages"][0], "content": [{"type": "text", "text": "\udae2"}]}]}  # type: ignore[dict-item]
+    )
+    assert fingerprint("/v1/messages", big) == fingerprint("/v1/messages", big)
+    huge = CreateMessageRequest.model_validate({**body, "max_tokens": 2**70})
+    assert fingerprint("/v1/messages", huge) != fingerprint("/v1/messages", big)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import uuid
 from datetime import UTC, datetime
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from application.pagination import decode_cursor, encode_cursor
 from domain.auth.api_keys import KEY_PREFIX, generate_api_key, hash_api_key, hashes_match
+from domain.auth.errors import WeakPassword
 from domain.auth.model import MIN_PASSWORD_LENGTH, check_password_policy, normalize_email
 from domain.chat.model import PageCursor
 from domain.shared.errors import RuleViolation
@@ -43,9 +45,34 @@ def test_short_passwords_are_refused(password: str) -> None:
         check_password_policy(password)
 
 
-@given(st.text(alphabet=st.characters(categories=["L", "N"]), min_size=MIN_PASSWORD_LENGTH, max_size=200))
-def test_long_enough_passwords_are_accepted(password: str) -> None:
-    check_password_policy(password)
+def _varied(password: str) -> bool:
+    """More than half its characters distinct (no repeated unit) and more than two distinct steps (no run)."""
+    steps = {ord(b) - ord(a) for a, b in itertools.pairwise(password)}
+    return len(set(password)) > len(password) // 2 and len(steps) > 2
+
+
+@given(
+    st.text(alphabet=st.characters(categories=["L", "N"]), min_size=MIN_PASSWORD_LENGTH, max_size=200).filter(_varied)
+)
+def test_long_enough_varied_passwords_are_accepted(password: str) -> None:
+    check_password_policy(password, email="someone.else@example.com")
+
+
+@given(st.text(min_size=1, max_size=6).filter(str.strip), st.integers(min_value=2, max_value=40))
+def test_repetitions_of_any_unit_are_refused(unit: str, times: int) -> None:
+    password = unit * max(times, -(-MIN_PASSWORD_LENGTH // len(unit)))
+    with pytest.raises(WeakPassword):
+        check_password_policy(password)
+
+
+@given(st.sampled_from(["0123456789", "abcdefghijklmnopqrstuvwxyz"]), st.integers(0, 25), st.booleans())
+def test_runs_are_refused_whichever_way_they_go(alphabet: str, start: int, descending: bool) -> None:
+    cycle = alphabet * 3 if alphabet.isdigit() else alphabet
+    run = cycle[start % len(alphabet) :][:MIN_PASSWORD_LENGTH]
+    if len(run) < MIN_PASSWORD_LENGTH:  # the letters do not wrap: start early enough for twelve of them
+        run = cycle[:MIN_PASSWORD_LENGTH]
+    with pytest.raises(WeakPassword):
+        check_password_policy(run[::-1] if descending else run)
 
 
 @given(st.datetimes(timezones=st.just(UTC)), st.uuids())

@@ -43,7 +43,7 @@ async def _key(env: Env, principal: Principal, **kwargs: object) -> str:
 
 
 def _auth(env: Env, cache: PrincipalCache) -> Authenticate:
-    return Authenticate(uow=env.uow, tokens=env.tokens, clock=env.clock, cache=cache)
+    return Authenticate(uow=env.uow, tokens=env.tokens, sessions=env.sessions, clock=env.clock, cache=cache)
 
 
 async def test_a_cached_key_skips_the_database_until_the_ttl_runs_out(

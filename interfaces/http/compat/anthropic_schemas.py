@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.llm.model import (
@@ -24,6 +23,7 @@ from domain.llm.model import (
     ToolDefinition,
 )
 from domain.shared.errors import RuleViolation
+from interfaces.http.compat.json_text import compact_json
 
 
 class _Lenient(BaseModel):
@@ -87,8 +87,7 @@ class OutputConfig(_Lenient):
     format: JsonOutputFormat | None = None
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+_json = compact_json
 
 
 class CreateMessageRequest(_Lenient):

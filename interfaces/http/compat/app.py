@@ -2,23 +2,34 @@
 
 A mounted application of its own, so that its errors never take the problem+json shape of ``/api`` and an unknown
 ``/v1`` path is answered as the API the client speaks would. It shares the parent's container and middleware. It is
-plain Starlette, not FastAPI: these are the hot paths, and they are documented by OpenAI and Anthropic, not by our
-OpenAPI document.
+plain Starlette, not FastAPI: these are the hot paths. Its OpenAPI document (``/v1/openapi.json``, served with the
+native one's setting) is built from the same request models (``interfaces.http.compat.openapi``).
 """
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interfaces.http.compat import anthropic, models, openai
-from interfaces.http.compat.errors import EXCEPTION_HANDLERS
+from interfaces.http.compat.auth import container_of
+from interfaces.http.compat.errors import EXCEPTION_HANDLERS, JsonResponse
+from interfaces.http.compat.openapi import compat_openapi
 
 PREFIX = "/v1"
 
 
-def create_compat_app() -> Starlette:
+async def openapi_document(request: Request) -> Response:
+    document = getattr(request.app.state, "openapi", None)
+    if document is None:  # built once, from the catalog the container loaded
+        document = request.app.state.openapi = compat_openapi(container_of(request).catalog().list())
+    return JsonResponse(document)
+
+
+def create_compat_app(*, docs_enabled: bool = True) -> Starlette:
     routes = [
         Route("/chat/completions", openai.create_chat_completion, methods=["POST"]),
         Route("/embeddings", openai.create_embeddings, methods=["POST"]),
@@ -26,6 +37,8 @@ def create_compat_app() -> Starlette:
         Route("/models", models.list_models, methods=["GET"]),
         Route("/models/{model_id:path}", models.get_model, methods=["GET"]),
     ]
+    if docs_enabled:
+        routes.append(Route("/openapi.json", openapi_document, methods=["GET"]))
     return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.llm.model import (
@@ -26,6 +25,7 @@ from domain.llm.model import (
     ToolDefinition,
 )
 from domain.shared.errors import RuleViolation
+from interfaces.http.compat.json_text import compact_json
 
 MAX_STOP_SEQUENCES = 4
 
@@ -124,8 +124,7 @@ class StreamOptions(_Lenient):
     include_usage: bool | None = None
 
 
-def _json(value: dict[str, Any]) -> str:
-    return orjson.dumps(value).decode()
+_json = compact_json
 
 
 class ChatCompletionRequest(_Lenient):

@@ -32,6 +32,7 @@ from interfaces.http.conversations.schemas import (
     MessageResponse,
     PostMessageRequest,
     PostMessageResponse,
+    StreamDeltaEvent,
     UpdateConversationRequest,
 )
 from interfaces.http.dependencies import provided
@@ -129,7 +130,7 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
             'model produces it (`{"text": ...}`); then one `done` event with the stored messages and usage (the '
             "same body as the 201 answer), or one `error` event with a problem body and the partial message stored."
         ),
-        "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/StreamDeltaEvent"}}},
+        "content": {"text/event-stream": {"schema": StreamDeltaEvent.model_json_schema()}},  # inline: no dangling ref
     }
 }
 
