@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from application.compat.create_completion import CompletionCommand
 from application.idempotency.guard import IdempotencyGuard, IdempotentRequest
@@ -44,7 +44,7 @@ from interfaces.http.compat.errors import JsonResponse, RequestBodyInvalid
 from interfaces.http.context import request_id_var
 from interfaces.http.idempotency import REPLAYED_HEADER, as_response, fingerprint, stored_json
 from interfaces.http.lifecycle import cut_on_shutdown
-from interfaces.http.sse import SSE, SSE_HEADERS, Events
+from interfaces.http.sse import SSE, Events, EventStreamResponse
 
 if TYPE_CHECKING:
     from interfaces.container import Container
@@ -89,8 +89,10 @@ async def answer(
         opened = await guard.stream(keyed, partial(container.stream_completion().open, command), _stored)
         if isinstance(opened, StoredResponse):  # a stream's replay streams its stored answer again
             replay = await ModelStream.replay(completion_from_json(opened.body))
-            return _sse(render.streamed(replay), render.headers, replayed=True)
-        return _sse(render.streamed(cut_on_shutdown(opened, container.shutdown())), render.headers)
+            headers = render.headers | {REPLAYED_HEADER: "true"}
+            return EventStreamResponse(render.streamed(replay), stream=None, headers=headers)
+        frames = render.streamed(cut_on_shutdown(opened, container.shutdown()))
+        return EventStreamResponse(frames, stream=opened, headers=render.headers)
     if keyed is None:
         answered = await container.create_completion().execute(command)
         return JsonResponse(render.whole(answered.completion), headers=render.headers)
@@ -111,11 +113,6 @@ def _stored(event: StreamEvent) -> StoredResponse | None:
     ):
         return StoredResponse(status=200, media_type=SSE, body=completion_to_json(event.completion))
     return None
-
-
-def _sse(frames: AsyncIterator[bytes], headers: dict[str, str], *, replayed: bool = False) -> StreamingResponse:
-    headers = SSE_HEADERS | headers | ({REPLAYED_HEADER: "true"} if replayed else {})
-    return StreamingResponse(frames, media_type=SSE, headers=headers)
 
 
 def completion_to_json(completion: Completion) -> str:

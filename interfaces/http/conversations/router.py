@@ -6,7 +6,6 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
-from fastapi.responses import StreamingResponse
 
 from application.chat.create_conversation import CreateConversation, CreateConversationCommand
 from application.chat.delete_conversation import DeleteConversation, DeleteConversationCommand
@@ -40,7 +39,7 @@ from interfaces.http.errors import PROBLEM_JSON, domain_problem, problem_respons
 from interfaces.http.idempotency import IdempotencyKey, as_response, fingerprint, stored_json
 from interfaces.http.lifecycle import Shutdown, cut_on_shutdown
 from interfaces.http.security import CurrentPrincipal
-from interfaces.http.sse import SSE, SSE_HEADERS, sse_event
+from interfaces.http.sse import EventStreamResponse, sse_event
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 UPSTREAM_ERRORS = (502, 503, 504)
@@ -174,7 +173,7 @@ async def post_message(
         if isinstance(opened, StoredResponse):  # a streamed request's replay is its stored final result, as JSON
             return as_response(opened, replayed=True)
         frames = _sse(opened, request.app.state.shutdown, request.url.path)
-        return StreamingResponse(frames, media_type=SSE, headers={**SSE_HEADERS, CACHE_HEADER: opened.cache_status})
+        return EventStreamResponse(frames, stream=opened, headers={CACHE_HEADER: opened.cache_status})
     if keyed is not None:
         stored, replayed = await guard.run(keyed, partial(_answer, use_case, command))
         return as_response(stored, replayed=replayed)
