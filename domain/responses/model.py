@@ -74,9 +74,18 @@ class ResponseRecord:
             self.status = ResponseStatus.COMPLETED
 
     def fail(self, *, code: str, message: str, partial: Completion | None, at: datetime) -> None:
+        """The model failed: what it had produced (``partial``) is kept as the output."""
+        self._keep(partial)
+        self.status, self.error_code, self.error_message, self.completed_at = ResponseStatus.FAILED, code, message, at
+
+    def cancel(self, *, partial: Completion | None, at: datetime) -> None:
+        """Stopped before its end (the client left, the server shut down, a cancel): the partial output is kept."""
+        self._keep(partial)
+        self.status, self.completed_at = ResponseStatus.CANCELLED, at
+
+    def _keep(self, partial: Completion | None) -> None:
         if partial is not None:
             self.output_text, self.tool_calls, self.usage = partial.content, partial.tool_calls, partial.usage
-        self.status, self.error_code, self.error_message, self.completed_at = ResponseStatus.FAILED, code, message, at
 
 
 def public_id(response_id: uuid.UUID) -> str:
