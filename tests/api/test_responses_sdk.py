@@ -145,3 +145,18 @@ async def test_errors_are_the_sdks_own(oai: openai.AsyncOpenAI) -> None:  # noqa
         await oai.responses.create(model="no-such-model", input="hi")
     with pytest.raises(openai.BadRequestError):
         await oai.responses.create(model="local", input="hi", temperature=5)
+
+
+async def test_anthropic_sdk_counts_tokens(switchboard: Any) -> None:  # noqa: F811
+    import anthropic
+
+    client = anthropic.AsyncAnthropic(base_url=switchboard.url, api_key=switchboard.key, max_retries=0)
+    try:
+        counted = await client.messages.count_tokens(
+            model="claude", system="Be brief.", messages=[{"role": "user", "content": "count these words please"}]
+        )
+        assert counted.input_tokens == 3 + 6  # the estimate: a token per four characters of each message
+        with pytest.raises(anthropic.NotFoundError):
+            await client.messages.count_tokens(model="nope", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        await client.close()

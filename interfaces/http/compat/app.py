@@ -23,6 +23,7 @@ def create_compat_app() -> Starlette:
         Route("/chat/completions", openai.create_chat_completion, methods=["POST"]),
         Route("/embeddings", openai.create_embeddings, methods=["POST"]),
         Route("/messages", anthropic.create_message, methods=["POST"]),
+        Route("/messages/count_tokens", anthropic.count_tokens, methods=["POST"]),
         Route("/responses", responses.create_response, methods=["POST"]),
         Route("/responses/input_tokens", responses.count_input_tokens, methods=["POST"]),
         Route("/responses/{response_id}", responses.get_response, methods=["GET"]),
