@@ -7,9 +7,11 @@ from typing import Any
 
 import orjson
 import pytest
+from dependency_injector import providers
 
 from tests.api.conftest import Api
-from tests.api.test_compat_api import key_headers, openai_error
+from tests.api.test_compat_api import key_headers, openai_error, scripted
+from tests.fakes.llm import ScriptedProvider
 
 pytestmark = pytest.mark.api
 
@@ -241,3 +243,22 @@ async def test_bad_input_is_a_clear_error(api: Api, body: dict[str, Any], param:
         "/v1/responses", content=b"{", headers=headers | {"content-type": "application/json"}
     )
     openai_error(bad_json, 400)
+
+
+async def test_a_stream_that_breaks_ends_failed_with_its_partial_output_stored(api: Api) -> None:
+    headers = await key_headers(api)
+    broken = scripted(api, ScriptedProvider(["one ", "two ", "three"], fail_after=2))
+    with api.app.state.container.model_call.override(providers.Object(broken)):
+        streamed = await api.http.post(
+            "/v1/responses", json={"model": "local", "input": "hi", "stream": True}, headers=headers
+        )
+
+    events = sse(streamed.text)
+    assert events[-1]["type"] == "response.failed"
+    failed = events[-1]["response"]
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "server_error"
+    assert failed["output"][0]["content"][0]["text"] == "one two "
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    stored = (await api.http.get(f"/v1/responses/{failed['id']}", headers=headers)).json()
+    assert stored == failed
