@@ -10,6 +10,7 @@ from domain.audit.ports import AuditLog
 from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepository
 from domain.chat.ports import ConversationRepository
 from domain.idempotency.ports import IdempotencyRepository
+from domain.responses.ports import ResponseRepository
 from domain.usage.ports import UsageRepository
 
 
@@ -27,6 +28,7 @@ class UnitOfWork(abc.ABC):
     usage: UsageRepository
     idempotency: IdempotencyRepository
     audit_log: AuditLog
+    responses: ResponseRepository
 
     async def __aenter__(self) -> Self:
         await self._begin()

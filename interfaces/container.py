@@ -31,6 +31,7 @@ from application.chat.list_conversations import ListConversations
 from application.chat.post_message import PostMessage
 from application.chat.stream_message import StreamMessage
 from application.chat.update_conversation import UpdateConversation
+from application.compat.count_tokens import CountTokens
 from application.compat.create_completion import CreateCompletion
 from application.compat.create_embeddings import CreateEmbeddings
 from application.compat.stream_completion import StreamCompletion
@@ -38,6 +39,11 @@ from application.idempotency.guard import IdempotencyGuard
 from application.llm.model_call import ModelCall
 from application.models.get_model import GetModel
 from application.models.list_models import ListModels
+from application.responses.count_input_tokens import CountInputTokens
+from application.responses.create_response import CreateResponse
+from application.responses.delete_response import DeleteResponse
+from application.responses.get_response import GetResponse
+from application.responses.stream_response import StreamResponse
 from application.unit_of_work import UnitOfWorkFactory
 from application.usage.budgets import Budgets
 from application.usage.check_request_rate import CheckRequestRate
@@ -343,6 +349,12 @@ class Container(containers.DeclarativeContainer):
     create_completion = providers.Factory(CreateCompletion, model_call=model_call)
     stream_completion = providers.Factory(StreamCompletion, model_call=model_call)
     create_embeddings = providers.Factory(CreateEmbeddings, model_call=model_call)
+    count_tokens = providers.Factory(CountTokens, model_call=model_call)
+    create_response = providers.Factory(CreateResponse, uow=uow, model_call=model_call, clock=clock)
+    stream_response = providers.Factory(StreamResponse, uow=uow, model_call=model_call, clock=clock)
+    get_response = providers.Factory(GetResponse, uow=uow)
+    delete_response = providers.Factory(DeleteResponse, uow=uow)
+    count_input_tokens = providers.Factory(CountInputTokens, uow=uow, model_call=model_call, clock=clock)
 
 
 async def close_resources(container: Container) -> None:

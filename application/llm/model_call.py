@@ -42,6 +42,7 @@ from domain.llm.model import (
 )
 from domain.llm.ports import ModelBackend, ModelCatalog
 from domain.llm.stream import ModelStream
+from domain.llm.tokens import estimate_request_tokens
 from domain.shared.errors import RuleViolation
 from domain.usage.model import UsageStatus
 
@@ -133,6 +134,11 @@ class ModelCall:
         )
         await settlement.settle(Outcome(completion=completion, status=UsageStatus.SUCCESS))
         return embeddings
+
+    def count_input_tokens(self, request: CompletionRequest) -> int:
+        """The prompt tokens ``request`` would cost, estimated (no model is asked, nothing is spent)."""
+        self.check(request)
+        return estimate_request_tokens(request)
 
     def check(self, request: CompletionRequest) -> None:
         """The rules of every call, checked before anything is spent: a chat model of the catalog, the request's

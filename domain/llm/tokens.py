@@ -19,3 +19,13 @@ def estimated_usage(request: CompletionRequest, content: str, *, input_tokens: i
     if input_tokens is None:
         input_tokens = sum(estimate_tokens(m.content) for m in request.messages)
     return TokenUsage(input_tokens=input_tokens, output_tokens=estimate_tokens(content), estimated=True)
+
+
+def estimate_request_tokens(request: CompletionRequest) -> int:
+    """The prompt of ``request`` estimated: its messages, the tool calls in them, the tools offered."""
+    calls = (call for message in request.messages for call in message.tool_calls)
+    return (
+        sum(estimate_tokens(m.content) for m in request.messages)
+        + sum(estimate_tokens(call.name + call.arguments) for call in calls)
+        + sum(estimate_tokens(t.name + t.description + t.parameters_json) for t in request.tools)
+    )

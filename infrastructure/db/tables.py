@@ -231,3 +231,30 @@ idempotency_keys = Table(
 )
 
 UQ_IDEMPOTENCY_KEYS_USER_ID_KEY = "uq_idempotency_keys_user_id_key"
+
+# Responses API: the whole stored response, owned by its creator. History, input and tool calls are JSON lists of
+# the domain's messages and calls; ``settings`` the request's settings as the API echoes them (JSON text).
+responses = Table(
+    "responses",
+    metadata,
+    _id(),
+    _owner("user_id", "users"),
+    Column("model", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("completed_at", UTCDateTime(), nullable=True),
+    Column("previous_response_id", Uuid(), nullable=True),  # no foreign key: deleting a response breaks no chain
+    Column("instructions", Text(), nullable=True),
+    Column("history", JSON(), nullable=False),
+    Column("input", JSON(), nullable=False),
+    Column("output_text", Text(), nullable=False),
+    Column("tool_calls", JSON(), nullable=False),
+    Column("input_tokens", Integer(), nullable=False),
+    Column("output_tokens", Integer(), nullable=False),
+    Column("cached_tokens", Integer(), nullable=False),
+    Column("incomplete_reason", String(32), nullable=True),
+    Column("error_code", String(64), nullable=True),
+    Column("error_message", Text(), nullable=True),
+    Column("settings", Text(), nullable=False),
+    Index(None, "user_id", "created_at"),  # a user's responses; also serves the cascade from users
+)

@@ -26,6 +26,7 @@ from infrastructure.db.repositories.auth import (
 )
 from infrastructure.db.repositories.chat import SqlAlchemyConversationRepository
 from infrastructure.db.repositories.idempotency import SqlAlchemyIdempotencyRepository
+from infrastructure.db.repositories.responses import SqlAlchemyResponseRepository
 from infrastructure.db.repositories.usage import SqlAlchemyUsageRepository
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.conversations = SqlAlchemyConversationRepository(session)
         self.usage = SqlAlchemyUsageRepository(session)
         self.idempotency = SqlAlchemyIdempotencyRepository(session)
+        self.responses = SqlAlchemyResponseRepository(session)
         self._audit = SqlAlchemyAuditLog(session)
         self.audit_log = self._audit
 

@@ -5,8 +5,12 @@ It implements the port for real, so the whole service runs with no key and no ne
 Tools, as the fake upstream of the tests does it: with tools offered, the answer is a call of the first tool when
 the last message is the user's and contains ``CALL_TOOL``, or when the tool choice requires a call (of the tool it
 names, if any); ``tool_choice`` ``none`` never calls. The arguments are a deterministic example of the tool's
-schema (its required properties: enum's first value, ``default``, ``"test"``, 1, 1.5, true, ...). After a tool
-result the answer says what the tool returned.
+schema, every property filled (``infrastructure.llm.local_schema``). After a tool result the answer says what the
+tool returned.
+
+Structured output: asked for a JSON schema (``response_format`` / ``text.format``), the answer is an instance of it
+that validates (the same deterministic example); asked for a JSON object, ``{"answer": <the reply's text>}``. A
+structured answer is never cut by ``max_tokens``: half a JSON document would be no answer at all.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import hashlib
 import json
 import re
 from collections.abc import AsyncGenerator
-from typing import Any
 
 from domain.llm.model import (
     ChatRole,
@@ -24,6 +27,7 @@ from domain.llm.model import (
     CompletionRequest,
     FinishReason,
     ModelSpec,
+    ResponseFormatType,
     ServedBy,
     StreamEnd,
     StreamEvent,
@@ -35,6 +39,7 @@ from domain.llm.model import (
     ToolDefinition,
 )
 from domain.llm.ports import LLMProvider
+from infrastructure.llm.local_schema import example_value
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _OPENERS = (
@@ -83,35 +88,6 @@ def _tool_to_call(request: CompletionRequest) -> ToolDefinition | None:
     return None
 
 
-def example_value(schema: Any, depth: int = 0) -> Any:
-    """A deterministic value that fits a JSON schema (what the local model "passes" to a tool)."""
-    if not isinstance(schema, dict) or depth > 8:
-        return "test"
-    if schema.get("enum"):
-        return schema["enum"][0]
-    for key in ("const", "default"):
-        if key in schema:
-            return schema[key]
-    for combinator in ("anyOf", "oneOf", "allOf"):
-        options = schema.get(combinator)
-        if isinstance(options, list) and options:
-            return example_value(options[0], depth + 1)
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind == "object" or (kind is None and "properties" in schema):
-        properties = schema.get("properties")
-        required = schema.get("required")
-        if not isinstance(properties, dict):
-            return {}
-        names = [n for n in properties if n in required] if isinstance(required, list) else list(properties)
-        return {name: example_value(properties[name], depth + 1) for name in names}
-    if kind == "array":
-        return [example_value(schema.get("items"), depth + 1)]
-    scalars: dict[object, Any] = {"integer": 1, "number": 1.5, "boolean": True, "null": None}
-    return scalars.get(kind, "test")
-
-
 def _tool_call(request: CompletionRequest, tool: ToolDefinition) -> ToolCall:
     try:
         arguments = example_value(json.loads(tool.parameters_json))
@@ -138,6 +114,18 @@ class LocalProvider(LLMProvider):
         pieces, finish, stop = self._answer(request)
         return self._completion(request, "".join(pieces), finish, stop)
 
+    def _structured(self, request: CompletionRequest) -> list[str] | None:
+        """The answer's pieces when a JSON answer is asked for; ``None`` for text."""
+        wanted = request.response_format
+        if wanted is None or wanted.type is ResponseFormatType.TEXT:
+            return None
+        if wanted.type is ResponseFormatType.JSON_SCHEMA and wanted.schema_json is not None:
+            value = example_value(json.loads(wanted.schema_json))
+        else:
+            value = {"answer": "".join(_reply_tokens(request)).strip()}
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return [text[i : i + 16] for i in range(0, len(text), 16)]
+
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         if self._first_token_delay:
             await asyncio.sleep(self._first_token_delay)
@@ -156,6 +144,9 @@ class LocalProvider(LLMProvider):
         yield StreamEnd(self._completion(request, "".join(pieces), finish, stop))
 
     def _answer(self, request: CompletionRequest) -> tuple[list[str], FinishReason, str | None]:
+        structured = self._structured(request)
+        if structured is not None:
+            return structured, FinishReason.STOP, None
         pieces = _reply_tokens(request)
         limit = min(request.max_tokens or self._spec.max_output_tokens, self._spec.max_output_tokens)
         kept: list[str] = []

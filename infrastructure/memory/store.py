@@ -19,6 +19,7 @@ from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, User
 from domain.chat.model import Conversation, Message
 from domain.idempotency.model import IdempotencyRecord
+from domain.responses.model import ResponseRecord
 from domain.shared.errors import Conflict, NotFound
 from domain.usage.model import UsageRecord
 
@@ -47,6 +48,7 @@ class InMemoryStore:
         self.usage_records: dict[uuid.UUID, UsageRecord] = {}
         self.idempotency: dict[uuid.UUID, IdempotencyRecord] = {}
         self.audit_log: dict[uuid.UUID, AuditEntry] = {}
+        self.responses: dict[uuid.UUID, ResponseRecord] = {}
         self.commits = 0
 
 
@@ -116,6 +118,7 @@ class Transaction:
         self.usage_records = Table(store.usage_records)
         self.idempotency = Table(store.idempotency)
         self.audit_log = Table(store.audit_log)
+        self.responses = Table(store.responses)
         self.closed = False
 
     def check_open(self) -> None:
@@ -153,6 +156,7 @@ class Transaction:
             self.usage_records,
             self.idempotency,
             self.audit_log,
+            self.responses,
         )
 
     def _check_unique_emails(self) -> None:

@@ -14,6 +14,7 @@ from infrastructure.memory.repositories import (
     InMemoryRefreshTokenRepository,
     InMemoryUserRepository,
 )
+from infrastructure.memory.responses import InMemoryResponseRepository
 from infrastructure.memory.store import InMemoryStore, Transaction
 from infrastructure.memory.usage import InMemoryUsageRepository
 
@@ -41,6 +42,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.conversations = InMemoryConversationRepository(transaction)
         self.usage = InMemoryUsageRepository(transaction)
         self.idempotency = InMemoryIdempotencyRepository(transaction)
+        self.responses = InMemoryResponseRepository(transaction)
         self._audit = InMemoryAuditLog(transaction)
         self.audit_log = self._audit
 

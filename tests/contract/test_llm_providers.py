@@ -237,7 +237,9 @@ class LLMProviderContract(abc.ABC):
         [call] = first.tool_calls
         assert call.name == "get_weather"
         assert call.id
-        assert json.loads(call.arguments) == {"city": "test"}  # an example of the schema's required properties
+        arguments = json.loads(call.arguments)  # an example of the schema: its required properties at least
+        assert arguments["city"] == "test"
+        assert set(arguments) <= {"city", "days"}
 
         second = await provider.complete(answered(WANTS_TOOL, call, "sunny and 24 degrees"))
 

@@ -170,3 +170,9 @@ def _messages(message: MessageIn) -> list[ChatMessage]:
     if message.role == "assistant":
         return [ChatMessage(ChatRole.ASSISTANT, text, tool_calls=tuple(calls))]
     return results + ([ChatMessage(ChatRole.USER, text)] if text or not results else [])
+
+
+class CountTokensRequest(CreateMessageRequest):
+    """``POST /v1/messages/count_tokens``: a message request without ``max_tokens``, counted, not answered."""
+
+    max_tokens: int = Field(1, ge=1)

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from interfaces.http.compat import anthropic, models, openai
+from interfaces.http.compat import anthropic, models, openai, responses
 from interfaces.http.compat.auth import container_of
 from interfaces.http.compat.errors import EXCEPTION_HANDLERS, JsonResponse
 from interfaces.http.compat.openapi import compat_openapi
@@ -34,6 +34,12 @@ def create_compat_app(*, docs_enabled: bool = True) -> Starlette:
         Route("/chat/completions", openai.create_chat_completion, methods=["POST"]),
         Route("/embeddings", openai.create_embeddings, methods=["POST"]),
         Route("/messages", anthropic.create_message, methods=["POST"]),
+        Route("/messages/count_tokens", anthropic.count_tokens, methods=["POST"]),
+        Route("/responses", responses.create_response, methods=["POST"]),
+        Route("/responses/input_tokens", responses.count_input_tokens, methods=["POST"]),
+        Route("/responses/{response_id}", responses.get_response, methods=["GET"]),
+        Route("/responses/{response_id}", responses.delete_response, methods=["DELETE"]),
+        Route("/responses/{response_id}/input_items", responses.list_input_items, methods=["GET"]),
         Route("/models", models.list_models, methods=["GET"]),
         Route("/models/{model_id:path}", models.get_model, methods=["GET"]),
     ]

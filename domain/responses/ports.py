@@ -1,0 +1,25 @@
+"""Repository port of the responses context."""
+
+from __future__ import annotations
+
+import abc
+import uuid
+
+from domain.responses.model import ResponseRecord
+
+
+class ResponseRepository(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, record: ResponseRecord) -> None: ...
+
+    @abc.abstractmethod
+    async def get_owned(self, response_id: uuid.UUID, owner_id: uuid.UUID) -> ResponseRecord:
+        """Raises ``ResponseNotFound`` when missing or owned by someone else: the two must look the same."""
+
+    @abc.abstractmethod
+    async def update(self, record: ResponseRecord) -> None:
+        """Everything but the id, the owner and the creation time; ``ResponseNotFound`` when it is gone."""
+
+    @abc.abstractmethod
+    async def delete_owned(self, response_id: uuid.UUID, owner_id: uuid.UUID) -> None:
+        """Raises ``ResponseNotFound`` when missing or owned by someone else."""

@@ -1,0 +1,129 @@
+"""SQLAlchemy adapter of the responses repository, and the mapping of a response to its row."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import RowMapping, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from domain.llm.model import ChatMessage, ChatRole, TokenUsage, ToolCall
+from domain.responses.errors import response_not_found
+from domain.responses.model import ResponseRecord, ResponseStatus, public_id
+from domain.responses.ports import ResponseRepository
+from domain.shared.errors import NotFound
+from infrastructure.db.errors import is_foreign_key_violation
+from infrastructure.db.repositories.base import SqlAlchemyRepository
+from infrastructure.db.tables import responses
+
+_FIXED = ("id", "user_id", "created_at")
+
+
+class SqlAlchemyResponseRepository(SqlAlchemyRepository, ResponseRepository):
+    async def add(self, record: ResponseRecord) -> None:
+        try:
+            async with self._recoverable():
+                await self._session.execute(insert(responses).values(response_values(record)))
+        except IntegrityError as exc:
+            if is_foreign_key_violation(exc):
+                raise NotFound(f"user {record.owner_id} not found") from exc
+            raise
+
+    async def get_owned(self, response_id: uuid.UUID, owner_id: uuid.UUID) -> ResponseRecord:
+        statement = select(responses).where(responses.c.id == response_id, responses.c.user_id == owner_id)
+        row = (await self._session.execute(statement)).mappings().first()
+        if row is None:
+            raise response_not_found(public_id(response_id))
+        return response_from_row(row)
+
+    async def update(self, record: ResponseRecord) -> None:
+        values = {k: v for k, v in response_values(record).items() if k not in _FIXED}
+        statement = update(responses).where(responses.c.id == record.id).values(values)
+        if await self._rowcount(statement) == 0:
+            raise response_not_found(record.public_id)
+
+    async def delete_owned(self, response_id: uuid.UUID, owner_id: uuid.UUID) -> None:
+        statement = delete(responses).where(responses.c.id == response_id, responses.c.user_id == owner_id)
+        if await self._rowcount(statement) == 0:
+            raise response_not_found(public_id(response_id))
+
+
+def messages_json(messages: tuple[ChatMessage, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "role": m.role.value,
+            "content": m.content,
+            "tool_calls": calls_json(m.tool_calls),
+            "tool_call_id": m.tool_call_id,
+        }
+        for m in messages
+    ]
+
+
+def messages_from_json(values: list[dict[str, Any]]) -> tuple[ChatMessage, ...]:
+    return tuple(
+        ChatMessage(
+            ChatRole(v["role"]),
+            v["content"],
+            tool_calls=calls_from_json(v["tool_calls"]),
+            tool_call_id=v["tool_call_id"],
+        )
+        for v in values
+    )
+
+
+def calls_json(calls: tuple[ToolCall, ...]) -> list[list[str]]:
+    return [[c.id, c.name, c.arguments] for c in calls]
+
+
+def calls_from_json(values: list[list[str]]) -> tuple[ToolCall, ...]:
+    return tuple(ToolCall(id=i, name=n, arguments=a) for i, n, a in values)
+
+
+def response_values(record: ResponseRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "user_id": record.owner_id,
+        "model": record.model,
+        "status": record.status.value,
+        "created_at": record.created_at,
+        "completed_at": record.completed_at,
+        "previous_response_id": record.previous_response_id,
+        "instructions": record.instructions,
+        "history": messages_json(record.history),
+        "input": messages_json(record.input),
+        "output_text": record.output_text,
+        "tool_calls": calls_json(record.tool_calls),
+        "input_tokens": record.usage.input_tokens,
+        "output_tokens": record.usage.output_tokens,
+        "cached_tokens": record.usage.cached_tokens,
+        "incomplete_reason": record.incomplete_reason,
+        "error_code": record.error_code,
+        "error_message": record.error_message,
+        "settings": record.settings_json,
+    }
+
+
+def response_from_row(row: RowMapping) -> ResponseRecord:
+    return ResponseRecord(
+        id=row["id"],
+        owner_id=row["user_id"],
+        model=row["model"],
+        status=ResponseStatus(row["status"]),
+        created_at=row["created_at"],
+        completed_at=row["completed_at"],
+        previous_response_id=row["previous_response_id"],
+        instructions=row["instructions"],
+        history=messages_from_json(row["history"]),
+        input=messages_from_json(row["input"]),
+        output_text=row["output_text"],
+        tool_calls=calls_from_json(row["tool_calls"]),
+        usage=TokenUsage(
+            input_tokens=row["input_tokens"], output_tokens=row["output_tokens"], cached_tokens=row["cached_tokens"]
+        ),
+        incomplete_reason=row["incomplete_reason"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        settings_json=row["settings"],
+    )

@@ -1,0 +1,108 @@
+"""OpenAI's Responses API under ``/v1/responses``, answered by any chat model of the catalog (plain Starlette
+handlers: see ``interfaces.http.compat.completions`` for why). Parse, call the use case, render: nothing else.
+
+An ``Idempotency-Key`` makes a whole response run at most once (a replay is the same bytes); streams ignore it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import partial
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from application.idempotency.guard import IdempotentRequest
+from application.responses.prepare import ResponseCommand
+from domain.auth.model import Principal
+from domain.idempotency.model import StoredResponse
+from domain.responses.errors import response_not_found
+from domain.responses.model import parse_public_id
+from domain.shared.errors import RuleViolation
+from interfaces.container import Container
+from interfaces.http.cache_control import cache_policy
+from interfaces.http.compat.auth import compat_principal, container_of
+from interfaces.http.compat.completions import read_body
+from interfaces.http.compat.errors import JsonResponse
+from interfaces.http.compat.responses_events import replayed_events, response_events
+from interfaces.http.compat.responses_schemas import CreateResponseRequest, InputTokensRequest
+from interfaces.http.compat.responses_wire import deleted_body, input_items_body, response_body
+from interfaces.http.context import request_id_var
+from interfaces.http.idempotency import as_response, fingerprint, stored_json
+from interfaces.http.lifecycle import cut_on_shutdown
+from interfaces.http.sse import SSE, SSE_HEADERS, EventStreamResponse
+
+
+def _command(request: Request, principal: Principal, body: CreateResponseRequest) -> ResponseCommand:
+    return ResponseCommand(
+        principal=principal,
+        request=body.to_domain(),
+        instructions=body.instructions,
+        previous_response_id=body.previous_id(),
+        store=body.store is not False,
+        settings_json=body.settings_json(),
+        request_id=request_id_var.get(),
+        cache=cache_policy(request.headers.get("cache-control", "")),
+    )
+
+
+async def create_response(request: Request) -> Response:
+    principal = await compat_principal(request)
+    body = await read_body(request, CreateResponseRequest)
+    if body.background:
+        raise RuleViolation("background: background responses are not supported; leave it false")
+    command = _command(request, principal, body)
+    container = container_of(request)
+    if body.stream:
+        opened = await container.stream_response().open(command)
+        events = response_events(cut_on_shutdown(opened, container.shutdown()), opened.record)
+        return EventStreamResponse(events, stream=opened, headers={})
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return JsonResponse(response_body(await container.create_response().execute(command)))
+    keyed = IdempotentRequest(principal.user_id, key, fingerprint(request.url.path, body))
+    stored, replayed = await container.idempotency().run(keyed, partial(_whole, container, command))
+    return as_response(stored, replayed=replayed)
+
+
+async def _whole(container: Container, command: ResponseCommand) -> StoredResponse:
+    return stored_json(200, response_body(await container.create_response().execute(command)))
+
+
+def _response_id(request: Request) -> uuid.UUID:
+    text: str = request.path_params["response_id"]
+    found = parse_public_id(text)
+    if found is None:
+        raise response_not_found(text)
+    return found
+
+
+async def get_response(request: Request) -> Response:
+    principal = await compat_principal(request)
+    record = await container_of(request).get_response().execute(principal, _response_id(request))
+    if request.query_params.get("stream", "").lower() == "true":
+        return Response(replayed_events(record), media_type=SSE, headers=SSE_HEADERS)
+    return JsonResponse(response_body(record))
+
+
+async def delete_response(request: Request) -> Response:
+    principal = await compat_principal(request)
+    await container_of(request).delete_response().execute(principal, _response_id(request))
+    return JsonResponse(deleted_body(request.path_params["response_id"]))
+
+
+async def list_input_items(request: Request) -> Response:
+    principal = await compat_principal(request)
+    query = request.query_params
+    order, limit = query.get("order", "desc"), query.get("limit", "20")
+    if order not in ("asc", "desc") or not limit.isdigit() or not 1 <= int(limit) <= 100:
+        raise RuleViolation("order must be asc or desc, and limit a number from 1 to 100")
+    record = await container_of(request).get_response().execute(principal, _response_id(request))
+    return JsonResponse(input_items_body(record, order=order, after=query.get("after"), limit=int(limit)))
+
+
+async def count_input_tokens(request: Request) -> Response:
+    principal = await compat_principal(request)
+    body = await read_body(request, InputTokensRequest)
+    tokens = await container_of(request).count_input_tokens().execute(_command(request, principal, body))
+    return JsonResponse({"object": "response.input_tokens", "input_tokens": tokens})
