@@ -136,8 +136,9 @@ class ModelCall:
         return embeddings
 
     def count_input_tokens(self, request: CompletionRequest) -> int:
-        """The prompt tokens ``request`` would cost, estimated (no model is asked, nothing is spent)."""
-        self.check(request)
+        """The prompt tokens ``request`` would cost, estimated (no model is asked, nothing is spent). Its output limit
+        is not checked: a count asks for no answer."""
+        self.check(replace(request, max_tokens=None))
         return estimate_request_tokens(request)
 
     def check(self, request: CompletionRequest) -> None:

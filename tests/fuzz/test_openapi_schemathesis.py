@@ -10,6 +10,7 @@ pytest plugin, which does not run under pytest 9.)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.python import asgi
 
@@ -49,14 +51,31 @@ def app_and_credentials() -> Iterator[tuple[Any, dict[str, str]]]:
     asgi.shutdown_lifespans()
 
 
+# Rules between two fields of one request, which JSON Schema cannot state: a schema-valid request may break them,
+# and is then refused with a clear 400 (every other rule is in the schema, so valid data must be accepted).
+CROSS_FIELD_RULES = re.compile(r"tool_choice: '.*' is not one of the tools|tools: two tools have the same name", re.S)
+
+
+def _cross_field_refusal(response: Any) -> bool:
+    if response.status_code != 400:
+        return False
+    try:
+        error = response.json().get("error", {})
+    except ValueError:
+        return False
+    return isinstance(error, dict) and bool(CROSS_FIELD_RULES.match(str(error.get("message", ""))))
+
+
 def _fuzz(operation: Any, mode: GenerationMode, authorization: str) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
     @FUZZ_SETTINGS
     def run(case: Any) -> None:
-        if "authorization" in {name.lower() for name in case.headers or {}}:
-            case.call_and_validate()  # the case tests a credential of its own making
-        else:  # an explicit credential: schemathesis also probes the same call without it and with a wrong one
-            case.call_and_validate(headers={"Authorization": authorization})
+        own = "authorization" in {name.lower() for name in case.headers or {}}
+        headers = None if own else {"Authorization": authorization}  # else: a credential of the case's own making
+        response = case.call(headers=headers)
+        excluded = [positive_data_acceptance] if _cross_field_refusal(response) else []
+        # With an explicit credential, schemathesis also probes the same call without it and with a wrong one.
+        case.validate_response(response, headers=headers, excluded_checks=excluded)
 
     run()
 
@@ -85,7 +104,7 @@ def test_every_reference_resolves(app_and_credentials: tuple[Any, dict[str, str]
 
 
 # The native document, and the /v1 one (OpenAI's and Anthropic's shapes), with how many operations each has at least.
-DOCUMENTS = {"/openapi.json": 15, "/v1/openapi.json": 5}
+DOCUMENTS = {"/openapi.json": 15, "/v1/openapi.json": 8}
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

@@ -14,8 +14,9 @@ from pydantic.json_schema import models_json_schema
 
 from domain.llm.model import MAX_EMBEDDING_INPUTS, TOOL_NAME_PATTERN, ModelKind, ModelSpec
 from infrastructure.llm.local_embeddings import DEFAULT_DIMENSIONS as LOCAL_DIMENSIONS
-from interfaces.http.compat.anthropic_schemas import CreateMessageRequest
+from interfaces.http.compat.anthropic_schemas import CountTokensRequest, CreateMessageRequest
 from interfaces.http.compat.openai_schemas import MAX_STOP_SEQUENCES, ChatCompletionRequest, EmbeddingsRequest
+from interfaces.http.compat.responses_schemas import CreateResponseRequest, InputTokensRequest
 
 REF = "#/components/schemas/{model}"
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
@@ -68,6 +69,13 @@ def compat_openapi(models: list[ModelSpec]) -> dict[str, Any]:
             "/v1/chat/completions": {"post": _post("ChatCompletionRequest", "OpenAIError", "Create a chat completion")},
             "/v1/embeddings": {"post": _post("EmbeddingsRequest", "OpenAIError", "Create embeddings", stream=False)},
             "/v1/messages": {"post": _post("CreateMessageRequest", "AnthropicError", "Create a message")},
+            "/v1/messages/count_tokens": {
+                "post": _post("CountTokensRequest", "AnthropicError", "Count a message's input tokens", stream=False)
+            },
+            "/v1/responses": {"post": _post("CreateResponseRequest", "OpenAIError", "Create a response")},
+            "/v1/responses/input_tokens": {
+                "post": _post("InputTokensRequest", "OpenAIError", "Count a response's input tokens", stream=False)
+            },
             "/v1/models": {"get": _get("List the catalog's models")},
             "/v1/models/{model_id}": {"get": _get("One model of the catalog", path_parameter=True)},
         },
@@ -83,7 +91,15 @@ def compat_openapi(models: list[ModelSpec]) -> dict[str, Any]:
 
 
 def _request_schemas(models: list[ModelSpec]) -> dict[str, Any]:
-    requests = [(m, "validation") for m in (ChatCompletionRequest, EmbeddingsRequest, CreateMessageRequest)]
+    documented = (
+        ChatCompletionRequest,
+        EmbeddingsRequest,
+        CreateMessageRequest,
+        CountTokensRequest,
+        CreateResponseRequest,
+        InputTokensRequest,
+    )
+    requests = [(m, "validation") for m in documented]
     _, top = models_json_schema(requests, ref_template=REF)  # type: ignore[arg-type]
     schemas: dict[str, Any] = top["$defs"]
     chat = sorted(m.name for m in models if m.kind is ModelKind.CHAT)
@@ -91,6 +107,9 @@ def _request_schemas(models: list[ModelSpec]) -> dict[str, Any]:
     for name, known in (
         ("ChatCompletionRequest", chat),
         ("CreateMessageRequest", chat),
+        ("CountTokensRequest", chat),
+        ("CreateResponseRequest", chat),
+        ("InputTokensRequest", chat),
         ("EmbeddingsRequest", embedding),
     ):
         schemas[name]["properties"]["model"] = {"type": "string", "enum": known or [""]}
@@ -106,6 +125,7 @@ def _state_caps(schemas: dict[str, Any], models: list[ModelSpec]) -> None:
         ("ChatCompletionRequest", "max_tokens"),
         ("ChatCompletionRequest", "max_completion_tokens"),
         ("CreateMessageRequest", "max_tokens"),
+        ("CreateResponseRequest", "max_output_tokens"),
     ):
         _cap(schemas[name]["properties"][field], max(output_caps, default=1))
     dimensions = [_dimensions(m) for m in models if m.kind is ModelKind.EMBEDDING]
