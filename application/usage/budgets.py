@@ -2,8 +2,9 @@
 
 Each (user or key, month) has a counter in the ``SpendCounter`` (in memory, or Redis shared by every instance). A
 counter is seeded once from the ledger (a SUM over the month) the first time it is needed, then only incremented as
-calls are charged. Charging happens before the usage record enters the buffer, so a seed never counts a record the
-counter will also be incremented by.
+calls are charged. A call's charge and its usage record are settled together (``Meter.settle``): a counter first
+met by a charge (no budget on it, so not seeded at admission) may, rarely, be seeded from a ledger that already holds
+that very call and so count it twice.
 """
 
 from __future__ import annotations

@@ -23,7 +23,14 @@ _UUIDS = frozenset({"id", "user_id", "api_key_id", "conversation_id"})
 
 
 def encode(record: UsageRecord) -> bytes:
-    return orjson.dumps((VERSION, *_FIELDS(record)))
+    return orjson.dumps((VERSION, *_FIELDS(record)), default=_uuid_subclass)
+
+
+def _uuid_subclass(value: object) -> str:
+    """A driver's own UUID type (asyncpg returns one for ids read back from PostgreSQL)."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not part of a usage record")
 
 
 def decode(data: bytes | str) -> UsageRecord:

@@ -34,6 +34,7 @@ from domain.usage.model import UsageRecord
 from domain.usage.ports import UsageRecorder
 from infrastructure.usage.codec import encode
 from infrastructure.usage.journal_file import Segment, segment_paths
+from infrastructure.usage.ledger_writer import LedgerWriter
 
 logger = logging.getLogger("switchboard.usage")
 
@@ -52,13 +53,13 @@ class JournalUsageRecorder(UsageRecorder):
         close_timeout_seconds: float = 30.0,
         scan_interval_seconds: float = 10.0,
     ) -> None:
-        self._uow = uow
+        self._ledger = LedgerWriter(
+            uow=uow, batch_size=batch_size, retry_base_seconds=retry_base_seconds, retry_max_seconds=retry_max_seconds
+        )
         self._directory = directory
         self._capacity = capacity
         self._batch_size = batch_size
         self._interval = flush_interval_seconds
-        self._retry_base = retry_base_seconds
-        self._retry_max = retry_max_seconds
         self._close_timeout = close_timeout_seconds
         self._scan_interval = scan_interval_seconds
         self._lines: list[bytes] = []  # the group being filled
@@ -74,18 +75,22 @@ class JournalUsageRecorder(UsageRecorder):
         self._changed = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
         self.journaled = 0  # records synced to the journal so far
-        self.written = 0  # records this recorder stored in the database (its own and taken-over ones)
 
     @property
     def directory(self) -> Path:
         return self._directory
+
+    @property
+    def written(self) -> int:
+        """Records this recorder stored in the database (its own and those it took over)."""
+        return self._ledger.written
 
     async def start(self) -> None:
         """Moves what earlier processes left in the journal into the database (one attempt each; what fails is
         retried by the mover), then starts the background tasks."""
         for segment in await asyncio.to_thread(self._orphans):
             records = await asyncio.to_thread(segment.read)
-            if await self._store(records, attempts=1):
+            if await self._ledger.store(records, attempts=1):
                 logger.info("replayed %d usage records from %s", len(records), segment.path.name)
                 await asyncio.to_thread(segment.delete)
             else:
@@ -108,7 +113,7 @@ class JournalUsageRecorder(UsageRecorder):
             await asyncio.shield(group)  # shared by the group's callers: one of them going away cancels nothing
         except OSError as exc:
             logger.error("the usage journal failed (%r): storing the record directly", exc)
-            if not await self._store([record], attempts=None, deadline=time.monotonic() + self._close_timeout):
+            if not await self._ledger.store([record], deadline=time.monotonic() + self._close_timeout):
                 raise
 
     async def flush(self) -> None:
@@ -226,7 +231,7 @@ class JournalUsageRecorder(UsageRecorder):
             while self._sealed:
                 segment, held = self._sealed[0]
                 records = held if held is not None else await asyncio.to_thread(segment.read)
-                await self._store(records, attempts=None)
+                await self._ledger.store(records)
                 self._sealed.popleft()
                 self._held -= len(held) if held is not None else 0
                 await asyncio.to_thread(segment.delete)
@@ -241,28 +246,3 @@ class JournalUsageRecorder(UsageRecorder):
             if segment is not None:
                 taken.append(segment)
         return taken
-
-    async def _store(self, records: list[UsageRecord], *, attempts: int | None, deadline: float | None = None) -> bool:
-        """Writes ``records`` in batches, retrying with capped backoff (``attempts`` times, ``None``: until done or
-        ``deadline``); whether all were stored."""
-        for start in range(0, len(records), self._batch_size):
-            batch = records[start : start + self._batch_size]
-            attempt = 0
-            while True:
-                try:
-                    async with self._uow() as uow:
-                        await uow.usage.add_many(batch)
-                        await uow.commit()
-                except Exception as exc:
-                    attempt += 1
-                    if (attempts is not None and attempt >= attempts) or (
-                        deadline is not None and time.monotonic() >= deadline
-                    ):
-                        return False
-                    delay = min(self._retry_max, self._retry_base * 2 ** (attempt - 1))
-                    logger.warning("storing %d usage records failed (%r); retrying in %.1f s", len(batch), exc, delay)
-                    await asyncio.sleep(delay)
-                else:
-                    self.written += len(batch)
-                    break
-        return True

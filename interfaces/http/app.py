@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log = get_logger("switchboard.lifecycle")
+        # Before taking traffic: usage records a crashed process left in the journal reach the ledger, so that the
+        # budget counters seeded from it count them.
+        await container.usage_recorder().start()
         start_listening = getattr(container.principal_cache(), "start", None)
         if start_listening is not None:  # other instances' revocations reach this one's auth cache
             await start_listening()
