@@ -166,7 +166,7 @@ class RedisStreamUsageRecorder(UsageRecorder):
             except _REDIS_DOWN as exc:
                 failures += 1
                 self._down.warn(exc, "usage records wait in the stream until Redis answers again")
-                await asyncio.sleep(min(5.0, 0.1 * 2 ** min(failures, 6)))
+                await asyncio.sleep(min(2.0, 0.05 * 2**failures))
 
     async def _create_group(self) -> None:
         try:

@@ -238,6 +238,17 @@ async def test_sigkill_under_load_loses_no_answered_call_on_the_embedded_default
         await _crash_test(tmp_path, _env(tmp_path, upstream, database_url), database_url, upstream)
 
 
+async def _drained_since(database_url: str, answers: Answers, since: float) -> list[tuple[object, ...]]:
+    """The ledger's request ids once every call answered after ``since`` is in it (or 20 s have passed)."""
+    deadline = time.monotonic() + 20
+    while True:
+        rows = await _sql(database_url, "SELECT request_id FROM usage_records")
+        owed = {request_id for request_id, at in answers.at.items() if at > since} - {row[0] for row in rows}
+        if not owed or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.1)
+
+
 # --- Redis killed and restarted, its persistence off --------------------------------------------------------
 
 
@@ -273,7 +284,7 @@ async def test_a_redis_restart_without_persistence_loses_only_what_the_stream_st
     answers = Answers()
     async with postgres_database_factory(migrate=True) as database_url:
         env = _env(tmp_path, upstream, database_url, SWITCHBOARD_REDIS_URL=f"redis://127.0.0.1:{port}/0")
-        with _redis_server(port, tmp_path) as first:
+        with _redis_server(port, tmp_path) as first, contextlib.ExitStack() as second:
             async with switchboard_process(tmp_path, env) as server:
                 _, key = await _sign_up(server.url, database_url)
                 async with _load(server.url, key, answers):
@@ -282,17 +293,10 @@ async def test_a_redis_restart_without_persistence_loses_only_what_the_stream_st
                     first.wait(10)
                     killed = time.monotonic()
                     await _until(answers, len(answers.at) + 40)  # served meanwhile: the journal takes the records
-                    with _redis_server(port, tmp_path):
-                        await _until(answers, len(answers.at) + 40)  # Redis back: the stream again
-                        await asyncio.sleep(MOVE_INTERVAL * 3)
-                deadline = time.monotonic() + 20
-                while True:  # until what must not be lost has arrived: the calls answered once Redis was gone
-                    rows = await _sql(database_url, "SELECT request_id FROM usage_records")
-                    stored = {row[0] for row in rows}
-                    owed = {request_id for request_id, at in answers.at.items() if at > killed + 0.5} - stored
-                    if not owed or time.monotonic() > deadline:
-                        break
-                    await asyncio.sleep(0.1)
+                    second.enter_context(_redis_server(port, tmp_path))
+                    await _until(answers, len(answers.at) + 40)  # Redis back: the stream again
+                rows = await _drained_since(database_url, answers, killed + 0.5)
+    stored = {row[0] for row in rows}
     lost = {request_id: at for request_id, at in answers.at.items() if request_id not in stored}
     after = [request_id for request_id, at in lost.items() if at > killed + 0.5]
     assert after == []  # every call answered once Redis was gone is recorded (journal, then stream)
