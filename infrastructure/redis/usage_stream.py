@@ -49,6 +49,7 @@ if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 return redis.call('XADD', KEYS[1], '*', 'r', ARGV[2])
 """
 _REDIS_DOWN = (RedisError, OSError, TimeoutError)
+FLUSH_CLAIM_SECONDS = 0.5  # a flush waiting longer for entries another consumer holds claims them
 
 
 class RedisStreamUsageRecorder(UsageRecorder):
@@ -116,11 +117,14 @@ class RedisStreamUsageRecorder(UsageRecorder):
         """Returns once every record this instance added is in the database (moved by any instance)."""
         await self._fallback.flush()
         self._ensure_running()
+        started = time.monotonic()
         while self._last_id is not None:
             self._wake.set()
             try:
                 if not await self._redis.xrange(self._key, "-", self._last_id, count=1):
                     return
+                if time.monotonic() - started > FLUSH_CLAIM_SECONDS:  # held by a consumer that stopped: take them
+                    await self._claim(min_idle_ms=int(FLUSH_CLAIM_SECONDS * 1000))
             except _REDIS_DOWN as exc:
                 self._down.warn(exc, "usage records in the stream wait for Redis")
             await asyncio.sleep(0.01)
@@ -138,6 +142,7 @@ class RedisStreamUsageRecorder(UsageRecorder):
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
                 self._task = None
+                await self._give_back()
             await self._fallback.close()
             await self._reader.aclose()
 
@@ -168,6 +173,22 @@ class RedisStreamUsageRecorder(UsageRecorder):
                 self._down.warn(exc, "usage records wait in the stream until Redis answers again")
                 await asyncio.sleep(min(2.0, 0.05 * 2**failures))
 
+    async def _give_back(self) -> None:
+        """Stores what this consumer was delivered and had not acknowledged when it stopped (a read cut short), so
+        that no entry waits ``claim_idle_seconds`` for another instance; what fails waits for that instead."""
+        try:
+            async with asyncio.timeout(self._close_timeout):
+                while True:
+                    reply: Any = await self._reader.xreadgroup(
+                        GROUP, self._consumer, {self._key: "0"}, count=self._batch_size
+                    )
+                    entries = reply[0][1] if reply else []
+                    if not entries:
+                        return
+                    await self._store(entries)
+        except (*_REDIS_DOWN, ResponseError, TimeoutError) as exc:
+            logger.warning("usage records read by this instance are left for another one to claim (%r)", exc)
+
     async def _create_group(self) -> None:
         try:
             await self._reader.xgroup_create(self._key, GROUP, id="0", mkstream=True)
@@ -185,12 +206,13 @@ class RedisStreamUsageRecorder(UsageRecorder):
         await self._store(entries)
         return len(entries)
 
-    async def _claim(self) -> None:
+    async def _claim(self, min_idle_ms: int | None = None) -> None:
         """Takes over entries other consumers read and left unacknowledged for too long, and stores them."""
         cursor: Any = "0-0"
+        idle = self._claim_idle_ms if min_idle_ms is None else min_idle_ms
         while True:
             reply = await self._reader.xautoclaim(
-                self._key, GROUP, self._consumer, min_idle_time=self._claim_idle_ms, start_id=cursor, count=100
+                self._key, GROUP, self._consumer, min_idle_time=idle, start_id=cursor, count=100
             )
             cursor, entries = reply[0], reply[1]
             deleted = reply[2] if len(reply) > 2 else []
