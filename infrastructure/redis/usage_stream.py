@@ -49,6 +49,7 @@ if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 return redis.call('XADD', KEYS[1], '*', 'r', ARGV[2])
 """
 _REDIS_DOWN = (RedisError, OSError, TimeoutError)
+READ_BLOCK_SECONDS = 0.5  # longest a read waits for new entries (and a stopping consumer for its read)
 FLUSH_CLAIM_SECONDS = 0.5  # a flush waiting longer for entries another consumer holds claims them
 
 
@@ -82,6 +83,7 @@ class RedisStreamUsageRecorder(UsageRecorder):
         self._last_id: bytes | None = None  # the newest entry this instance added
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
         self._down = DegradedWarning("usage stream")
         self.streamed = 0  # records appended to the stream
         self.fell_back = 0  # records sent to the journal instead
@@ -139,28 +141,25 @@ class RedisStreamUsageRecorder(UsageRecorder):
             )
         finally:
             if self._task is not None:
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
-                self._task = None
-                await self._give_back()
+                await self._stop_consumer()
             await self._fallback.close()
             await self._reader.aclose()
 
     def _ensure_running(self) -> None:
-        if self._task is None or self._task.done():
+        if (self._task is None or self._task.done()) and not self._stopping:
             self._task = asyncio.get_running_loop().create_task(self._consume(), name="usage-stream-consumer")
 
     async def _consume(self) -> None:
         next_claim = 0.0  # at once: a restarted instance takes over what its predecessor left
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 if time.monotonic() >= next_claim:
                     await self._claim()
                     next_claim = time.monotonic() + self._claim_idle_ms / 1000
                 read = await self._read()
                 failures = 0
-                if 0 < read < self._batch_size:  # a partial batch: let the next one fill
+                if 0 < read < self._batch_size and not self._stopping:  # a partial batch: let the next one fill
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._interval)
@@ -172,6 +171,22 @@ class RedisStreamUsageRecorder(UsageRecorder):
                 failures += 1
                 self._down.warn(exc, "usage records wait in the stream until Redis answers again")
                 await asyncio.sleep(min(2.0, 0.05 * 2**failures))
+
+    async def _stop_consumer(self) -> None:
+        """Lets the consumer finish the batch in hand (its blocking read ends within a second); cancels it only when
+        that takes too long, then stores what it had been delivered."""
+        assert self._task is not None
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), READ_BLOCK_SECONDS + 1)
+        except TimeoutError:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            await self._give_back()
+        except Exception as exc:  # the consumer had failed: nothing in hand
+            logger.warning("the usage stream consumer had stopped: %r", exc)
+        self._task = None
 
     async def _give_back(self) -> None:
         """Stores what this consumer was delivered and had not acknowledged when it stopped (a read cut short), so
@@ -198,7 +213,7 @@ class RedisStreamUsageRecorder(UsageRecorder):
 
     async def _read(self) -> int:
         """Moves one batch of new entries into the database; how many it read."""
-        block_ms = max(1, int(min(self._interval, 1.0) * 1000))
+        block_ms = max(1, int(min(self._interval, READ_BLOCK_SECONDS) * 1000))
         reply: Any = await self._reader.xreadgroup(
             GROUP, self._consumer, {self._key: ">"}, count=self._batch_size, block=block_ms
         )
