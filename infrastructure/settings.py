@@ -222,14 +222,56 @@ class Settings(BaseSettings):
         False, description="Share cached answers between users (default: each user has their own entries)."
     )
     usage_buffer_size: int = Field(
-        10_000, ge=1, description="Usage records held in memory before callers wait for the writer."
+        10_000,
+        ge=1,
+        description=(
+            "Usage records held in memory: waiting for the journal's next fsync (callers wait beyond it), and kept "
+            "for the database writer (beyond it they are read back from the journal)."
+        ),
     )
     usage_batch_size: int = Field(1000, ge=1, le=10_000, description="Usage records written per database statement.")
     usage_flush_interval_seconds: float = Field(
-        1.0, gt=0, le=3600, description="Longest a usage record waits in memory before being written."
+        1.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Longest a durable usage record (in the journal or the Redis stream) waits before being written to the "
+            "database."
+        ),
     )
     usage_close_timeout_seconds: float = Field(
-        30.0, gt=0, le=3600, description="On shutdown, how long to keep retrying unwritten usage records."
+        30.0,
+        gt=0,
+        le=3600,
+        description=(
+            "On shutdown, how long to keep writing usage records to the database; what is left stays in the journal "
+            "or the stream, for the next start or another instance."
+        ),
+    )
+    usage_journal_path: Path | None = Field(
+        None,
+        description=(
+            "Directory of the usage journal (records fsynced before a call is answered, when Redis is not "
+            "configured or does not answer). Unset: `<database file>.usage-journal` beside the SQLite database, "
+            "else `usage-journal` in the working directory. Keep it on a persistent volume."
+        ),
+    )
+    usage_stream_max_length: int = Field(
+        1_000_000,
+        ge=1,
+        description=(
+            "With Redis: usage records the stream may hold while the database is behind or down; beyond it new "
+            "records go to the local journal."
+        ),
+    )
+    usage_claim_idle_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=86_400,
+        description=(
+            "With Redis: how long a usage record read by an instance may stay unstored before another instance "
+            "takes it over (an instance that died mid-batch)."
+        ),
     )
 
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list).")
@@ -347,6 +389,16 @@ class Settings(BaseSettings):
     @property
     def metrics_token_required(self) -> bool:
         return self.metrics_token is not None or (self.environment == "production" and not self.metrics_public)
+
+    @property
+    def usage_journal_directory(self) -> Path:
+        if self.usage_journal_path is not None:
+            return self.usage_journal_path
+        if self.is_sqlite:
+            database = self.database_url.partition("///")[2].split("?", 1)[0]
+            if database and database != ":memory:":
+                return Path(database + ".usage-journal")
+        return Path("usage-journal")
 
     @property
     def is_sqlite(self) -> bool:

@@ -53,7 +53,7 @@ from application.usage.rate_limits import RateLimitDefaults
 from application.usage.response_cache import ResponseCache
 from domain.auth.ports import LoginThrottle, SessionRevocations
 from domain.shared.clock import Clock, SystemClock
-from domain.usage.ports import CompletionCache, RateLimiter, SpendCounter
+from domain.usage.ports import CompletionCache, RateLimiter, SpendCounter, UsageRecorder
 from infrastructure.db.engine import create_engine, create_session_factory
 from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from infrastructure.llm.catalog import load_catalog
@@ -75,6 +75,8 @@ from infrastructure.security.tokens import LEEWAY_SECONDS as TOKEN_LEEWAY_SECOND
 from infrastructure.security.tokens import JwtTokenService, VerificationKey
 from infrastructure.settings import Settings
 from infrastructure.usage.buffered_recorder import BufferedUsageRecorder
+from infrastructure.usage.journal import JournalUsageRecorder
+from infrastructure.usage.ledger_writer import LedgerWriter
 
 if TYPE_CHECKING:  # the Redis client is imported only when a Redis URL is configured
     from redis.asyncio import Redis
@@ -197,6 +199,46 @@ def _login_throttle(settings: Settings, redis: Redis | None, clock: Clock) -> Lo
     return ResilientLoginThrottle(shared=shared, local=local if _fail_open(settings) else None)
 
 
+def _usage_recorder(settings: Settings, uow: UnitOfWorkFactory, redis: Redis | None) -> UsageRecorder:
+    """Durable before a call is answered: in the Redis stream (the local journal when Redis does not answer), or
+    in the local journal without Redis. Only the throwaway in-memory database keeps records in memory."""
+    if settings.database_url == MEMORY_DATABASE_URL:
+        return BufferedUsageRecorder(
+            uow=uow,
+            capacity=settings.usage_buffer_size,
+            batch_size=settings.usage_batch_size,
+            flush_interval_seconds=settings.usage_flush_interval_seconds,
+            close_timeout_seconds=settings.usage_close_timeout_seconds,
+        )
+    journal = JournalUsageRecorder(
+        uow=uow,
+        directory=settings.usage_journal_directory,
+        capacity=settings.usage_buffer_size,
+        batch_size=settings.usage_batch_size,
+        flush_interval_seconds=settings.usage_flush_interval_seconds,
+        close_timeout_seconds=settings.usage_close_timeout_seconds,
+    )
+    if redis is None or settings.redis_url is None:
+        return journal
+    from infrastructure.redis.client import create_redis
+    from infrastructure.redis.usage_stream import RedisStreamUsageRecorder
+
+    # The consumer's blocking reads get connections of their own, with room for the block in their timeout.
+    reader = create_redis(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds + 2, max_connections=4)
+    return RedisStreamUsageRecorder(
+        redis=redis,
+        reader=reader,
+        prefix=settings.redis_key_prefix,
+        ledger=LedgerWriter(uow=uow, batch_size=settings.usage_batch_size),
+        fallback=journal,
+        batch_size=settings.usage_batch_size,
+        flush_interval_seconds=settings.usage_flush_interval_seconds,
+        max_length=settings.usage_stream_max_length,
+        claim_idle_seconds=settings.usage_claim_idle_seconds,
+        close_timeout_seconds=settings.usage_close_timeout_seconds,
+    )
+
+
 def _rate_limit_defaults(settings: Settings) -> RateLimitDefaults:
     return RateLimitDefaults(
         key_requests_per_minute=settings.rate_limit_key_rpm,
@@ -265,14 +307,7 @@ class Container(containers.DeclarativeContainer):
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis)
     rate_limit_defaults = providers.Singleton(_rate_limit_defaults, settings)
     spend_counter = providers.Singleton(_spend_counter, settings, redis)
-    usage_recorder = providers.Singleton(
-        BufferedUsageRecorder,
-        uow=uow,
-        capacity=settings.provided.usage_buffer_size,
-        batch_size=settings.provided.usage_batch_size,
-        flush_interval_seconds=settings.provided.usage_flush_interval_seconds,
-        close_timeout_seconds=settings.provided.usage_close_timeout_seconds,
-    )
+    usage_recorder = providers.Singleton(_usage_recorder, settings, uow, redis)
     budgets = providers.Singleton(Budgets, counter=spend_counter, uow=uow, clock=clock, fail_open=fail_open)
     meter = providers.Singleton(
         Meter,
@@ -358,9 +393,9 @@ class Container(containers.DeclarativeContainer):
 
 
 async def close_resources(container: Container) -> None:
-    """Closes what the container opened, in order: settlements still running, then the usage buffer (written to
-    the database), the provider clients, Redis and the health checks' Redis client, the database pool; and flushes
-    the spans still buffered."""
+    """Closes what the container opened, in order: settlements still running, then the usage recorder (what it
+    holds written to the database, or left durable for the next start), the provider clients, Redis and the health
+    checks' Redis client, the database pool; and flushes the spans still buffered."""
     try:
         await container.model_call().drain()
         await container.usage_recorder().close()

@@ -2,8 +2,9 @@
 
 Each (user or key, month) has a counter in the ``SpendCounter`` (in memory, or Redis shared by every instance). A
 counter is seeded once from the ledger (a SUM over the month) the first time it is needed, then only incremented as
-calls are charged. Charging happens before the usage record enters the buffer, so a seed never counts a record the
-counter will also be incremented by.
+calls are charged. A call's charge and its usage record are settled together (``Meter.settle``): a counter first
+met by a charge (no budget on it, so not seeded at admission) may, rarely, be seeded from a ledger that already holds
+that very call and so count it twice.
 
 Admission *holds* a call's most possible cost (``reserve``) on every budget that has a limit, atomically across
 instances: a call is let in only when the spend plus the holds of the calls in flight plus its own leaves the budget
@@ -15,6 +16,7 @@ overshoot is bounded by the error of one call's estimate. A hold of an instance 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import uuid
 from collections.abc import Sequence
@@ -86,19 +88,21 @@ class Budgets:
 
     async def charge(self, principal: Principal, micros: int, hold: Hold | None = None) -> None:
         """Adds a call's cost to the user's and the key's counters (seeding a counter met for the first time), and
-        releases the call's hold."""
-        releasing = self._counter.release(hold.keys, hold.id) if hold is not None else None
+        releases the call's hold; both at once (with Redis, in the same round trip)."""
+        work = [self._counter.release(hold.keys, hold.id)] if hold is not None else []
         if micros > 0:
-            period = BudgetPeriod.containing(self._clock.now())
-            subjects = [(kind, subject_id) for kind, subject_id, _ in _subjects(principal)]
-            keys = [_counter_key(kind, subject_id, period) for kind, subject_id in subjects]
-            existed = await self._counter.add(keys, micros)
-            for (kind, subject_id), key, found in zip(subjects, keys, existed, strict=True):
-                if not found:
-                    await self._seed(kind, subject_id, period)
-                    await self._counter.add([key], micros)
-        if releasing is not None:
-            await releasing
+            work.append(self._add(principal, micros))
+        await asyncio.gather(*work)
+
+    async def _add(self, principal: Principal, micros: int) -> None:
+        period = BudgetPeriod.containing(self._clock.now())
+        subjects = [(kind, subject_id) for kind, subject_id, _ in _subjects(principal)]
+        keys = [_counter_key(kind, subject_id, period) for kind, subject_id in subjects]
+        existed = await self._counter.add(keys, micros)
+        for (kind, subject_id), key, found in zip(subjects, keys, existed, strict=True):
+            if not found:
+                await self._seed(kind, subject_id, period)
+                await self._counter.add([key], micros)
 
     async def status(self, principal: Principal) -> list[BudgetStatus]:
         """The caller's budgets this month: limit, spent and remaining (``None`` limit: no budget set).

@@ -5,8 +5,8 @@ prompt plus ``max_tokens`` at the prices of the dearest deployment that may serv
 otherwise holds (``BudgetExceeded``), or a tokens-per-minute policy without room for the prompt plus the most the
 answer may take (``LimitExceeded``). ``settle`` runs once per call however it ended: it charges the real cost to the
 budgets and releases the hold, gives back (or takes) the difference between the tokens reserved and those used, and
-hands one ``UsageRecord`` to the recorder. Settling never raises for a limiter or counter that is down: the call
-happened, and its record matters more.
+hands one ``UsageRecord`` to the recorder, all at once (with Redis, in one round trip). Settling never raises for a
+limiter or counter that is down: the call happened, and its record matters more.
 """
 
 from __future__ import annotations
@@ -141,13 +141,17 @@ class Meter:
         updates = [self._budgets.charge(context.principal, cost, admission.hold)]
         if admission.limits and used != admission.reserved_tokens:
             updates.append(self._limiter.adjust(admission.limits, used - admission.reserved_tokens, admission.at_ms))
-        # Together: with a shared Redis both counters go in one round trip.
-        for result in await asyncio.gather(*updates, return_exceptions=True):
+        # All together: with a shared Redis the counters and the usage record go in one script run, one round trip,
+        # so a crash leaves both or neither and the counters are never ahead of the ledger.
+        record = self._recorder.record(self._record(admission, request, context, outcome, cost))
+        recorded, *counted = await asyncio.gather(record, *updates, return_exceptions=True)
+        for result in counted:
             if isinstance(result, Exception):  # the call happened: its record matters more than the counters
                 self._uncounted.warn(result, "a call's cost or tokens were not counted against the limits")
             elif isinstance(result, BaseException):
                 raise result
-        await self._recorder.record(self._record(admission, request, context, outcome, cost))
+        if isinstance(recorded, BaseException):
+            raise recorded
 
     def _price_spec(self, completion: Completion, fallback: ModelSpec | None) -> ModelSpec | None:
         """The deployment that served the call (after fallbacks and A/B), whose prices apply."""

@@ -38,8 +38,12 @@ class UsageRepository(abc.ABC):
 
 
 class UsageRecorder(abc.ABC):
-    """Where the gateway hands each usage record. Buffered: ``record`` returns once the record is accepted (it may
-    wait for room, never drops it); records reach the ledger in batches, and all of them on ``close``."""
+    """Where the gateway hands each usage record. ``record`` returns once the record is accepted: for the durable
+    adapters, once it would survive the process being killed (fsynced to a journal, or acknowledged by Redis); it may
+    wait for room, never drops it. Records reach the ledger in batches, idempotently on their id."""
+
+    async def start(self) -> None:  # noqa: B027 - a default: most recorders have nothing to recover
+        """Before the first record: recovers what an earlier process left undelivered, starts background work."""
 
     @abc.abstractmethod
     async def record(self, record: UsageRecord) -> None: ...

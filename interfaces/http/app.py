@@ -45,6 +45,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log = get_logger("switchboard.lifecycle")
+        # Before taking traffic: usage records a crashed process left in the journal reach the ledger, so that the
+        # budget counters seeded from it count them.
+        await container.usage_recorder().start()
         # Other instances' revocations and log-outs reach this one's auth cache and session denylist.
         for listener in (container.principal_cache(), container.session_revocations()):
             start_listening = getattr(listener, "start", None)

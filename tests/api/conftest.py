@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +31,8 @@ def make_settings(**overrides: Any) -> Settings:
         "argon2_memory_kib": 8,
         "argon2_parallelism": 1,
         "_env_file": None,
+        # Never the working directory (the repository): a journal of its own per settings, as on a host.
+        "usage_journal_path": Path(tempfile.mkdtemp(prefix="sb-usage-journal-")),
     }
     values.update(overrides)
     return Settings(**values)

@@ -1,13 +1,17 @@
-"""Fakes of the usage ports: a recorder that keeps records in a list, a limiter whose backend is down."""
+"""Fakes of the usage ports: a recorder that keeps records in a list, a limiter whose backend is down, a database
+that can be taken down."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
+from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.shared.errors import DependencyUnavailable
-from domain.usage.model import UsageRecord
+from domain.usage.model import UsageQuery, UsageRecord
 from domain.usage.ports import CompletionCache, HoldResult, RateLimiter, SpendCounter, UsageRecorder
 from domain.usage.rate_limits import RateDecision, RateLimit
+from infrastructure.memory.unit_of_work import InMemoryUnitOfWork, InMemoryUnitOfWorkFactory
 
 
 class ListRecorder(UsageRecorder):
@@ -59,3 +63,28 @@ class DownCompletionCache(CompletionCache):
 
     async def put(self, key, completion, ttl_seconds):  # type: ignore[no-untyped-def]
         raise DependencyUnavailable("response cache: Redis is unreachable")
+
+
+class DownUnitOfWork(InMemoryUnitOfWork):
+    async def _begin(self) -> None:
+        raise ConnectionRefusedError("database is down")
+
+
+class SwitchableDatabase(UnitOfWorkFactory):
+    """The in-memory database, which a test can take down and bring back; counts the batches written."""
+
+    def __init__(self) -> None:
+        self.memory = InMemoryUnitOfWorkFactory()
+        self.down = False
+        self.attempts = 0
+
+    def __call__(self) -> UnitOfWork:
+        self.attempts += 1
+        return DownUnitOfWork(self.memory.store) if self.down else self.memory()
+
+    async def stored(self) -> int:
+        async with self.memory() as uow:
+            [totals] = await uow.usage.summarize(
+                UsageQuery(since=datetime(2000, 1, 1, tzinfo=UTC), until=datetime.now(UTC) + timedelta(days=1))
+            )
+        return totals.requests

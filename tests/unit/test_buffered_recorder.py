@@ -6,41 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
-from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from domain.usage.model import UsageQuery, UsageRecord
-from infrastructure.memory.unit_of_work import InMemoryUnitOfWork, InMemoryUnitOfWorkFactory
+from domain.usage.model import UsageRecord
 from infrastructure.usage.buffered_recorder import BufferedUsageRecorder
+from tests.fakes.usage import SwitchableDatabase
 
 pytestmark = pytest.mark.unit
-
-
-class DownUnitOfWork(InMemoryUnitOfWork):
-    async def _begin(self) -> None:
-        raise ConnectionRefusedError("database is down")
-
-
-class SwitchableDatabase(UnitOfWorkFactory):
-    """The in-memory database, which a test can take down and bring back; counts the batches written."""
-
-    def __init__(self) -> None:
-        self.memory = InMemoryUnitOfWorkFactory()
-        self.down = False
-        self.attempts = 0
-
-    def __call__(self) -> UnitOfWork:
-        self.attempts += 1
-        return DownUnitOfWork(self.memory.store) if self.down else self.memory()
-
-    async def stored(self) -> int:
-        async with self.memory() as uow:
-            [totals] = await uow.usage.summarize(
-                UsageQuery(since=datetime(2000, 1, 1, tzinfo=UTC), until=datetime.now(UTC) + timedelta(days=1))
-            )
-        return totals.requests
 
 
 def record() -> UsageRecord:
