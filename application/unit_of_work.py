@@ -9,6 +9,7 @@ from typing import Self
 from domain.audit.ports import AuditLog
 from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepository
 from domain.chat.ports import ConversationRepository
+from domain.files.ports import FileRepository
 from domain.idempotency.ports import IdempotencyRepository
 from domain.usage.ports import UsageRepository
 
@@ -27,6 +28,7 @@ class UnitOfWork(abc.ABC):
     usage: UsageRepository
     idempotency: IdempotencyRepository
     audit_log: AuditLog
+    files: FileRepository
 
     async def __aenter__(self) -> Self:
         await self._begin()

@@ -165,6 +165,20 @@ class Settings(BaseSettings):
         86_400, ge=60, le=30 * 86_400, description="How long a response is kept for replays of its Idempotency-Key."
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 above).")
+    files_max_bytes: int = Field(
+        104_857_600, ge=1, description="Largest file `POST /v1/files` accepts, in bytes (413 in OpenAI's shape above)."
+    )
+    file_storage: Literal["auto", "database", "filesystem"] = Field(
+        "auto",
+        description=(
+            "Where file contents live: `database` (a table; every instance reads them), `filesystem` (a directory, "
+            "`SWITCHBOARD_FILE_STORAGE_PATH`; shared by instances only on a shared volume), `auto`: the filesystem "
+            "for SQLite, the database otherwise (in memory for `memory://`)."
+        ),
+    )
+    file_storage_path: Path | None = Field(
+        None, description="The directory of the `filesystem` file storage; unset: `files/` beside the SQLite file."
+    )
 
     redis_url: str | None = Field(
         None,

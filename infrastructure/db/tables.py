@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -231,3 +232,27 @@ idempotency_keys = Table(
 )
 
 UQ_IDEMPOTENCY_KEYS_USER_ID_KEY = "uq_idempotency_keys_user_id_key"
+
+
+files = Table(
+    "files",
+    metadata,
+    _id(),
+    _owner("owner_id", "users"),
+    Column("filename", String(255), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("size_bytes", BigInteger(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    # A user's pages, in either order.
+    Index(None, "owner_id", "created_at", "id"),
+)
+
+# The bytes of files when the database is the blob store (``SqlAlchemyBlobStore``); keyed by the file's id. No
+# foreign key: a blob is written before its metadata commits.
+file_blobs = Table(
+    "file_blobs",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("data", LargeBinary(), nullable=False),
+)

@@ -25,6 +25,7 @@ from infrastructure.db.repositories.auth import (
     SqlAlchemyUserRepository,
 )
 from infrastructure.db.repositories.chat import SqlAlchemyConversationRepository
+from infrastructure.db.repositories.files import SqlAlchemyFileRepository
 from infrastructure.db.repositories.idempotency import SqlAlchemyIdempotencyRepository
 from infrastructure.db.repositories.usage import SqlAlchemyUsageRepository
 
@@ -67,6 +68,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.conversations = SqlAlchemyConversationRepository(session)
         self.usage = SqlAlchemyUsageRepository(session)
         self.idempotency = SqlAlchemyIdempotencyRepository(session)
+        self.files = SqlAlchemyFileRepository(session)
         self._audit = SqlAlchemyAuditLog(session)
         self.audit_log = self._audit
 

@@ -18,6 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, User
 from domain.chat.model import Conversation, Message
+from domain.files.model import StoredFile
 from domain.idempotency.model import IdempotencyRecord
 from domain.shared.errors import Conflict, NotFound
 from domain.usage.model import UsageRecord
@@ -47,6 +48,7 @@ class InMemoryStore:
         self.usage_records: dict[uuid.UUID, UsageRecord] = {}
         self.idempotency: dict[uuid.UUID, IdempotencyRecord] = {}
         self.audit_log: dict[uuid.UUID, AuditEntry] = {}
+        self.files: dict[uuid.UUID, StoredFile] = {}
         self.commits = 0
 
 
@@ -116,6 +118,7 @@ class Transaction:
         self.usage_records = Table(store.usage_records)
         self.idempotency = Table(store.idempotency)
         self.audit_log = Table(store.audit_log)
+        self.files = Table(store.files)
         self.closed = False
 
     def check_open(self) -> None:
@@ -153,6 +156,7 @@ class Transaction:
             self.usage_records,
             self.idempotency,
             self.audit_log,
+            self.files,
         )
 
     def _check_unique_emails(self) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.audit.model import AuditEntry
+from infrastructure.memory.files import InMemoryFileRepository
 from infrastructure.memory.repositories import (
     InMemoryApiKeyRepository,
     InMemoryAuditLog,
@@ -41,6 +42,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.conversations = InMemoryConversationRepository(transaction)
         self.usage = InMemoryUsageRepository(transaction)
         self.idempotency = InMemoryIdempotencyRepository(transaction)
+        self.files = InMemoryFileRepository(transaction)
         self._audit = InMemoryAuditLog(transaction)
         self.audit_log = self._audit
 

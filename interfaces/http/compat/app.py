@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from interfaces.http.compat import anthropic, models, openai
+from interfaces.http.compat import anthropic, files, models, openai
 from interfaces.http.compat.errors import EXCEPTION_HANDLERS
 
 PREFIX = "/v1"
@@ -22,6 +22,11 @@ def create_compat_app() -> Starlette:
     routes = [
         Route("/chat/completions", openai.create_chat_completion, methods=["POST"]),
         Route("/embeddings", openai.create_embeddings, methods=["POST"]),
+        Route("/files", files.upload_file, methods=["POST"]),
+        Route("/files", files.list_files, methods=["GET"]),
+        Route("/files/{file_id}", files.retrieve_file, methods=["GET"]),
+        Route("/files/{file_id}", files.delete_file, methods=["DELETE"]),
+        Route("/files/{file_id}/content", files.file_content, methods=["GET"]),
         Route("/messages", anthropic.create_message, methods=["POST"]),
         Route("/models", models.list_models, methods=["GET"]),
         Route("/models/{model_id:path}", models.get_model, methods=["GET"]),
