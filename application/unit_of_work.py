@@ -11,6 +11,7 @@ from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepo
 from domain.chat.ports import ConversationRepository
 from domain.files.ports import FileRepository
 from domain.idempotency.ports import IdempotencyRepository
+from domain.jobs.ports import JobOutbox
 from domain.usage.ports import UsageRepository
 
 
@@ -29,6 +30,7 @@ class UnitOfWork(abc.ABC):
     idempotency: IdempotencyRepository
     audit_log: AuditLog
     files: FileRepository
+    jobs: JobOutbox
 
     async def __aenter__(self) -> Self:
         await self._begin()

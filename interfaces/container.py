@@ -57,6 +57,7 @@ from infrastructure.db.engine import create_engine, create_session_factory
 from infrastructure.db.repositories.files import SqlAlchemyBlobStore
 from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from infrastructure.files.filesystem import FilesystemBlobStore
+from infrastructure.jobs.in_process import InProcessJobQueue
 from infrastructure.llm.catalog import load_catalog
 from infrastructure.llm.registry import build_router
 from infrastructure.memory.completion_cache import InMemoryCompletionCache
@@ -112,11 +113,16 @@ def _readiness(settings: Settings, engine: AsyncEngine | None) -> Readiness:
     )
 
 
-def _uow_factory(settings: Settings, engine: AsyncEngine | None, security_log: SecurityLog) -> UnitOfWorkFactory:
-    # Audit entries reach the security log once their transaction has committed.
+def _uow_factory(
+    settings: Settings, engine: AsyncEngine | None, security_log: SecurityLog, job_queue: InProcessJobQueue
+) -> UnitOfWorkFactory:
+    # Audit entries reach the security log once their transaction has committed. Jobs go to procrastinate's table
+    # in the transaction on PostgreSQL, to the in-process queue after the commit otherwise.
     if engine is None:
-        return InMemoryUnitOfWorkFactory(on_audit=security_log.admin_changes)
-    return SqlAlchemyUnitOfWorkFactory(create_session_factory(engine), on_audit=security_log.admin_changes)
+        return InMemoryUnitOfWorkFactory(on_audit=security_log.admin_changes, job_queue=job_queue)
+    return SqlAlchemyUnitOfWorkFactory(
+        create_session_factory(engine), on_audit=security_log.admin_changes, job_queue=job_queue
+    )
 
 
 def _blob_store(settings: Settings, engine: AsyncEngine | None) -> BlobStore:
@@ -236,7 +242,8 @@ class Container(containers.DeclarativeContainer):
     # each injection a Future to await on the request path. ``close_resources`` disposes of the pool instead.
     engine = providers.Singleton(_engine, settings, tracing)
     readiness = providers.Singleton(_readiness, settings, engine)
-    uow = providers.Singleton(_uow_factory, settings, engine, security_log)
+    job_queue = providers.Singleton(InProcessJobQueue)  # the embedded default's; PostgreSQL's is procrastinate
+    uow = providers.Singleton(_uow_factory, settings, engine, security_log, job_queue)
 
     hasher = providers.Singleton(
         Argon2PasswordHasher,

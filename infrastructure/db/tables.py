@@ -41,6 +41,12 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Whether Alembic compares this name with ``metadata``: not procrastinate's tables (the job queue's schema
+    comes from its own revision, ``0006_procrastinate_job_queue``)."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """``DateTime(timezone=True)`` that only accepts aware values and always returns aware UTC.
 
