@@ -9,7 +9,9 @@ from typing import Self
 from domain.audit.ports import AuditLog
 from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepository
 from domain.chat.ports import ConversationRepository
+from domain.files.ports import FileRepository
 from domain.idempotency.ports import IdempotencyRepository
+from domain.jobs.ports import JobOutbox
 from domain.responses.ports import ResponseRepository
 from domain.usage.ports import UsageRepository
 
@@ -29,6 +31,8 @@ class UnitOfWork(abc.ABC):
     idempotency: IdempotencyRepository
     audit_log: AuditLog
     responses: ResponseRepository
+    files: FileRepository
+    jobs: JobOutbox
 
     async def __aenter__(self) -> Self:
         await self._begin()

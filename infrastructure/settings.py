@@ -189,6 +189,20 @@ class Settings(BaseSettings):
     keep_alive_timeout_seconds: int = Field(
         5, ge=1, le=300, description="How long an idle keep-alive connection is kept open between requests."
     )
+    files_max_bytes: int = Field(
+        104_857_600, ge=1, description="Largest file `POST /v1/files` accepts, in bytes (413 in OpenAI's shape above)."
+    )
+    file_storage: Literal["auto", "database", "filesystem"] = Field(
+        "auto",
+        description=(
+            "Where file contents live: `database` (a table; every instance reads them), `filesystem` (a directory, "
+            "`SWITCHBOARD_FILE_STORAGE_PATH`; shared by instances only on a shared volume), `auto`: the filesystem "
+            "for SQLite, the database otherwise (in memory for `memory://`)."
+        ),
+    )
+    file_storage_path: Path | None = Field(
+        None, description="The directory of the `filesystem` file storage; unset: `files/` beside the SQLite file."
+    )
 
     redis_url: str | None = Field(
         None,

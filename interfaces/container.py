@@ -35,6 +35,10 @@ from application.compat.count_tokens import CountTokens
 from application.compat.create_completion import CreateCompletion
 from application.compat.create_embeddings import CreateEmbeddings
 from application.compat.stream_completion import StreamCompletion
+from application.files.delete_file import DeleteFile
+from application.files.get_file import GetFile, GetFileContent
+from application.files.list_files import ListFiles
+from application.files.upload_file import UploadFile
 from application.idempotency.guard import IdempotencyGuard
 from application.llm.model_call import ModelCall
 from application.models.get_model import GetModel
@@ -52,13 +56,18 @@ from application.usage.metering import Meter
 from application.usage.rate_limits import RateLimitDefaults
 from application.usage.response_cache import ResponseCache
 from domain.auth.ports import LoginThrottle, SessionRevocations
+from domain.files.ports import BlobStore
 from domain.shared.clock import Clock, SystemClock
 from domain.usage.ports import CompletionCache, RateLimiter, SpendCounter, UsageRecorder
 from infrastructure.db.engine import create_engine, create_session_factory
+from infrastructure.db.repositories.files import SqlAlchemyBlobStore
 from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from infrastructure.files.filesystem import FilesystemBlobStore
+from infrastructure.jobs.in_process import InProcessJobQueue
 from infrastructure.llm.catalog import load_catalog
 from infrastructure.llm.registry import build_router
 from infrastructure.memory.completion_cache import InMemoryCompletionCache
+from infrastructure.memory.files import InMemoryBlobStore
 from infrastructure.memory.login_throttle import InMemoryLoginThrottle
 from infrastructure.memory.rate_limiter import InMemoryRateLimiter
 from infrastructure.memory.session_revocations import InMemorySessionRevocations
@@ -115,11 +124,32 @@ def _readiness(settings: Settings, engine: AsyncEngine | None) -> Readiness:
     )
 
 
-def _uow_factory(settings: Settings, engine: AsyncEngine | None, security_log: SecurityLog) -> UnitOfWorkFactory:
-    # Audit entries reach the security log once their transaction has committed.
+def _uow_factory(
+    settings: Settings, engine: AsyncEngine | None, security_log: SecurityLog, job_queue: InProcessJobQueue
+) -> UnitOfWorkFactory:
+    # Audit entries reach the security log once their transaction has committed. Jobs go to procrastinate's table
+    # in the transaction on PostgreSQL, to the in-process queue after the commit otherwise.
     if engine is None:
-        return InMemoryUnitOfWorkFactory(on_audit=security_log.admin_changes)
-    return SqlAlchemyUnitOfWorkFactory(create_session_factory(engine), on_audit=security_log.admin_changes)
+        return InMemoryUnitOfWorkFactory(on_audit=security_log.admin_changes, job_queue=job_queue)
+    return SqlAlchemyUnitOfWorkFactory(
+        create_session_factory(engine), on_audit=security_log.admin_changes, job_queue=job_queue
+    )
+
+
+def _blob_store(settings: Settings, engine: AsyncEngine | None) -> BlobStore:
+    """Where file contents live (``file_storage``): ``auto`` is a directory beside a SQLite file (the embedded
+    default), the database's ``file_blobs`` table otherwise, and a dict for the ``memory://`` backend."""
+    storage = settings.file_storage
+    if storage == "auto":
+        if engine is None:
+            return InMemoryBlobStore()
+        storage = "filesystem" if engine.dialect.name == "sqlite" else "database"
+    if storage == "filesystem":
+        directory = settings.file_storage_path or data_directory(settings.database_url, None) / "files"
+        return FilesystemBlobStore(directory)
+    if engine is None:
+        return InMemoryBlobStore()
+    return SqlAlchemyBlobStore(create_session_factory(engine))
 
 
 def _redis(settings: Settings) -> Redis | None:
@@ -276,7 +306,8 @@ class Container(containers.DeclarativeContainer):
     # each injection a Future to await on the request path. ``close_resources`` disposes of the pool instead.
     engine = providers.Singleton(_engine, settings, tracing)
     readiness = providers.Singleton(_readiness, settings, engine)
-    uow = providers.Singleton(_uow_factory, settings, engine, security_log)
+    job_queue = providers.Singleton(InProcessJobQueue)  # the embedded default's; PostgreSQL's is procrastinate
+    uow = providers.Singleton(_uow_factory, settings, engine, security_log, job_queue)
 
     hasher = providers.Singleton(
         Argon2PasswordHasher,
@@ -390,6 +421,15 @@ class Container(containers.DeclarativeContainer):
     get_response = providers.Factory(GetResponse, uow=uow)
     delete_response = providers.Factory(DeleteResponse, uow=uow)
     count_input_tokens = providers.Factory(CountInputTokens, uow=uow, model_call=model_call, clock=clock)
+
+    blob_store = providers.Singleton(_blob_store, settings, engine)
+    upload_file = providers.Factory(
+        UploadFile, uow=uow, blobs=blob_store, clock=clock, max_bytes=settings.provided.files_max_bytes
+    )
+    list_files = providers.Factory(ListFiles, uow=uow, clock=clock)
+    get_file = providers.Factory(GetFile, uow=uow, clock=clock)
+    get_file_content = providers.Factory(GetFileContent, uow=uow, blobs=blob_store, clock=clock)
+    delete_file = providers.Factory(DeleteFile, uow=uow, blobs=blob_store, clock=clock)
 
 
 async def close_resources(container: Container) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import RowMapping
 from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, Role, Scope, User
 from domain.chat.model import Conversation, Message, MessageStatus
+from domain.files.model import FilePurpose, StoredFile
 from domain.idempotency.model import IdempotencyRecord, RecordState, StoredResponse
 from domain.llm.model import ChatRole, FinishReason
 from domain.usage.model import Limits, UsageRecord, UsageStatus
@@ -272,4 +273,28 @@ def audit_entry_from_row(row: Row) -> AuditEntry:
         before=row["before"],
         after=row["after"],
         request_id=row["request_id"],
+    )
+
+
+def file_values(file: StoredFile) -> dict[str, Any]:
+    return {
+        "id": file.id,
+        "owner_id": file.owner_id,
+        "filename": file.filename,
+        "purpose": file.purpose.value,
+        "size_bytes": file.size_bytes,
+        "created_at": file.created_at,
+        "expires_at": file.expires_at,
+    }
+
+
+def file_from_row(row: Row) -> StoredFile:
+    return StoredFile(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        filename=row["filename"],
+        purpose=FilePurpose(row["purpose"]),
+        size_bytes=row["size_bytes"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
     )

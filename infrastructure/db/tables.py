@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -38,6 +39,12 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Whether Alembic compares this name with ``metadata``: not procrastinate's tables (the job queue's schema
+    comes from its own revision, ``0007_procrastinate_job_queue``)."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -257,4 +264,27 @@ responses = Table(
     Column("error_message", Text(), nullable=True),
     Column("settings", Text(), nullable=False),
     Index(None, "user_id", "created_at"),  # a user's responses; also serves the cascade from users
+)
+
+files = Table(
+    "files",
+    metadata,
+    _id(),
+    _owner("owner_id", "users"),
+    Column("filename", String(255), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("size_bytes", BigInteger(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    # A user's pages, in either order.
+    Index(None, "owner_id", "created_at", "id"),
+)
+
+# The bytes of files when the database is the blob store (``SqlAlchemyBlobStore``); keyed by the file's id. No
+# foreign key: a blob is written before its metadata commits.
+file_blobs = Table(
+    "file_blobs",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("data", LargeBinary(), nullable=False),
 )

@@ -25,9 +25,12 @@ from infrastructure.db.repositories.auth import (
     SqlAlchemyUserRepository,
 )
 from infrastructure.db.repositories.chat import SqlAlchemyConversationRepository
+from infrastructure.db.repositories.files import SqlAlchemyFileRepository
 from infrastructure.db.repositories.idempotency import SqlAlchemyIdempotencyRepository
 from infrastructure.db.repositories.responses import SqlAlchemyResponseRepository
 from infrastructure.db.repositories.usage import SqlAlchemyUsageRepository
+from infrastructure.jobs.in_process import InProcessJobQueue, PendingJobs
+from infrastructure.jobs.procrastinate_queue import ProcrastinateJobOutbox
 
 logger = logging.getLogger(__name__)
 DATABASE_UNAVAILABLE = "the database is unavailable; try again shortly"
@@ -48,14 +51,20 @@ AuditListener = Callable[[Sequence[AuditEntry]], None]
 
 
 class SqlAlchemyUnitOfWork(UnitOfWork):
-    """``on_audit`` hears of the audit entries of each commit, after it succeeded (the security log)."""
+    """``on_audit`` hears of the audit entries of each commit, after it succeeded (the security log). Jobs go to
+    procrastinate's table in the same transaction on PostgreSQL, and to ``job_queue`` after the commit elsewhere."""
 
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], on_audit: AuditListener | None = None
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        on_audit: AuditListener | None = None,
+        job_queue: InProcessJobQueue | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._session: AsyncSession | None = None
         self._on_audit = on_audit
+        self._job_queue = job_queue
+        self._pending: PendingJobs | None = None
 
     async def _begin(self) -> None:
         if self._session is not None:
@@ -69,8 +78,13 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.usage = SqlAlchemyUsageRepository(session)
         self.idempotency = SqlAlchemyIdempotencyRepository(session)
         self.responses = SqlAlchemyResponseRepository(session)
+        self.files = SqlAlchemyFileRepository(session)
         self._audit = SqlAlchemyAuditLog(session)
         self.audit_log = self._audit
+        if session.get_bind().dialect.name == "postgresql":
+            self.jobs = ProcrastinateJobOutbox(session)
+        else:
+            self._pending = self.jobs = PendingJobs(self._job_queue)
 
     async def __aexit__(
         self,
@@ -94,11 +108,15 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         if self._session is None:
             raise RuntimeError("commit outside an open unit of work")
         await self._session.commit()
+        if self._pending is not None:
+            self._pending.publish()
         entries, self._audit.added = self._audit.added, []
         if entries and self._on_audit is not None:
             self._on_audit(entries)
 
     async def rollback(self) -> None:
+        if self._pending is not None:
+            self._pending.discard()
         if self._session is not None:
             await self._session.rollback()
 
@@ -111,10 +129,15 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
 class SqlAlchemyUnitOfWorkFactory(UnitOfWorkFactory):
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], *, on_audit: AuditListener | None = None
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        on_audit: AuditListener | None = None,
+        job_queue: InProcessJobQueue | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._on_audit = on_audit
+        self.job_queue = job_queue
 
     def __call__(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self._session_factory, self._on_audit)
+        return SqlAlchemyUnitOfWork(self._session_factory, self._on_audit, self.job_queue)

@@ -18,6 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, User
 from domain.chat.model import Conversation, Message
+from domain.files.model import StoredFile
 from domain.idempotency.model import IdempotencyRecord
 from domain.responses.model import ResponseRecord
 from domain.shared.errors import Conflict, NotFound
@@ -49,6 +50,7 @@ class InMemoryStore:
         self.idempotency: dict[uuid.UUID, IdempotencyRecord] = {}
         self.audit_log: dict[uuid.UUID, AuditEntry] = {}
         self.responses: dict[uuid.UUID, ResponseRecord] = {}
+        self.files: dict[uuid.UUID, StoredFile] = {}
         self.commits = 0
 
 
@@ -119,6 +121,7 @@ class Transaction:
         self.idempotency = Table(store.idempotency)
         self.audit_log = Table(store.audit_log)
         self.responses = Table(store.responses)
+        self.files = Table(store.files)
         self.closed = False
 
     def check_open(self) -> None:
@@ -157,6 +160,7 @@ class Transaction:
             self.idempotency,
             self.audit_log,
             self.responses,
+            self.files,
         )
 
     def _check_unique_emails(self) -> None:

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.audit.model import AuditEntry
+from infrastructure.jobs.in_process import InProcessJobQueue, PendingJobs
+from infrastructure.memory.files import InMemoryFileRepository
 from infrastructure.memory.repositories import (
     InMemoryApiKeyRepository,
     InMemoryAuditLog,
@@ -25,11 +27,14 @@ AuditListener = Callable[[Sequence[AuditEntry]], None]
 class InMemoryUnitOfWork(UnitOfWork):
     """Writes go to a private overlay and reach the store only on ``commit``; ``commits`` counts them."""
 
-    def __init__(self, store: InMemoryStore, on_audit: AuditListener | None = None) -> None:
+    def __init__(
+        self, store: InMemoryStore, on_audit: AuditListener | None = None, job_queue: InProcessJobQueue | None = None
+    ) -> None:
         self.store = store
         self.commits = 0
         self._transaction: Transaction | None = None
         self._on_audit = on_audit
+        self.jobs = self._pending = PendingJobs(job_queue)
 
     async def _begin(self) -> None:
         if self._transaction is not None:
@@ -43,6 +48,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.usage = InMemoryUsageRepository(transaction)
         self.idempotency = InMemoryIdempotencyRepository(transaction)
         self.responses = InMemoryResponseRepository(transaction)
+        self.files = InMemoryFileRepository(transaction)
         self._audit = InMemoryAuditLog(transaction)
         self.audit_log = self._audit
 
@@ -50,12 +56,14 @@ class InMemoryUnitOfWork(UnitOfWork):
         if self._transaction is None:
             raise RuntimeError("commit outside an open unit of work")
         self._transaction.commit()
+        self._pending.publish()
         self.commits += 1
         entries, self._audit.added = self._audit.added, []
         if entries and self._on_audit is not None:
             self._on_audit(entries)
 
     async def rollback(self) -> None:
+        self._pending.discard()
         if self._transaction is not None:
             self._transaction.rollback()
 
@@ -67,12 +75,19 @@ class InMemoryUnitOfWork(UnitOfWork):
 
 
 class InMemoryUnitOfWorkFactory(UnitOfWorkFactory):
-    def __init__(self, store: InMemoryStore | None = None, *, on_audit: AuditListener | None = None) -> None:
+    def __init__(
+        self,
+        store: InMemoryStore | None = None,
+        *,
+        on_audit: AuditListener | None = None,
+        job_queue: InProcessJobQueue | None = None,
+    ) -> None:
         self.store = store if store is not None else InMemoryStore()
         self._on_audit = on_audit
+        self.job_queue = job_queue
 
     def __call__(self) -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(self.store, self._on_audit)
+        return InMemoryUnitOfWork(self.store, self._on_audit, self.job_queue)
 
     @property
     def commits(self) -> int:

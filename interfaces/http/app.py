@@ -18,6 +18,7 @@ from interfaces.http import errors, health, metrics
 from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
 from interfaces.http.compat import app as compat
+from interfaces.http.compat import files as compat_files
 from interfaces.http.conversations import router as conversations
 from interfaces.http.middleware import InFlightRequests, RequestMiddleware, route_templates, walk_routes
 from interfaces.http.models import router as models
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         trusted_proxies=settings.trusted_proxies,
         templates=route_templates(app.routes),
         in_flight=in_flight,
+        own_limit_paths=frozenset({compat_files.PATH}),
     )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.behind_tls)  # CSP and HSTS, on every response
     return app

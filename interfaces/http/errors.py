@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import compile_path
 
+from domain.files.errors import FileTooLarge
 from domain.shared.errors import (
     CircuitOpen,
     Conflict,
@@ -58,6 +59,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (RateLimited, 429),
+    (FileTooLarge, 413),
     # 402, not 429: a budget is not freed by waiting a minute, and SDKs retry a 429 on their own (OpenAI's and
     # Anthropic's both do), which would only burn requests against a limit that stays shut until the month ends.
     (BudgetExceeded, 402),

@@ -23,7 +23,7 @@ from infrastructure.db.migrate import (
     upgrade_to_head,
 )
 from infrastructure.db.schema_version import database_revision, expected_head
-from infrastructure.db.tables import metadata
+from infrastructure.db.tables import include_name, metadata
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ DatabaseFactory = Callable[..., AbstractAsyncContextManager[str]]
 
 
 def _diff(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": include_name})
     return list(compare_metadata(context, metadata))
 
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from interfaces.http.compat import anthropic, models, openai, responses
+from interfaces.http.compat import anthropic, files, models, openai, responses
 from interfaces.http.compat.auth import container_of
 from interfaces.http.compat.errors import EXCEPTION_HANDLERS, JsonResponse
 from interfaces.http.compat.openapi import compat_openapi
@@ -33,6 +33,11 @@ def create_compat_app(*, docs_enabled: bool = True) -> Starlette:
     routes = [
         Route("/chat/completions", openai.create_chat_completion, methods=["POST"]),
         Route("/embeddings", openai.create_embeddings, methods=["POST"]),
+        Route("/files", files.upload_file, methods=["POST"]),
+        Route("/files", files.list_files, methods=["GET"]),
+        Route("/files/{file_id}", files.retrieve_file, methods=["GET"]),
+        Route("/files/{file_id}", files.delete_file, methods=["DELETE"]),
+        Route("/files/{file_id}/content", files.file_content, methods=["GET"]),
         Route("/messages", anthropic.create_message, methods=["POST"]),
         Route("/messages/count_tokens", anthropic.count_tokens, methods=["POST"]),
         Route("/responses", responses.create_response, methods=["POST"]),

@@ -1,0 +1,95 @@
+"""The durable job queue on PostgreSQL, with procrastinate (its schema is an Alembic revision of ours).
+
+Enqueueing is one SQL call of procrastinate's (``procrastinate_defer_jobs_v1``) in the unit of work's own session,
+so a job exists exactly when the rows it is about were committed. Workers are procrastinate workers: they take
+jobs with ``SELECT … FOR UPDATE SKIP LOCKED`` (``procrastinate_fetch_job``), so any number of them, on any number
+of machines, share the queue; each beats a heartbeat. A worker killed with SIGKILL leaves its jobs ``doing`` with
+a heartbeat that stops: every worker looks for such stalled jobs and puts them back (the lease), so they run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import procrastinate
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.jobs.model import DEFAULT_QUEUE, Job, JobHandler
+from domain.jobs.ports import JobOutbox, JobWorker
+from infrastructure.observability.logging import get_logger
+
+_log = get_logger("switchboard.jobs")
+_DEFER = text(
+    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL, CAST(:args AS jsonb), NULL)"
+    "::procrastinate_job_to_defer_v1])"
+)
+
+
+class ProcrastinateJobOutbox(JobOutbox):
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def enqueue(self, job: Job) -> None:
+        args = orjson.dumps(dict(job.args)).decode()
+        await self._session.execute(_DEFER, {"queue": DEFAULT_QUEUE, "task": job.task, "args": args})
+
+
+def conninfo(database_url: str) -> str:
+    """The libpq URL of a SQLAlchemy one (procrastinate speaks psycopg)."""
+    url = make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+class ProcrastinateJobWorker(JobWorker):
+    def __init__(
+        self, database_url: str, *, concurrency: int, grace_seconds: float, lease_seconds: float, poll_seconds: float
+    ) -> None:
+        self._conninfo = conninfo(database_url)
+        self._concurrency = concurrency
+        self._grace = grace_seconds
+        self._lease = lease_seconds
+        self._poll = poll_seconds
+
+    async def run(self, handlers: Mapping[str, JobHandler]) -> None:
+        app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=self._conninfo))
+        for name, handler in handlers.items():
+            app.task(name=name, queue=DEFAULT_QUEUE)(functools.partial(_run, handler))
+        async with app.open_async():
+            requeue = asyncio.create_task(self._requeue_stalled(app))
+            try:
+                await app.run_worker_async(
+                    queues=[DEFAULT_QUEUE],
+                    concurrency=self._concurrency,
+                    install_signal_handlers=False,
+                    shutdown_graceful_timeout=self._grace,
+                    delete_jobs="always",
+                    fetch_job_polling_interval=self._poll,
+                    update_heartbeat_interval=max(self._lease / 4, 0.5),
+                )
+            finally:
+                requeue.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await requeue
+
+    async def _requeue_stalled(self, app: procrastinate.App) -> None:
+        """The lease: jobs of workers silent for ``lease_seconds`` (killed, or cut off) go back to the queue."""
+        while True:
+            await asyncio.sleep(self._lease / 2)
+            try:
+                stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=self._lease)
+                for job in stalled:
+                    _log.warning("job stalled: back to the queue", job_id=job.id, task=job.task_name)
+                    await app.job_manager.retry_job(job)
+            except Exception:  # the database may be away for a while; try again next round
+                _log.warning("could not look for stalled jobs", exc_info=True)
+
+
+async def _run(handler: JobHandler, **args: Any) -> None:
+    await handler({key: str(value) for key, value in args.items()})
