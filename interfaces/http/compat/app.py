@@ -32,6 +32,7 @@ async def openapi_document(request: Request) -> Response:
 def create_compat_app(*, docs_enabled: bool = True) -> Starlette:
     routes = [
         Route("/chat/completions", openai.create_chat_completion, methods=["POST"]),
+        Route("/completions", openai.create_completion, methods=["POST"]),
         Route("/embeddings", openai.create_embeddings, methods=["POST"]),
         Route("/files", files.upload_file, methods=["POST"]),
         Route("/files", files.list_files, methods=["GET"]),

@@ -1,5 +1,5 @@
-"""OpenAI's ``POST /v1/chat/completions`` and ``POST /v1/embeddings`` (plain Starlette handlers: see
-``interfaces.http.compat.completions`` for why)."""
+"""OpenAI's ``POST /v1/chat/completions``, the legacy ``POST /v1/completions`` and ``POST /v1/embeddings`` (plain
+Starlette handlers: see ``interfaces.http.compat.completions`` for why)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from application.compat.create_embeddings import EmbeddingsCommand
+from interfaces.http.compat import legacy_completions as legacy
 from interfaces.http.compat.auth import compat_principal, container_of
 from interfaces.http.compat.completions import Renderer, answer, command_for, read_body
 from interfaces.http.compat.errors import JsonResponse
+from interfaces.http.compat.legacy_completions import LegacyCompletionRequest
 from interfaces.http.compat.openai_schemas import ChatCompletionRequest, EmbeddingsRequest
 from interfaces.http.compat.openai_wire import completion_body, completion_events, embeddings_body
 from interfaces.http.context import request_id_var
@@ -21,6 +23,19 @@ async def create_chat_completion(request: Request) -> Response:
     render = Renderer(
         whole=lambda completion: completion_body(completion, model=body.model),
         streamed=lambda events: completion_events(events, model=body.model, include_usage=body.include_usage),
+        headers={},
+    )
+    command = command_for(request, principal, body.to_domain())
+    return await answer(request, command, stream=bool(body.stream), body=body, render=render)
+
+
+async def create_completion(request: Request) -> Response:
+    """The legacy ``POST /v1/completions``: a prompt in, text out."""
+    principal = await compat_principal(request)
+    body = await read_body(request, LegacyCompletionRequest)
+    render = Renderer(
+        whole=lambda completion: legacy.completion_body(completion, model=body.model),
+        streamed=lambda events: legacy.completion_events(events, model=body.model, include_usage=body.include_usage),
         headers={},
     )
     command = command_for(request, principal, body.to_domain())

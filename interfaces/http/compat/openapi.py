@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 from domain.llm.model import MAX_EMBEDDING_INPUTS, TOOL_NAME_PATTERN, ModelKind, ModelSpec
 from infrastructure.llm.local_embeddings import DEFAULT_DIMENSIONS as LOCAL_DIMENSIONS
 from interfaces.http.compat.anthropic_schemas import CountTokensRequest, CreateMessageRequest
+from interfaces.http.compat.legacy_completions import LegacyCompletionRequest
 from interfaces.http.compat.openai_schemas import MAX_STOP_SEQUENCES, ChatCompletionRequest, EmbeddingsRequest
 from interfaces.http.compat.responses_schemas import CreateResponseRequest, InputTokensRequest
 
@@ -67,6 +68,9 @@ def compat_openapi(models: list[ModelSpec]) -> dict[str, Any]:
         },
         "paths": {
             "/v1/chat/completions": {"post": _post("ChatCompletionRequest", "OpenAIError", "Create a chat completion")},
+            "/v1/completions": {
+                "post": _post("LegacyCompletionRequest", "OpenAIError", "Create a completion (legacy)")
+            },
             "/v1/embeddings": {"post": _post("EmbeddingsRequest", "OpenAIError", "Create embeddings", stream=False)},
             "/v1/messages": {"post": _post("CreateMessageRequest", "AnthropicError", "Create a message")},
             "/v1/messages/count_tokens": {
@@ -93,6 +97,7 @@ def compat_openapi(models: list[ModelSpec]) -> dict[str, Any]:
 def _request_schemas(models: list[ModelSpec]) -> dict[str, Any]:
     documented = (
         ChatCompletionRequest,
+        LegacyCompletionRequest,
         EmbeddingsRequest,
         CreateMessageRequest,
         CountTokensRequest,
@@ -106,6 +111,7 @@ def _request_schemas(models: list[ModelSpec]) -> dict[str, Any]:
     embedding = sorted(m.name for m in models if m.kind is ModelKind.EMBEDDING)
     for name, known in (
         ("ChatCompletionRequest", chat),
+        ("LegacyCompletionRequest", chat),
         ("CreateMessageRequest", chat),
         ("CountTokensRequest", chat),
         ("CreateResponseRequest", chat),
@@ -124,6 +130,7 @@ def _state_caps(schemas: dict[str, Any], models: list[ModelSpec]) -> None:
     for name, field in (
         ("ChatCompletionRequest", "max_tokens"),
         ("ChatCompletionRequest", "max_completion_tokens"),
+        ("LegacyCompletionRequest", "max_tokens"),
         ("CreateMessageRequest", "max_tokens"),
         ("CreateResponseRequest", "max_output_tokens"),
     ):
@@ -146,13 +153,15 @@ def _cap(field: dict[str, Any], maximum: int) -> None:
 
 def _state_rules(schemas: dict[str, Any]) -> None:
     """Rules the handlers check in code, stated where a schema can say them (a valid document request is served)."""
-    stop = schemas["ChatCompletionRequest"]["properties"]["stop"]
-    stop["anyOf"] = [
-        {"type": "array", "items": {"type": "string"}, "maxItems": MAX_STOP_SEQUENCES}
-        if s.get("type") == "array"
-        else s
-        for s in stop["anyOf"]
-    ]
+    for request in ("ChatCompletionRequest", "LegacyCompletionRequest"):
+        stop = schemas[request]["properties"]["stop"]
+        stop["anyOf"] = [
+            {"type": "array", "items": {"type": "string"}, "maxItems": MAX_STOP_SEQUENCES}
+            if s.get("type") == "array"
+            else s
+            for s in stop["anyOf"]
+        ]
+    _state_legacy_rules(schemas["LegacyCompletionRequest"]["properties"])
     for schema in schemas.values():  # ids and names the handlers need non-empty to pair calls with results
         for name, field in schema.get("properties", {}).items():
             if name in NON_EMPTY and field.get("type") == "string":
@@ -175,6 +184,15 @@ def _state_rules(schemas: dict[str, Any]) -> None:
         ],
         "description": "Text, or a list of texts (token arrays are not supported).",
     }
+
+
+def _state_legacy_rules(properties: dict[str, Any]) -> None:
+    """One non-empty prompt; no insertion, echo or log probabilities (refused: the chat models cannot honour them)."""
+    text = {"type": "string", "minLength": 1}
+    properties["prompt"] = {"anyOf": [text, {"type": "array", "items": text, "minItems": 1, "maxItems": 1}]}
+    properties["suffix"] = {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 0}]}
+    properties["echo"] = {"anyOf": [{"type": "null"}, {"type": "boolean", "enum": [False]}]}
+    properties["logprobs"] = {"type": "null"}
 
 
 def _turn(role: str, tool_block: str) -> dict[str, Any]:
