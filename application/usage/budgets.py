@@ -16,11 +16,9 @@ overshoot is bounded by the error of one call's estimate. A hold of an instance 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -32,19 +30,11 @@ from domain.shared.errors import DependencyUnavailable
 from domain.shared.ids import new_id
 from domain.usage.errors import BudgetExceeded
 from domain.usage.model import MICROS_PER_USD, BudgetPeriod, BudgetStatus, BudgetSubject
-from domain.usage.ports import HoldResult, SpendCounter
+from domain.usage.ports import Hold, HoldResult, SpendCounter
 
 COUNTER_GRACE = timedelta(days=7)  # counters outlive their month a little, for late charges and reports
 HOLD_TTL_SECONDS = 900  # far beyond any call's deadline: only an instance that died leaves a hold to lapse
 Subject = tuple[BudgetSubject, uuid.UUID, int | None]
-
-
-@dataclass(frozen=True)
-class Hold:
-    """A call's most possible cost, held on the counters ``keys`` until the call is settled."""
-
-    id: str
-    keys: tuple[str, ...]
 
 
 def _usd(micros: int) -> str:
@@ -87,18 +77,13 @@ class Budgets:
         return Hold(id=hold_id, keys=keys)
 
     async def charge(self, principal: Principal, micros: int, hold: Hold | None = None) -> None:
-        """Adds a call's cost to the user's and the key's counters (seeding a counter met for the first time), and
-        releases the call's hold; both at once (with Redis, in the same round trip)."""
-        work = [self._counter.release(hold.keys, hold.id)] if hold is not None else []
-        if micros > 0:
-            work.append(self._add(principal, micros))
-        await asyncio.gather(*work)
-
-    async def _add(self, principal: Principal, micros: int) -> None:
+        """Adds a call's cost to the user's and the key's counters and releases the call's hold, in one step (with
+        Redis, in the round trip that also carries the call's usage record); a counter met for the first time is
+        seeded from the ledger, then charged."""
         period = BudgetPeriod.containing(self._clock.now())
-        subjects = [(kind, subject_id) for kind, subject_id, _ in _subjects(principal)]
+        subjects = [(kind, subject_id) for kind, subject_id, _ in _subjects(principal)] if micros > 0 else []
         keys = [_counter_key(kind, subject_id, period) for kind, subject_id in subjects]
-        existed = await self._counter.add(keys, micros)
+        existed = await self._counter.add(keys, micros, release=hold)
         for (kind, subject_id), key, found in zip(subjects, keys, existed, strict=True):
             if not found:
                 await self._seed(kind, subject_id, period)

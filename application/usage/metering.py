@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, replace
 
 from application.degraded import DegradedWarning
-from application.usage.budgets import Budgets, Hold
+from application.usage.budgets import Budgets
 from application.usage.context import CallContext
 from application.usage.rate_limits import RateLimitDefaults, token_limits, visible_states
 from domain.llm.model import Completion, CompletionRequest, FinishReason, ModelSpec, TokenUsage
@@ -29,7 +29,7 @@ from domain.shared.errors import DependencyUnavailable, DomainError
 from domain.shared.ids import new_id
 from domain.usage.errors import LimitExceeded
 from domain.usage.model import UsageRecord, UsageStatus, cost_micros
-from domain.usage.ports import RateLimiter, UsageRecorder
+from domain.usage.ports import Hold, RateLimiter, UsageRecorder
 from domain.usage.rate_limits import RateLimit
 
 logger = logging.getLogger("switchboard.usage")

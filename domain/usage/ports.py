@@ -69,6 +69,14 @@ class RateLimiter(abc.ABC):
 
 
 @dataclass(frozen=True)
+class Hold:
+    """A call's most possible cost, held on the counters ``keys`` under ``id`` until the call is settled."""
+
+    id: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class HoldResult:
     """What ``SpendCounter.hold`` found: whether the amount is now held, and each counter's committed total (its
     spend plus the live holds of calls in flight) before this hold; ``None`` for a counter not seeded yet."""
@@ -91,8 +99,9 @@ class SpendCounter(abc.ABC):
         """Sets the counter to ``value`` unless it already exists (first seeder wins)."""
 
     @abc.abstractmethod
-    async def add(self, keys: Sequence[str], amount: int) -> list[bool]:
-        """Adds ``amount`` to each counter that exists; returns, per key, whether it existed."""
+    async def add(self, keys: Sequence[str], amount: int, *, release: Hold | None = None) -> list[bool]:
+        """Adds ``amount`` to each counter that exists; returns, per key, whether it existed. With ``release``, drops
+        that hold in the same step (with Redis: the same script call, so a settlement is one round trip)."""
 
     @abc.abstractmethod
     async def hold(

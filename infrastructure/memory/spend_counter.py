@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from domain.usage.ports import HoldResult, SpendCounter
+from domain.usage.ports import Hold, HoldResult, SpendCounter
 
 
 class InMemorySpendCounter(SpendCounter):
@@ -28,7 +28,9 @@ class InMemorySpendCounter(SpendCounter):
         if (await self.get([key]))[0] is None:
             self._values[key] = (value, time.monotonic() + ttl_seconds)
 
-    async def add(self, keys: Sequence[str], amount: int) -> list[bool]:
+    async def add(self, keys: Sequence[str], amount: int, *, release: Hold | None = None) -> list[bool]:
+        if release is not None:
+            await self.release(release.keys, release.id)
         existed = []
         for key, value in zip(keys, await self.get(keys), strict=True):
             if value is not None:

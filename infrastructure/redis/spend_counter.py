@@ -7,20 +7,26 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from domain.usage.ports import HoldResult, SpendCounter
+from domain.usage.ports import Hold, HoldResult, SpendCounter
 from infrastructure.redis.batching import shared_batcher
 from infrastructure.redis.client import translated_errors
 
-# Adds ARGV[1] to each key that exists; returns 1 or 0 per key. Missing keys are left to be seeded from the ledger.
+# KEYS: the counters, then the holds' hashes of a hold to drop. ARGV: amount, number of counters, hold id ('' none).
+# Adds the amount to each counter that exists (1 or 0 per counter: missing ones are left to be seeded from the
+# ledger) and drops the hold, in one step.
 ADD_IF_PRESENT = """
 local out = {}
-for i, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 1 then
-    redis.call('INCRBY', key, ARGV[1])
+local n = tonumber(ARGV[2])
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('INCRBY', KEYS[i], ARGV[1])
     out[i] = 1
   else
     out[i] = 0
   end
+end
+if ARGV[3] ~= '' then
+  for i = n + 1, #KEYS do redis.call('HDEL', KEYS[i], ARGV[3]) end
 end
 return out
 """
@@ -90,9 +96,11 @@ class RedisSpendCounter(SpendCounter):
         async with translated_errors("spend counter"):
             await self._redis.set(self._prefix + key, value, ex=ttl_seconds, nx=True)
 
-    async def add(self, keys: Sequence[str], amount: int) -> list[bool]:
+    async def add(self, keys: Sequence[str], amount: int, *, release: Hold | None = None) -> list[bool]:
+        holds = [self._holds(key) for key in release.keys] if release is not None else []
+        hold_id = release.id if release is not None else ""
         async with translated_errors("spend counter"):
-            reply = await self._add([self._prefix + key for key in keys], [amount])
+            reply = await self._add([*(self._prefix + key for key in keys), *holds], [amount, len(keys), hold_id])
         return [bool(int(flag)) for flag in reply]
 
     async def hold(

@@ -17,7 +17,7 @@ from application.unit_of_work import UnitOfWorkFactory
 from domain.auth.model import Role, User
 from domain.llm.model import Completion, FinishReason, ServedBy, TokenUsage
 from domain.usage.model import Limits, UsageGrouping, UsageQuery, UsageRecord, UsageStatus, UsageTotals
-from domain.usage.ports import CompletionCache, RateLimiter, SpendCounter
+from domain.usage.ports import CompletionCache, Hold, RateLimiter, SpendCounter
 from domain.usage.rate_limits import LimitUnit, RateLimit
 from infrastructure.memory.completion_cache import InMemoryCompletionCache
 from infrastructure.memory.rate_limiter import InMemoryRateLimiter
@@ -304,6 +304,14 @@ class TestSpendCounter:
         assert (await counter.hold(["a"], [100], 100, "h3", 60)).held
         await counter.release(["a"], "never-held")
         assert (await counter.hold(["a"], [100], 1, "h4", 60)).totals == (100,)
+
+    async def test_a_charge_releases_its_hold_in_the_same_step(self, counter: SpendCounter) -> None:
+        await counter.seed("a", 0, 60)
+        assert (await counter.hold(["a"], [100], 100, "h1", 60)).held
+        assert await counter.add(["a"], 30, release=Hold(id="h1", keys=("a",))) == [True]
+        assert (await counter.hold(["a"], [100], 70, "h2", 60)).totals == (30,)  # h1 is gone, its cost counted
+        assert await counter.add([], 0, release=Hold(id="h2", keys=("a",))) == []  # a free call: release only
+        assert (await counter.hold(["a"], [100], 70, "h3", 60)).held
 
     async def test_a_spent_budget_refuses_even_a_free_call(self, counter: SpendCounter) -> None:
         await counter.seed("a", 100, 60)

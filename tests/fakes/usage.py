@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.shared.errors import DependencyUnavailable
 from domain.usage.model import UsageQuery, UsageRecord
-from domain.usage.ports import CompletionCache, HoldResult, RateLimiter, SpendCounter, UsageRecorder
+from domain.usage.ports import CompletionCache, Hold, HoldResult, RateLimiter, SpendCounter, UsageRecorder
 from domain.usage.rate_limits import RateDecision, RateLimit
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWork, InMemoryUnitOfWorkFactory
 
@@ -45,7 +45,7 @@ class DownSpendCounter(SpendCounter):
     async def seed(self, key: str, value: int, ttl_seconds: int) -> None:
         raise DependencyUnavailable("spend counter: Redis is unreachable")
 
-    async def add(self, keys: Sequence[str], amount: int) -> list[bool]:
+    async def add(self, keys: Sequence[str], amount: int, *, release: Hold | None = None) -> list[bool]:
         raise DependencyUnavailable("spend counter: Redis is unreachable")
 
     async def hold(
