@@ -23,13 +23,13 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from domain.llm.model import ModelKind, ModelSpec
 from domain.llm.ports import ModelCatalog
 from infrastructure.llm.catalog_fields import CatalogError, Place, optional_str, positive_int
+from infrastructure.llm.catalog_prices import cache_prices, price, usd_per_mtok_to_micros
 from infrastructure.llm.toml_positions import TomlPositions
 from infrastructure.llm.transport import (
     TRANSPORT_KEYS,
@@ -49,6 +49,8 @@ _DEPLOYMENT_KEYS = TRANSPORT_KEYS | {
     "upstream_model",
     "input_usd_per_mtok",
     "output_usd_per_mtok",
+    "cached_input_usd_per_mtok",
+    "cache_write_usd_per_mtok",
     "context_window",
     "max_output_tokens",
     "description",
@@ -101,27 +103,6 @@ class StaticModelCatalog(ModelCatalog):
         return default_deadline(self.transport(model, d.variant) for d in spec.deployments)
 
 
-def usd_per_mtok_to_micros(value: object, *, where: str) -> int:
-    """Dollars per million tokens, as written by the operator, to integer micro-dollars per million tokens."""
-    if isinstance(value, bool):
-        raise CatalogError(f"{where}: price must be a number of US dollars")
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise CatalogError(f"{where}: price must be a number of US dollars") from None
-    micros = amount * 1_000_000
-    if not amount.is_finite() or amount < 0 or micros != micros.to_integral_value():
-        raise CatalogError(f"{where}: price must be non-negative with at most 6 decimals")
-    return int(micros)
-
-
-def _price(raw: Mapping[str, Any], key: str, where: Place) -> int:
-    try:
-        return usd_per_mtok_to_micros(raw.get(key, 0), where=key)
-    except CatalogError as exc:
-        raise where.error(str(exc), key) from None
-
-
 def _deployment(raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) -> tuple[ModelSpec, Transport]:
     provider = raw.get("provider")
     if provider not in KNOWN_PROVIDERS:
@@ -134,12 +115,16 @@ def _deployment(raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) ->
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise where.error("description must be a string", "description")
+    input_price = price(raw, "input_usd_per_mtok", where)
+    cache_read, cache_write = cache_prices(provider, raw, where, input_price)
     spec = ModelSpec(
         name=where.model,
         provider=provider,
         upstream_model=upstream_model,
-        input_price_per_mtok_micros=_price(raw, "input_usd_per_mtok", where),
-        output_price_per_mtok_micros=_price(raw, "output_usd_per_mtok", where),
+        input_price_per_mtok_micros=input_price,
+        output_price_per_mtok_micros=price(raw, "output_usd_per_mtok", where),
+        cached_input_price_per_mtok_micros=cache_read,
+        cache_write_price_per_mtok_micros=cache_write,
         context_window=positive_int(raw, "context_window", 8192, where),
         max_output_tokens=positive_int(raw, "max_output_tokens", 1024, where),
         description=description,
