@@ -160,7 +160,7 @@ class ServedBy:
     """Which deployment actually answered, after fallbacks and A/B variants."""
 
     model: str  # public model name that answered (may differ from the one asked for after a fallback)
-    provider: str  # provider kind: local, openai, anthropic, openai_compatible
+    provider: str  # provider kind: local, openai, anthropic, openai_compatible, or a preset (groq, ollama, ...)
     upstream_model: str  # the provider's own model id
     variant: str | None = None  # A/B variant label, when the public model has several
 

@@ -30,6 +30,7 @@ from domain.llm.model import ModelKind, ModelSpec
 from domain.llm.ports import ModelCatalog
 from infrastructure.llm.catalog_fields import CatalogError, Place, optional_str, positive_int
 from infrastructure.llm.catalog_prices import cache_prices, price, usd_per_mtok_to_micros
+from infrastructure.llm.presets import PRESETS
 from infrastructure.llm.toml_positions import TomlPositions
 from infrastructure.llm.transport import (
     TRANSPORT_KEYS,
@@ -41,8 +42,10 @@ from infrastructure.llm.transport import (
 
 __all__ = ["CatalogError", "StaticModelCatalog", "load_catalog", "parse_catalog", "usd_per_mtok_to_micros"]
 
-KNOWN_PROVIDERS = frozenset({"local", "openai", "anthropic", "openai_compatible"})
-EMBEDDING_PROVIDERS = frozenset({"local", "openai", "openai_compatible"})
+KNOWN_PROVIDERS = frozenset({"local", "openai", "anthropic", "openai_compatible", *PRESETS})
+EMBEDDING_PROVIDERS = frozenset(
+    {"local", "openai", "openai_compatible", *(n for n, p in PRESETS.items() if p.embeddings)}
+)
 MAX_DIMENSIONS = 16_384
 _DEPLOYMENT_KEYS = TRANSPORT_KEYS | {
     "provider",

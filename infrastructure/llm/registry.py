@@ -21,6 +21,7 @@ from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.local_embeddings import LocalEmbeddingProvider
 from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
 from infrastructure.llm.openai import OpenAIBase, OpenAIProvider
+from infrastructure.llm.presets import speaks_openai
 from infrastructure.llm.resilience import Clock, ResiliencePolicy, Sleep
 from infrastructure.llm.router import ModelRouter, deployment_key
 from infrastructure.llm.transport import Transport
@@ -120,7 +121,7 @@ def build_provider(
             first_token_delay=settings.local_first_token_delay_ms / 1000,
             chunk_delay=settings.local_chunk_delay_ms / 1000,
         )
-    if spec.provider in ("openai", "openai_compatible"):
+    if speaks_openai(spec.provider):
         return _openai(spec, transport, env, settings.upstream_max_response_bytes)
     if spec.provider == "anthropic":
         return _anthropic(spec, transport, env, settings.upstream_max_response_bytes)
@@ -131,7 +132,7 @@ def build_embedder(spec: ModelSpec, transport: Transport, env: Mapping[str, str]
     """The adapter for one embedding model."""
     if spec.provider == "local":
         return LocalEmbeddingProvider(spec)
-    if spec.provider in ("openai", "openai_compatible"):
+    if speaks_openai(spec.provider):
         return _openai(spec, transport, env, DEFAULT_MAX_RESPONSE_BYTES)
     raise CatalogError(f"model '{spec.name}': provider {spec.provider!r} has no embeddings")
 

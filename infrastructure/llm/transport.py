@@ -19,11 +19,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from infrastructure.llm.catalog_fields import Place, optional_str, seconds
+from infrastructure.llm.presets import PRESETS
 
 # How a remote deployment is called: "direct" (pooled aiohttp + orjson, the default) or "sdk" (the provider's
 # official SDK); both speak the same wire format and pass one contract suite. ``local`` ignores it.
 CLIENTS = frozenset({"direct", "sdk"})
-KEYED_PROVIDERS = frozenset({"openai", "anthropic"})  # an api_key_env is required; optional for openai_compatible
+# An api_key_env is required (a preset of a hosted service names its own); optional for a self-hosted server.
+KEYED_PROVIDERS = frozenset({"openai", "anthropic"})
 TRANSPORT_KEYS = frozenset({"base_url", "api_key_env", "client", "timeout_seconds", "connect_timeout_seconds"})
 DEADLINE_TIMEOUTS = 2
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -45,7 +47,8 @@ class Transport:
 
 def parse_transport(provider: str, raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) -> Transport:
     """The transport keys of one deployment's table; ``env`` must hold the key its ``api_key_env`` names."""
-    base_url = optional_str(raw, "base_url", where)
+    preset = PRESETS.get(provider)
+    base_url = optional_str(raw, "base_url", where) or (preset.base_url if preset else None)
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise where.error("base_url must start with http:// or https://", "base_url")
     if provider == "openai_compatible" and base_url is None:
@@ -63,7 +66,8 @@ def parse_transport(provider: str, raw: Mapping[str, Any], where: Place, env: Ma
 
 
 def _api_key_env(provider: str, raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) -> str | None:
-    key_env = optional_str(raw, "api_key_env", where)
+    preset = PRESETS.get(provider)
+    key_env = optional_str(raw, "api_key_env", where) or (preset.api_key_env if preset else None)
     if key_env is None:
         if provider in KEYED_PROVIDERS:
             raise where.error(f"api_key_env is required for provider {provider}", "provider")
