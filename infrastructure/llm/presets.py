@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-OPENAI_WIRE: Final = frozenset({"openai", "openai_compatible"})  # the adapters speaking OpenAI's format
+OPENAI_WIRE: Final = frozenset({"openai", "openai_compatible", "azure_openai"})  # speaking OpenAI's format
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,7 @@ from typing import Protocol
 from domain.llm.model import ModelKind, ModelSpec
 from domain.llm.ports import EmbeddingProvider, LLMProvider
 from infrastructure.llm.anthropic import AnthropicProvider
+from infrastructure.llm.azure_openai import AzureOpenAIProvider
 from infrastructure.llm.catalog import CatalogError, StaticModelCatalog
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.local_embeddings import LocalEmbeddingProvider
@@ -93,6 +94,8 @@ def _api_key(spec: ModelSpec, transport: Transport, env: Mapping[str, str]) -> s
 
 def _openai(spec: ModelSpec, transport: Transport, env: Mapping[str, str], max_response_bytes: int) -> OpenAIBase:
     key = _api_key(spec, transport, env)
+    if spec.provider == "azure_openai":
+        return AzureOpenAIProvider(spec, transport=transport, api_key=key, max_response_bytes=max_response_bytes)
     if transport.client == "sdk":  # imported only when asked for: the SDK alone weighs ~11 MiB
         from infrastructure.llm.openai_sdk import OpenAISDKProvider
 

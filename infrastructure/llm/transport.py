@@ -25,8 +25,12 @@ from infrastructure.llm.presets import PRESETS
 # official SDK); both speak the same wire format and pass one contract suite. ``local`` ignores it.
 CLIENTS = frozenset({"direct", "sdk"})
 # An api_key_env is required (a preset of a hosted service names its own); optional for a self-hosted server.
-KEYED_PROVIDERS = frozenset({"openai", "anthropic"})
-TRANSPORT_KEYS = frozenset({"base_url", "api_key_env", "client", "timeout_seconds", "connect_timeout_seconds"})
+KEYED_PROVIDERS = frozenset({"openai", "anthropic", "azure_openai"})
+AZURE_KEYS = frozenset({"deployment", "api_version", "auth"})  # Azure OpenAI's alone
+TRANSPORT_KEYS = (
+    frozenset({"base_url", "api_key_env", "client", "timeout_seconds", "connect_timeout_seconds"}) | AZURE_KEYS
+)
+AZURE_AUTH = frozenset({"api-key", "bearer"})
 DEADLINE_TIMEOUTS = 2
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -38,6 +42,9 @@ class Transport:
     client: str = "direct"  # "direct" (lean HTTP) or "sdk" (the official SDK)
     timeout_seconds: float = 60.0  # a whole call without streaming; the longest silence within a stream
     connect_timeout_seconds: float = 5.0
+    deployment: str | None = None  # Azure OpenAI: the deployment's name (None: the upstream model's)
+    api_version: str | None = None  # Azure OpenAI: the api-version query parameter (None: the adapter's default)
+    auth: str = "bearer"  # how the key is sent: "bearer" (Authorization) or "api-key" (Azure's header)
 
     @property
     def host(self) -> str | None:
@@ -51,18 +58,38 @@ def parse_transport(provider: str, raw: Mapping[str, Any], where: Place, env: Ma
     base_url = optional_str(raw, "base_url", where) or (preset.base_url if preset else None)
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise where.error("base_url must start with http:// or https://", "base_url")
-    if provider == "openai_compatible" and base_url is None:
-        raise where.error("base_url is required for provider openai_compatible", "provider")
+    if provider in ("openai_compatible", "azure_openai") and base_url is None:
+        raise where.error(f"base_url is required for provider {provider}", "provider")
     client = raw.get("client", "direct")
     if client not in CLIENTS:
         raise where.error(f"unknown client {client!r}: must be one of {', '.join(sorted(CLIENTS))}", "client")
     return Transport(
+        **_azure(provider, raw, where, client),
         base_url=base_url,
         api_key_env=_api_key_env(provider, raw, where, env),
         client=client,
         timeout_seconds=seconds(raw, "timeout_seconds", 60.0, where),
         connect_timeout_seconds=seconds(raw, "connect_timeout_seconds", 5.0, where),
     )
+
+
+def _azure(provider: str, raw: Mapping[str, Any], where: Place, client: str) -> dict[str, Any]:
+    """Azure OpenAI's deployment, api-version and auth (``api-key`` unless told); refused on other providers."""
+    if provider != "azure_openai":
+        used = sorted(AZURE_KEYS & set(raw))
+        if used:
+            raise where.error(f"{used[0]} is for provider azure_openai", used[0])
+        return {}
+    if client != "direct":
+        raise where.error('provider azure_openai has only the direct client: remove client = "sdk"', "client")
+    auth = raw.get("auth", "api-key")
+    if auth not in AZURE_AUTH:
+        raise where.error(f"auth must be one of {', '.join(sorted(AZURE_AUTH))}", "auth")
+    return {
+        "deployment": optional_str(raw, "deployment", where),
+        "api_version": optional_str(raw, "api_version", where),
+        "auth": auth,
+    }
 
 
 def _api_key_env(provider: str, raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) -> str | None:

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from domain.shared.errors import (
     CircuitOpen,
     Conflict,
+    ContentFiltered,
     ContextTooLong,
     DependencyUnavailable,
     DomainError,
@@ -62,6 +63,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (ServiceUnavailable, 503),
     (ShuttingDown, 503),
     (ContextTooLong, 422),
+    (ContentFiltered, 400),
     (UpstreamRejected, 422),
     (UpstreamTimeout, 504),
     (UpstreamRateLimited, 503),

@@ -48,6 +48,7 @@ from domain.shared.errors import (
 )
 from infrastructure.llm.anthropic import AnthropicBase, AnthropicProvider
 from infrastructure.llm.anthropic_sdk import AnthropicSDKProvider
+from infrastructure.llm.azure_openai import AzureOpenAIProvider
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.openai import NO_KEY, OpenAIBase, OpenAIProvider
 from infrastructure.llm.openai_sdk import OpenAISDKProvider
@@ -149,6 +150,18 @@ def openai_spec(**changes: object) -> ModelSpec:
 def anthropic_spec(**changes: object) -> ModelSpec:
     spec = ModelSpec(name="m", provider="anthropic", upstream_model="claude-haiku-4-5", max_output_tokens=64)
     return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def azure_spec(**changes: object) -> ModelSpec:
+    spec = ModelSpec(name="m", provider="azure_openai", upstream_model="gpt-4o-mini", max_output_tokens=64)
+    return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def azure_transport(up: FakeUpstream, timeout: float = 2.0, **changes: object) -> Transport:
+    transport = Transport(
+        base_url=up.base_url, api_key_env="AZURE_OPENAI_API_KEY", timeout_seconds=timeout, auth="api-key"
+    )
+    return replace(transport, **changes)  # type: ignore[arg-type]
 
 
 def openai_transport(up: FakeUpstream, timeout: float = 2.0) -> Transport:
@@ -291,6 +304,14 @@ class TestOpenAICompatibleProvider(LLMProviderContract):
     async def provider(self, upstream: FakeUpstream, client: str) -> AsyncIterator[LLMProvider]:
         spec = openai_spec(provider="openai_compatible", upstream_model="llama3")
         adapter = OPENAI_CLIENTS[client](spec, transport=replace(openai_transport(upstream), api_key_env=None))
+        yield adapter
+        await adapter.aclose()
+
+
+class TestAzureOpenAIProvider(LLMProviderContract):
+    @pytest.fixture
+    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
+        adapter = AzureOpenAIProvider(azure_spec(), transport=azure_transport(upstream), api_key=SECRET)
         yield adapter
         await adapter.aclose()
 
@@ -565,6 +586,10 @@ ADAPTERS: dict[str, Factory] = {
         ("anthropic", ANTHROPIC_CLIENTS, anthropic_spec, anthropic_transport),
     )
     for client, make in clients.items()
+} | {
+    "azure_openai-direct": lambda up, timeout: AzureOpenAIProvider(
+        azure_spec(), transport=azure_transport(up, timeout), api_key=SECRET
+    )
 }
 
 

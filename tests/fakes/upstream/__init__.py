@@ -9,6 +9,8 @@ Endpoints (all under ``/v1``):
 * ``POST /v1/embeddings`` (OpenAI, ``float`` or ``base64`` encoding, deterministic unit vectors)
 * ``POST /v1/messages`` (Anthropic, JSON or SSE when ``stream: true``)
 * ``POST /v1/messages/count_tokens`` (Anthropic)
+* ``POST /openai/deployments/{deployment}/chat/completions`` and ``.../embeddings`` (Azure OpenAI: ``api-version``
+  query parameter, ``api-key`` header or bearer token; ``content_filtered()`` scripts its content-filter 400)
 * ``GET /v1/models`` and ``GET /v1/models/{id}`` (Anthropic shape when ``anthropic-version`` is sent)
 * ``/_fake/...`` control endpoints (push behaviours, reset, stats, recorded requests) so that a fake
   running as its own process (``python -m tests.fakes.upstream``) can be scripted over HTTP.
@@ -25,13 +27,14 @@ Requests that fail authentication / validation, or hit a model made to fail with
 
 The modules: ``behaviours`` (what a test scripts), ``server`` (settings, script, recording, lifecycle,
 routing), ``control`` (the ``/_fake/...`` endpoints), ``handlers`` (the API endpoints), ``answers`` (the fake
-model), ``openai_wire`` / ``anthropic_wire`` / ``embeddings`` (each format's JSON and SSE bodies),
-``openai_errors`` / ``anthropic_errors`` (each format's validation and error bodies), ``faults`` (acting out
-hangs, cuts, redirects, HTML pages, broken streams, slow chunks), ``transport`` (the exchange and uvicorn),
-``thread`` and ``cli`` (other ways to run it).
+model), ``openai_wire`` / ``anthropic_wire`` / ``embeddings`` (each format's JSON and SSE bodies), ``azure_wire``
+(Azure OpenAI's paths over the OpenAI handlers), ``openai_errors`` / ``anthropic_errors`` (each format's validation
+and error bodies), ``faults`` (acting out hangs, cuts, redirects, HTML pages, broken streams, slow chunks),
+``transport`` (the exchange and uvicorn), ``thread`` and ``cli`` (other ways to run it).
 """
 
 from tests.fakes.upstream.answers import count_tokens
+from tests.fakes.upstream.azure_wire import content_filtered
 from tests.fakes.upstream.behaviours import (
     Behaviour,
     BehaviourKind,
@@ -64,6 +67,7 @@ __all__ = [
     "RecordedRequest",
     "UpstreamThread",
     "auth_error",
+    "content_filtered",
     "context_length_exceeded",
     "count_tokens",
     "delay",

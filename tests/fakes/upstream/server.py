@@ -14,7 +14,7 @@ from typing import Any, Self
 
 import uvicorn
 
-from tests.fakes.upstream import anthropic_wire, control, handlers, openai_wire
+from tests.fakes.upstream import anthropic_wire, azure_wire, control, handlers, openai_wire
 from tests.fakes.upstream.behaviours import OK, Behaviour, error
 from tests.fakes.upstream.embeddings import SERVED_PATH as EMBEDDINGS_PATH
 from tests.fakes.upstream.thread import UpstreamThread
@@ -272,12 +272,14 @@ class FakeUpstream:
             return await control.answer(self, method, path, parsed, Exchange(receive, send))
 
         self.request_count += 1
+        query = scope.get("query_string", b"").decode("latin-1")
         if self.record:
-            query = scope.get("query_string", b"").decode("latin-1")
             self.requests.append(RecordedRequest(method, path, query, headers, parsed, raw))
         ex = Exchange(receive, send)
         self.in_flight += 1
         try:
+            if path.startswith(azure_wire.PREFIX):
+                return await azure_wire.route(self, method, path, query, headers, parsed, bad_json, ex)
             return await self._route(method, path, headers, parsed, bad_json, ex)
         finally:
             self.in_flight -= 1
