@@ -18,6 +18,7 @@ from domain.llm.ports import EmbeddingProvider, LLMProvider
 from infrastructure.llm.anthropic import AnthropicProvider
 from infrastructure.llm.azure_openai import AzureOpenAIProvider
 from infrastructure.llm.catalog import CatalogError, StaticModelCatalog
+from infrastructure.llm.gemini import GeminiProvider
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.local_embeddings import LocalEmbeddingProvider
 from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
@@ -128,6 +129,13 @@ def build_provider(
         return _openai(spec, transport, env, settings.upstream_max_response_bytes)
     if spec.provider == "anthropic":
         return _anthropic(spec, transport, env, settings.upstream_max_response_bytes)
+    if spec.provider == "gemini":
+        return GeminiProvider(
+            spec,
+            transport=transport,
+            api_key=_api_key(spec, transport, env),
+            max_response_bytes=settings.upstream_max_response_bytes,
+        )
     raise CatalogError(f"model '{spec.name}': unknown provider {spec.provider!r}")
 
 
@@ -137,6 +145,8 @@ def build_embedder(spec: ModelSpec, transport: Transport, env: Mapping[str, str]
         return LocalEmbeddingProvider(spec)
     if speaks_openai(spec.provider):
         return _openai(spec, transport, env, DEFAULT_MAX_RESPONSE_BYTES)
+    if spec.provider == "gemini":
+        return GeminiProvider(spec, transport=transport, api_key=_api_key(spec, transport, env))
     raise CatalogError(f"model '{spec.name}': provider {spec.provider!r} has no embeddings")
 
 

@@ -25,7 +25,8 @@ from infrastructure.llm.presets import PRESETS
 # official SDK); both speak the same wire format and pass one contract suite. ``local`` ignores it.
 CLIENTS = frozenset({"direct", "sdk"})
 # An api_key_env is required (a preset of a hosted service names its own); optional for a self-hosted server.
-KEYED_PROVIDERS = frozenset({"openai", "anthropic", "azure_openai"})
+KEYED_PROVIDERS = frozenset({"openai", "anthropic", "azure_openai", "gemini"})
+DIRECT_ONLY = frozenset({"azure_openai", "gemini"})  # no SDK client: Switchboard speaks their format directly
 AZURE_KEYS = frozenset({"deployment", "api_version", "auth"})  # Azure OpenAI's alone
 TRANSPORT_KEYS = (
     frozenset({"base_url", "api_key_env", "client", "timeout_seconds", "connect_timeout_seconds"}) | AZURE_KEYS
@@ -63,8 +64,10 @@ def parse_transport(provider: str, raw: Mapping[str, Any], where: Place, env: Ma
     client = raw.get("client", "direct")
     if client not in CLIENTS:
         raise where.error(f"unknown client {client!r}: must be one of {', '.join(sorted(CLIENTS))}", "client")
+    if client != "direct" and provider in DIRECT_ONLY:
+        raise where.error(f'provider {provider} has only the direct client: remove client = "{client}"', "client")
     return Transport(
-        **_azure(provider, raw, where, client),
+        **_azure(provider, raw, where),
         base_url=base_url,
         api_key_env=_api_key_env(provider, raw, where, env),
         client=client,
@@ -73,15 +76,13 @@ def parse_transport(provider: str, raw: Mapping[str, Any], where: Place, env: Ma
     )
 
 
-def _azure(provider: str, raw: Mapping[str, Any], where: Place, client: str) -> dict[str, Any]:
+def _azure(provider: str, raw: Mapping[str, Any], where: Place) -> dict[str, Any]:
     """Azure OpenAI's deployment, api-version and auth (``api-key`` unless told); refused on other providers."""
     if provider != "azure_openai":
         used = sorted(AZURE_KEYS & set(raw))
         if used:
             raise where.error(f"{used[0]} is for provider azure_openai", used[0])
         return {}
-    if client != "direct":
-        raise where.error('provider azure_openai has only the direct client: remove client = "sdk"', "client")
     auth = raw.get("auth", "api-key")
     if auth not in AZURE_AUTH:
         raise where.error(f"auth must be one of {', '.join(sorted(AZURE_AUTH))}", "auth")

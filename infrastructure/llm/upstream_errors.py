@@ -31,6 +31,7 @@ _CONTEXT_HINTS = (
     "prompt is too long",
     "context length",
     "too many tokens",
+    "exceeds the maximum number of tokens",  # Gemini
 )
 _MAX_DETAIL = 300
 

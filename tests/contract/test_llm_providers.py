@@ -49,6 +49,7 @@ from domain.shared.errors import (
 from infrastructure.llm.anthropic import AnthropicBase, AnthropicProvider
 from infrastructure.llm.anthropic_sdk import AnthropicSDKProvider
 from infrastructure.llm.azure_openai import AzureOpenAIProvider
+from infrastructure.llm.gemini import GeminiProvider
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.openai import NO_KEY, OpenAIBase, OpenAIProvider
 from infrastructure.llm.openai_sdk import OpenAISDKProvider
@@ -162,6 +163,15 @@ def azure_transport(up: FakeUpstream, timeout: float = 2.0, **changes: object) -
         base_url=up.base_url, api_key_env="AZURE_OPENAI_API_KEY", timeout_seconds=timeout, auth="api-key"
     )
     return replace(transport, **changes)  # type: ignore[arg-type]
+
+
+def gemini_spec(**changes: object) -> ModelSpec:
+    spec = ModelSpec(name="m", provider="gemini", upstream_model="gemini-2.5-flash", max_output_tokens=64)
+    return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def gemini_transport(up: FakeUpstream, timeout: float = 2.0) -> Transport:
+    return Transport(base_url=f"{up.base_url}/v1beta", api_key_env="GEMINI_API_KEY", timeout_seconds=timeout)
 
 
 def openai_transport(up: FakeUpstream, timeout: float = 2.0) -> Transport:
@@ -312,6 +322,14 @@ class TestAzureOpenAIProvider(LLMProviderContract):
     @pytest.fixture
     async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
         adapter = AzureOpenAIProvider(azure_spec(), transport=azure_transport(upstream), api_key=SECRET)
+        yield adapter
+        await adapter.aclose()
+
+
+class TestGeminiProvider(LLMProviderContract):
+    @pytest.fixture
+    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
+        adapter = GeminiProvider(gemini_spec(), transport=gemini_transport(upstream), api_key=SECRET)
         yield adapter
         await adapter.aclose()
 
@@ -589,7 +607,10 @@ ADAPTERS: dict[str, Factory] = {
 } | {
     "azure_openai-direct": lambda up, timeout: AzureOpenAIProvider(
         azure_spec(), transport=azure_transport(up, timeout), api_key=SECRET
-    )
+    ),
+    "gemini-direct": lambda up, timeout: GeminiProvider(
+        gemini_spec(), transport=gemini_transport(up, timeout), api_key=SECRET
+    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""A fake upstream LLM server that speaks the OpenAI and Anthropic wire formats.
+"""A fake upstream LLM server that speaks the OpenAI, Anthropic and Gemini wire formats (and Azure OpenAI's paths).
 
 It stands in for ``api.openai.com`` and ``api.anthropic.com`` in tests and in ``bench/``: point the OpenAI SDK
 at ``f"{up.base_url}/v1"`` and the Anthropic SDK at ``up.base_url``.
@@ -9,6 +9,8 @@ Endpoints (all under ``/v1``):
 * ``POST /v1/embeddings`` (OpenAI, ``float`` or ``base64`` encoding, deterministic unit vectors)
 * ``POST /v1/messages`` (Anthropic, JSON or SSE when ``stream: true``)
 * ``POST /v1/messages/count_tokens`` (Anthropic)
+* ``POST /v1beta/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse`` and ``:batchEmbedContents``
+  (Gemini, key in ``x-goog-api-key``)
 * ``POST /openai/deployments/{deployment}/chat/completions`` and ``.../embeddings`` (Azure OpenAI: ``api-version``
   query parameter, ``api-key`` header or bearer token; ``content_filtered()`` scripts its content-filter 400)
 * ``GET /v1/models`` and ``GET /v1/models/{id}`` (Anthropic shape when ``anthropic-version`` is sent)
@@ -28,7 +30,8 @@ Requests that fail authentication / validation, or hit a model made to fail with
 The modules: ``behaviours`` (what a test scripts), ``server`` (settings, script, recording, lifecycle,
 routing), ``control`` (the ``/_fake/...`` endpoints), ``handlers`` (the API endpoints), ``answers`` (the fake
 model), ``openai_wire`` / ``anthropic_wire`` / ``embeddings`` (each format's JSON and SSE bodies), ``azure_wire``
-(Azure OpenAI's paths over the OpenAI handlers), ``openai_errors`` / ``anthropic_errors`` (each format's validation
+(Azure OpenAI's paths over the OpenAI handlers), ``gemini_wire`` / ``gemini_errors`` / ``gemini_routes``
+(Gemini's format, errors and paths), ``openai_errors`` / ``anthropic_errors`` (each format's validation
 and error bodies), ``faults`` (acting out hangs, cuts, redirects, HTML pages, broken streams, slow chunks),
 ``transport`` (the exchange and uvicorn), ``thread`` and ``cli`` (other ways to run it).
 """

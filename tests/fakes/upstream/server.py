@@ -14,7 +14,7 @@ from typing import Any, Self
 
 import uvicorn
 
-from tests.fakes.upstream import anthropic_wire, azure_wire, control, handlers, openai_wire
+from tests.fakes.upstream import anthropic_wire, azure_wire, control, gemini_routes, gemini_wire, handlers, openai_wire
 from tests.fakes.upstream.behaviours import OK, Behaviour, error
 from tests.fakes.upstream.embeddings import SERVED_PATH as EMBEDDINGS_PATH
 from tests.fakes.upstream.thread import UpstreamThread
@@ -182,7 +182,7 @@ class FakeUpstream:
     def count_served(self, path: str) -> None:
         """Count one successful answer on ``path``."""
         self.served[path] += 1
-        if path == EMBEDDINGS_PATH:
+        if path in (EMBEDDINGS_PATH, gemini_wire.EMBED_PATH):
             self.embeddings_served += 1
         else:
             self.completions_served += 1
@@ -278,6 +278,8 @@ class FakeUpstream:
         ex = Exchange(receive, send)
         self.in_flight += 1
         try:
+            if path.startswith(gemini_wire.PREFIX):
+                return await gemini_routes.route(self, method, path, query, headers, parsed, bad_json, ex)
             if path.startswith(azure_wire.PREFIX):
                 return await azure_wire.route(self, method, path, query, headers, parsed, bad_json, ex)
             return await self._route(method, path, headers, parsed, bad_json, ex)

@@ -1,4 +1,4 @@
-"""Azure OpenAI in the catalog: its base URL and key are required, its own keys are refused elsewhere."""
+"""Azure OpenAI and Gemini in the catalog: what each requires, what it defaults to, what it refuses."""
 
 from __future__ import annotations
 
@@ -42,3 +42,13 @@ def test_an_azure_deployment_sends_its_key_as_api_key_unless_told_otherwise() ->
 def test_azure_mistakes_stop_start_up(text: str, says: str) -> None:
     with pytest.raises(CatalogError, match=says):
         parse_catalog(text, env={**ENV, "K": "k"})
+
+
+def test_a_gemini_model_needs_only_its_key_and_speaks_to_googles_api_by_default() -> None:
+    text = '[models.g]\nprovider = "gemini"\nupstream_model = "gemini-2.5-flash"\napi_key_env = "GEMINI_API_KEY"\n'
+    catalog = parse_catalog(text, env={"GEMINI_API_KEY": "k"})
+    assert catalog.transport("g").base_url is None  # the adapter's default: Google's public API
+    with pytest.raises(CatalogError, match="api_key_env is required"):
+        parse_catalog(text.replace('api_key_env = "GEMINI_API_KEY"\n', ""), env={})
+    with pytest.raises(CatalogError, match="only the direct client"):
+        parse_catalog(text + 'client = "sdk"\n', env={"GEMINI_API_KEY": "k"})
