@@ -42,7 +42,9 @@ from infrastructure.llm.transport import (
 
 __all__ = ["CatalogError", "StaticModelCatalog", "load_catalog", "parse_catalog", "usd_per_mtok_to_micros"]
 
-KNOWN_PROVIDERS = frozenset({"local", "openai", "anthropic", "openai_compatible", "azure_openai", "gemini", *PRESETS})
+KNOWN_PROVIDERS = frozenset(
+    {"local", "openai", "anthropic", "openai_compatible", "azure_openai", "gemini", "bedrock", *PRESETS}
+)
 EMBEDDING_PROVIDERS = frozenset(
     {"local", "openai", "openai_compatible", "azure_openai", "gemini", *(n for n, p in PRESETS.items() if p.embeddings)}
 )

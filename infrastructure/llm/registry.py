@@ -1,7 +1,8 @@
 """Builds the router: one provider per catalog deployment, by provider kind and its ``Transport``, with the
 resilience policy and each model's deadline.
 
-The one place that reads API keys, from the environment variables the catalog names; a key goes straight into its
+The one place that reads API keys, from the environment variables the catalog names (and AWS credentials, from
+the standard AWS environment); a key goes straight into its
 adapter and is never logged, stored on a spec, or put into a message.
 """
 
@@ -16,7 +17,9 @@ from typing import Protocol
 from domain.llm.model import ModelKind, ModelSpec
 from domain.llm.ports import EmbeddingProvider, LLMProvider
 from infrastructure.llm.anthropic import AnthropicProvider
+from infrastructure.llm.aws_credentials import aws_credentials
 from infrastructure.llm.azure_openai import AzureOpenAIProvider
+from infrastructure.llm.bedrock import BedrockProvider
 from infrastructure.llm.catalog import CatalogError, StaticModelCatalog
 from infrastructure.llm.gemini import GeminiProvider
 from infrastructure.llm.local import LocalProvider
@@ -129,6 +132,14 @@ def build_provider(
         return _openai(spec, transport, env, settings.upstream_max_response_bytes)
     if spec.provider == "anthropic":
         return _anthropic(spec, transport, env, settings.upstream_max_response_bytes)
+    if spec.provider == "bedrock":
+        return BedrockProvider(
+            spec,
+            transport=transport,
+            credentials=aws_credentials(env, model=spec.name),
+            region=transport.region or "",
+            max_response_bytes=settings.upstream_max_response_bytes,
+        )
     if spec.provider == "gemini":
         return GeminiProvider(
             spec,

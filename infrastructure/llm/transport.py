@@ -26,14 +26,18 @@ from infrastructure.llm.presets import PRESETS
 CLIENTS = frozenset({"direct", "sdk"})
 # An api_key_env is required (a preset of a hosted service names its own); optional for a self-hosted server.
 KEYED_PROVIDERS = frozenset({"openai", "anthropic", "azure_openai", "gemini"})
-DIRECT_ONLY = frozenset({"azure_openai", "gemini"})  # no SDK client: Switchboard speaks their format directly
+DIRECT_ONLY = frozenset(
+    {"azure_openai", "gemini", "bedrock"}
+)  # no SDK client: Switchboard speaks their format directly
 AZURE_KEYS = frozenset({"deployment", "api_version", "auth"})  # Azure OpenAI's alone
 TRANSPORT_KEYS = (
-    frozenset({"base_url", "api_key_env", "client", "timeout_seconds", "connect_timeout_seconds"}) | AZURE_KEYS
+    frozenset({"base_url", "api_key_env", "client", "timeout_seconds", "connect_timeout_seconds", "region"})
+    | AZURE_KEYS
 )
 AZURE_AUTH = frozenset({"api-key", "bearer"})
 DEADLINE_TIMEOUTS = 2
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +50,7 @@ class Transport:
     deployment: str | None = None  # Azure OpenAI: the deployment's name (None: the upstream model's)
     api_version: str | None = None  # Azure OpenAI: the api-version query parameter (None: the adapter's default)
     auth: str = "bearer"  # how the key is sent: "bearer" (Authorization) or "api-key" (Azure's header)
+    region: str | None = None  # AWS Bedrock: the region (None: AWS_REGION / AWS_DEFAULT_REGION)
 
     @property
     def host(self) -> str | None:
@@ -68,6 +73,7 @@ def parse_transport(provider: str, raw: Mapping[str, Any], where: Place, env: Ma
         raise where.error(f'provider {provider} has only the direct client: remove client = "{client}"', "client")
     return Transport(
         **_azure(provider, raw, where),
+        region=_region(provider, raw, where, env),
         base_url=base_url,
         api_key_env=_api_key_env(provider, raw, where, env),
         client=client,
@@ -91,6 +97,19 @@ def _azure(provider: str, raw: Mapping[str, Any], where: Place) -> dict[str, Any
         "api_version": optional_str(raw, "api_version", where),
         "auth": auth,
     }
+
+
+def _region(provider: str, raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) -> str | None:
+    """A Bedrock deployment's AWS region: its own, else the standard AWS environment's."""
+    region = optional_str(raw, "region", where)
+    if provider != "bedrock":
+        if region is not None:
+            raise where.error("region is for provider bedrock", "region")
+        return None
+    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if not region or not _REGION.fullmatch(region):
+        raise where.error("region (or AWS_REGION) must name an AWS region, such as us-east-1", "region")
+    return region
 
 
 def _api_key_env(provider: str, raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) -> str | None:

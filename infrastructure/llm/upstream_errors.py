@@ -32,6 +32,7 @@ _CONTEXT_HINTS = (
     "context length",
     "too many tokens",
     "exceeds the maximum number of tokens",  # Gemini
+    "input is too long",  # Bedrock
 )
 _MAX_DETAIL = 300
 

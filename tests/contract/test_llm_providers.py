@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import pytest
+from botocore.credentials import Credentials
 
 from domain.llm.model import (
     ChatMessage,
@@ -49,6 +50,7 @@ from domain.shared.errors import (
 from infrastructure.llm.anthropic import AnthropicBase, AnthropicProvider
 from infrastructure.llm.anthropic_sdk import AnthropicSDKProvider
 from infrastructure.llm.azure_openai import AzureOpenAIProvider
+from infrastructure.llm.bedrock import BedrockProvider
 from infrastructure.llm.gemini import GeminiProvider
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.openai import NO_KEY, OpenAIBase, OpenAIProvider
@@ -74,6 +76,9 @@ from tests.fakes.upstream import (
     server_error,
     stream_error_after,
 )
+from tests.fakes.upstream.bedrock_routes import ACCESS_KEY as BEDROCK_ACCESS_KEY
+from tests.fakes.upstream.bedrock_routes import REGION as BEDROCK_REGION
+from tests.fakes.upstream.bedrock_routes import SECRET_KEY as BEDROCK_SECRET_KEY
 
 pytestmark = pytest.mark.contract
 
@@ -172,6 +177,18 @@ def gemini_spec(**changes: object) -> ModelSpec:
 
 def gemini_transport(up: FakeUpstream, timeout: float = 2.0) -> Transport:
     return Transport(base_url=f"{up.base_url}/v1beta", api_key_env="GEMINI_API_KEY", timeout_seconds=timeout)
+
+
+def bedrock_adapter(up: FakeUpstream, timeout: float = 2.0, **changes: object) -> BedrockProvider:
+    spec = ModelSpec(
+        name="m", provider="bedrock", upstream_model="anthropic.claude-3-5-haiku-20241022-v1:0", max_output_tokens=64
+    )
+    return BedrockProvider(
+        replace(spec, **changes),  # type: ignore[arg-type]
+        transport=Transport(base_url=up.base_url, timeout_seconds=timeout, region=BEDROCK_REGION),
+        credentials=Credentials(BEDROCK_ACCESS_KEY, BEDROCK_SECRET_KEY),
+        region=BEDROCK_REGION,
+    )
 
 
 def openai_transport(up: FakeUpstream, timeout: float = 2.0) -> Transport:
@@ -330,6 +347,14 @@ class TestGeminiProvider(LLMProviderContract):
     @pytest.fixture
     async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
         adapter = GeminiProvider(gemini_spec(), transport=gemini_transport(upstream), api_key=SECRET)
+        yield adapter
+        await adapter.aclose()
+
+
+class TestBedrockProvider(LLMProviderContract):
+    @pytest.fixture
+    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
+        adapter = bedrock_adapter(upstream)
         yield adapter
         await adapter.aclose()
 
@@ -608,6 +633,7 @@ ADAPTERS: dict[str, Factory] = {
     "azure_openai-direct": lambda up, timeout: AzureOpenAIProvider(
         azure_spec(), transport=azure_transport(up, timeout), api_key=SECRET
     ),
+    "bedrock-direct": lambda up, timeout: bedrock_adapter(up, timeout),
     "gemini-direct": lambda up, timeout: GeminiProvider(
         gemini_spec(), transport=gemini_transport(up, timeout), api_key=SECRET
     ),

@@ -1,10 +1,14 @@
-"""Azure OpenAI and Gemini in the catalog: what each requires, what it defaults to, what it refuses."""
+"""Azure OpenAI, Gemini and Bedrock in the catalog: what each requires, what it defaults to, what it refuses."""
 
 from __future__ import annotations
 
 import pytest
 
 from infrastructure.llm.catalog import CatalogError, parse_catalog
+from infrastructure.llm.registry import build_router
+from infrastructure.settings import Settings
+from tests.fakes.upstream import FakeUpstream
+from tests.fakes.upstream.bedrock_routes import ACCESS_KEY, REGION, SECRET_KEY
 
 pytestmark = pytest.mark.unit
 
@@ -52,3 +56,31 @@ def test_a_gemini_model_needs_only_its_key_and_speaks_to_googles_api_by_default(
         parse_catalog(text.replace('api_key_env = "GEMINI_API_KEY"\n', ""), env={})
     with pytest.raises(CatalogError, match="only the direct client"):
         parse_catalog(text + 'client = "sdk"\n', env={"GEMINI_API_KEY": "k"})
+
+
+BEDROCK = '[models.claude]\nprovider = "bedrock"\nupstream_model = "anthropic.claude-3-5-haiku-20241022-v1:0"\n'
+
+
+def test_a_bedrock_model_takes_its_region_from_the_catalog_or_the_aws_environment() -> None:
+    assert parse_catalog(BEDROCK + 'region = "eu-west-3"\n', env={}).transport("claude").region == "eu-west-3"
+    assert parse_catalog(BEDROCK, env={"AWS_REGION": "us-west-2"}).transport("claude").region == "us-west-2"
+    with pytest.raises(CatalogError, match="must name an AWS region"):
+        parse_catalog(BEDROCK, env={})
+    with pytest.raises(CatalogError, match="region is for provider bedrock"):
+        parse_catalog('[models.m]\nprovider = "local"\nupstream_model = "x"\nregion = "us-east-1"\n', env={})
+
+
+async def test_the_router_signs_with_the_aws_environments_credentials() -> None:
+    from domain.llm.model import ChatMessage, ChatRole, CompletionRequest
+
+    env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_REGION": REGION}
+    async with FakeUpstream() as up:
+        catalog = parse_catalog(BEDROCK + f'base_url = "{up.base_url}"\n', env=env)
+        router = build_router(catalog, Settings(), env)
+        try:
+            request = CompletionRequest(model="claude", messages=(ChatMessage(ChatRole.USER, "hi"),))
+            completion = await router.complete(request)
+        finally:
+            await router.aclose()
+    assert completion.content == "Echo: hi"
+    assert completion.served_by.provider == "bedrock"

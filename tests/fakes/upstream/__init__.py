@@ -11,6 +11,8 @@ Endpoints (all under ``/v1``):
 * ``POST /v1/messages/count_tokens`` (Anthropic)
 * ``POST /v1beta/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse`` and ``:batchEmbedContents``
   (Gemini, key in ``x-goog-api-key``)
+* ``POST /model/{modelId}/converse`` and ``/converse-stream`` (AWS Bedrock: the SigV4 signature is checked with
+  botocore against ``bedrock_routes.ACCESS_KEY`` / ``SECRET_KEY``; the stream is in the AWS event-stream framing)
 * ``POST /openai/deployments/{deployment}/chat/completions`` and ``.../embeddings`` (Azure OpenAI: ``api-version``
   query parameter, ``api-key`` header or bearer token; ``content_filtered()`` scripts its content-filter 400)
 * ``GET /v1/models`` and ``GET /v1/models/{id}`` (Anthropic shape when ``anthropic-version`` is sent)
@@ -31,7 +33,8 @@ The modules: ``behaviours`` (what a test scripts), ``server`` (settings, script,
 routing), ``control`` (the ``/_fake/...`` endpoints), ``handlers`` (the API endpoints), ``answers`` (the fake
 model), ``openai_wire`` / ``anthropic_wire`` / ``embeddings`` (each format's JSON and SSE bodies), ``azure_wire``
 (Azure OpenAI's paths over the OpenAI handlers), ``gemini_wire`` / ``gemini_errors`` / ``gemini_routes``
-(Gemini's format, errors and paths), ``openai_errors`` / ``anthropic_errors`` (each format's validation
+(Gemini's format, errors and paths), ``bedrock_wire`` / ``bedrock_routes`` (Converse, its event-stream framing,
+SigV4 checks), ``openai_errors`` / ``anthropic_errors`` (each format's validation
 and error bodies), ``faults`` (acting out hangs, cuts, redirects, HTML pages, broken streams, slow chunks),
 ``transport`` (the exchange and uvicorn), ``thread`` and ``cli`` (other ways to run it).
 """

@@ -14,6 +14,7 @@ import orjson
 from tests.fakes.upstream import (
     anthropic_errors,
     anthropic_wire,
+    bedrock_wire,
     embeddings,
     faults,
     gemini_errors,
@@ -25,7 +26,7 @@ from tests.fakes.upstream.answers import Answer, NewId, Prompt, answer
 from tests.fakes.upstream.behaviours import Behaviour, error
 from tests.fakes.upstream.transport import JSON, SSE, Exchange, Headers
 
-Provider = Literal["openai", "anthropic", "gemini"]
+Provider = Literal["openai", "anthropic", "gemini", "bedrock"]
 
 
 class Upstream(Protocol):
@@ -72,11 +73,17 @@ class Wire(Protocol):
     def models_page(self, names: list[str]) -> dict[str, Any]: ...
 
 
-WIRES: Final[dict[Provider, Wire]] = {"openai": openai_wire, "anthropic": anthropic_wire, "gemini": gemini_wire}
+WIRES: Final[dict[Provider, Wire]] = {
+    "openai": openai_wire,
+    "anthropic": anthropic_wire,
+    "gemini": gemini_wire,
+    "bedrock": bedrock_wire,
+}
 ERRORS: Final[dict[Provider, Errors]] = {
     "openai": openai_errors,
     "anthropic": anthropic_errors,
     "gemini": gemini_errors,
+    "bedrock": bedrock_wire,
 }
 KEY_HEADERS: Final[dict[Provider, str]] = {"anthropic": "x-api-key", "gemini": "x-goog-api-key"}
 

@@ -14,7 +14,17 @@ from typing import Any, Self
 
 import uvicorn
 
-from tests.fakes.upstream import anthropic_wire, azure_wire, control, gemini_routes, gemini_wire, handlers, openai_wire
+from tests.fakes.upstream import (
+    anthropic_wire,
+    azure_wire,
+    bedrock_routes,
+    bedrock_wire,
+    control,
+    gemini_routes,
+    gemini_wire,
+    handlers,
+    openai_wire,
+)
 from tests.fakes.upstream.behaviours import OK, Behaviour, error
 from tests.fakes.upstream.embeddings import SERVED_PATH as EMBEDDINGS_PATH
 from tests.fakes.upstream.thread import UpstreamThread
@@ -278,6 +288,9 @@ class FakeUpstream:
         ex = Exchange(receive, send)
         self.in_flight += 1
         try:
+            if path.startswith(bedrock_wire.PREFIX):
+                raw_path = scope.get("raw_path", path.encode()).decode("latin-1")
+                return await bedrock_routes.route(self, raw_path, headers, parsed, raw, bad_json, ex)
             if path.startswith(gemini_wire.PREFIX):
                 return await gemini_routes.route(self, method, path, query, headers, parsed, bad_json, ex)
             if path.startswith(azure_wire.PREFIX):
