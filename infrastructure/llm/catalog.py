@@ -1,7 +1,8 @@
 """The model catalog, read from the operator's TOML file at start-up.
 
 Every mistake stops start-up with a message naming the file, the line and the model: an unknown provider or key, a
-missing API-key variable, a fallback to a model that does not exist, a fallback cycle, a bad price or limit. API keys
+missing API-key variable, a fallback to a model that does not exist, a fallback cycle, a bad price or limit, a
+model priced nowhere (prices and limits left out come from ``price_table``; ``free = true`` allows none). API keys
 never live in the file: a model names the environment variable that holds its key (``api_key_env``).
 
 Each deployment's table holds the domain's ``ModelSpec`` (what the model is and costs) and its ``Transport`` (how it
@@ -31,6 +32,7 @@ from domain.llm.ports import ModelCatalog
 from infrastructure.llm.catalog_fields import CatalogError, Place, optional_str, positive_int
 from infrastructure.llm.catalog_prices import cache_prices, price, usd_per_mtok_to_micros
 from infrastructure.llm.presets import PRESETS
+from infrastructure.llm.price_table import BILLED_KEYS, price_table
 from infrastructure.llm.toml_positions import TomlPositions
 from infrastructure.llm.transport import (
     TRANSPORT_KEYS,
@@ -59,6 +61,7 @@ _DEPLOYMENT_KEYS = TRANSPORT_KEYS | {
     "context_window",
     "max_output_tokens",
     "description",
+    "free",
 }
 _MODEL_KEYS = _DEPLOYMENT_KEYS | {"fallbacks", "variants", "kind", "dimensions", "deadline_seconds"}
 _VARIANT_KEYS = _DEPLOYMENT_KEYS | {"label", "weight"}
@@ -116,7 +119,9 @@ def _deployment(raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) ->
     upstream_model = optional_str(raw, "upstream_model", where)
     if upstream_model is None:
         raise where.error("upstream_model is required")
+    raw = {**price_table().defaults(provider, upstream_model), **raw}  # what the catalog sets wins
     transport = parse_transport(provider, raw, where, env)
+    _check_priced(provider, raw, where)
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise where.error("description must be a string", "description")
@@ -135,6 +140,21 @@ def _deployment(raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) ->
         description=description,
     )
     return spec, transport
+
+
+def _check_priced(provider: str, raw: Mapping[str, Any], where: Place) -> None:
+    """Nothing is billed at zero by accident: a model priced neither by the catalog nor by the price table must
+    say ``free = true`` (the in-process ``local`` provider is free by nature)."""
+    free = raw.get("free", False)
+    if not isinstance(free, bool):
+        raise where.error("free must be true or false", "free")
+    if free or provider == "local" or BILLED_KEYS & set(raw):
+        return
+    raise where.error(
+        f"no price for {raw['upstream_model']!r} in the catalog or the price table: set input_usd_per_mtok and "
+        "output_usd_per_mtok, or free = true",
+        "upstream_model",
+    )
 
 
 def _variants(raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) -> tuple[ModelSpec, Transports]:

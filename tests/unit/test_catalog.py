@@ -215,7 +215,7 @@ def test_embedding_models_are_told_apart_from_chat_models() -> None:
         pytest.param(
             (
                 'provider = "local"\nupstream_model = "hash"',
-                'provider = "anthropic"\nupstream_model = "hash"\napi_key_env = "ANTHROPIC_API_KEY"',
+                'provider = "anthropic"\nupstream_model = "hash"\napi_key_env = "ANTHROPIC_API_KEY"\nfree = true',
             ),
             'provider = "anthropic"',
             "embed",

@@ -22,7 +22,7 @@ KEYS = {preset.api_key_env: f"key-{name}" for name, preset in HOSTED.items() if 
 
 
 def table(provider: str, extra: str = "") -> str:
-    return f'[models.m]\nprovider = "{provider}"\nupstream_model = "some-model"\n{extra}'
+    return f'[models.m]\nprovider = "{provider}"\nupstream_model = "some-model"\nfree = true\n{extra}'
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -79,7 +79,7 @@ cached_input_usd_per_mtok = 0.5
 
 [models.gpt-plain]
 provider = "openai"
-upstream_model = "gpt-4.1"
+upstream_model = "my-fine-tune"
 api_key_env = "K"
 input_usd_per_mtok = 2
 """

@@ -38,7 +38,7 @@ def test_an_azure_deployment_sends_its_key_as_api_key_unless_told_otherwise() ->
         (AZURE + 'client = "sdk"\n', "only the direct client"),
         (AZURE + 'auth = "password"\n', "auth must be one of api-key, bearer"),
         (
-            '[models.m]\nprovider = "openai"\nupstream_model = "x"\napi_key_env = "K"\ndeployment = "d"\n',
+            '[models.m]\nprovider = "openai"\nupstream_model = "x"\napi_key_env = "K"\nfree = true\ndeployment = "d"\n',
             "for provider",
         ),
     ],
