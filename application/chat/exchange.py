@@ -15,7 +15,7 @@ from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.usage.context import CachePolicy, CallContext
 from domain.auth.model import Principal, Scope
 from domain.chat.model import Conversation, Message, MessageStatus, check_message_content
-from domain.llm.model import ChatMessage, ChatRole, Completion, CompletionRequest
+from domain.llm.model import CacheControl, ChatMessage, ChatRole, Completion, CompletionRequest, TextPart
 from domain.shared.errors import RuleViolation
 from domain.shared.ids import new_id
 from domain.shared.text import storable
@@ -39,6 +39,7 @@ class PostMessageCommand:
     max_tokens: int | None = None
     request_id: str = "-"
     cache: CachePolicy = CachePolicy.DEFAULT
+    prompt_cache: bool = False  # mark prompt-cache breakpoints after the system prompt and after this message
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,9 @@ async def prepare_exchange(
             raise RuleViolation(f"a conversation holds at most {limits.max_messages} messages; start a new one")
     prompt: list[ChatMessage] = []
     if conversation.system_prompt:
-        prompt.append(ChatMessage(ChatRole.SYSTEM, conversation.system_prompt))
+        prompt.append(_turn(ChatRole.SYSTEM, conversation.system_prompt, cached=command.prompt_cache))
     prompt.extend(ChatMessage(m.role, m.content) for m in history if m.content)
-    prompt.append(ChatMessage(ChatRole.USER, command.content))
+    prompt.append(_turn(ChatRole.USER, command.content, cached=command.prompt_cache))
     user_message = Message(
         id=new_id(),
         conversation_id=conversation.id,
@@ -93,6 +94,13 @@ async def prepare_exchange(
         cache=command.cache,
     )
     return PreparedExchange(conversation=conversation, request=request, user_message=user_message, context=context)
+
+
+def _turn(role: ChatRole, content: str, *, cached: bool) -> ChatMessage:
+    """A message, ending in a prompt-cache breakpoint when ``cached``: the breakpoint after the newest message
+    writes the whole conversation to the cache, and the next message reads it back."""
+    parts = (TextPart(content, cache_control=CacheControl()),) if cached else ()
+    return ChatMessage(role, content, parts=parts)
 
 
 def assistant_message(

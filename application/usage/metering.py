@@ -21,14 +21,14 @@ from application.degraded import DegradedWarning
 from application.usage.budgets import Budgets
 from application.usage.context import CallContext
 from application.usage.rate_limits import RateLimitDefaults, token_limits, visible_states
-from domain.llm.model import Completion, CompletionRequest, FinishReason, ModelSpec, TokenUsage
+from domain.llm.model import Completion, CompletionRequest, FinishReason, ModelSpec
 from domain.llm.ports import ModelCatalog
 from domain.llm.tokens import estimate_tokens
 from domain.shared.clock import Clock
 from domain.shared.errors import DependencyUnavailable, DomainError
 from domain.shared.ids import new_id
 from domain.usage.errors import LimitExceeded
-from domain.usage.model import UsageRecord, UsageStatus, cost_micros
+from domain.usage.model import UsageRecord, UsageStatus, cache_savings_micros, cost_micros, most_cost_micros
 from domain.usage.ports import Hold, RateLimiter, UsageRecorder
 from domain.usage.rate_limits import RateLimit
 
@@ -100,8 +100,7 @@ class Meter:
         for model in self._catalog.chain(request.model):
             for deployment in model.deployments:
                 answer = request.max_tokens if request.max_tokens is not None else deployment.max_output_tokens
-                usage = TokenUsage(input_tokens=prompt_tokens, output_tokens=answer)
-                most = max(most, cost_micros(usage, deployment))
+                most = max(most, most_cost_micros(prompt_tokens, answer, deployment))
         return most
 
     async def _admit_tokens(
@@ -133,17 +132,18 @@ class Meter:
         self, admission: Admission, request: CompletionRequest, context: CallContext, outcome: Outcome
     ) -> None:
         completion = outcome.completion
-        cost = 0
+        cost = saved = 0
         if completion is not None and not completion.cached:
             spec = self._price_spec(completion, admission.spec)
             cost = cost_micros(completion.usage, spec) if spec is not None else 0
+            saved = cache_savings_micros(completion.usage, spec) if spec is not None else 0
         used = completion.usage.total_tokens if completion is not None and not completion.cached else 0
         updates = [self._budgets.charge(context.principal, cost, admission.hold)]
         if admission.limits and used != admission.reserved_tokens:
             updates.append(self._limiter.adjust(admission.limits, used - admission.reserved_tokens, admission.at_ms))
         # All together: with a shared Redis the counters and the usage record go in one script run, one round trip,
         # so a crash leaves both or neither and the counters are never ahead of the ledger.
-        record = self._recorder.record(self._record(admission, request, context, outcome, cost))
+        record = self._recorder.record(self._record(admission, request, context, outcome, (cost, saved)))
         recorded, *counted = await asyncio.gather(record, *updates, return_exceptions=True)
         for result in counted:
             if isinstance(result, Exception):  # the call happened: its record matters more than the counters
@@ -164,7 +164,12 @@ class Meter:
             return spec
 
     def _record(
-        self, admission: Admission, request: CompletionRequest, context: CallContext, outcome: Outcome, cost: int
+        self,
+        admission: Admission,
+        request: CompletionRequest,
+        context: CallContext,
+        outcome: Outcome,
+        money: tuple[int, int],  # the cost, and what the prompt cache saved
     ) -> UsageRecord:
         completion = outcome.completion
         served = completion.served_by if completion is not None else None
@@ -185,7 +190,9 @@ class Meter:
             input_tokens=usage.input_tokens if usage else 0,
             output_tokens=usage.output_tokens if usage else 0,
             cached_tokens=usage.cached_tokens if usage else 0,
-            cost_micros=cost,
+            cache_write_tokens=usage.cache_write_tokens if usage else 0,
+            cost_micros=money[0],
+            cache_savings_micros=money[1],
             latency_ms=round((time.monotonic() - admission.started) * 1000),
             ttft_ms=outcome.ttft_ms,
             status=outcome.status,

@@ -33,12 +33,31 @@ class FinishReason(enum.StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CacheControl:
+    """A prompt-cache breakpoint: the provider may cache the prompt up to and including the marked part.
+
+    Anthropic (and Claude on Bedrock) honour it; providers that cache on their own (OpenAI) or not at all ignore it.
+    """
+
+    ttl: str | None = None  # "5m" or "1h" (Anthropic); None: the provider's default
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """One text part of a message, as the caller split it, with its cache breakpoint."""
+
+    text: str
+    cache_control: CacheControl | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ToolDefinition:
     """A function the model may call."""
 
     name: str
     description: str = ""
     parameters_json: str = EMPTY_OBJECT_SCHEMA  # the JSON Schema of the arguments object, as JSON text
+    cache_control: CacheControl | None = None  # a breakpoint after this tool (the tools come first in the prompt)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,10 +98,23 @@ class ResponseFormat:
 
 @dataclass(frozen=True)
 class ChatMessage:
+    """One turn. ``parts`` is set only when the caller marked a cache breakpoint inside it: the text parts as sent,
+    whose texts joined are ``content`` (every provider but those honouring ``cache_control`` reads ``content``)."""
+
     role: ChatRole
     content: str
     tool_calls: tuple[ToolCall, ...] = field(default=(), kw_only=True)  # ASSISTANT: the calls it asked for
     tool_call_id: str | None = field(default=None, kw_only=True)  # TOOL: the call this message answers
+    parts: tuple[TextPart, ...] = field(default=(), kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.parts and "".join(part.text for part in self.parts) != self.content:
+            raise ValueError("a message's parts must join to its content")
+
+    @property
+    def cached(self) -> bool:
+        """Whether a cache breakpoint sits in this message."""
+        return any(part.cache_control is not None for part in self.parts)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,13 +135,20 @@ class CompletionRequest:
 
 @dataclass(frozen=True)
 class TokenUsage:
-    """Tokens of one call. ``input_tokens`` counts every prompt token, ``cached_tokens`` the part of them served
-    from the provider's prompt cache (a subset, billed cheaper)."""
+    """Tokens of one call. ``input_tokens`` counts every prompt token; ``cached_tokens`` the part of them read
+    from the provider's prompt cache and ``cache_write_tokens`` the part written to it (two disjoint subsets, each
+    billed at its own price)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
     estimated: bool = False  # True when the upstream never reported usage (a stream cut short) and we counted
+    cache_write_tokens: int = field(default=0, kw_only=True)
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        """The prompt tokens billed at the plain input price."""
+        return max(0, self.input_tokens - self.cached_tokens - self.cache_write_tokens)
 
     @property
     def total_tokens(self) -> int:
@@ -121,7 +160,7 @@ class ServedBy:
     """Which deployment actually answered, after fallbacks and A/B variants."""
 
     model: str  # public model name that answered (may differ from the one asked for after a fallback)
-    provider: str  # provider kind: local, openai, anthropic, openai_compatible
+    provider: str  # provider kind: local, openai, anthropic, openai_compatible, or a preset (groq, ollama, ...)
     upstream_model: str  # the provider's own model id
     variant: str | None = None  # A/B variant label, when the public model has several
 
@@ -206,6 +245,8 @@ class ModelSpec:
     upstream_model: str
     input_price_per_mtok_micros: int = 0  # micro-dollars per million input tokens
     output_price_per_mtok_micros: int = 0
+    cached_input_price_per_mtok_micros: int | None = None  # prompt-cache reads; None: the input price
+    cache_write_price_per_mtok_micros: int | None = None  # prompt-cache writes; None: the input price
     context_window: int = 8192
     max_output_tokens: int = 1024
     fallbacks: tuple[str, ...] = ()

@@ -133,6 +133,13 @@ class UpstreamRejected(UpstreamError):
     title = "Upstream provider rejected the request"
 
 
+class ContentFiltered(UpstreamRejected):
+    """The provider's content filter refused the prompt (Azure OpenAI's ``content_filter``): the caller's to change."""
+
+    code = "content_filtered"
+    title = "The provider's content filter refused the request"
+
+
 class UpstreamAuthError(UpstreamError):
     """The gateway's own provider credentials were refused: an operator problem, not the client's."""
 

@@ -23,13 +23,41 @@ MAX_RATE = 10**9
 def cost_micros(usage: TokenUsage, spec: ModelSpec) -> int:
     """What a call cost, rounded UP to a whole micro-dollar over the whole call (never per token).
 
-    ``cached_tokens`` are a part of ``input_tokens`` and billed at the input price: the catalog has no cheaper
-    cached-input price yet, so this never under-charges.
+    Prompt-cache reads (``cached_tokens``) and writes (``cache_write_tokens``) are parts of ``input_tokens``, each
+    billed at its own price; a model without a cache price bills them at the input price.
     """
+    input_price = spec.input_price_per_mtok_micros
+    read_price = _or(spec.cached_input_price_per_mtok_micros, input_price)
+    write_price = _or(spec.cache_write_price_per_mtok_micros, input_price)
     exact = (
-        usage.input_tokens * spec.input_price_per_mtok_micros + usage.output_tokens * spec.output_price_per_mtok_micros
+        usage.uncached_input_tokens * input_price
+        + usage.cached_tokens * read_price
+        + usage.cache_write_tokens * write_price
+        + usage.output_tokens * spec.output_price_per_mtok_micros
     )
     return -(-exact // TOKENS_PER_MTOK)
+
+
+def cache_savings_micros(usage: TokenUsage, spec: ModelSpec) -> int:
+    """What the prompt-cache reads saved against the plain input price (rounded down; never negative)."""
+    read_price = _or(spec.cached_input_price_per_mtok_micros, spec.input_price_per_mtok_micros)
+    saved = usage.cached_tokens * (spec.input_price_per_mtok_micros - read_price)
+    return max(0, saved // TOKENS_PER_MTOK)
+
+
+def _or(price: int | None, default: int) -> int:
+    return default if price is None else price
+
+
+def most_cost_micros(prompt_tokens: int, output_tokens: int, spec: ModelSpec) -> int:
+    """The most a call of this size may cost: its whole prompt at the dearer of the input and cache-write prices."""
+    writes = spec.cache_write_price_per_mtok_micros or 0
+    usage = TokenUsage(
+        input_tokens=prompt_tokens,
+        output_tokens=output_tokens,
+        cache_write_tokens=prompt_tokens if writes > spec.input_price_per_mtok_micros else 0,
+    )
+    return cost_micros(usage, spec)
 
 
 def input_cost_micros(input_tokens: int, spec: ModelSpec) -> int:
@@ -60,8 +88,10 @@ class UsageRecord:
     variant: str | None
     input_tokens: int = 0
     output_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # prompt-cache reads (a part of input_tokens)
+    cache_write_tokens: int = 0  # prompt-cache writes (a part of input_tokens)
     cost_micros: int = 0
+    cache_savings_micros: int = 0  # what the cache reads saved against the input price
     latency_ms: int = 0
     ttft_ms: int | None = None  # time to first token, streams only
     status: UsageStatus = UsageStatus.SUCCESS
@@ -101,7 +131,9 @@ class UsageTotals:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
     cost_micros: int = 0
+    cache_savings_micros: int = 0
 
     def __add__(self, other: UsageTotals) -> UsageTotals:
         return replace(
@@ -112,7 +144,9 @@ class UsageTotals:
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cached_tokens=self.cached_tokens + other.cached_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
             cost_micros=self.cost_micros + other.cost_micros,
+            cache_savings_micros=self.cache_savings_micros + other.cache_savings_micros,
         )
 
 

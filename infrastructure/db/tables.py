@@ -185,8 +185,10 @@ usage_records = Table(
     Column("variant", String(64), nullable=True),
     Column("input_tokens", Integer(), nullable=False),
     Column("output_tokens", Integer(), nullable=False),
-    Column("cached_tokens", Integer(), nullable=False),
+    Column("cached_tokens", Integer(), nullable=False),  # prompt-cache reads
+    Column("cache_write_tokens", Integer(), nullable=False, server_default="0"),  # prompt-cache writes
     Column("cost_micros", BigInteger(), nullable=False),
+    Column("cache_savings_micros", BigInteger(), nullable=False, server_default="0"),
     Column("latency_ms", Integer(), nullable=False),
     Column("ttft_ms", Integer(), nullable=True),
     Column("status", String(16), nullable=False),

@@ -1,16 +1,14 @@
 """Anthropic's Messages wire format, both ways, as plain JSON values: what both Anthropic adapters (direct and SDK)
 send and how they read what comes back.
 
-System messages go, merged, into the top-level ``system`` parameter; consecutive turns of one role are merged as
-the API requires; ``max_tokens`` is always sent. Tools: a ``ToolDefinition`` is a tool with an ``input_schema``, an
-assistant's ``ToolCall``s are ``tool_use`` blocks after its text, and ``TOOL`` messages are ``tool_result`` blocks
-at the head of the next user turn; ``tool_choice`` required is ``any``, and no parallel calls is
-``disable_parallel_tool_use``. A JSON-schema response format is ``output_config.format``; a bare JSON-object one has
+The prompt (system, turns, tools and their ``cache_control`` breakpoints) is built by ``anthropic_prompt``;
+``max_tokens`` is always sent. A JSON-schema response format is ``output_config.format``; a bare JSON-object one has
 no Anthropic equivalent and is not sent. The caller's ``user`` is ``metadata.user_id``.
 
 Usage is normalised to the domain's meaning: ``input_tokens`` counts every prompt token (Anthropic reports cache
-reads and writes apart), ``cached_tokens`` the cache reads. Readers raise ``SHAPE_FAILURES`` for a body that does
-not match the API; the adapters turn that into ``UpstreamBadResponse``.
+reads and writes apart), ``cached_tokens`` the cache reads and ``cache_write_tokens`` the cache writes. Readers
+raise ``SHAPE_FAILURES`` for a body that does not match the API; the adapters turn that into
+``UpstreamBadResponse``.
 """
 
 from __future__ import annotations
@@ -21,8 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.llm.model import (
-    ChatMessage,
-    ChatRole,
     Completion,
     CompletionRequest,
     FinishReason,
@@ -33,9 +29,9 @@ from domain.llm.model import (
     TokenUsage,
     ToolCall,
     ToolCallDelta,
-    ToolChoiceMode,
 )
 from domain.shared.errors import UpstreamRejected
+from infrastructure.llm.anthropic_prompt import prompt, tool_params
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -62,76 +58,6 @@ def _stop(reason: object) -> FinishReason:
     if not isinstance(reason, str):
         raise ValueError("no stop_reason")
     return _STOP.get(reason, FinishReason.STOP)
-
-
-def _arguments(call: ToolCall) -> dict[str, object]:
-    try:
-        value = json.loads(call.arguments or "{}")
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise UpstreamRejected(f"the arguments of tool call '{call.id}' are not a JSON object", provider="anthropic")
-    return value
-
-
-def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
-    """The content blocks of one message: a tool result, or its text then its tool calls."""
-    if message.role is ChatRole.TOOL:
-        return [{"type": "tool_result", "tool_use_id": message.tool_call_id or "", "content": message.content}]
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
-    blocks.extend({"type": "tool_use", "id": c.id, "name": c.name, "input": _arguments(c)} for c in message.tool_calls)
-    return blocks
-
-
-def _content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
-    """Plain text when the turn is only text (merged), else its blocks (the API refuses empty text blocks)."""
-    if all(block["type"] == "text" for block in blocks):
-        return "\n\n".join(block["text"] for block in blocks)
-    return [block for block in blocks if block["type"] != "text" or block["text"]]
-
-
-def prompt(request: CompletionRequest) -> tuple[str | None, list[dict[str, Any]]]:
-    """The ``system`` parameter (every system message, merged) and the turns, same-role neighbours merged.
-
-    A tool result is a user turn: it joins the user's next message, the results first, as the API wants.
-    """
-    system = "\n\n".join(m.content for m in request.messages if m.role is ChatRole.SYSTEM)
-    turns: list[tuple[str, list[dict[str, Any]]]] = []
-    for message in request.messages:
-        if message.role is ChatRole.SYSTEM:
-            continue
-        role = "assistant" if message.role is ChatRole.ASSISTANT else "user"
-        blocks = _blocks(message) or [{"type": "text", "text": ""}]
-        if turns and turns[-1][0] == role:
-            turns[-1][1].extend(blocks)
-        else:
-            turns.append((role, blocks))
-    messages = [{"role": role, "content": _content(blocks)} for role, blocks in turns]
-    return system or None, messages
-
-
-def _tool_params(request: CompletionRequest) -> dict[str, Any]:
-    if not request.tools:
-        return {}
-    tools = [
-        {
-            "name": t.name,
-            **({"description": t.description} if t.description else {}),
-            "input_schema": json.loads(t.parameters_json),
-        }
-        for t in request.tools
-    ]
-    choice = request.tool_choice
-    if choice is None:
-        return {"tools": tools}
-    if choice.name is not None:
-        tool_choice: dict[str, Any] = {"type": "tool", "name": choice.name}
-    else:
-        kinds = {ToolChoiceMode.AUTO: "auto", ToolChoiceMode.NONE: "none", ToolChoiceMode.REQUIRED: "any"}
-        tool_choice = {"type": kinds[choice.mode]}
-    if not choice.parallel and tool_choice["type"] != "none":
-        tool_choice["disable_parallel_tool_use"] = True
-    return {"tools": tools, "tool_choice": tool_choice}
 
 
 def request_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
@@ -162,8 +88,20 @@ def request_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
         body["temperature"] = request.temperature
     if request.top_p is not None:
         body["top_p"] = request.top_p
-    body.update(_tool_params(request))
+    body.update(tool_params(request))
     return body
+
+
+def read_usage(usage: Mapping[str, Any]) -> TokenUsage:
+    """Anthropic's usage (plain input, cache reads and cache writes apart) in the domain's terms."""
+    read = _count(usage.get("cache_read_input_tokens"))
+    write = _count(usage.get("cache_creation_input_tokens"))
+    return TokenUsage(
+        input_tokens=_count(usage.get("input_tokens")) + read + write,
+        output_tokens=_count(usage.get("output_tokens")),
+        cached_tokens=read,
+        cache_write_tokens=write,
+    )
 
 
 def read_message(body: Any, served_by: ServedBy) -> Completion:
@@ -186,12 +124,7 @@ def read_message(body: Any, served_by: ServedBy) -> Completion:
             arguments = json.dumps(block["input"], separators=(",", ":"))
             calls.append(ToolCall(id=block["id"], name=block["name"], arguments=arguments))
     finish = _stop(body.get("stop_reason"))
-    usage = body["usage"]
-    cached = _count(usage.get("cache_read_input_tokens"))
-    prompt_tokens = _count(usage.get("input_tokens")) + cached + _count(usage.get("cache_creation_input_tokens"))
-    tokens = TokenUsage(
-        input_tokens=prompt_tokens, output_tokens=_count(usage.get("output_tokens")), cached_tokens=cached
-    )
+    tokens = read_usage(body["usage"])
     stop_sequence = body.get("stop_sequence")
     return Completion(
         content="".join(texts),
@@ -212,6 +145,7 @@ class StreamState:
     stop_sequence: str | None = None
     input_tokens: int | None = None
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
     output_tokens: int = 0
     finish: FinishReason | None = None
     stopped: bool = False
@@ -228,7 +162,10 @@ class StreamState:
     def completion(self, served_by: ServedBy) -> Completion:
         """The answer of a stream that ended properly."""
         usage = TokenUsage(
-            input_tokens=self.input_tokens or 0, output_tokens=self.output_tokens, cached_tokens=self.cached_tokens
+            input_tokens=self.input_tokens or 0,
+            output_tokens=self.output_tokens,
+            cached_tokens=self.cached_tokens,
+            cache_write_tokens=self.cache_write_tokens,
         )
         return Completion(
             content=self.text,
@@ -249,12 +186,9 @@ def read_event(event: Any, state: StreamState) -> TextDelta | ToolCallDelta | No
         raise TypeError("a stream event is not a JSON object")
     kind = event.get("type")
     if kind == "message_start":
-        usage = event["message"]["usage"]
-        state.cached_tokens = _count(usage.get("cache_read_input_tokens"))
-        state.input_tokens = (
-            _count(usage.get("input_tokens")) + state.cached_tokens + _count(usage.get("cache_creation_input_tokens"))
-        )
-        state.output_tokens = _count(usage.get("output_tokens"))
+        usage = read_usage(event["message"]["usage"])
+        state.input_tokens, state.output_tokens = usage.input_tokens, usage.output_tokens
+        state.cached_tokens, state.cache_write_tokens = usage.cached_tokens, usage.cache_write_tokens
     elif kind == "content_block_start" and event["content_block"]["type"] == "tool_use":
         block = event["content_block"]
         if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):

@@ -1,7 +1,8 @@
 """The model catalog, read from the operator's TOML file at start-up.
 
 Every mistake stops start-up with a message naming the file, the line and the model: an unknown provider or key, a
-missing API-key variable, a fallback to a model that does not exist, a fallback cycle, a bad price or limit. API keys
+missing API-key variable, a fallback to a model that does not exist, a fallback cycle, a bad price or limit, a
+model priced nowhere (prices and limits left out come from ``price_table``; ``free = true`` allows none). API keys
 never live in the file: a model names the environment variable that holds its key (``api_key_env``).
 
 Each deployment's table holds the domain's ``ModelSpec`` (what the model is and costs) and its ``Transport`` (how it
@@ -23,13 +24,15 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from domain.llm.model import ModelKind, ModelSpec
 from domain.llm.ports import ModelCatalog
 from infrastructure.llm.catalog_fields import CatalogError, Place, optional_str, positive_int
+from infrastructure.llm.catalog_prices import cache_prices, price, usd_per_mtok_to_micros
+from infrastructure.llm.presets import PRESETS
+from infrastructure.llm.price_table import BILLED_KEYS, price_table
 from infrastructure.llm.toml_positions import TomlPositions
 from infrastructure.llm.transport import (
     TRANSPORT_KEYS,
@@ -41,17 +44,24 @@ from infrastructure.llm.transport import (
 
 __all__ = ["CatalogError", "StaticModelCatalog", "load_catalog", "parse_catalog", "usd_per_mtok_to_micros"]
 
-KNOWN_PROVIDERS = frozenset({"local", "openai", "anthropic", "openai_compatible"})
-EMBEDDING_PROVIDERS = frozenset({"local", "openai", "openai_compatible"})
+KNOWN_PROVIDERS = frozenset(
+    {"local", "openai", "anthropic", "openai_compatible", "azure_openai", "gemini", "bedrock", *PRESETS}
+)
+EMBEDDING_PROVIDERS = frozenset(
+    {"local", "openai", "openai_compatible", "azure_openai", "gemini", *(n for n, p in PRESETS.items() if p.embeddings)}
+)
 MAX_DIMENSIONS = 16_384
 _DEPLOYMENT_KEYS = TRANSPORT_KEYS | {
     "provider",
     "upstream_model",
     "input_usd_per_mtok",
     "output_usd_per_mtok",
+    "cached_input_usd_per_mtok",
+    "cache_write_usd_per_mtok",
     "context_window",
     "max_output_tokens",
     "description",
+    "free",
 }
 _MODEL_KEYS = _DEPLOYMENT_KEYS | {"fallbacks", "variants", "kind", "dimensions", "deadline_seconds"}
 _VARIANT_KEYS = _DEPLOYMENT_KEYS | {"label", "weight"}
@@ -101,27 +111,6 @@ class StaticModelCatalog(ModelCatalog):
         return default_deadline(self.transport(model, d.variant) for d in spec.deployments)
 
 
-def usd_per_mtok_to_micros(value: object, *, where: str) -> int:
-    """Dollars per million tokens, as written by the operator, to integer micro-dollars per million tokens."""
-    if isinstance(value, bool):
-        raise CatalogError(f"{where}: price must be a number of US dollars")
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise CatalogError(f"{where}: price must be a number of US dollars") from None
-    micros = amount * 1_000_000
-    if not amount.is_finite() or amount < 0 or micros != micros.to_integral_value():
-        raise CatalogError(f"{where}: price must be non-negative with at most 6 decimals")
-    return int(micros)
-
-
-def _price(raw: Mapping[str, Any], key: str, where: Place) -> int:
-    try:
-        return usd_per_mtok_to_micros(raw.get(key, 0), where=key)
-    except CatalogError as exc:
-        raise where.error(str(exc), key) from None
-
-
 def _deployment(raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) -> tuple[ModelSpec, Transport]:
     provider = raw.get("provider")
     if provider not in KNOWN_PROVIDERS:
@@ -130,21 +119,42 @@ def _deployment(raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) ->
     upstream_model = optional_str(raw, "upstream_model", where)
     if upstream_model is None:
         raise where.error("upstream_model is required")
+    raw = {**price_table().defaults(provider, upstream_model), **raw}  # what the catalog sets wins
     transport = parse_transport(provider, raw, where, env)
+    _check_priced(provider, raw, where)
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise where.error("description must be a string", "description")
+    input_price = price(raw, "input_usd_per_mtok", where)
+    cache_read, cache_write = cache_prices(provider, raw, where, input_price)
     spec = ModelSpec(
         name=where.model,
         provider=provider,
         upstream_model=upstream_model,
-        input_price_per_mtok_micros=_price(raw, "input_usd_per_mtok", where),
-        output_price_per_mtok_micros=_price(raw, "output_usd_per_mtok", where),
+        input_price_per_mtok_micros=input_price,
+        output_price_per_mtok_micros=price(raw, "output_usd_per_mtok", where),
+        cached_input_price_per_mtok_micros=cache_read,
+        cache_write_price_per_mtok_micros=cache_write,
         context_window=positive_int(raw, "context_window", 8192, where),
         max_output_tokens=positive_int(raw, "max_output_tokens", 1024, where),
         description=description,
     )
     return spec, transport
+
+
+def _check_priced(provider: str, raw: Mapping[str, Any], where: Place) -> None:
+    """Nothing is billed at zero by accident: a model priced neither by the catalog nor by the price table must
+    say ``free = true`` (the in-process ``local`` provider is free by nature)."""
+    free = raw.get("free", False)
+    if not isinstance(free, bool):
+        raise where.error("free must be true or false", "free")
+    if free or provider == "local" or BILLED_KEYS & set(raw):
+        return
+    raise where.error(
+        f"no price for {raw['upstream_model']!r} in the catalog or the price table: set input_usd_per_mtok and "
+        "output_usd_per_mtok, or free = true",
+        "upstream_model",
+    )
 
 
 def _variants(raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) -> tuple[ModelSpec, Transports]:

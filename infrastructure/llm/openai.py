@@ -64,9 +64,10 @@ class OpenAIProvider(OpenAIBase):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         super().__init__(spec, transport=transport, api_key=api_key)
+        base_url, headers = self._endpoint(transport, api_key)
         self._http = UpstreamHTTP(
-            transport.base_url or OPENAI_BASE_URL,
-            headers={"authorization": f"Bearer {api_key or NO_KEY}"},
+            base_url,
+            headers=headers,
             provider=spec.provider,
             model=spec.name,
             timeout_seconds=transport.timeout_seconds,
@@ -75,12 +76,20 @@ class OpenAIProvider(OpenAIBase):
             max_response_bytes=max_response_bytes,
         )
 
+    def _endpoint(self, transport: Transport, api_key: str | None) -> tuple[str, dict[str, str]]:
+        """The base URL every path hangs from, and the credentials header."""
+        return transport.base_url or OPENAI_BASE_URL, {"authorization": f"Bearer {api_key or NO_KEY}"}
+
+    def _path(self, operation: str) -> str:
+        """The path of ``operation`` (``chat/completions``, ``embeddings``) under the base URL."""
+        return f"/{operation}"
+
     async def aclose(self) -> None:
         """Closes the pooled connections."""
         await self._http.aclose()
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        body = await self._http.post_json("/chat/completions", request_body(self._spec, request))
+        body = await self._http.post_json(self._path("chat/completions"), request_body(self._spec, request))
         try:
             return read_completion(body, request, self._served_by)
         except SHAPE_FAILURES as exc:
@@ -92,7 +101,7 @@ class OpenAIProvider(OpenAIBase):
         body["stream_options"] = {"include_usage": True}
         state = StreamState()
         forwarded = self._forward(
-            self._http.stream("/chat/completions", body),
+            self._http.stream(self._path("chat/completions"), body),
             lambda sse: self._read(sse, state),
             lambda error: self._partial(error, request, state),
         )
@@ -104,7 +113,7 @@ class OpenAIProvider(OpenAIBase):
         yield StreamEnd(state.completion(request, self._served_by))
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
-        body = await self._http.post_json("/embeddings", embeddings_body(self._spec, request))
+        body = await self._http.post_json(self._path("embeddings"), embeddings_body(self._spec, request))
         try:
             return read_embeddings(body, request, self._served_by)
         except SHAPE_FAILURES as exc:

@@ -34,6 +34,7 @@ from domain.llm.model import (
     ToolChoice,
 )
 from domain.llm.tokens import estimated_usage
+from infrastructure.llm.presets import openai_compatible
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _FINISH = {
@@ -87,8 +88,7 @@ def request_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
         body["top_p"] = request.top_p
     if request.max_tokens is not None:
         # OpenAI's reasoning models only take max_completion_tokens; servers that mimic the API know max_tokens.
-        compatible = spec.provider == "openai_compatible"
-        body["max_tokens" if compatible else "max_completion_tokens"] = request.max_tokens
+        body["max_tokens" if openai_compatible(spec.provider) else "max_completion_tokens"] = request.max_tokens
     if request.stop:
         body["stop"] = list(request.stop)
     if request.response_format is not None:
@@ -130,6 +130,8 @@ def _tool_calls(calls: Sequence[Any] | None) -> tuple[ToolCall, ...]:
 def read_usage(usage: Mapping[str, Any]) -> TokenUsage:
     details = usage.get("prompt_tokens_details")
     cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
+    if cached is None:  # DeepSeek reports its prompt-cache hits on their own
+        cached = usage.get("prompt_cache_hit_tokens")
     values = (usage.get("prompt_tokens"), usage.get("completion_tokens"), cached or 0)
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
         raise ValueError("token counts are not non-negative integers")

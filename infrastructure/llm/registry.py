@@ -1,7 +1,8 @@
 """Builds the router: one provider per catalog deployment, by provider kind and its ``Transport``, with the
 resilience policy and each model's deadline.
 
-The one place that reads API keys, from the environment variables the catalog names; a key goes straight into its
+The one place that reads API keys, from the environment variables the catalog names (and AWS credentials, from
+the standard AWS environment); a key goes straight into its
 adapter and is never logged, stored on a spec, or put into a message.
 """
 
@@ -16,11 +17,16 @@ from typing import Protocol
 from domain.llm.model import ModelKind, ModelSpec
 from domain.llm.ports import EmbeddingProvider, LLMProvider
 from infrastructure.llm.anthropic import AnthropicProvider
+from infrastructure.llm.aws_credentials import aws_credentials
+from infrastructure.llm.azure_openai import AzureOpenAIProvider
+from infrastructure.llm.bedrock import BedrockProvider
 from infrastructure.llm.catalog import CatalogError, StaticModelCatalog
+from infrastructure.llm.gemini import GeminiProvider
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.local_embeddings import LocalEmbeddingProvider
 from infrastructure.llm.observer import NO_OBSERVER, RouterObserver
 from infrastructure.llm.openai import OpenAIBase, OpenAIProvider
+from infrastructure.llm.presets import speaks_openai
 from infrastructure.llm.resilience import Clock, ResiliencePolicy, Sleep
 from infrastructure.llm.router import ModelRouter, deployment_key
 from infrastructure.llm.transport import Transport
@@ -92,6 +98,8 @@ def _api_key(spec: ModelSpec, transport: Transport, env: Mapping[str, str]) -> s
 
 def _openai(spec: ModelSpec, transport: Transport, env: Mapping[str, str], max_response_bytes: int) -> OpenAIBase:
     key = _api_key(spec, transport, env)
+    if spec.provider == "azure_openai":
+        return AzureOpenAIProvider(spec, transport=transport, api_key=key, max_response_bytes=max_response_bytes)
     if transport.client == "sdk":  # imported only when asked for: the SDK alone weighs ~11 MiB
         from infrastructure.llm.openai_sdk import OpenAISDKProvider
 
@@ -120,10 +128,25 @@ def build_provider(
             first_token_delay=settings.local_first_token_delay_ms / 1000,
             chunk_delay=settings.local_chunk_delay_ms / 1000,
         )
-    if spec.provider in ("openai", "openai_compatible"):
+    if speaks_openai(spec.provider):
         return _openai(spec, transport, env, settings.upstream_max_response_bytes)
     if spec.provider == "anthropic":
         return _anthropic(spec, transport, env, settings.upstream_max_response_bytes)
+    if spec.provider == "bedrock":
+        return BedrockProvider(
+            spec,
+            transport=transport,
+            credentials=aws_credentials(env, model=spec.name),
+            region=transport.region or "",
+            max_response_bytes=settings.upstream_max_response_bytes,
+        )
+    if spec.provider == "gemini":
+        return GeminiProvider(
+            spec,
+            transport=transport,
+            api_key=_api_key(spec, transport, env),
+            max_response_bytes=settings.upstream_max_response_bytes,
+        )
     raise CatalogError(f"model '{spec.name}': unknown provider {spec.provider!r}")
 
 
@@ -131,8 +154,10 @@ def build_embedder(spec: ModelSpec, transport: Transport, env: Mapping[str, str]
     """The adapter for one embedding model."""
     if spec.provider == "local":
         return LocalEmbeddingProvider(spec)
-    if spec.provider in ("openai", "openai_compatible"):
+    if speaks_openai(spec.provider):
         return _openai(spec, transport, env, DEFAULT_MAX_RESPONSE_BYTES)
+    if spec.provider == "gemini":
+        return GeminiProvider(spec, transport=transport, api_key=_api_key(spec, transport, env))
     raise CatalogError(f"model '{spec.name}': provider {spec.provider!r} has no embeddings")
 
 

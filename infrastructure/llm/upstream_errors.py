@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import TypedDict
 
 from domain.shared.errors import (
+    ContentFiltered,
     ContextTooLong,
     UpstreamAuthError,
     UpstreamBadResponse,
@@ -30,6 +31,8 @@ _CONTEXT_HINTS = (
     "prompt is too long",
     "context length",
     "too many tokens",
+    "exceeds the maximum number of tokens",  # Gemini
+    "input is too long",  # Bedrock
 )
 _MAX_DETAIL = 300
 
@@ -126,6 +129,10 @@ def error_for_status(
         return UpstreamRateLimited(detail, retry_after_seconds=retry_after, **where)
     if status in (401, 403):
         return UpstreamAuthError(f"{provider} refused the gateway's credentials ({status})", **where)
+    if status == 400 and code == "content_filter":
+        return ContentFiltered(
+            f"{provider}'s content filter refused the request" + (f": {message}" if message else ""), **where
+        )
     if status == 413 or (status in (400, 422) and _is_context_error(code, message)):
         return ContextTooLong(detail, **where)
     if status == 408:

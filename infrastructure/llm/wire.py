@@ -19,9 +19,9 @@ What the SDK adapters get from their SDK, this client does itself, with the same
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -78,6 +78,16 @@ class SSEDecoder:
         return events
 
 
+class StreamDecoder(Protocol):
+    """Splits a streamed body into events: ``SSEDecoder``, or another framing read as the same events."""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]: ...
+
+
+# Signs one request: (the URL, the body) -> the headers that carry the signature (AWS SigV4 for Bedrock).
+Signer = Callable[[str, bytes], Mapping[str, str]]
+
+
 class UpstreamHTTP:
     """Keep-alive connections to one deployment, opened on first use (a session belongs to the running loop)."""
 
@@ -92,8 +102,10 @@ class UpstreamHTTP:
         connect_timeout_seconds: float,
         secret: str | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        signer: Signer | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
+        self._signer = signer
         self._headers = {"content-type": _JSON, "accept": _JSON, **headers}
         self._where = Where(provider=provider, model=model)
         self._timeout = timeout_seconds
@@ -121,8 +133,12 @@ class UpstreamHTTP:
     def _url(self, path: str) -> URL:
         url = self._urls.get(path)
         if url is None:
-            url = self._urls[path] = URL(self._base + path)
+            # A signed request is sent exactly as signed: its path stays as encoded (yarl would decode %3A).
+            url = self._urls[path] = URL(self._base + path, encoded=self._signer is not None)
         return url
+
+    def _signed(self, url: URL, payload: bytes) -> dict[str, str]:
+        return dict(self._signer(str(url), payload)) if self._signer is not None else {}
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -132,9 +148,11 @@ class UpstreamHTTP:
     async def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
         """The decoded JSON answer to a POST; an ``UpstreamError`` for any failure, raised ``from None``."""
         payload = orjson.dumps(body)
+        url = self._url(path)
         try:
             async with asyncio.timeout(self._timeout):
-                async with self._open().post(self._url(path), data=payload, allow_redirects=False) as response:
+                post = self._open().post(url, data=payload, headers=self._signed(url, payload), allow_redirects=False)
+                async with post as response:
                     if response.status >= 300:
                         raise await self._status_error(response)
                     raw = await self._read_capped(response)
@@ -148,22 +166,29 @@ class UpstreamHTTP:
         except orjson.JSONDecodeError:
             raise self._bad("sent an unreadable response") from None
 
-    async def stream(self, path: str, body: Mapping[str, Any]) -> AsyncGenerator[list[SSEEvent], None]:
-        """The events of a streamed POST, in the batches the network delivered them. Leaving early (``aclose``)
-        closes the response, so the upstream sees the client go."""
+    async def stream(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        decoder: StreamDecoder | None = None,
+        accept: str = "text/event-stream",
+    ) -> AsyncGenerator[list[SSEEvent], None]:
+        """The events of a streamed POST (server-sent events unless another ``decoder`` reads the framing), in the
+        batches the network delivered them. Leaving early (``aclose``) closes the response, so the upstream sees
+        the client go."""
         payload = orjson.dumps(body)
-        headers = {"accept": "text/event-stream"}
+        url = self._url(path)
+        headers = {"accept": accept, **self._signed(url, payload)}
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._open().post(
-                    self._url(path), data=payload, headers=headers, allow_redirects=False
-                )
+                response = await self._open().post(url, data=payload, headers=headers, allow_redirects=False)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise self._transport_error(exc, started=False) from None
         try:
             if response.status >= 300:
                 raise await self._status_error(response)
-            decoder = SSEDecoder()
+            decoder = decoder or SSEDecoder()
             received = 0
             async for chunk in response.content.iter_any():  # each read bounded by the session's sock_read
                 received += len(chunk)

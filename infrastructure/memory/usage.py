@@ -27,7 +27,9 @@ def _totals(group: str | None, records: list[UsageRecord]) -> UsageTotals:
         input_tokens=sum(r.input_tokens for r in records),
         output_tokens=sum(r.output_tokens for r in records),
         cached_tokens=sum(r.cached_tokens for r in records),
+        cache_write_tokens=sum(r.cache_write_tokens for r in records),
         cost_micros=sum(r.cost_micros for r in records),
+        cache_savings_micros=sum(r.cache_savings_micros for r in records),
     )
 
 

@@ -17,7 +17,9 @@ import orjson
 from domain.usage.model import UsageRecord, UsageStatus
 from infrastructure.db.mapping import USAGE_COLUMNS
 
-VERSION = 1
+VERSION = 2  # 2 added the prompt cache's writes and savings; a version 1 record (written before) still reads
+_ADDED_IN_2 = ("cache_write_tokens", "cache_savings_micros")
+_COLUMNS = {2: tuple(USAGE_COLUMNS), 1: tuple(c for c in USAGE_COLUMNS if c not in _ADDED_IN_2)}
 _FIELDS = attrgetter(*USAGE_COLUMNS)
 _UUIDS = frozenset({"id", "user_id", "api_key_id", "conversation_id"})
 
@@ -38,9 +40,10 @@ def decode(data: bytes | str) -> UsageRecord:
         values = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"not a usage record: {exc}") from None
-    if not isinstance(values, list) or len(values) != len(USAGE_COLUMNS) + 1 or values[0] != VERSION:
-        raise ValueError("not a usage record of this version")
-    fields: dict[str, Any] = dict(zip(USAGE_COLUMNS, values[1:], strict=True))
+    columns = _COLUMNS.get(values[0]) if isinstance(values, list) and values else None
+    if columns is None or len(values) != len(columns) + 1:
+        raise ValueError("not a usage record of a known version")
+    fields: dict[str, Any] = dict(zip(columns, values[1:], strict=True))  # columns added later keep their defaults
     try:
         for name in _UUIDS:
             if fields[name] is not None:

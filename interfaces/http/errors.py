@@ -25,6 +25,7 @@ from domain.files.errors import FileTooLarge
 from domain.shared.errors import (
     CircuitOpen,
     Conflict,
+    ContentFiltered,
     ContextTooLong,
     DependencyUnavailable,
     DomainError,
@@ -67,6 +68,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (ServiceUnavailable, 503),
     (ShuttingDown, 503),
     (ContextTooLong, 422),
+    (ContentFiltered, 400),
     (UpstreamRejected, 422),
     (UpstreamTimeout, 504),
     (UpstreamRateLimited, 503),

@@ -161,8 +161,8 @@ async def test_credentials_as_bearer_or_x_api_key_and_a_login_token_too(api: Api
 async def test_unknown_paths_and_methods_under_v1_answer_in_the_apis_shape(api: Api) -> None:
     headers = await key_headers(api)
 
-    error = openai_error(await api.http.post("/v1/completions", json={}, headers=headers), 404)
-    assert error["message"] == "Invalid URL (POST /v1/completions)"
+    error = openai_error(await api.http.post("/v1/edits", json={}, headers=headers), 404)
+    assert error["message"] == "Invalid URL (POST /v1/edits)"
     openai_error(await api.http.get("/v1/chat/completions", headers=headers), 405)
     anthropic_error(await api.http.post("/v1/messages/batches", json={}, headers=headers), 404, "not_found_error")
     not_found = await api.http.get("/v1/models/nope", headers={**headers, "anthropic-version": "2023-06-01"})

@@ -1,4 +1,5 @@
-"""The EmbeddingProvider port, one contract run against the local embedder and the OpenAI adapter (on the fake)."""
+"""The EmbeddingProvider port, one contract run against the local embedder and the OpenAI, Azure OpenAI and Gemini
+adapters (on the fake)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from domain.llm.model import EmbeddingRequest, ModelKind, ModelSpec
 from domain.llm.ports import EmbeddingProvider
 from domain.shared.errors import UpstreamRateLimited, UpstreamRejected
+from infrastructure.llm.azure_openai import AzureOpenAIProvider
+from infrastructure.llm.gemini import GeminiProvider
 from infrastructure.llm.local_embeddings import LocalEmbeddingProvider, embed_text
 from infrastructure.llm.openai import OpenAIBase, OpenAIProvider
 from infrastructure.llm.openai_sdk import OpenAISDKProvider
@@ -83,6 +86,34 @@ class TestOpenAIEmbeddings(EmbeddingProviderContract):
         )
         yield adapter
         await adapter.aclose()
+
+
+class TestAzureOpenAIEmbeddings(EmbeddingProviderContract):
+    size = 1536
+
+    @pytest.fixture
+    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[EmbeddingProvider]:
+        spec = openai_embedding_spec(upstream, provider="azure_openai")
+        transport = Transport(base_url=upstream.base_url, api_key_env="AZURE_KEY", auth="api-key")
+        adapter = AzureOpenAIProvider(spec, transport=transport, api_key="azure-key")
+        yield adapter
+        await adapter.aclose()
+        assert upstream.last_request.path == "/openai/deployments/text-embedding-3-small/embeddings"
+        assert upstream.last_request.headers["api-key"] == "azure-key"
+
+
+class TestGeminiEmbeddings(EmbeddingProviderContract):
+    size = 3072  # the fake's gemini-embedding-001
+
+    @pytest.fixture
+    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[EmbeddingProvider]:
+        spec = openai_embedding_spec(upstream, provider="gemini", upstream_model="gemini-embedding-001")
+        transport = Transport(base_url=f"{upstream.base_url}/v1beta", api_key_env="GEMINI_KEY")
+        adapter = GeminiProvider(spec, transport=transport, api_key="gemini-key")
+        yield adapter
+        await adapter.aclose()
+        assert upstream.last_request.path == "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+        assert upstream.last_request.headers["x-goog-api-key"] == "gemini-key"
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import pytest
+from botocore.credentials import Credentials
 
 from domain.llm.model import (
     ChatMessage,
@@ -48,6 +49,9 @@ from domain.shared.errors import (
 )
 from infrastructure.llm.anthropic import AnthropicBase, AnthropicProvider
 from infrastructure.llm.anthropic_sdk import AnthropicSDKProvider
+from infrastructure.llm.azure_openai import AzureOpenAIProvider
+from infrastructure.llm.bedrock import BedrockProvider
+from infrastructure.llm.gemini import GeminiProvider
 from infrastructure.llm.local import LocalProvider
 from infrastructure.llm.openai import NO_KEY, OpenAIBase, OpenAIProvider
 from infrastructure.llm.openai_sdk import OpenAISDKProvider
@@ -72,6 +76,9 @@ from tests.fakes.upstream import (
     server_error,
     stream_error_after,
 )
+from tests.fakes.upstream.bedrock_routes import ACCESS_KEY as BEDROCK_ACCESS_KEY
+from tests.fakes.upstream.bedrock_routes import REGION as BEDROCK_REGION
+from tests.fakes.upstream.bedrock_routes import SECRET_KEY as BEDROCK_SECRET_KEY
 
 pytestmark = pytest.mark.contract
 
@@ -149,6 +156,39 @@ def openai_spec(**changes: object) -> ModelSpec:
 def anthropic_spec(**changes: object) -> ModelSpec:
     spec = ModelSpec(name="m", provider="anthropic", upstream_model="claude-haiku-4-5", max_output_tokens=64)
     return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def azure_spec(**changes: object) -> ModelSpec:
+    spec = ModelSpec(name="m", provider="azure_openai", upstream_model="gpt-4o-mini", max_output_tokens=64)
+    return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def azure_transport(up: FakeUpstream, timeout: float = 2.0, **changes: object) -> Transport:
+    transport = Transport(
+        base_url=up.base_url, api_key_env="AZURE_OPENAI_API_KEY", timeout_seconds=timeout, auth="api-key"
+    )
+    return replace(transport, **changes)  # type: ignore[arg-type]
+
+
+def gemini_spec(**changes: object) -> ModelSpec:
+    spec = ModelSpec(name="m", provider="gemini", upstream_model="gemini-2.5-flash", max_output_tokens=64)
+    return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def gemini_transport(up: FakeUpstream, timeout: float = 2.0) -> Transport:
+    return Transport(base_url=f"{up.base_url}/v1beta", api_key_env="GEMINI_API_KEY", timeout_seconds=timeout)
+
+
+def bedrock_adapter(up: FakeUpstream, timeout: float = 2.0, **changes: object) -> BedrockProvider:
+    spec = ModelSpec(
+        name="m", provider="bedrock", upstream_model="anthropic.claude-3-5-haiku-20241022-v1:0", max_output_tokens=64
+    )
+    return BedrockProvider(
+        replace(spec, **changes),  # type: ignore[arg-type]
+        transport=Transport(base_url=up.base_url, timeout_seconds=timeout, region=BEDROCK_REGION),
+        credentials=Credentials(BEDROCK_ACCESS_KEY, BEDROCK_SECRET_KEY),
+        region=BEDROCK_REGION,
+    )
 
 
 def openai_transport(up: FakeUpstream, timeout: float = 2.0) -> Transport:
@@ -293,6 +333,30 @@ class TestOpenAICompatibleProvider(LLMProviderContract):
     async def provider(self, upstream: FakeUpstream, client: str) -> AsyncIterator[LLMProvider]:
         spec = openai_spec(provider="openai_compatible", upstream_model="llama3")
         adapter = OPENAI_CLIENTS[client](spec, transport=replace(openai_transport(upstream), api_key_env=None))
+        yield adapter
+        await adapter.aclose()
+
+
+class TestAzureOpenAIProvider(LLMProviderContract):
+    @pytest.fixture
+    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
+        adapter = AzureOpenAIProvider(azure_spec(), transport=azure_transport(upstream), api_key=SECRET)
+        yield adapter
+        await adapter.aclose()
+
+
+class TestGeminiProvider(LLMProviderContract):
+    @pytest.fixture
+    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
+        adapter = GeminiProvider(gemini_spec(), transport=gemini_transport(upstream), api_key=SECRET)
+        yield adapter
+        await adapter.aclose()
+
+
+class TestBedrockProvider(LLMProviderContract):
+    @pytest.fixture
+    async def provider(self, upstream: FakeUpstream) -> AsyncIterator[LLMProvider]:
+        adapter = bedrock_adapter(upstream)
         yield adapter
         await adapter.aclose()
 
@@ -567,6 +631,14 @@ ADAPTERS: dict[str, Factory] = {
         ("anthropic", ANTHROPIC_CLIENTS, anthropic_spec, anthropic_transport),
     )
     for client, make in clients.items()
+} | {
+    "azure_openai-direct": lambda up, timeout: AzureOpenAIProvider(
+        azure_spec(), transport=azure_transport(up, timeout), api_key=SECRET
+    ),
+    "bedrock-direct": lambda up, timeout: bedrock_adapter(up, timeout),
+    "gemini-direct": lambda up, timeout: GeminiProvider(
+        gemini_spec(), transport=gemini_transport(up, timeout), api_key=SECRET
+    ),
 }
 
 

@@ -50,7 +50,9 @@ def a_record(**overrides: Any) -> UsageRecord:
         "input_tokens": 10,
         "output_tokens": 20,
         "cached_tokens": 5,
+        "cache_write_tokens": 3,
         "cost_micros": 100,
+        "cache_savings_micros": 7,
         "latency_ms": 250,
         "ttft_ms": 40,
     }
@@ -81,7 +83,9 @@ class TestUsageRepository:
             input_tokens=30,
             output_tokens=60,
             cached_tokens=15,
+            cache_write_tokens=9,
             cost_micros=200,
+            cache_savings_micros=21,
         )
 
     async def test_nothing_committed_nothing_stored(self, uow_factory: UnitOfWorkFactory) -> None:

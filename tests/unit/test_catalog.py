@@ -215,7 +215,7 @@ def test_embedding_models_are_told_apart_from_chat_models() -> None:
         pytest.param(
             (
                 'provider = "local"\nupstream_model = "hash"',
-                'provider = "anthropic"\nupstream_model = "hash"\napi_key_env = "ANTHROPIC_API_KEY"',
+                'provider = "anthropic"\nupstream_model = "hash"\napi_key_env = "ANTHROPIC_API_KEY"\nfree = true',
             ),
             'provider = "anthropic"',
             "embed",
@@ -331,7 +331,7 @@ def test_the_default_catalog_needs_no_key_and_the_example_needs_its_keys() -> No
     assert [(m.provider, m.kind) for m in default] == [("local", ModelKind.CHAT), ("local", ModelKind.EMBEDDING)]
 
     example = load_catalog(EXAMPLE, env=ENV)
-    assert {m.provider for m in example.list()} == {"openai", "anthropic", "openai_compatible", "local"}
+    assert {m.provider for m in example.list()} == {"openai", "anthropic", "openai_compatible", "ollama", "local"}
     with pytest.raises(CatalogError, match=r"catalog\.example\.toml:\d+: model 'gpt-main': .*OPENAI_API_KEY"):
         load_catalog(EXAMPLE, env={"ANTHROPIC_API_KEY": "x"})
 

@@ -31,7 +31,9 @@ _PG_TYPES = {
     "input_tokens": "integer",
     "output_tokens": "integer",
     "cached_tokens": "integer",
+    "cache_write_tokens": "integer",
     "cost_micros": "bigint",
+    "cache_savings_micros": "bigint",
     "latency_ms": "integer",
     "ttft_ms": "integer",
     "cached": "boolean",
@@ -70,7 +72,9 @@ class SqlAlchemyUsageRepository(SqlAlchemyRepository, UsageRepository):
             _sum(u.input_tokens).label("input_tokens"),
             _sum(u.output_tokens).label("output_tokens"),
             _sum(u.cached_tokens).label("cached_tokens"),
+            _sum(u.cache_write_tokens).label("cache_write_tokens"),
             _sum(u.cost_micros).label("cost_micros"),
+            _sum(u.cache_savings_micros).label("cache_savings_micros"),
         ]
         statement = select(*columns).where(*self._conditions(query))
         if group is not None:
@@ -85,7 +89,9 @@ class SqlAlchemyUsageRepository(SqlAlchemyRepository, UsageRepository):
                 input_tokens=row["input_tokens"],
                 output_tokens=row["output_tokens"],
                 cached_tokens=row["cached_tokens"],
+                cache_write_tokens=row["cache_write_tokens"],
                 cost_micros=row["cost_micros"],
+                cache_savings_micros=row["cache_savings_micros"],
             )
             for row in rows
         ]

@@ -2,7 +2,9 @@
 
 Text, ``tool_use`` and ``tool_result`` blocks are understood; ``thinking`` blocks of earlier turns are dropped (they
 only mean something to the model that wrote them); images, documents and server tools are refused with a 400.
-Unknown top-level fields (``top_k``, ``thinking``, ``service_tier``...) are accepted and ignored.
+``cache_control`` on system blocks, text blocks, tool results and tools is kept (a prompt-cache breakpoint) and
+reaches Anthropic upstreams; on ``tool_use`` blocks it is dropped. Unknown top-level fields (``top_k``,
+``thinking``, ``service_tier``...) are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from domain.llm.model import (
 )
 from domain.shared.errors import RuleViolation
 from interfaces.http.compat.json_text import compact_json
+from interfaces.http.compat.prompt_cache import CacheControlIn, control, text_parts
 
 
 class _Lenient(BaseModel):
@@ -33,6 +36,7 @@ class _Lenient(BaseModel):
 class TextBlock(_Lenient):
     type: Literal["text"]
     text: str
+    cache_control: CacheControlIn | None = None
 
 
 class ToolUseBlock(_Lenient):
@@ -47,6 +51,7 @@ class ToolResultBlock(_Lenient):
     tool_use_id: str
     content: str | list[TextBlock] = ""
     is_error: bool | None = None
+    cache_control: CacheControlIn | None = None
 
 
 class ThinkingBlock(_Lenient):
@@ -66,6 +71,7 @@ class ToolIn(_Lenient):
     description: str | None = None
     input_schema: dict[str, Any]
     type: Literal["custom"] | None = None
+    cache_control: CacheControlIn | None = None
 
 
 class ToolChoiceIn(_Lenient):
@@ -105,10 +111,7 @@ class CreateMessageRequest(_Lenient):
     output_config: OutputConfig | None = None
 
     def to_domain(self) -> CompletionRequest:
-        messages: list[ChatMessage] = []
-        system = self.system if isinstance(self.system, str) else "\n\n".join(b.text for b in self.system or [])
-        if system:
-            messages.append(ChatMessage(ChatRole.SYSTEM, system))
+        messages = _system(self.system)
         for message in self.messages:
             messages.extend(_messages(message))
         return CompletionRequest(
@@ -118,10 +121,7 @@ class CreateMessageRequest(_Lenient):
             top_p=self.top_p,
             max_tokens=self.max_tokens,
             stop=tuple(s for s in self.stop_sequences or [] if s),
-            tools=tuple(
-                ToolDefinition(name=t.name, description=t.description or "", parameters_json=_json(t.input_schema))
-                for t in self.tools or []
-            ),
+            tools=tuple(_tool(t) for t in self.tools or []),
             tool_choice=self._tool_choice(),
             response_format=self._response_format(),
             user=self.metadata.user_id if self.metadata else None,
@@ -146,17 +146,48 @@ class CreateMessageRequest(_Lenient):
         return ResponseFormat(type=ResponseFormatType.JSON_SCHEMA, schema_json=_json(wanted.json_schema))
 
 
+def _tool(tool: ToolIn) -> ToolDefinition:
+    return ToolDefinition(
+        name=tool.name,
+        description=tool.description or "",
+        parameters_json=_json(tool.input_schema),
+        cache_control=control(tool.cache_control),
+    )
+
+
+def _system(system: str | list[TextBlock] | None) -> list[ChatMessage]:
+    """The system prompt: one message, or one per block when a block carries a cache breakpoint."""
+    if not system:
+        return []
+    if isinstance(system, str):
+        return [ChatMessage(ChatRole.SYSTEM, system)]
+    if all(block.cache_control is None for block in system):
+        return [ChatMessage(ChatRole.SYSTEM, "\n\n".join(block.text for block in system))]
+    return [ChatMessage(ChatRole.SYSTEM, b.text, parts=text_parts([(b.text, b.cache_control)])[1]) for b in system]
+
+
+def _tool_result(block: ToolResultBlock) -> ChatMessage:
+    if isinstance(block.content, str):
+        pieces = [(block.content, block.cache_control)]
+    else:
+        pieces = [(b.text, b.cache_control) for b in block.content]
+        if block.cache_control is not None:
+            pieces.append(("", block.cache_control))
+    content, parts = text_parts(pieces)
+    return ChatMessage(ChatRole.TOOL, content, tool_call_id=block.tool_use_id, parts=parts)
+
+
 def _messages(message: MessageIn) -> list[ChatMessage]:
     """One Anthropic turn as domain messages: its tool results (each its own TOOL message), then its text and calls."""
     if isinstance(message.content, str):
         role = ChatRole.USER if message.role == "user" else ChatRole.ASSISTANT
         return [ChatMessage(role, message.content)]
     results: list[ChatMessage] = []
-    texts: list[str] = []
+    texts: list[tuple[str, CacheControlIn | None]] = []
     calls: list[ToolCall] = []
     for block in message.content:
         if isinstance(block, TextBlock):
-            texts.append(block.text)
+            texts.append((block.text, block.cache_control))
         elif isinstance(block, ToolUseBlock):
             if message.role != "assistant":
                 raise RuleViolation("messages: tool_use blocks belong to assistant turns")
@@ -164,12 +195,11 @@ def _messages(message: MessageIn) -> list[ChatMessage]:
         elif isinstance(block, ToolResultBlock):
             if message.role != "user":
                 raise RuleViolation("messages: tool_result blocks belong to user turns")
-            content = block.content if isinstance(block.content, str) else "".join(b.text for b in block.content)
-            results.append(ChatMessage(ChatRole.TOOL, content, tool_call_id=block.tool_use_id))
-    text = "".join(texts)
+            results.append(_tool_result(block))
+    text, parts = text_parts(texts)
     if message.role == "assistant":
-        return [ChatMessage(ChatRole.ASSISTANT, text, tool_calls=tuple(calls))]
-    return results + ([ChatMessage(ChatRole.USER, text)] if text or not results else [])
+        return [ChatMessage(ChatRole.ASSISTANT, text, tool_calls=tuple(calls), parts=parts)]
+    return results + ([ChatMessage(ChatRole.USER, text, parts=parts)] if text or parts or not results else [])
 
 
 class CountTokensRequest(CreateMessageRequest):

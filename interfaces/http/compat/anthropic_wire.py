@@ -43,11 +43,11 @@ def stop_reason(completion: Completion) -> str:
 
 
 def usage_body(usage: TokenUsage) -> dict[str, Any]:
-    """Anthropic counts cache reads apart from ``input_tokens``; the domain counts them within."""
+    """Anthropic counts cache reads and writes apart from ``input_tokens``; the domain counts them within."""
     return {
-        "input_tokens": usage.input_tokens - usage.cached_tokens,
+        "input_tokens": usage.uncached_input_tokens,
         "output_tokens": usage.output_tokens,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
         "cache_read_input_tokens": usage.cached_tokens,
     }
 

@@ -2,7 +2,8 @@
 
 Lenient where OpenAI is: fields Switchboard has no use for (``seed``, ``logit_bias``, ``store``, ``metadata``...)
 are accepted and ignored. Strict where the answer would otherwise be wrong: ``n`` above 1, non-text content,
-token-array embedding inputs and unknown roles are refused with a 400.
+token-array embedding inputs and unknown roles are refused with a 400. Text content parts and tools may carry
+Anthropic's ``cache_control`` as an extension: it reaches Anthropic upstreams, and other providers ignore it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from domain.llm.model import (
     EmbeddingRequest,
     ResponseFormat,
     ResponseFormatType,
+    TextPart,
     ToolCall,
     ToolChoice,
     ToolChoiceMode,
@@ -26,6 +28,7 @@ from domain.llm.model import (
 )
 from domain.shared.errors import RuleViolation
 from interfaces.http.compat.json_text import compact_json
+from interfaces.http.compat.prompt_cache import CacheControlIn, control, text_parts
 
 MAX_STOP_SEQUENCES = 4
 
@@ -37,20 +40,22 @@ class _Lenient(BaseModel):
 class ContentPart(_Lenient):
     type: str
     text: str | None = None
+    cache_control: CacheControlIn | None = None  # an extension: a prompt-cache breakpoint (Anthropic upstreams)
 
 
 Content = str | list[ContentPart]
 
 
-def _text(content: Content | None, where: str) -> str:
+def _text(content: Content | None, where: str) -> tuple[str, tuple[TextPart, ...]]:
+    """The text of a message, and its parts when one of them carries a ``cache_control`` breakpoint."""
     if content is None or isinstance(content, str):
-        return content or ""
-    texts = []
+        return content or "", ()
+    pieces = []
     for part in content:
         if part.type not in ("text", "refusal") or part.text is None:
             raise RuleViolation(f"{where}: '{part.type}' content is not supported; send text")
-        texts.append(part.text)
-    return "".join(texts)
+        pieces.append((part.text, part.cache_control))
+    return text_parts(pieces)
 
 
 class SystemMessage(_Lenient):
@@ -98,6 +103,7 @@ class FunctionDefinition(_Lenient):
 class ToolIn(_Lenient):
     type: Literal["function"]
     function: FunctionDefinition
+    cache_control: CacheControlIn | None = None  # an extension: a prompt-cache breakpoint after this tool
 
 
 class NamedFunction(_Lenient):
@@ -192,23 +198,28 @@ class ChatCompletionRequest(_Lenient):
 
 
 def _message(message: SystemMessage | UserMessage | AssistantMessage | ToolMessage, index: int) -> ChatMessage:
-    where = f"messages[{index}].content"
+    text, parts = _text(message.content, f"messages[{index}].content")
     if isinstance(message, SystemMessage):
-        return ChatMessage(ChatRole.SYSTEM, _text(message.content, where))
+        return ChatMessage(ChatRole.SYSTEM, text, parts=parts)
     if isinstance(message, UserMessage):
-        return ChatMessage(ChatRole.USER, _text(message.content, where))
+        return ChatMessage(ChatRole.USER, text, parts=parts)
     if isinstance(message, ToolMessage):
-        return ChatMessage(ChatRole.TOOL, _text(message.content, where), tool_call_id=message.tool_call_id)
+        return ChatMessage(ChatRole.TOOL, text, tool_call_id=message.tool_call_id, parts=parts)
     calls = tuple(
         ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments) for c in message.tool_calls or []
     )
-    return ChatMessage(ChatRole.ASSISTANT, _text(message.content, where), tool_calls=calls)
+    return ChatMessage(ChatRole.ASSISTANT, text, tool_calls=calls, parts=parts)
 
 
 def _tool(tool: ToolIn) -> ToolDefinition:
     function = tool.function
     parameters = EMPTY_OBJECT_SCHEMA if function.parameters is None else _json(function.parameters)
-    return ToolDefinition(name=function.name, description=function.description or "", parameters_json=parameters)
+    return ToolDefinition(
+        name=function.name,
+        description=function.description or "",
+        parameters_json=parameters,
+        cache_control=control(tool.cache_control),
+    )
 
 
 class EmbeddingsRequest(_Lenient):

@@ -169,9 +169,14 @@ def _state_rules(schemas: dict[str, Any]) -> None:
     for tool in ("FunctionDefinition", "interfaces__http__compat__anthropic_schemas__ToolIn"):
         schemas[tool]["properties"]["name"] = {"type": "string", "pattern": TOOL_NAME_PATTERN}
     schemas["MessageIn"] = {"oneOf": [_turn("user", "ToolResultBlock"), _turn("assistant", "ToolUseBlock")]}
-    schemas["ContentPart"]["properties"]["type"] = {"type": "string", "enum": ["text", "refusal"]}
-    schemas["ContentPart"]["required"] = ["type", "text"]
-    schemas["ContentPart"]["properties"]["text"] = {"type": "string"}
+    for module, kinds in (
+        ("openai_schemas", ["text", "refusal"]),
+        ("responses_schemas", ["input_text", "output_text", "text", "refusal"]),
+    ):
+        part = _named(schemas, module, "ContentPart")
+        part["properties"]["type"] = {"type": "string", "enum": kinds}
+        part["required"] = ["type", "text"]
+        part["properties"]["text"] = {"type": "string"}
     schemas["EmbeddingsRequest"]["properties"]["input"] = {
         "anyOf": [
             {"type": "string", "minLength": 1},
@@ -184,6 +189,12 @@ def _state_rules(schemas: dict[str, Any]) -> None:
         ],
         "description": "Text, or a list of texts (token arrays are not supported).",
     }
+
+
+def _named(schemas: dict[str, Any], module: str, name: str) -> dict[str, Any]:
+    """A model's schema: by its name, or by its module-qualified one when two modules have a model of that name."""
+    found: dict[str, Any] = schemas.get(f"interfaces__http__compat__{module}__{name}") or schemas[name]
+    return found
 
 
 def _state_legacy_rules(properties: dict[str, Any]) -> None:

@@ -164,6 +164,7 @@ async def post_message(
         max_tokens=body.max_tokens,
         request_id=request_id_var.get(),
         cache=cache_policy(cache_control),
+        prompt_cache=body.prompt_cache,
     )
     key = idempotency_key
     keyed = IdempotentRequest(principal.user_id, key, fingerprint(request.url.path, body)) if key else None

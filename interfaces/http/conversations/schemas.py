@@ -45,6 +45,11 @@ class PostMessageRequest(BaseModel):
     stream: bool = Field(
         False, description="Answer as Server-Sent Events (also chosen by `Accept: text/event-stream`)."
     )
+    prompt_cache: bool = Field(
+        False,
+        description="Mark prompt-cache breakpoints after the system prompt and this message, so the next message "
+        "reads the conversation from the provider's prompt cache (Anthropic; other providers ignore it).",
+    )
 
 
 class StreamDeltaEvent(BaseModel):

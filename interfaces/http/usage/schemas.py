@@ -20,9 +20,12 @@ class UsageTotalsResponse(BaseModel):
     failed_requests: int = Field(description="Ended in an upstream error or cancelled.")
     input_tokens: int
     output_tokens: int
-    cached_tokens: int = Field(description="Input tokens the provider served from its prompt cache.")
+    cached_tokens: int = Field(description="Input tokens the provider served from its prompt cache (cache reads).")
+    cache_write_tokens: int = Field(0, description="Input tokens written to the provider's prompt cache.")
     cost_micros: int = Field(description="Cost in micro-dollars (1 USD = 1,000,000).")
     cost_usd: Decimal
+    cache_savings_micros: int = Field(0, description="What the cache reads saved against the plain input price.")
+    cache_savings_usd: Decimal = Decimal(0)
 
     @classmethod
     def of(cls, totals: UsageTotals) -> UsageTotalsResponse:
@@ -34,8 +37,11 @@ class UsageTotalsResponse(BaseModel):
             input_tokens=totals.input_tokens,
             output_tokens=totals.output_tokens,
             cached_tokens=totals.cached_tokens,
+            cache_write_tokens=totals.cache_write_tokens,
             cost_micros=totals.cost_micros,
             cost_usd=usd(totals.cost_micros),
+            cache_savings_micros=totals.cache_savings_micros,
+            cache_savings_usd=usd(totals.cache_savings_micros),
         )
 
 

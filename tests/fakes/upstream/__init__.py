@@ -1,4 +1,4 @@
-"""A fake upstream LLM server that speaks the OpenAI and Anthropic wire formats.
+"""A fake upstream LLM server that speaks the OpenAI, Anthropic and Gemini wire formats (and Azure OpenAI's paths).
 
 It stands in for ``api.openai.com`` and ``api.anthropic.com`` in tests and in ``bench/``: point the OpenAI SDK
 at ``f"{up.base_url}/v1"`` and the Anthropic SDK at ``up.base_url``.
@@ -9,6 +9,12 @@ Endpoints (all under ``/v1``):
 * ``POST /v1/embeddings`` (OpenAI, ``float`` or ``base64`` encoding, deterministic unit vectors)
 * ``POST /v1/messages`` (Anthropic, JSON or SSE when ``stream: true``)
 * ``POST /v1/messages/count_tokens`` (Anthropic)
+* ``POST /v1beta/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse`` and ``:batchEmbedContents``
+  (Gemini, key in ``x-goog-api-key``)
+* ``POST /model/{modelId}/converse`` and ``/converse-stream`` (AWS Bedrock: the SigV4 signature is checked with
+  botocore against ``bedrock_routes.ACCESS_KEY`` / ``SECRET_KEY``; the stream is in the AWS event-stream framing)
+* ``POST /openai/deployments/{deployment}/chat/completions`` and ``.../embeddings`` (Azure OpenAI: ``api-version``
+  query parameter, ``api-key`` header or bearer token; ``content_filtered()`` scripts its content-filter 400)
 * ``GET /v1/models`` and ``GET /v1/models/{id}`` (Anthropic shape when ``anthropic-version`` is sent)
 * ``/_fake/...`` control endpoints (push behaviours, reset, stats, recorded requests) so that a fake
   running as its own process (``python -m tests.fakes.upstream``) can be scripted over HTTP.
@@ -25,13 +31,16 @@ Requests that fail authentication / validation, or hit a model made to fail with
 
 The modules: ``behaviours`` (what a test scripts), ``server`` (settings, script, recording, lifecycle,
 routing), ``control`` (the ``/_fake/...`` endpoints), ``handlers`` (the API endpoints), ``answers`` (the fake
-model), ``openai_wire`` / ``anthropic_wire`` / ``embeddings`` (each format's JSON and SSE bodies),
-``openai_errors`` / ``anthropic_errors`` (each format's validation and error bodies), ``faults`` (acting out
-hangs, cuts, redirects, HTML pages, broken streams, slow chunks), ``transport`` (the exchange and uvicorn),
-``thread`` and ``cli`` (other ways to run it).
+model), ``openai_wire`` / ``anthropic_wire`` / ``embeddings`` (each format's JSON and SSE bodies), ``azure_wire``
+(Azure OpenAI's paths over the OpenAI handlers), ``gemini_wire`` / ``gemini_errors`` / ``gemini_routes``
+(Gemini's format, errors and paths), ``bedrock_wire`` / ``bedrock_routes`` (Converse, its event-stream framing,
+SigV4 checks), ``openai_errors`` / ``anthropic_errors`` (each format's validation
+and error bodies), ``faults`` (acting out hangs, cuts, redirects, HTML pages, broken streams, slow chunks),
+``transport`` (the exchange and uvicorn), ``thread`` and ``cli`` (other ways to run it).
 """
 
 from tests.fakes.upstream.answers import count_tokens
+from tests.fakes.upstream.azure_wire import content_filtered
 from tests.fakes.upstream.behaviours import (
     Behaviour,
     BehaviourKind,
@@ -64,6 +73,7 @@ __all__ = [
     "RecordedRequest",
     "UpstreamThread",
     "auth_error",
+    "content_filtered",
     "context_length_exceeded",
     "count_tokens",
     "delay",

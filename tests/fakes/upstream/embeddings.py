@@ -61,6 +61,11 @@ def _inputs(raw_input: Any) -> list[Any]:
     return [str(raw_input)]
 
 
+def vector(text: str, dims: int) -> tuple[float, ...]:
+    """The deterministic unit vector of ``text`` (what every wire format's embeddings return)."""
+    return _embedding(text, dims)
+
+
 @lru_cache(maxsize=4096)
 def _embedding(key: str, dims: int) -> tuple[float, ...]:
     seed = int.from_bytes(hashlib.sha256(f"{dims}:{key}".encode()).digest()[:8], "big")

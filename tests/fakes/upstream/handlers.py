@@ -11,12 +11,22 @@ from typing import Any, Final, Literal, Protocol
 
 import orjson
 
-from tests.fakes.upstream import anthropic_errors, anthropic_wire, embeddings, faults, openai_errors, openai_wire
+from tests.fakes.upstream import (
+    anthropic_errors,
+    anthropic_wire,
+    bedrock_wire,
+    embeddings,
+    faults,
+    gemini_errors,
+    gemini_wire,
+    openai_errors,
+    openai_wire,
+)
 from tests.fakes.upstream.answers import Answer, NewId, Prompt, answer
 from tests.fakes.upstream.behaviours import Behaviour, error
 from tests.fakes.upstream.transport import JSON, SSE, Exchange, Headers
 
-Provider = Literal["openai", "anthropic"]
+Provider = Literal["openai", "anthropic", "gemini", "bedrock"]
 
 
 class Upstream(Protocol):
@@ -63,8 +73,19 @@ class Wire(Protocol):
     def models_page(self, names: list[str]) -> dict[str, Any]: ...
 
 
-WIRES: Final[dict[Provider, Wire]] = {"openai": openai_wire, "anthropic": anthropic_wire}
-ERRORS: Final[dict[Provider, Errors]] = {"openai": openai_errors, "anthropic": anthropic_errors}
+WIRES: Final[dict[Provider, Wire]] = {
+    "openai": openai_wire,
+    "anthropic": anthropic_wire,
+    "gemini": gemini_wire,
+    "bedrock": bedrock_wire,
+}
+ERRORS: Final[dict[Provider, Errors]] = {
+    "openai": openai_errors,
+    "anthropic": anthropic_errors,
+    "gemini": gemini_errors,
+    "bedrock": bedrock_wire,
+}
+KEY_HEADERS: Final[dict[Provider, str]] = {"anthropic": "x-api-key", "gemini": "x-goog-api-key"}
 
 
 def provider_of(headers: dict[str, str]) -> Provider:
@@ -73,7 +94,7 @@ def provider_of(headers: dict[str, str]) -> Provider:
 
 
 def check_auth(up: Upstream, provider: Provider, headers: dict[str, str]) -> Behaviour | None:
-    key: str | None = headers.get("x-api-key") if provider == "anthropic" else None
+    key: str | None = headers.get(KEY_HEADERS[provider]) if provider in KEY_HEADERS else None
     if key is None:
         auth = headers.get("authorization", "")
         key = auth[7:].strip() if auth[:7].lower() == "bearer " else None

@@ -14,7 +14,17 @@ from typing import Any, Self
 
 import uvicorn
 
-from tests.fakes.upstream import anthropic_wire, control, handlers, openai_wire
+from tests.fakes.upstream import (
+    anthropic_wire,
+    azure_wire,
+    bedrock_routes,
+    bedrock_wire,
+    control,
+    gemini_routes,
+    gemini_wire,
+    handlers,
+    openai_wire,
+)
 from tests.fakes.upstream.behaviours import OK, Behaviour, error
 from tests.fakes.upstream.embeddings import SERVED_PATH as EMBEDDINGS_PATH
 from tests.fakes.upstream.thread import UpstreamThread
@@ -182,7 +192,7 @@ class FakeUpstream:
     def count_served(self, path: str) -> None:
         """Count one successful answer on ``path``."""
         self.served[path] += 1
-        if path == EMBEDDINGS_PATH:
+        if path in (EMBEDDINGS_PATH, gemini_wire.EMBED_PATH):
             self.embeddings_served += 1
         else:
             self.completions_served += 1
@@ -272,12 +282,19 @@ class FakeUpstream:
             return await control.answer(self, method, path, parsed, Exchange(receive, send))
 
         self.request_count += 1
+        query = scope.get("query_string", b"").decode("latin-1")
         if self.record:
-            query = scope.get("query_string", b"").decode("latin-1")
             self.requests.append(RecordedRequest(method, path, query, headers, parsed, raw))
         ex = Exchange(receive, send)
         self.in_flight += 1
         try:
+            if path.startswith(bedrock_wire.PREFIX):
+                raw_path = scope.get("raw_path", path.encode()).decode("latin-1")
+                return await bedrock_routes.route(self, raw_path, headers, parsed, raw, bad_json, ex)
+            if path.startswith(gemini_wire.PREFIX):
+                return await gemini_routes.route(self, method, path, query, headers, parsed, bad_json, ex)
+            if path.startswith(azure_wire.PREFIX):
+                return await azure_wire.route(self, method, path, query, headers, parsed, bad_json, ex)
             return await self._route(method, path, headers, parsed, bad_json, ex)
         finally:
             self.in_flight -= 1
