@@ -338,3 +338,10 @@ async def test_the_anthropic_model_list_has_chat_models_only_with_short_names(ap
     openai_list = await api.http.get("/v1/models", headers={"Authorization": headers["Authorization"]})
     openai_ids = {m["id"] for m in openai_list.json()["data"]}
     assert openai_ids == {"local", "local-embed"}  # OpenAI's list keeps both: its embeddings API takes local-embed
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 256])
+async def test_a_malformed_idempotency_key_is_a_400_never_ignored(api: Api, key: str) -> None:
+    headers = {**(await key_headers(api)), "Idempotency-Key": key}
+    response = await api.http.post("/v1/chat/completions", json=CHAT, headers=headers)
+    assert "Idempotency-Key must be 1 to 255 visible ASCII characters" in openai_error(response, 400)["message"]

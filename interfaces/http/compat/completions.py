@@ -83,7 +83,10 @@ async def answer(
 ) -> Response:
     container = container_of(request)
     key = request.headers.get("idempotency-key")
-    keyed = IdempotentRequest(command.principal.user_id, key, fingerprint(request.url.path, body)) if key else None
+    # An empty key is a malformed key (refused by the guard), not no key.
+    keyed = (
+        None if key is None else IdempotentRequest(command.principal.user_id, key, fingerprint(request.url.path, body))
+    )
     guard: IdempotencyGuard = container.idempotency()
     if stream:
         opened = await guard.stream(keyed, partial(container.stream_completion().open, command), _stored)
