@@ -31,6 +31,7 @@ from domain.llm.model import (
     ToolCall,
     ToolChoiceMode,
 )
+from infrastructure.llm.token_counts import count_of
 
 _STOP = {
     "end_turn": FinishReason.STOP,
@@ -128,18 +129,11 @@ def request_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
     return body
 
 
-def _count(usage: Mapping[str, Any], key: str) -> int:
-    value = usage.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError("token counts are not non-negative integers")
-    return value
-
-
 def read_usage(usage: Mapping[str, Any]) -> TokenUsage:
-    read, write = _count(usage, "cacheReadInputTokens"), _count(usage, "cacheWriteInputTokens")
+    read, write = count_of(usage, "cacheReadInputTokens"), count_of(usage, "cacheWriteInputTokens")
     return TokenUsage(
-        input_tokens=_count(usage, "inputTokens") + read + write,
-        output_tokens=_count(usage, "outputTokens"),
+        input_tokens=count_of(usage, "inputTokens") + read + write,
+        output_tokens=count_of(usage, "outputTokens"),
         cached_tokens=read,
         cache_write_tokens=write,
     )

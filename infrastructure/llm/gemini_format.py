@@ -33,6 +33,7 @@ from domain.llm.model import (
     ToolCall,
     ToolChoiceMode,
 )
+from infrastructure.llm.token_counts import count_of
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 _FINISH = {
@@ -130,18 +131,11 @@ def request_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
     return body
 
 
-def _count(usage: Mapping[str, Any], key: str) -> int:
-    value = usage.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError("token counts are not non-negative integers")
-    return value
-
-
 def read_usage(usage: Mapping[str, Any]) -> TokenUsage:
     return TokenUsage(
-        input_tokens=_count(usage, "promptTokenCount"),
-        output_tokens=_count(usage, "candidatesTokenCount") + _count(usage, "thoughtsTokenCount"),
-        cached_tokens=_count(usage, "cachedContentTokenCount"),
+        input_tokens=count_of(usage, "promptTokenCount"),
+        output_tokens=count_of(usage, "candidatesTokenCount") + count_of(usage, "thoughtsTokenCount"),
+        cached_tokens=count_of(usage, "cachedContentTokenCount"),
     )
 
 
