@@ -30,7 +30,7 @@ from infrastructure.db.repositories.idempotency import SqlAlchemyIdempotencyRepo
 from infrastructure.db.repositories.responses import SqlAlchemyResponseRepository
 from infrastructure.db.repositories.usage import SqlAlchemyUsageRepository
 from infrastructure.jobs.in_process import InProcessJobQueue, PendingJobs
-from infrastructure.jobs.procrastinate_queue import ProcrastinateJobOutbox
+from infrastructure.jobs.outbox import ProcrastinateJobOutbox
 
 logger = logging.getLogger(__name__)
 DATABASE_UNAVAILABLE = "the database is unavailable; try again shortly"

@@ -1,10 +1,11 @@
 """The durable job queue on PostgreSQL, with procrastinate (its schema is an Alembic revision of ours).
 
-Enqueueing is one SQL call of procrastinate's (``procrastinate_defer_jobs_v1``) in the unit of work's own session,
-so a job exists exactly when the rows it is about were committed. Workers are procrastinate workers: they take
-jobs with ``SELECT … FOR UPDATE SKIP LOCKED`` (``procrastinate_fetch_job``), so any number of them, on any number
-of machines, share the queue; each beats a heartbeat. A worker killed with SIGKILL leaves its jobs ``doing`` with
-a heartbeat that stops: every worker looks for such stalled jobs and puts them back (the lease), so they run again.
+Enqueueing (``infrastructure.jobs.outbox``, which needs no procrastinate import, so a server that only enqueues
+never loads it) is one SQL call of procrastinate's in the unit of work's own session. Workers are procrastinate
+workers: they take jobs with ``SELECT … FOR UPDATE SKIP LOCKED`` (``procrastinate_fetch_job``), so any number of
+them, on any number of machines, share the queue; each beats a heartbeat. A worker killed with SIGKILL leaves its
+jobs ``doing`` with a heartbeat that stops: every worker looks for such stalled jobs and puts them back (the lease),
+so they run again.
 """
 
 from __future__ import annotations
@@ -15,30 +16,14 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 import procrastinate
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.jobs.model import DEFAULT_QUEUE, Job, JobHandler
-from domain.jobs.ports import JobOutbox, JobWorker
+from domain.jobs.model import DEFAULT_QUEUE, JobHandler
+from domain.jobs.ports import JobWorker
 from infrastructure.observability.logging import get_logger
 
 _log = get_logger("switchboard.jobs")
-_DEFER = text(
-    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL, CAST(:args AS jsonb), NULL)"
-    "::procrastinate_job_to_defer_v1])"
-)
-
-
-class ProcrastinateJobOutbox(JobOutbox):
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def enqueue(self, job: Job) -> None:
-        args = orjson.dumps(dict(job.args)).decode()
-        await self._session.execute(_DEFER, {"queue": DEFAULT_QUEUE, "task": job.task, "args": args})
 
 
 def conninfo(database_url: str) -> str:

@@ -17,9 +17,7 @@ from typing import Protocol
 from domain.llm.model import ModelKind, ModelSpec
 from domain.llm.ports import EmbeddingProvider, LLMProvider
 from infrastructure.llm.anthropic import AnthropicProvider
-from infrastructure.llm.aws_credentials import aws_credentials
 from infrastructure.llm.azure_openai import AzureOpenAIProvider
-from infrastructure.llm.bedrock import BedrockProvider
 from infrastructure.llm.catalog import CatalogError, StaticModelCatalog
 from infrastructure.llm.gemini import GeminiProvider
 from infrastructure.llm.local import LocalProvider
@@ -132,7 +130,10 @@ def build_provider(
         return _openai(spec, transport, env, settings.upstream_max_response_bytes)
     if spec.provider == "anthropic":
         return _anthropic(spec, transport, env, settings.upstream_max_response_bytes)
-    if spec.provider == "bedrock":
+    if spec.provider == "bedrock":  # botocore is imported only when a deployment asks for it (~20 MiB)
+        from infrastructure.llm.aws_credentials import aws_credentials
+        from infrastructure.llm.bedrock import BedrockProvider
+
         return BedrockProvider(
             spec,
             transport=transport,
