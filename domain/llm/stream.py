@@ -56,11 +56,6 @@ class ModelStream:
         """The text handed on so far (what a call cut short had produced)."""
         return "".join(self._text)
 
-    @property
-    def ended(self) -> bool:
-        """Whether the ``StreamEnd`` has been handed on."""
-        return self._ended
-
     def __aiter__(self) -> ModelStream:
         return self
 

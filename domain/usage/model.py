@@ -60,11 +60,6 @@ def most_cost_micros(prompt_tokens: int, output_tokens: int, spec: ModelSpec) ->
     return cost_micros(usage, spec)
 
 
-def input_cost_micros(input_tokens: int, spec: ModelSpec) -> int:
-    """The cost of a prompt alone, rounded up like ``cost_micros``."""
-    return -(-(input_tokens * spec.input_price_per_mtok_micros) // TOKENS_PER_MTOK)
-
-
 class UsageStatus(enum.StrEnum):
     SUCCESS = "success"
     ERROR = "error"  # the upstream failed (before or during the answer)
