@@ -86,6 +86,7 @@ from infrastructure.settings import Settings
 from infrastructure.usage.buffered_recorder import BufferedUsageRecorder
 from infrastructure.usage.journal import JournalUsageRecorder
 from infrastructure.usage.ledger_writer import LedgerWriter
+from infrastructure.vectors.factory import vector_index_for
 
 if TYPE_CHECKING:  # the Redis client is imported only when a Redis URL is configured
     from redis.asyncio import Redis
@@ -423,6 +424,8 @@ class Container(containers.DeclarativeContainer):
     count_input_tokens = providers.Factory(CountInputTokens, uow=uow, model_call=model_call, clock=clock)
 
     blob_store = providers.Singleton(_blob_store, settings, engine)
+    # By the database: memory:// (and in-memory SQLite) in memory, an SQLite file embedded, PostgreSQL pgvector.
+    vector_index = providers.Singleton(vector_index_for, engine)
     upload_file = providers.Factory(
         UploadFile, uow=uow, blobs=blob_store, clock=clock, max_bytes=settings.provided.files_max_bytes
     )
@@ -449,6 +452,7 @@ async def close_resources(container: Container) -> None:
         redis = container.redis()
         if redis is not None:
             await redis.aclose()
+        await container.vector_index().close()
         engine = container.engine()
         if engine is not None:
             await engine.dispose()
