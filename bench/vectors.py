@@ -171,6 +171,7 @@ async def bench_pgvector(data: Data, queries: int, ef_values: list[int], lines: 
                 f"pgvector: loaded {len(data.ids):,} chunks in {seconds:.0f} s, then built the HNSW index "
                 f"({definition or 'none for this size: exact search'}) in {built:.0f} s"
             )
+            print(lines[-1], flush=True)
             lines.append("")
             lines.append("| ef_search | recall@10 (vector half) | hybrid search p50 | p99 | vector half p50 | p99 |")
             lines.append("|---|---|---|---|---|---|")

@@ -170,11 +170,12 @@ class PgVectorIndex(VectorIndex):
         if not words:
             return []
         # Any of the words (``|``): \w+ words hold no tsquery syntax. Stop words drop out (to_tsquery's parser).
+        # ts_rank, not ts_rank_cd: a quarter of the time on the thousands of matches of a common word.
         rows = await connection.execute(
             text(
                 "SELECT id FROM vector_chunks, to_tsquery('english', :words) AS query "  # noqa: S608 (bound names)
                 f"WHERE text_search @@ query AND {scope} "
-                "ORDER BY ts_rank_cd(text_search, query) DESC, id LIMIT :n"
+                "ORDER BY ts_rank(text_search, query) DESC, id LIMIT :n"
             ),
             params | {"words": " | ".join(words)},
         )

@@ -5,7 +5,7 @@ Each adapter finds two candidate lists among the chunks a query may see (the own
 - the vector half: the ``candidates(limit)`` chunks nearest to the query's embedding by cosine distance (chunks of
   another dimension are not comparable and never in it);
 - the text half: up to ``candidates(limit)`` chunks matching at least one of the query's words (English stop
-  words aside), best first by the adapter's full-text score (PostgreSQL ``ts_rank_cd``, SQLite FTS5 ``bm25``, a
+  words aside), best first by the adapter's full-text score (PostgreSQL ``ts_rank``, SQLite FTS5 ``bm25``, a
   word count in memory).
 
 A chunk's score is ``(K + 1) / 2 * (1 / (K + r_v) + 1 / (K + r_t))`` with ``K = 60`` and ``r_v`` / ``r_t`` its
