@@ -114,7 +114,7 @@ class SqlAlchemyVectorStoreFileRepository(SqlAlchemyRepository, VectorStoreFileR
 
     async def counts(self, store_id: uuid.UUID) -> FileCounts:
         statement = select(_files.status, func.count()).where(_files.store_id == store_id).group_by(_files.status)
-        found = {status: count for status, count in (await self._session.execute(statement)).tuples()}
+        found = {row[0]: row[1] for row in await self._session.execute(statement)}
         return FileCounts(**{s.value: int(found.get(s.value, 0)) for s in FileStatus})
 
     async def usage_bytes(self, store_id: uuid.UUID) -> int:
