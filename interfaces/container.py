@@ -478,6 +478,7 @@ class Container(containers.DeclarativeContainer):
         model_call=model_call,
         clock=clock,
         batch_size=settings.provided.vector_store_embed_batch_size,
+        max_wait_seconds=settings.provided.vector_store_rate_limit_wait_seconds,
     )
 
 
