@@ -14,7 +14,11 @@ from domain.idempotency.ports import IdempotencyRepository
 from domain.jobs.ports import JobOutbox
 from domain.responses.ports import ResponseRepository
 from domain.usage.ports import UsageRepository
-from domain.vectors.store_ports import VectorStoreFileRepository, VectorStoreRepository
+from domain.vectors.store_ports import (
+    VectorStoreFileBatchRepository,
+    VectorStoreFileRepository,
+    VectorStoreRepository,
+)
 
 
 class UnitOfWork(abc.ABC):
@@ -36,6 +40,7 @@ class UnitOfWork(abc.ABC):
     jobs: JobOutbox
     vector_stores: VectorStoreRepository
     vector_store_files: VectorStoreFileRepository
+    vector_store_file_batches: VectorStoreFileBatchRepository
 
     async def __aenter__(self) -> Self:
         await self._begin()

@@ -59,6 +59,7 @@ from application.vectors.attach_file import AttachFile
 from application.vectors.create_vector_store import CreateVectorStore
 from application.vectors.delete_vector_store import DeleteVectorStore
 from application.vectors.detach_file import DetachFile
+from application.vectors.file_batches import CancelFileBatch, CreateFileBatch, GetFileBatch
 from application.vectors.get_store_file import GetStoreFile, GetStoreFileContent
 from application.vectors.get_vector_store import GetVectorStore
 from application.vectors.ingest_file import IngestFile
@@ -466,6 +467,9 @@ class Container(containers.DeclarativeContainer):
     get_store_file_content = providers.Factory(GetStoreFileContent, uow=uow, index=vector_index)
     update_store_file = providers.Factory(UpdateStoreFile, uow=uow, index=vector_index, clock=clock)
     detach_file = providers.Factory(DetachFile, uow=uow, index=vector_index)
+    create_file_batch = providers.Factory(CreateFileBatch, uow=uow, clock=clock)
+    get_file_batch = providers.Factory(GetFileBatch, uow=uow)
+    cancel_file_batch = providers.Factory(CancelFileBatch, uow=uow)
     search_vector_stores = providers.Factory(
         SearchVectorStores, uow=uow, index=vector_index, model_call=model_call, clock=clock
     )

@@ -188,7 +188,8 @@ class IngestFile:
                     current.complete(sum(_size(c) for c in chunks or ()))
                 await uow.vector_store_files.update(current)
                 await uow.commit()
-        if current is None and chunks is not None:
+        gone = current is None or current.status is FileStatus.CANCELLED
+        if gone and chunks is not None:  # detached, its store deleted, or its batch cancelled meanwhile
             await self._index.delete_file(file.store_id, file.file_id)
 
     async def _current(self, file: VectorStoreFile) -> VectorStoreFile | None:

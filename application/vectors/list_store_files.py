@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from application.unit_of_work import UnitOfWorkFactory
 from application.vectors.access import owned_store, require_vectors_scope, store_file
+from application.vectors.file_batches import FileBatchQuery, owned_batch
 from application.vectors.list_vector_stores import check_limit
 from domain.auth.model import Principal
 from domain.files.model import parse_file_id
@@ -23,6 +24,7 @@ class ListStoreFilesQuery:
     after: str | None = None
     before: str | None = None
     status: str | None = None
+    batch_id: uuid.UUID | None = None  # only the files of this batch of the store
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class ListStoreFiles:
         anchor = query.before if backwards else query.after
         async with self._uow() as uow:
             store = await owned_store(uow, query.store_id, query.principal.user_id)
+            file_ids = None
+            if query.batch_id is not None:
+                batch = await owned_batch(uow, FileBatchQuery(query.principal, store.id, query.batch_id))
+                file_ids = batch.file_ids
             cursor = None
             if anchor is not None:
                 at = await store_file(uow, store, parse_file_id(anchor))
@@ -53,6 +59,7 @@ class ListStoreFiles:
                 newest_first=query.newest_first != backwards,
                 status=status,
                 after=cursor,
+                file_ids=file_ids,
             )
         page = rows[: query.limit]
         return StoreFilePage(page[::-1] if backwards else page, len(rows) > query.limit)

@@ -30,6 +30,15 @@ class UnsupportedDocument(RuleViolation):
     title = "Unsupported file"
 
 
+class FileBatchNotFound(NotFound):
+    code = "file_batch_not_found"
+    title = "File batch not found"
+
+
+def file_batch_not_found(public_id: str) -> FileBatchNotFound:
+    return FileBatchNotFound(f"No file batch found with id '{public_id[:100]}' in this vector store.")
+
+
 def vector_store_not_found(public_id: str) -> VectorStoreNotFound:
     return VectorStoreNotFound(f"No vector store found with id '{public_id[:100]}'.")
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import abc
 import uuid
+from collections.abc import Collection
 
-from domain.vectors.stores import FileCounts, FileStatus, StorePageCursor, VectorStore, VectorStoreFile
+from domain.vectors.stores import (
+    FileCounts,
+    FileStatus,
+    StorePageCursor,
+    VectorStore,
+    VectorStoreFile,
+    VectorStoreFileBatch,
+)
 
 
 class VectorStoreRepository(abc.ABC):
@@ -53,11 +61,14 @@ class VectorStoreFileRepository(abc.ABC):
         newest_first: bool = True,
         status: FileStatus | None = None,
         after: StorePageCursor | None = None,
+        file_ids: Collection[uuid.UUID] | None = None,
     ) -> list[VectorStoreFile]:
-        """The store's files by creation time then file id (``after.id`` is a file id)."""
+        """The store's files (only ``file_ids`` when given) by creation time then file id (``after.id`` is a file
+        id)."""
 
     @abc.abstractmethod
-    async def counts(self, store_id: uuid.UUID) -> FileCounts: ...
+    async def counts(self, store_id: uuid.UUID, file_ids: Collection[uuid.UUID] | None = None) -> FileCounts:
+        """How many of the store's files (only ``file_ids`` when given) are in each status."""
 
     @abc.abstractmethod
     async def usage_bytes(self, store_id: uuid.UUID) -> int:
@@ -66,6 +77,19 @@ class VectorStoreFileRepository(abc.ABC):
     @abc.abstractmethod
     async def delete(self, store_id: uuid.UUID, file_id: uuid.UUID) -> None:
         """Deleting a file that is not in the store is not an error."""
+
+
+class VectorStoreFileBatchRepository(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, batch: VectorStoreFileBatch) -> None:
+        """Raises ``NotFound`` when the store is gone."""
+
+    @abc.abstractmethod
+    async def find(self, store_id: uuid.UUID, batch_id: uuid.UUID) -> VectorStoreFileBatch | None: ...
+
+    @abc.abstractmethod
+    async def update(self, batch: VectorStoreFileBatch) -> None:
+        """Raises ``NotFound`` when the batch is gone (with its store)."""
 
 
 class DocumentParser(abc.ABC):

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from domain.shared.errors import RuleViolation
-from domain.vectors.errors import vector_store_not_found
+from domain.vectors.errors import file_batch_not_found, vector_store_not_found
 from domain.vectors.model import AttributeValue
 
 STORE_PREFIX = "vs_"
+BATCH_PREFIX = "vsfb_"
 MAX_NAME_LENGTH = 256
 MAX_DESCRIPTION_LENGTH = 512
 # OpenAI's bounds: 16 metadata pairs (keys up to 64 characters, values up to 512); 16 file attributes (keys up to
@@ -157,6 +158,47 @@ class VectorStoreFile:
     def fail(self, code: FileErrorCode, message: str) -> None:
         self.status, self.error_code, self.error_message = FileStatus.FAILED, code, message[:1000]
         self.usage_bytes = 0
+
+
+class BatchStatus(enum.StrEnum):
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+@dataclass(kw_only=True)
+class VectorStoreFileBatch:
+    """Files attached to a store together; their statuses make the batch's (its own state is only ``cancelled``)."""
+
+    id: uuid.UUID
+    store_id: uuid.UUID
+    owner_id: uuid.UUID
+    created_at: datetime
+    file_ids: list[uuid.UUID]
+    cancelled: bool = False
+
+    @property
+    def public_id(self) -> str:
+        return BATCH_PREFIX + self.id.hex
+
+    def status(self, counts: FileCounts) -> BatchStatus:
+        if counts.in_progress:
+            return BatchStatus.IN_PROGRESS
+        if self.cancelled:
+            return BatchStatus.CANCELLED
+        if counts.failed and not counts.completed:
+            return BatchStatus.FAILED
+        return BatchStatus.COMPLETED
+
+
+def parse_batch_id(text: str) -> uuid.UUID:
+    if text.startswith(BATCH_PREFIX):
+        try:
+            return uuid.UUID(hex=text.removeprefix(BATCH_PREFIX))
+        except ValueError:
+            pass
+    raise file_batch_not_found(text)
 
 
 def store_file_key(store_id: uuid.UUID, file_id: uuid.UUID) -> uuid.UUID:

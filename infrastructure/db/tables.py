@@ -329,3 +329,16 @@ vector_store_files = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index(None, "store_id", "created_at", "file_id"),  # a store's pages, in either order
 )
+
+# Files attached to a store together (``file_ids``: a JSON list of the files' ids in hex); their statuses are the
+# files' own rows.
+vector_store_file_batches = Table(
+    "vector_store_file_batches",
+    metadata,
+    _id(),
+    Column("store_id", Uuid(), ForeignKey("vector_stores.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("owner_id", Uuid(), nullable=False),
+    Column("file_ids", JSON(), nullable=False),
+    Column("cancelled", Boolean(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -30,6 +30,7 @@ from infrastructure.db.repositories.idempotency import SqlAlchemyIdempotencyRepo
 from infrastructure.db.repositories.responses import SqlAlchemyResponseRepository
 from infrastructure.db.repositories.usage import SqlAlchemyUsageRepository
 from infrastructure.db.repositories.vector_stores import (
+    SqlAlchemyVectorStoreFileBatchRepository,
     SqlAlchemyVectorStoreFileRepository,
     SqlAlchemyVectorStoreRepository,
 )
@@ -85,6 +86,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.files = SqlAlchemyFileRepository(session)
         self.vector_stores = SqlAlchemyVectorStoreRepository(session)
         self.vector_store_files = SqlAlchemyVectorStoreFileRepository(session)
+        self.vector_store_file_batches = SqlAlchemyVectorStoreFileBatchRepository(session)
         self._audit = SqlAlchemyAuditLog(session)
         self.audit_log = self._audit
         if session.get_bind().dialect.name == "postgresql":

@@ -23,7 +23,7 @@ from domain.idempotency.model import IdempotencyRecord
 from domain.responses.model import ResponseRecord
 from domain.shared.errors import Conflict, NotFound
 from domain.usage.model import UsageRecord
-from domain.vectors.stores import VectorStore, VectorStoreFile
+from domain.vectors.stores import VectorStore, VectorStoreFile, VectorStoreFileBatch
 
 EMAIL_TAKEN = "a user with this email already exists"
 IDEMPOTENCY_KEY_TAKEN = "this idempotency key is already in use"
@@ -54,6 +54,7 @@ class InMemoryStore:
         self.files: dict[uuid.UUID, StoredFile] = {}
         self.vector_stores: dict[uuid.UUID, VectorStore] = {}
         self.vector_store_files: dict[uuid.UUID, VectorStoreFile] = {}
+        self.vector_store_file_batches: dict[uuid.UUID, VectorStoreFileBatch] = {}
         self.commits = 0
 
 
@@ -127,6 +128,7 @@ class Transaction:
         self.files = Table(store.files)
         self.vector_stores = Table(store.vector_stores)
         self.vector_store_files = Table(store.vector_store_files)
+        self.vector_store_file_batches = Table(store.vector_store_file_batches)
         self.closed = False
 
     def check_open(self) -> None:
@@ -168,6 +170,7 @@ class Transaction:
             self.files,
             self.vector_stores,
             self.vector_store_files,
+            self.vector_store_file_batches,
         )
 
     def _check_unique_emails(self) -> None:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
-from domain.vectors.errors import vector_store_file_not_found, vector_store_not_found
-from domain.vectors.store_ports import VectorStoreFileRepository, VectorStoreRepository
+from domain.vectors.errors import file_batch_not_found, vector_store_file_not_found, vector_store_not_found
+from domain.vectors.store_ports import (
+    VectorStoreFileBatchRepository,
+    VectorStoreFileRepository,
+    VectorStoreRepository,
+)
 from domain.vectors.stores import (
     FileCounts,
     FileStatus,
     StorePageCursor,
     VectorStore,
     VectorStoreFile,
+    VectorStoreFileBatch,
     public_store_id,
     store_file_key,
 )
@@ -52,6 +58,8 @@ class InMemoryVectorStoreRepository(InMemoryRepository, VectorStoreRepository):
         self._tx.check_open()
         for file in self._tx.vector_store_files.where(lambda f: f.store_id == store_id):
             self._tx.vector_store_files.delete(file.id)
+        for batch in self._tx.vector_store_file_batches.where(lambda b: b.store_id == store_id):
+            self._tx.vector_store_file_batches.delete(batch.id)
         if self._tx.vector_stores.get(store_id) is not None:
             self._tx.vector_stores.delete(store_id)
 
@@ -78,11 +86,14 @@ class InMemoryVectorStoreFileRepository(InMemoryRepository, VectorStoreFileRepos
         newest_first: bool = True,
         status: FileStatus | None = None,
         after: StorePageCursor | None = None,
+        file_ids: Collection[uuid.UUID] | None = None,
     ) -> list[VectorStoreFile]:
         self._tx.check_open()
 
         def wanted(file: VectorStoreFile) -> bool:
             if file.store_id != store_id or status not in (None, file.status):
+                return False
+            if file_ids is not None and file.file_id not in file_ids:
                 return False
             if after is None:
                 return True
@@ -94,9 +105,11 @@ class InMemoryVectorStoreFileRepository(InMemoryRepository, VectorStoreFileRepos
         )
         return [copy_out(f) for f in rows[: max(limit, 0)]]
 
-    async def counts(self, store_id: uuid.UUID) -> FileCounts:
+    async def counts(self, store_id: uuid.UUID, file_ids: Collection[uuid.UUID] | None = None) -> FileCounts:
         self._tx.check_open()
-        files = self._tx.vector_store_files.where(lambda f: f.store_id == store_id)
+        files = self._tx.vector_store_files.where(
+            lambda f: f.store_id == store_id and (file_ids is None or f.file_id in file_ids)
+        )
         return FileCounts(**{s.value: sum(1 for f in files if f.status is s) for s in FileStatus})
 
     async def usage_bytes(self, store_id: uuid.UUID) -> int:
@@ -108,3 +121,18 @@ class InMemoryVectorStoreFileRepository(InMemoryRepository, VectorStoreFileRepos
         key = store_file_key(store_id, file_id)
         if self._tx.vector_store_files.get(key) is not None:
             self._tx.vector_store_files.delete(key)
+
+
+class InMemoryVectorStoreFileBatchRepository(InMemoryRepository, VectorStoreFileBatchRepository):
+    async def add(self, batch: VectorStoreFileBatch) -> None:
+        if self._tx.vector_stores.get(batch.store_id) is None:
+            raise vector_store_not_found(public_store_id(batch.store_id))
+        self._insert(self._tx.vector_store_file_batches, batch)
+
+    async def find(self, store_id: uuid.UUID, batch_id: uuid.UUID) -> VectorStoreFileBatch | None:
+        self._tx.check_open()
+        found = self._tx.vector_store_file_batches.get(batch_id)
+        return copy_out(found) if found is not None and found.store_id == store_id else None
+
+    async def update(self, batch: VectorStoreFileBatch) -> None:
+        self._replace(self._tx.vector_store_file_batches, batch, file_batch_not_found(batch.public_id).detail)

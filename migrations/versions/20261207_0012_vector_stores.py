@@ -1,4 +1,4 @@
-"""Vector stores and the files attached to them (their chunks live in the vector index's own tables).
+"""Vector stores, the files attached to them and batches of files (their chunks live in the vector index's own tables).
 
 Revision ID: 0012_vector_stores
 Revises: 0011_vector_chunks
@@ -65,9 +65,28 @@ def upgrade() -> None:
         "vector_store_files",
         ["store_id", "created_at", "file_id"],
     )
+    op.create_table(
+        "vector_store_file_batches",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("store_id", sa.Uuid(), nullable=False),
+        sa.Column("owner_id", sa.Uuid(), nullable=False),
+        sa.Column("file_ids", sa.JSON(), nullable=False),
+        sa.Column("cancelled", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["store_id"],
+            ["vector_stores.id"],
+            name=op.f("fk_vector_store_file_batches_store_id_vector_stores"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_vector_store_file_batches")),
+    )
+    op.create_index(op.f("ix_vector_store_file_batches_store_id"), "vector_store_file_batches", ["store_id"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_vector_store_file_batches_store_id"), table_name="vector_store_file_batches")
+    op.drop_table("vector_store_file_batches")
     op.drop_index(op.f("ix_vector_store_files_store_id_created_at_file_id"), table_name="vector_store_files")
     op.drop_table("vector_store_files")
     op.drop_index(op.f("ix_vector_stores_owner_id_created_at_id"), table_name="vector_stores")

@@ -212,3 +212,31 @@ async def test_two_tenants_with_identical_text_never_see_each_other(server: Serv
         assert (await ada.vector_stores.retrieve(stores["ada"])).file_counts.completed == 1
     finally:
         await asyncio.gather(ada.close(), bob.close())
+
+
+async def test_file_batches(ada: openai.AsyncOpenAI) -> None:
+    first, second = await upload(ada, "a.txt", b"alpha notes"), await upload(ada, "b.json", b'{"beta": "notes"}')
+    store = await ada.vector_stores.create(name="batches")
+    batch = await ada.vector_stores.file_batches.create_and_poll(
+        vector_store_id=store.id, file_ids=[first, second], attributes={"source": "batch"}, poll_interval_ms=POLL
+    )
+    assert batch.id.startswith("vsfb_")
+    assert (batch.status, batch.file_counts.completed, batch.file_counts.total) == ("completed", 2, 2)
+    listed = [f async for f in ada.vector_stores.file_batches.list_files(batch.id, vector_store_id=store.id)]
+    assert {f.id for f in listed} == {first, second}
+    assert all(f.attributes == {"source": "batch"} for f in listed)
+
+    image = await upload(ada, "x.png", b"\x89PNG")
+    per_file = await ada.vector_stores.file_batches.create_and_poll(
+        vector_store_id=store.id, files=[{"file_id": image, "attributes": {"kind": "image"}}], poll_interval_ms=POLL
+    )
+    assert (per_file.status, per_file.file_counts.failed) == ("failed", 1)
+    cancelled = await ada.vector_stores.file_batches.cancel(per_file.id, vector_store_id=store.id)
+    assert cancelled.status == "cancelled"
+    assert (await ada.vector_stores.retrieve(store.id)).file_counts.total == 3
+    with pytest.raises(openai.BadRequestError, match="exactly one"):
+        await ada.vector_stores.file_batches.create(
+            vector_store_id=store.id, file_ids=[first], files=[{"file_id": first}]
+        )
+    with pytest.raises(openai.NotFoundError):
+        await ada.vector_stores.file_batches.retrieve("vsfb_" + "0" * 32, vector_store_id=store.id)

@@ -17,6 +17,14 @@ from application.vectors.attach_file import AttachFile, AttachFileCommand
 from application.vectors.create_vector_store import CreateVectorStore, CreateVectorStoreCommand
 from application.vectors.delete_vector_store import DeleteVectorStore
 from application.vectors.detach_file import DetachFile
+from application.vectors.file_batches import (
+    BatchFile,
+    CancelFileBatch,
+    CreateFileBatch,
+    CreateFileBatchCommand,
+    FileBatchQuery,
+    GetFileBatch,
+)
 from application.vectors.get_store_file import GetStoreFile, GetStoreFileContent, StoreFileQuery
 from application.vectors.get_vector_store import GetVectorStore, StoreQuery
 from application.vectors.ingest_file import IngestFile
@@ -29,7 +37,7 @@ from domain.llm.model import ModelKind
 from domain.shared.errors import Forbidden, RuleViolation
 from domain.vectors.errors import VectorStoreFileNotFound, VectorStoreNotFound
 from domain.vectors.model import Comparison, ComparisonOperator
-from domain.vectors.stores import ChunkingStrategy, FileErrorCode, FileStatus, StoreStatus
+from domain.vectors.stores import BatchStatus, ChunkingStrategy, FileErrorCode, FileStatus, StoreStatus
 from infrastructure.jobs.in_process import InProcessJobQueue
 from infrastructure.llm.catalog import StaticModelCatalog
 from infrastructure.llm.local import LocalProvider
@@ -355,3 +363,26 @@ async def test_a_rate_limit_is_waited_out_and_fails_the_file_only_past_the_wait(
     assert (failed.status, failed.error_code) == (FileStatus.FAILED, FileErrorCode.RATE_LIMIT_EXCEEDED)  # type: ignore[attr-defined]
     assert "rate limit 'user-tokens' reached" in failed.error_message  # type: ignore[attr-defined]
     assert sum(rig.sleeps) <= 30
+
+
+async def test_a_cancelled_batch_leaves_its_pending_files_unembedded(rig: Rig) -> None:
+    ada = await rig.env.principal("ada@example.com")
+    store_id = await rig.store(ada)
+    files = [await rig.upload(ada, f"{i}.txt", REPORT.encode()) for i in range(3)]
+    batches = CreateFileBatch(uow=rig.env.uow, clock=rig.env.clock)
+    created = await batches.execute(
+        CreateFileBatchCommand(principal=ada, store_id=store_id, files=tuple(BatchFile(file_id=f) for f in files))
+    )
+    assert (created.status, created.counts.in_progress) == (BatchStatus.IN_PROGRESS, 3)
+
+    query = FileBatchQuery(ada, store_id, created.batch.id)
+    cancelled = await CancelFileBatch(uow=rig.env.uow).execute(query)
+    await rig.run_jobs()  # the jobs find their files cancelled
+
+    assert (cancelled.status, cancelled.counts.cancelled) == (BatchStatus.CANCELLED, 3)
+    assert rig.recorder.records == []
+    assert await rig.index.usage_bytes(store_id) == 0
+    assert (await GetFileBatch(uow=rig.env.uow).execute(query)).status is BatchStatus.CANCELLED
+    bob = await rig.env.principal("bob@example.com")
+    with pytest.raises(VectorStoreNotFound):
+        await GetFileBatch(uow=rig.env.uow).execute(FileBatchQuery(bob, store_id, created.batch.id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, tuple_, update
@@ -10,8 +11,12 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from domain.shared.errors import NotFound
-from domain.vectors.errors import vector_store_file_not_found, vector_store_not_found
-from domain.vectors.store_ports import VectorStoreFileRepository, VectorStoreRepository
+from domain.vectors.errors import file_batch_not_found, vector_store_file_not_found, vector_store_not_found
+from domain.vectors.store_ports import (
+    VectorStoreFileBatchRepository,
+    VectorStoreFileRepository,
+    VectorStoreRepository,
+)
 from domain.vectors.stores import (
     ChunkingStrategy,
     FileCounts,
@@ -20,14 +25,16 @@ from domain.vectors.stores import (
     StorePageCursor,
     VectorStore,
     VectorStoreFile,
+    VectorStoreFileBatch,
     public_store_id,
 )
 from infrastructure.db.errors import is_foreign_key_violation
 from infrastructure.db.repositories.base import SqlAlchemyRepository
-from infrastructure.db.tables import vector_store_files, vector_stores
+from infrastructure.db.tables import vector_store_file_batches, vector_store_files, vector_stores
 
 _files = vector_store_files.c
 _stores = vector_stores.c
+_batches = vector_store_file_batches.c
 
 
 class SqlAlchemyVectorStoreRepository(SqlAlchemyRepository, VectorStoreRepository):
@@ -64,6 +71,7 @@ class SqlAlchemyVectorStoreRepository(SqlAlchemyRepository, VectorStoreRepositor
     async def delete(self, store_id: uuid.UUID) -> None:
         # The files' rows explicitly too: SQLite enforces the cascade only with its foreign keys switched on.
         await self._session.execute(delete(vector_store_files).where(_files.store_id == store_id))
+        await self._session.execute(delete(vector_store_file_batches).where(_batches.store_id == store_id))
         await self._session.execute(delete(vector_stores).where(_stores.id == store_id))
 
 
@@ -99,8 +107,11 @@ class SqlAlchemyVectorStoreFileRepository(SqlAlchemyRepository, VectorStoreFileR
         newest_first: bool = True,
         status: FileStatus | None = None,
         after: StorePageCursor | None = None,
+        file_ids: Collection[uuid.UUID] | None = None,
     ) -> list[VectorStoreFile]:
         statement = select(vector_store_files).where(_files.store_id == store_id)
+        if file_ids is not None:
+            statement = statement.where(_files.file_id.in_(list(file_ids)))
         if status is not None:
             statement = statement.where(_files.status == status.value)
         if after is not None:
@@ -112,8 +123,10 @@ class SqlAlchemyVectorStoreFileRepository(SqlAlchemyRepository, VectorStoreFileR
         rows = (await self._session.execute(statement.order_by(*order).limit(max(limit, 0)))).mappings()
         return [_file_from_row(row) for row in rows]
 
-    async def counts(self, store_id: uuid.UUID) -> FileCounts:
+    async def counts(self, store_id: uuid.UUID, file_ids: Collection[uuid.UUID] | None = None) -> FileCounts:
         statement = select(_files.status, func.count()).where(_files.store_id == store_id).group_by(_files.status)
+        if file_ids is not None:
+            statement = statement.where(_files.file_id.in_(list(file_ids)))
         found = {row[0]: row[1] for row in await self._session.execute(statement)}
         return FileCounts(**{s.value: int(found.get(s.value, 0)) for s in FileStatus})
 
@@ -125,6 +138,47 @@ class SqlAlchemyVectorStoreFileRepository(SqlAlchemyRepository, VectorStoreFileR
         await self._session.execute(
             delete(vector_store_files).where(_files.store_id == store_id, _files.file_id == file_id)
         )
+
+
+class SqlAlchemyVectorStoreFileBatchRepository(SqlAlchemyRepository, VectorStoreFileBatchRepository):
+    async def add(self, batch: VectorStoreFileBatch) -> None:
+        try:
+            async with self._recoverable():
+                await self._session.execute(insert(vector_store_file_batches).values(_batch_values(batch)))
+        except IntegrityError as exc:
+            if is_foreign_key_violation(exc):
+                raise vector_store_not_found(public_store_id(batch.store_id)) from exc
+            raise
+
+    async def find(self, store_id: uuid.UUID, batch_id: uuid.UUID) -> VectorStoreFileBatch | None:
+        statement = select(vector_store_file_batches).where(_batches.id == batch_id, _batches.store_id == store_id)
+        row = (await self._session.execute(statement)).mappings().first()
+        if row is None:
+            return None
+        return VectorStoreFileBatch(
+            id=row["id"],
+            store_id=row["store_id"],
+            owner_id=row["owner_id"],
+            created_at=row["created_at"],
+            file_ids=[uuid.UUID(hex=h) for h in row["file_ids"]],
+            cancelled=row["cancelled"],
+        )
+
+    async def update(self, batch: VectorStoreFileBatch) -> None:
+        statement = update(vector_store_file_batches).where(_batches.id == batch.id).values(_batch_values(batch))
+        if await self._rowcount(statement) == 0:
+            raise file_batch_not_found(batch.public_id)
+
+
+def _batch_values(batch: VectorStoreFileBatch) -> dict[str, Any]:
+    return {
+        "id": batch.id,
+        "store_id": batch.store_id,
+        "owner_id": batch.owner_id,
+        "file_ids": [f.hex for f in batch.file_ids],
+        "cancelled": batch.cancelled,
+        "created_at": batch.created_at,
+    }
 
 
 def _store_values(store: VectorStore) -> dict[str, Any]:

@@ -34,6 +34,10 @@ VECTOR_STORE_ROUTES = [
     Route(_STORE + "/files/{file_id}", vector_stores.update_store_file, methods=["POST"]),
     Route(_STORE + "/files/{file_id}", vector_stores.delete_store_file, methods=["DELETE"]),
     Route(_STORE + "/files/{file_id}/content", vector_stores.store_file_content, methods=["GET"]),
+    Route(_STORE + "/file_batches", vector_stores.create_file_batch, methods=["POST"]),
+    Route(_STORE + "/file_batches/{batch_id}", vector_stores.retrieve_file_batch, methods=["GET"]),
+    Route(_STORE + "/file_batches/{batch_id}/cancel", vector_stores.cancel_file_batch, methods=["POST"]),
+    Route(_STORE + "/file_batches/{batch_id}/files", vector_stores.list_batch_files, methods=["GET"]),
 ]
 
 

@@ -18,7 +18,7 @@ from interfaces.http.compat.anthropic_schemas import CountTokensRequest, CreateM
 from interfaces.http.compat.legacy_completions import LegacyCompletionRequest
 from interfaces.http.compat.openai_schemas import MAX_STOP_SEQUENCES, ChatCompletionRequest, EmbeddingsRequest
 from interfaces.http.compat.responses_schemas import CreateResponseRequest, InputTokensRequest
-from interfaces.http.compat.vector_stores_openapi import VECTOR_STORE_REQUESTS, vector_store_paths
+from interfaces.http.compat.vector_stores_openapi import VECTOR_STORE_REQUESTS, state_batch_rules, vector_store_paths
 
 REF = "#/components/schemas/{model}"
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
@@ -128,6 +128,7 @@ def _request_schemas(models: list[ModelSpec]) -> dict[str, Any]:
     }
     _state_caps(schemas, models)
     _state_rules(schemas)
+    state_batch_rules(schemas)
     return schemas
 
 

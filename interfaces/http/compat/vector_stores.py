@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from application.vectors.attach_file import AttachFileCommand
 from application.vectors.create_vector_store import CreateVectorStoreCommand
+from application.vectors.file_batches import CreateFileBatchCommand, FileBatchQuery
 from application.vectors.get_store_file import StoreFileQuery
 from application.vectors.get_vector_store import StoreQuery
 from application.vectors.list_store_files import ListStoreFilesQuery
@@ -20,11 +21,12 @@ from application.vectors.update_vector_store import UpdateVectorStoreCommand
 from domain.auth.model import Principal
 from domain.files.model import parse_file_id, public_file_id
 from domain.shared.errors import RuleViolation
-from domain.vectors.stores import parse_store_id
+from domain.vectors.stores import parse_batch_id, parse_store_id
 from interfaces.http.compat.auth import compat_principal, container_of
 from interfaces.http.compat.completions import read_body
 from interfaces.http.compat.errors import JsonResponse
 from interfaces.http.compat.vector_stores_schemas import (
+    CreateFileBatchRequest,
     CreateVectorStoreFileRequest,
     CreateVectorStoreRequest,
     SearchVectorStoreRequest,
@@ -34,6 +36,7 @@ from interfaces.http.compat.vector_stores_schemas import (
     filter_of,
 )
 from interfaces.http.compat.vector_stores_wire import (
+    batch_body,
     content_body,
     deleted_body,
     list_body,
@@ -177,6 +180,45 @@ async def search_vector_store(request: Request) -> Response:
     )
     results = await container_of(request).search_vector_stores().execute(command)
     return JsonResponse(search_body(results, body.queries()))
+
+
+def _batch_query(request: Request, principal: Principal) -> FileBatchQuery:
+    return FileBatchQuery(principal, _store_id(request), parse_batch_id(request.path_params["batch_id"]))
+
+
+async def create_file_batch(request: Request) -> Response:
+    principal = await compat_principal(request)
+    body = await read_body(request, CreateFileBatchRequest)
+    command = CreateFileBatchCommand(principal=principal, store_id=_store_id(request), files=body.batch_files())
+    return JsonResponse(batch_body(await container_of(request).create_file_batch().execute(command)))
+
+
+async def retrieve_file_batch(request: Request) -> Response:
+    query = _batch_query(request, await compat_principal(request))
+    return JsonResponse(batch_body(await container_of(request).get_file_batch().execute(query)))
+
+
+async def cancel_file_batch(request: Request) -> Response:
+    query = _batch_query(request, await compat_principal(request))
+    return JsonResponse(batch_body(await container_of(request).cancel_file_batch().execute(query)))
+
+
+async def list_batch_files(request: Request) -> Response:
+    principal = await compat_principal(request)
+    batch = _batch_query(request, principal)
+    params = request.query_params
+    query = ListStoreFilesQuery(
+        principal=principal,
+        store_id=batch.store_id,
+        limit=_integer(params.get("limit", "20"), "limit"),
+        newest_first=_newest_first(params.get("order", "desc")),
+        after=params.get("after"),
+        before=params.get("before"),
+        status=params.get("filter"),
+        batch_id=batch.batch_id,
+    )
+    page = await container_of(request).list_store_files().execute(query)
+    return JsonResponse(list_body([store_file_body(f) for f in page.files], page.has_more))
 
 
 def _newest_first(order: str) -> bool:

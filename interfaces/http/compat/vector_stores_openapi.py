@@ -9,6 +9,7 @@ from typing import Any
 from application.vectors.list_vector_stores import MAX_LIMIT
 from domain.vectors.stores import FileStatus
 from interfaces.http.compat.vector_stores_schemas import (
+    CreateFileBatchRequest,
     CreateVectorStoreFileRequest,
     CreateVectorStoreRequest,
     SearchVectorStoreRequest,
@@ -22,6 +23,7 @@ VECTOR_STORE_REQUESTS = (
     CreateVectorStoreFileRequest,
     UpdateVectorStoreFileRequest,
     SearchVectorStoreRequest,
+    CreateFileBatchRequest,
 )
 REF = "#/components/schemas/{model}"
 STORE = "/v1/vector_stores/{vector_store_id}"
@@ -64,9 +66,23 @@ def _operation(
     return operation
 
 
+def state_batch_rules(schemas: dict[str, Any]) -> None:
+    """A file batch names its files one way: ``file_ids`` or ``files``, exactly one of them, not null."""
+    request = schemas["CreateFileBatchRequest"]
+    for name in ("file_ids", "files"):
+        field = request["properties"][name]
+        field["anyOf"] = [s for s in field["anyOf"] if s.get("type") != "null"]
+        field.pop("default", None)
+    request["oneOf"] = [
+        {"required": ["file_ids"], "not": {"required": ["files"]}},
+        {"required": ["files"], "not": {"required": ["file_ids"]}},
+    ]
+
+
 def vector_store_paths(errors: dict[str, Any]) -> dict[str, Any]:
     """The operations, each with ``errors`` (OpenAI's error shape at every status)."""
     store, file = [_path("vector_store_id")], [_path("vector_store_id"), _path("file_id")]
+    batch = [_path("vector_store_id"), _path("batch_id")]
     status = _query("filter", {"type": "string", "enum": [s.value for s in FileStatus]})
     return {
         "/v1/vector_stores": {
@@ -99,5 +115,17 @@ def vector_store_paths(errors: dict[str, Any]) -> dict[str, Any]:
         },
         f"{STORE}/files/{{file_id}}/content": {
             "get": _operation("A vector store file's parsed chunks", errors, parameters=file),
+        },
+        f"{STORE}/file_batches": {
+            "post": _operation(
+                "Attach several files at once", errors, request="CreateFileBatchRequest", parameters=store
+            ),
+        },
+        f"{STORE}/file_batches/{{batch_id}}": {"get": _operation("A file batch", errors, parameters=batch)},
+        f"{STORE}/file_batches/{{batch_id}}/cancel": {
+            "post": _operation("Cancel a file batch's files still in progress", errors, parameters=batch)
+        },
+        f"{STORE}/file_batches/{{batch_id}}/files": {
+            "get": _operation("A file batch's files", errors, parameters=[*batch, *PAGE, status])
         },
     }

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from application.vectors.file_batches import BatchFile as BatchFileSpec
+from domain.shared.errors import RuleViolation
 from domain.vectors.model import (
     AttributeFilter,
     AttributeValue,
@@ -115,10 +117,25 @@ class BatchFile(_Lenient):
 
 
 class CreateFileBatchRequest(_Lenient):
-    file_ids: list[FileId] | None = Field(None, max_length=MAX_FILES_PER_REQUEST)
-    files: list[BatchFile] | None = Field(None, max_length=MAX_FILES_PER_REQUEST)
+    """``file_ids`` (with the batch's ``attributes`` and ``chunking_strategy``) or ``files``, each with its own."""
+
+    file_ids: list[FileId] | None = Field(None, min_length=1, max_length=MAX_FILES_PER_REQUEST)
+    files: list[BatchFile] | None = Field(None, min_length=1, max_length=MAX_FILES_PER_REQUEST)
     attributes: Attributes | None = None
     chunking_strategy: ChunkingStrategyIn | None = None
+
+    def batch_files(self) -> tuple[BatchFileSpec, ...]:
+        if (self.file_ids is None) == (self.files is None):
+            raise RuleViolation("file_ids or files: exactly one of them is required")
+        if self.files is not None:
+            return tuple(
+                BatchFileSpec(file_id=f.file_id, chunking=chunking_of(f.chunking_strategy), attributes=f.attributes)
+                for f in self.files
+            )
+        chunking = chunking_of(self.chunking_strategy)
+        return tuple(
+            BatchFileSpec(file_id=i, chunking=chunking, attributes=self.attributes) for i in self.file_ids or ()
+        )
 
 
 FilterScalar = Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_STRING_LENGTH)] | bool | float

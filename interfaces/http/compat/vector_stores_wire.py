@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from application.vectors.access import StoreView
+from application.vectors.file_batches import BatchView
 from application.vectors.search_vector_stores import SearchResults
 from domain.files.model import public_file_id
 from domain.vectors.model import Chunk
@@ -44,6 +45,18 @@ def store_body(shown: StoreView) -> dict[str, Any]:
         "last_active_at": _seconds(store.last_active_at),
         "metadata": dict(store.metadata),
         "embedding_model": store.embedding_model,
+    }
+
+
+def batch_body(shown: BatchView) -> dict[str, Any]:
+    batch = shown.batch
+    return {
+        "id": batch.public_id,
+        "object": "vector_store.files_batch",
+        "created_at": _seconds(batch.created_at),
+        "vector_store_id": public_store_id(batch.store_id),
+        "status": shown.status.value,
+        "file_counts": _counts(shown.counts),
     }
 
 
