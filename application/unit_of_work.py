@@ -14,6 +14,11 @@ from domain.idempotency.ports import IdempotencyRepository
 from domain.jobs.ports import JobOutbox
 from domain.responses.ports import ResponseRepository
 from domain.usage.ports import UsageRepository
+from domain.vectors.store_ports import (
+    VectorStoreFileBatchRepository,
+    VectorStoreFileRepository,
+    VectorStoreRepository,
+)
 
 
 class UnitOfWork(abc.ABC):
@@ -33,6 +38,9 @@ class UnitOfWork(abc.ABC):
     responses: ResponseRepository
     files: FileRepository
     jobs: JobOutbox
+    vector_stores: VectorStoreRepository
+    vector_store_files: VectorStoreFileRepository
+    vector_store_file_batches: VectorStoreFileBatchRepository
 
     async def __aenter__(self) -> Self:
         await self._begin()

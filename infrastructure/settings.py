@@ -203,6 +203,26 @@ class Settings(BaseSettings):
     file_storage_path: Path | None = Field(
         None, description="The directory of the `filesystem` file storage; unset: `files/` beside the SQLite file."
     )
+    vector_store_embedding_model: str = Field(
+        "local-embed",
+        min_length=1,
+        description=(
+            "The catalog's embedding model a vector store uses when its creator names none (`embedding_model`); "
+            "chosen at creation, kept for the store's life. `local-embed` works offline."
+        ),
+    )
+    vector_store_embed_batch_size: int = Field(
+        128, ge=1, le=2048, description="Chunks per embedding call when a file is ingested into a vector store."
+    )
+    vector_store_rate_limit_wait_seconds: int = Field(
+        900,
+        ge=0,
+        le=86_400,
+        description=(
+            "How long an ingestion waits out its owner's rate limits in all (a large file is paced by the tokens per "
+            "minute) before the file fails with `rate_limit_exceeded`."
+        ),
+    )
 
     redis_url: str | None = Field(
         None,

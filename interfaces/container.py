@@ -55,6 +55,19 @@ from application.usage.get_usage import GetUsage
 from application.usage.metering import Meter
 from application.usage.rate_limits import RateLimitDefaults
 from application.usage.response_cache import ResponseCache
+from application.vectors.attach_file import AttachFile
+from application.vectors.create_vector_store import CreateVectorStore
+from application.vectors.delete_vector_store import DeleteVectorStore
+from application.vectors.detach_file import DetachFile
+from application.vectors.file_batches import CancelFileBatch, CreateFileBatch, GetFileBatch
+from application.vectors.get_store_file import GetStoreFile, GetStoreFileContent
+from application.vectors.get_vector_store import GetVectorStore
+from application.vectors.ingest_file import IngestFile
+from application.vectors.list_store_files import ListStoreFiles
+from application.vectors.list_vector_stores import ListVectorStores
+from application.vectors.search_vector_stores import SearchVectorStores
+from application.vectors.update_store_file import UpdateStoreFile
+from application.vectors.update_vector_store import UpdateVectorStore
 from domain.auth.ports import LoginThrottle, SessionRevocations
 from domain.files.ports import BlobStore
 from domain.shared.clock import Clock, SystemClock
@@ -87,6 +100,7 @@ from infrastructure.usage.buffered_recorder import BufferedUsageRecorder
 from infrastructure.usage.journal import JournalUsageRecorder
 from infrastructure.usage.ledger_writer import LedgerWriter
 from infrastructure.vectors.factory import vector_index_for
+from infrastructure.vectors.parsers import LibraryDocumentParser
 
 if TYPE_CHECKING:  # the Redis client is imported only when a Redis URL is configured
     from redis.asyncio import Redis
@@ -433,6 +447,43 @@ class Container(containers.DeclarativeContainer):
     get_file = providers.Factory(GetFile, uow=uow, clock=clock)
     get_file_content = providers.Factory(GetFileContent, uow=uow, blobs=blob_store, clock=clock)
     delete_file = providers.Factory(DeleteFile, uow=uow, blobs=blob_store, clock=clock)
+
+    # Vector stores, on the vector index above.
+    document_parser = providers.Singleton(LibraryDocumentParser)
+    create_vector_store = providers.Factory(
+        CreateVectorStore,
+        uow=uow,
+        catalog=catalog,
+        clock=clock,
+        default_model=settings.provided.vector_store_embedding_model,
+    )
+    list_vector_stores = providers.Factory(ListVectorStores, uow=uow, clock=clock)
+    get_vector_store = providers.Factory(GetVectorStore, uow=uow, clock=clock)
+    update_vector_store = providers.Factory(UpdateVectorStore, uow=uow, clock=clock)
+    delete_vector_store = providers.Factory(DeleteVectorStore, uow=uow, index=vector_index)
+    attach_file = providers.Factory(AttachFile, uow=uow, clock=clock)
+    list_store_files = providers.Factory(ListStoreFiles, uow=uow)
+    get_store_file = providers.Factory(GetStoreFile, uow=uow)
+    get_store_file_content = providers.Factory(GetStoreFileContent, uow=uow, index=vector_index)
+    update_store_file = providers.Factory(UpdateStoreFile, uow=uow, index=vector_index, clock=clock)
+    detach_file = providers.Factory(DetachFile, uow=uow, index=vector_index)
+    create_file_batch = providers.Factory(CreateFileBatch, uow=uow, clock=clock)
+    get_file_batch = providers.Factory(GetFileBatch, uow=uow)
+    cancel_file_batch = providers.Factory(CancelFileBatch, uow=uow)
+    search_vector_stores = providers.Factory(
+        SearchVectorStores, uow=uow, index=vector_index, model_call=model_call, clock=clock
+    )
+    ingest_file = providers.Singleton(
+        IngestFile,
+        uow=uow,
+        blobs=blob_store,
+        parser=document_parser,
+        index=vector_index,
+        model_call=model_call,
+        clock=clock,
+        batch_size=settings.provided.vector_store_embed_batch_size,
+        max_wait_seconds=settings.provided.vector_store_rate_limit_wait_seconds,
+    )
 
 
 async def close_resources(container: Container) -> None:

@@ -292,3 +292,53 @@ file_blobs = Table(
     Column("key", String(64), primary_key=True),
     Column("data", LargeBinary(), nullable=False),
 )
+
+# Vector stores and the files in them (their chunks are the vector index's, not these tables'). Metadata and
+# attributes are JSON objects; the chunking strategy is its two numbers and whether it was ``static``.
+vector_stores = Table(
+    "vector_stores",
+    metadata,
+    _id(),
+    _owner("owner_id", "users"),
+    Column("name", String(256), nullable=False),
+    Column("embedding_model", String(200), nullable=False),
+    Column("description", String(512), nullable=True),
+    Column("metadata", JSON(), nullable=False),
+    Column("expires_after_days", Integer(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_active_at", UTCDateTime(), nullable=False),
+    Index(None, "owner_id", "created_at", "id"),  # a user's pages, in either order
+)
+
+vector_store_files = Table(
+    "vector_store_files",
+    metadata,
+    Column("store_id", Uuid(), ForeignKey("vector_stores.id", ondelete="CASCADE"), primary_key=True),
+    Column("file_id", Uuid(), primary_key=True),  # no foreign key: deleting a file from /v1/files keeps its chunks
+    Column("owner_id", Uuid(), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attributes", JSON(), nullable=False),
+    Column("max_chunk_size_tokens", Integer(), nullable=False),
+    Column("chunk_overlap_tokens", Integer(), nullable=False),
+    Column("static_chunking", Boolean(), nullable=False),
+    Column("error_code", String(32), nullable=True),
+    Column("error_message", Text(), nullable=True),
+    Column("usage_bytes", BigInteger(), nullable=False),
+    Column("api_key_id", Uuid(), nullable=True),  # no foreign key: ingestion bills the owner when the key is gone
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "store_id", "created_at", "file_id"),  # a store's pages, in either order
+)
+
+# Files attached to a store together (``file_ids``: a JSON list of the files' ids in hex); their statuses are the
+# files' own rows.
+vector_store_file_batches = Table(
+    "vector_store_file_batches",
+    metadata,
+    _id(),
+    Column("store_id", Uuid(), ForeignKey("vector_stores.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("owner_id", Uuid(), nullable=False),
+    Column("file_ids", JSON(), nullable=False),
+    Column("cancelled", Boolean(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

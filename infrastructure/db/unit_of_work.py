@@ -29,6 +29,11 @@ from infrastructure.db.repositories.files import SqlAlchemyFileRepository
 from infrastructure.db.repositories.idempotency import SqlAlchemyIdempotencyRepository
 from infrastructure.db.repositories.responses import SqlAlchemyResponseRepository
 from infrastructure.db.repositories.usage import SqlAlchemyUsageRepository
+from infrastructure.db.repositories.vector_stores import (
+    SqlAlchemyVectorStoreFileBatchRepository,
+    SqlAlchemyVectorStoreFileRepository,
+    SqlAlchemyVectorStoreRepository,
+)
 from infrastructure.jobs.in_process import InProcessJobQueue, PendingJobs
 from infrastructure.jobs.outbox import ProcrastinateJobOutbox
 
@@ -79,6 +84,9 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.idempotency = SqlAlchemyIdempotencyRepository(session)
         self.responses = SqlAlchemyResponseRepository(session)
         self.files = SqlAlchemyFileRepository(session)
+        self.vector_stores = SqlAlchemyVectorStoreRepository(session)
+        self.vector_store_files = SqlAlchemyVectorStoreFileRepository(session)
+        self.vector_store_file_batches = SqlAlchemyVectorStoreFileBatchRepository(session)
         self._audit = SqlAlchemyAuditLog(session)
         self.audit_log = self._audit
         if session.get_bind().dialect.name == "postgresql":

@@ -23,6 +23,7 @@ from domain.idempotency.model import IdempotencyRecord
 from domain.responses.model import ResponseRecord
 from domain.shared.errors import Conflict, NotFound
 from domain.usage.model import UsageRecord
+from domain.vectors.stores import VectorStore, VectorStoreFile, VectorStoreFileBatch
 
 EMAIL_TAKEN = "a user with this email already exists"
 IDEMPOTENCY_KEY_TAKEN = "this idempotency key is already in use"
@@ -51,6 +52,9 @@ class InMemoryStore:
         self.audit_log: dict[uuid.UUID, AuditEntry] = {}
         self.responses: dict[uuid.UUID, ResponseRecord] = {}
         self.files: dict[uuid.UUID, StoredFile] = {}
+        self.vector_stores: dict[uuid.UUID, VectorStore] = {}
+        self.vector_store_files: dict[uuid.UUID, VectorStoreFile] = {}
+        self.vector_store_file_batches: dict[uuid.UUID, VectorStoreFileBatch] = {}
         self.commits = 0
 
 
@@ -122,6 +126,9 @@ class Transaction:
         self.audit_log = Table(store.audit_log)
         self.responses = Table(store.responses)
         self.files = Table(store.files)
+        self.vector_stores = Table(store.vector_stores)
+        self.vector_store_files = Table(store.vector_store_files)
+        self.vector_store_file_batches = Table(store.vector_store_file_batches)
         self.closed = False
 
     def check_open(self) -> None:
@@ -161,6 +168,9 @@ class Transaction:
             self.audit_log,
             self.responses,
             self.files,
+            self.vector_stores,
+            self.vector_store_files,
+            self.vector_store_file_batches,
         )
 
     def _check_unique_emails(self) -> None:

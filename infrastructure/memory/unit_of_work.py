@@ -19,6 +19,11 @@ from infrastructure.memory.repositories import (
 from infrastructure.memory.responses import InMemoryResponseRepository
 from infrastructure.memory.store import InMemoryStore, Transaction
 from infrastructure.memory.usage import InMemoryUsageRepository
+from infrastructure.memory.vector_stores import (
+    InMemoryVectorStoreFileBatchRepository,
+    InMemoryVectorStoreFileRepository,
+    InMemoryVectorStoreRepository,
+)
 
 __all__ = ["InMemoryStore", "InMemoryUnitOfWork", "InMemoryUnitOfWorkFactory"]
 AuditListener = Callable[[Sequence[AuditEntry]], None]
@@ -49,6 +54,9 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.idempotency = InMemoryIdempotencyRepository(transaction)
         self.responses = InMemoryResponseRepository(transaction)
         self.files = InMemoryFileRepository(transaction)
+        self.vector_stores = InMemoryVectorStoreRepository(transaction)
+        self.vector_store_files = InMemoryVectorStoreFileRepository(transaction)
+        self.vector_store_file_batches = InMemoryVectorStoreFileBatchRepository(transaction)
         self._audit = InMemoryAuditLog(transaction)
         self.audit_log = self._audit
 

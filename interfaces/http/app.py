@@ -26,6 +26,7 @@ from interfaces.http.security_headers import SecurityHeadersMiddleware
 from interfaces.http.text_guard import NulGuard
 from interfaces.http.usage import router as usage
 from interfaces.http.users import router as users
+from interfaces.jobs import start_in_process_worker, stop_worker
 from interfaces.telemetry import configure_logs, trace_use_cases
 
 UNWIND_SECONDS = 5.0  # how long requests cancelled at the end of a graceful shutdown get to store and record usage
@@ -54,11 +55,13 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             start_listening = getattr(listener, "start", None)
             if start_listening is not None:
                 await start_listening()
+        worker = start_in_process_worker(container)  # the embedded default's jobs run in the server
         log.info("started", pid=os.getpid(), environment=settings.environment)
         try:
             with shutdown.listening():
                 yield
         finally:
+            await stop_worker(worker)
             if not await in_flight.wait_idle(UNWIND_SECONDS):  # requests uvicorn cancelled are still unwinding
                 log.warning("stopping with requests still running", requests=in_flight.count)
             log.info("stopping: in-flight requests are done, closing pools")

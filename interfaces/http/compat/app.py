@@ -14,12 +14,31 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from interfaces.http.compat import anthropic, files, models, openai, responses
+from interfaces.http.compat import anthropic, files, models, openai, responses, vector_stores
 from interfaces.http.compat.auth import container_of
 from interfaces.http.compat.errors import EXCEPTION_HANDLERS, JsonResponse
 from interfaces.http.compat.openapi import compat_openapi
 
 PREFIX = "/v1"
+_STORE = "/vector_stores/{vector_store_id}"
+VECTOR_STORE_ROUTES = [
+    Route("/vector_stores", vector_stores.create_vector_store, methods=["POST"]),
+    Route("/vector_stores", vector_stores.list_vector_stores, methods=["GET"]),
+    Route(_STORE, vector_stores.retrieve_vector_store, methods=["GET"]),
+    Route(_STORE, vector_stores.modify_vector_store, methods=["POST"]),
+    Route(_STORE, vector_stores.delete_vector_store, methods=["DELETE"]),
+    Route(_STORE + "/search", vector_stores.search_vector_store, methods=["POST"]),
+    Route(_STORE + "/files", vector_stores.create_store_file, methods=["POST"]),
+    Route(_STORE + "/files", vector_stores.list_store_files, methods=["GET"]),
+    Route(_STORE + "/files/{file_id}", vector_stores.retrieve_store_file, methods=["GET"]),
+    Route(_STORE + "/files/{file_id}", vector_stores.update_store_file, methods=["POST"]),
+    Route(_STORE + "/files/{file_id}", vector_stores.delete_store_file, methods=["DELETE"]),
+    Route(_STORE + "/files/{file_id}/content", vector_stores.store_file_content, methods=["GET"]),
+    Route(_STORE + "/file_batches", vector_stores.create_file_batch, methods=["POST"]),
+    Route(_STORE + "/file_batches/{batch_id}", vector_stores.retrieve_file_batch, methods=["GET"]),
+    Route(_STORE + "/file_batches/{batch_id}/cancel", vector_stores.cancel_file_batch, methods=["POST"]),
+    Route(_STORE + "/file_batches/{batch_id}/files", vector_stores.list_batch_files, methods=["GET"]),
+]
 
 
 async def openapi_document(request: Request) -> Response:
@@ -46,6 +65,7 @@ def create_compat_app(*, docs_enabled: bool = True) -> Starlette:
         Route("/responses/{response_id}", responses.get_response, methods=["GET"]),
         Route("/responses/{response_id}", responses.delete_response, methods=["DELETE"]),
         Route("/responses/{response_id}/input_items", responses.list_input_items, methods=["GET"]),
+        *VECTOR_STORE_ROUTES,
         Route("/models", models.list_models, methods=["GET"]),
         Route("/models/{model_id:path}", models.get_model, methods=["GET"]),
     ]
