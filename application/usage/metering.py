@@ -200,6 +200,7 @@ class Meter:
             cached=completion is not None and completion.cached,
             streamed=outcome.streamed,
             estimated=usage.estimated if usage else False,
+            batch_id=context.batch_id,
         )
 
 

@@ -17,6 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, User
+from domain.batches.model import Batch, BatchLine
 from domain.chat.model import Conversation, Message
 from domain.files.model import StoredFile
 from domain.idempotency.model import IdempotencyRecord
@@ -51,6 +52,8 @@ class InMemoryStore:
         self.audit_log: dict[uuid.UUID, AuditEntry] = {}
         self.responses: dict[uuid.UUID, ResponseRecord] = {}
         self.files: dict[uuid.UUID, StoredFile] = {}
+        self.batches: dict[uuid.UUID, Batch] = {}
+        self.batch_lines: dict[uuid.UUID, BatchLine] = {}
         self.commits = 0
 
 
@@ -122,6 +125,8 @@ class Transaction:
         self.audit_log = Table(store.audit_log)
         self.responses = Table(store.responses)
         self.files = Table(store.files)
+        self.batches = Table(store.batches)
+        self.batch_lines = Table(store.batch_lines)
         self.closed = False
 
     def check_open(self) -> None:
@@ -161,6 +166,8 @@ class Transaction:
             self.audit_log,
             self.responses,
             self.files,
+            self.batches,
+            self.batch_lines,
         )
 
     def _check_unique_emails(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +28,7 @@ from interfaces.http.security_headers import SecurityHeadersMiddleware
 from interfaces.http.text_guard import NulGuard
 from interfaces.http.usage import router as usage
 from interfaces.http.users import router as users
+from interfaces.jobs import run_worker
 from interfaces.telemetry import configure_logs, trace_use_cases
 
 UNWIND_SECONDS = 5.0  # how long requests cancelled at the end of a graceful shutdown get to store and record usage
@@ -54,6 +57,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             start_listening = getattr(listener, "start", None)
             if start_listening is not None:
                 await start_listening()
+        # The job worker of the embedded default (its queue lives in this process), or one asked for by settings.
+        worker = asyncio.create_task(run_worker(container)) if settings.runs_worker_in_process else None
         log.info("started", pid=os.getpid(), environment=settings.environment)
         try:
             with shutdown.listening():
@@ -61,6 +66,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         finally:
             if not await in_flight.wait_idle(UNWIND_SECONDS):  # requests uvicorn cancelled are still unwinding
                 log.warning("stopping with requests still running", requests=in_flight.count)
+            if worker is not None:  # drained: running jobs finish the lines they hold, within the grace period
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
             log.info("stopping: in-flight requests are done, closing pools")
             await close_resources(container)
             mark_process_dead(os.getpid())

@@ -1,0 +1,44 @@
+"""The job handlers: which use case runs each task of the queue. One registry, used by ``switchboard worker`` and by
+the in-process worker ``switchboard serve`` runs (``run_worker``); a new kind of job adds its handler here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Mapping
+
+from application.batches.config import TASK_PREPARE, TASK_RUN
+from domain.jobs.model import JobHandler
+from infrastructure.observability.logging import get_logger
+from interfaces.container import Container
+
+_log = get_logger("switchboard.jobs")
+
+
+def job_handlers(container: Container) -> dict[str, JobHandler]:
+    async def prepare_batch(args: Mapping[str, str]) -> None:
+        await container.prepare_batch().execute(uuid.UUID(args["batch_id"]))
+
+    async def run_batch(args: Mapping[str, str]) -> None:
+        await container.run_batch().execute(uuid.UUID(args["batch_id"]))
+
+    return {TASK_PREPARE: prepare_batch, TASK_RUN: run_batch}
+
+
+async def run_worker(container: Container) -> None:
+    """Picks up the work left unfinished (a job for each batch not ended), then runs jobs until cancelled. Cancelled,
+    it drains: running jobs finish the lines they hold and claim no more, within the grace period."""
+    resumed = await container.resume_batches().execute()
+    if resumed:
+        _log.info("batches resumed", batches=resumed)
+    running = asyncio.create_task(container.job_worker().run(job_handlers(container)))
+    try:
+        await asyncio.wait({running})
+        running.result()  # a worker that stopped by itself says why
+    except asyncio.CancelledError:
+        container.run_batch().stop()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        raise
