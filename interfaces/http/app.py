@@ -19,6 +19,7 @@ from interfaces.container import Container, close_resources
 from interfaces.http import errors, health, metrics
 from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
+from interfaces.http.batches import router as batches
 from interfaces.http.compat import app as compat
 from interfaces.http.compat import files as compat_files
 from interfaces.http.conversations import router as conversations
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.container = container
     app.state.shutdown = shutdown
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, users, api_keys, conversations, models, usage):
+    for module in (auth, users, api_keys, conversations, models, usage, batches):
         api.include_router(module.router)
     api.include_router(api_keys.admin_router)
     app.include_router(api)

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from interfaces.http.app import create_app
-from tests.api.conftest import make_settings
+from tests.api.conftest import Api, assert_problem, make_settings
 from tests.api.serving import serving
 from tests.api.test_files_api import api_key
 
@@ -134,3 +134,33 @@ async def test_errors_in_openai_shape(client: openai.AsyncOpenAI) -> None:
     assert "endpoint" in refused.value.message
     with pytest.raises(openai.BadRequestError):
         await client.batches.create(input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="1h")  # type: ignore[arg-type]
+
+
+async def test_the_native_list_shows_progress_and_admins_see_everyone(api: Api) -> None:
+    ada = await api.user("ada@example.com")
+    bob = await api.user("bob@example.com")
+    content = jsonl([chat_line("a"), chat_line("b")])
+    upload = await api.http.post(
+        "/v1/files", headers=ada, files={"file": ("in.jsonl", content)}, data={"purpose": "batch"}
+    )
+    body = {"input_file_id": upload.json()["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    created = (await api.http.post("/v1/batches", headers=ada, json=body)).json()
+    for _ in range(200):
+        page = (await api.http.get("/api/v1/batches", headers=ada)).json()
+        if page["items"][0]["status"] == "completed":
+            break
+        await asyncio.sleep(0.02)
+    [item] = page["items"]
+    assert item["id"] == created["id"]
+    assert item["kind"] == "openai"
+    assert item["status"] == "completed"
+    assert item["progress"] | {} == {
+        "total": 2, "done": 2, "pending": 0, "running": 0, "succeeded": 2, "failed": 0, "cancelled": 0, "expired": 0,
+        "percent": 100.0,
+    }  # fmt: skip
+    assert (await api.http.get("/api/v1/batches", headers=bob)).json()["items"] == []
+    assert_problem(await api.http.get("/api/v1/batches?all=true", headers=bob), 403)
+    admin = await api.admin()
+    everyone = (await api.http.get("/api/v1/batches?all=true", headers=admin)).json()
+    assert [b["id"] for b in everyone["items"]] == [created["id"]]
+    assert_problem(await api.http.get("/api/v1/batches?limit=0", headers=ada), 422)
