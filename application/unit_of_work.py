@@ -8,6 +8,7 @@ from typing import Self
 
 from domain.audit.ports import AuditLog
 from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepository
+from domain.batches.ports import BatchRepository
 from domain.chat.ports import ConversationRepository
 from domain.files.ports import FileRepository
 from domain.idempotency.ports import IdempotencyRepository
@@ -37,6 +38,7 @@ class UnitOfWork(abc.ABC):
     audit_log: AuditLog
     responses: ResponseRepository
     files: FileRepository
+    batches: BatchRepository
     jobs: JobOutbox
     vector_stores: VectorStoreRepository
     vector_store_files: VectorStoreFileRepository

@@ -223,6 +223,44 @@ class Settings(BaseSettings):
             "minute) before the file fails with `rate_limit_exceeded`."
         ),
     )
+    batch_max_lines: int = Field(50_000, ge=1, le=1_000_000, description="Most requests one batch may hold.")
+    batch_line_concurrency: int = Field(
+        32, ge=1, le=1024, description="Batch lines a worker process runs at once (and claims at a time per job)."
+    )
+    batch_lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        le=86_400,
+        description="How long a worker holds claimed batch lines; a killed worker's lines run again after it.",
+    )
+    batch_jobs_per_batch: int = Field(
+        4, ge=1, le=64, description="Jobs enqueued per batch: how many workers (or job slots) share one batch."
+    )
+    batch_rate_limit_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description=(
+            "Share of each requests-per-minute limit batch lines may fill; the rest is kept for interactive calls."
+        ),
+    )
+    worker_in_process: bool | None = Field(
+        None,
+        description=(
+            "Whether `switchboard serve` runs a job worker in process; unset: yes on SQLite and `memory://` (the "
+            "in-process queue needs it), no on PostgreSQL (run `switchboard worker`)."
+        ),
+    )
+    worker_concurrency: int = Field(8, ge=1, le=256, description="Jobs a worker process runs at once.")
+    worker_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="PostgreSQL queue: a job whose worker has not beaten its heartbeat for this long runs again.",
+    )
+    worker_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="PostgreSQL queue: how often an idle worker looks for jobs (it is also woken)."
+    )
 
     redis_url: str | None = Field(
         None,
@@ -433,6 +471,12 @@ class Settings(BaseSettings):
             if database and database != ":memory:":
                 return Path(database + ".usage-journal")
         return Path("usage-journal")
+
+    @property
+    def runs_worker_in_process(self) -> bool:
+        if self.worker_in_process is not None:
+            return self.worker_in_process
+        return not self.database_url.startswith("postgresql")
 
     @property
     def is_sqlite(self) -> bool:

@@ -109,6 +109,36 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(settings: Settings, _: argparse.Namespace) -> int:
+    """A job worker (batches) as a process of its own: as many as needed, on any machine that reaches the database.
+    SIGTERM or SIGINT drains it like the server: running jobs finish the lines they hold, within the grace period."""
+    from infrastructure.observability.logging import get_logger
+    from interfaces.container import Container, close_resources
+    from interfaces.jobs import run_worker
+    from interfaces.telemetry import configure_logs
+
+    container = Container(settings=settings)
+    configure_logs(settings, container.catalog())
+    log = get_logger("switchboard.worker")
+
+    async def run() -> None:
+        await container.usage_recorder().start()  # what a crashed worker left in the journal reaches the ledger
+        worker = asyncio.create_task(run_worker(container))
+        loop = asyncio.get_running_loop()
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(stop_signal, worker.cancel)
+        log.info("worker started", pid=os.getpid())
+        try:
+            await worker
+        except asyncio.CancelledError:
+            log.info("worker drained")
+        finally:
+            await close_resources(container)
+
+    asyncio.run(run())
+    return 0
+
+
 def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
     from application.auth.register_user import RegisterUserCommand
     from domain.auth.model import Role
@@ -151,6 +181,7 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds to drain on shutdown (default: SWITCHBOARD_GRACEFUL_SHUTDOWN_SECONDS)",
     )
     serve.add_argument("--migrate", action="store_true", help="apply migrations before serving")
+    commands.add_parser("worker", help="run a job worker (batches) until SIGTERM")
     admin = commands.add_parser("create-admin", help="create an administrator (password from prompt or env)")
     admin.add_argument("--email", required=True)
     reference = commands.add_parser("settings-reference", help="print the configuration reference (Markdown)")
@@ -172,6 +203,7 @@ def _settings_reference(_: Settings, args: argparse.Namespace) -> int:
 HANDLERS = {
     "migrate": _migrate,
     "serve": _serve,
+    "worker": _worker,
     "create-admin": _create_admin,
     "settings-reference": _settings_reference,
 }

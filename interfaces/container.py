@@ -23,6 +23,17 @@ from application.auth.refresh_session import RefreshSession
 from application.auth.register_user import RegisterUser
 from application.auth.resilient_throttle import ResilientLoginThrottle
 from application.auth.revoke_api_key import RevokeApiKey
+from application.batches.cancel_batch import CancelBatch
+from application.batches.config import BatchLimits
+from application.batches.create_batch import CreateBatch
+from application.batches.finalize_batch import FinalizeBatch
+from application.batches.get_batch import GetBatch
+from application.batches.lines import LineCodec, ResultFormat
+from application.batches.list_batches import ListBatches
+from application.batches.prepare_batch import PrepareBatch
+from application.batches.rate_share import BatchRateShare
+from application.batches.resume_batches import ResumeBatches
+from application.batches.run_batch import RunBatch
 from application.chat.create_conversation import CreateConversation
 from application.chat.delete_conversation import DeleteConversation
 from application.chat.exchange import ExchangeLimits
@@ -69,14 +80,16 @@ from application.vectors.search_vector_stores import SearchVectorStores
 from application.vectors.update_store_file import UpdateStoreFile
 from application.vectors.update_vector_store import UpdateVectorStore
 from domain.auth.ports import LoginThrottle, SessionRevocations
+from domain.batches.model import BatchKind
 from domain.files.ports import BlobStore
+from domain.jobs.ports import JobWorker
 from domain.shared.clock import Clock, SystemClock
 from domain.usage.ports import CompletionCache, RateLimiter, SpendCounter, UsageRecorder
 from infrastructure.db.engine import create_engine, create_session_factory
 from infrastructure.db.repositories.files import SqlAlchemyBlobStore
 from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from infrastructure.files.filesystem import FilesystemBlobStore
-from infrastructure.jobs.in_process import InProcessJobQueue
+from infrastructure.jobs.in_process import InProcessJobQueue, InProcessJobWorker
 from infrastructure.llm.catalog import load_catalog
 from infrastructure.llm.registry import build_router
 from infrastructure.memory.completion_cache import InMemoryCompletionCache
@@ -295,6 +308,47 @@ def _rate_limit_defaults(settings: Settings) -> RateLimitDefaults:
     )
 
 
+def _batch_limits(settings: Settings) -> BatchLimits:
+    return BatchLimits(
+        max_lines=settings.batch_max_lines,
+        line_concurrency=settings.batch_line_concurrency,
+        lease_seconds=settings.batch_lease_seconds,
+        jobs_per_batch=settings.batch_jobs_per_batch,
+        rate_limit_share=settings.batch_rate_limit_share,
+    )
+
+
+def _batch_codecs() -> dict[str, LineCodec]:
+    """Each endpoint's batch lines, parsed and rendered by its front door's own schemas and shapes."""
+    from interfaces.http.compat.batch_lines import openai_line_codecs
+
+    return openai_line_codecs()
+
+
+def _batch_formats() -> dict[BatchKind, ResultFormat]:
+    from interfaces.http.compat.batch_lines import OpenAIBatchOutput
+
+    return {BatchKind.OPENAI: OpenAIBatchOutput()}
+
+
+def _job_worker(settings: Settings, engine: AsyncEngine | None, queue: InProcessJobQueue) -> JobWorker:
+    """procrastinate's workers on PostgreSQL (imported only here: a server that only enqueues never loads it); the
+    in-process queue's worker otherwise."""
+    if engine is not None and engine.dialect.name == "postgresql":
+        from infrastructure.jobs.procrastinate_queue import ProcrastinateJobWorker
+
+        return ProcrastinateJobWorker(
+            settings.database_url,
+            concurrency=settings.worker_concurrency,
+            grace_seconds=settings.graceful_shutdown_seconds,
+            lease_seconds=settings.worker_lease_seconds,
+            poll_seconds=settings.worker_poll_seconds,
+        )
+    return InProcessJobWorker(
+        queue, concurrency=settings.worker_concurrency, grace_seconds=settings.graceful_shutdown_seconds
+    )
+
+
 def _fail_open(settings: Settings) -> bool:
     return settings.redis_failure_mode == "open"
 
@@ -484,6 +538,44 @@ class Container(containers.DeclarativeContainer):
         batch_size=settings.provided.vector_store_embed_batch_size,
         max_wait_seconds=settings.provided.vector_store_rate_limit_wait_seconds,
     )
+    # Batches: the lines' codecs come from the front doors (``interfaces``); the runner is one per process, so
+    # that ``batch_line_concurrency`` bounds the lines the whole process runs at once.
+    batch_limits = providers.Singleton(_batch_limits, settings)
+    batch_codecs = providers.Singleton(_batch_codecs)
+    batch_formats = providers.Singleton(_batch_formats)
+    batch_rate_share = providers.Singleton(
+        BatchRateShare,
+        limiter=rate_limiter,
+        defaults=rate_limit_defaults,
+        share=settings.provided.batch_rate_limit_share,
+        fail_open=fail_open,
+    )
+    create_batch = providers.Factory(CreateBatch, uow=uow, codecs=batch_codecs, clock=clock)
+    get_batch = providers.Factory(GetBatch, uow=uow)
+    list_batches = providers.Factory(ListBatches, uow=uow)
+    cancel_batch = providers.Factory(CancelBatch, uow=uow, clock=clock)
+    prepare_batch = providers.Factory(
+        PrepareBatch,
+        uow=uow,
+        blobs=blob_store,
+        model_call=model_call,
+        codecs=batch_codecs,
+        clock=clock,
+        limits=batch_limits,
+    )
+    finalize_batch = providers.Singleton(FinalizeBatch, uow=uow, blobs=blob_store, clock=clock, formats=batch_formats)
+    run_batch = providers.Singleton(
+        RunBatch,
+        uow=uow,
+        model_call=model_call,
+        codecs=batch_codecs,
+        finalize=finalize_batch,
+        clock=clock,
+        limits=batch_limits,
+        rate_share=batch_rate_share,
+    )
+    resume_batches = providers.Factory(ResumeBatches, uow=uow)
+    job_worker = providers.Singleton(_job_worker, settings, engine, job_queue)
 
 
 async def close_resources(container: Container) -> None:

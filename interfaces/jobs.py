@@ -1,44 +1,45 @@
-"""The job handlers: each task name the queue dispatches, and the use case that runs it (built by the container)."""
+"""The job handlers: which use case runs each task of the queue. One registry, used by ``switchboard worker`` and by
+the in-process worker ``switchboard serve`` runs (``run_worker``); a new kind of job adds its handler here."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+import uuid
+from collections.abc import Mapping
 
+from application.batches.config import TASK_PREPARE, TASK_RUN
 from application.vectors.attach import INGEST_TASK
 from domain.jobs.model import JobHandler
-from infrastructure.jobs.in_process import InProcessJobWorker
+from infrastructure.observability.logging import get_logger
+from interfaces.container import Container
 
-if TYPE_CHECKING:
-    from interfaces.container import Container
+_log = get_logger("switchboard.jobs")
 
 
 def job_handlers(container: Container) -> dict[str, JobHandler]:
-    return {INGEST_TASK: container.ingest_file()}
+    async def prepare_batch(args: Mapping[str, str]) -> None:
+        await container.prepare_batch().execute(uuid.UUID(args["batch_id"]))
+
+    async def run_batch(args: Mapping[str, str]) -> None:
+        await container.run_batch().execute(uuid.UUID(args["batch_id"]))
+
+    return {TASK_PREPARE: prepare_batch, TASK_RUN: run_batch, INGEST_TASK: container.ingest_file()}
 
 
-IN_PROCESS_CONCURRENCY = 4
-
-
-def start_in_process_worker(container: Container) -> asyncio.Task[None] | None:
-    """The embedded default's worker (SQLite, ``memory://``), running the jobs of this process's in-process queue
-    inside the server; ``None`` on PostgreSQL, whose jobs go to procrastinate's queue and its workers."""
-    engine = container.engine()
-    if engine is not None and engine.dialect.name == "postgresql":
-        return None
-    worker = InProcessJobWorker(
-        container.job_queue(),
-        concurrency=IN_PROCESS_CONCURRENCY,
-        grace_seconds=container.settings().graceful_shutdown_seconds,
-    )
-    return asyncio.create_task(worker.run(job_handlers(container)), name="job-worker")
-
-
-async def stop_worker(task: asyncio.Task[None] | None) -> None:
-    """Cancels the worker: it takes no new job and lets the running ones finish within its grace period."""
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+async def run_worker(container: Container) -> None:
+    """Picks up the work left unfinished (a job for each batch not ended), then runs jobs until cancelled. Cancelled,
+    it drains: running jobs finish the lines they hold and claim no more, within the grace period."""
+    resumed = await container.resume_batches().execute()
+    if resumed:
+        _log.info("batches resumed", batches=resumed)
+    running = asyncio.create_task(container.job_worker().run(job_handlers(container)))
+    try:
+        await asyncio.wait({running})
+        running.result()  # a worker that stopped by itself says why
+    except asyncio.CancelledError:
+        container.run_batch().stop()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        raise

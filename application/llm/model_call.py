@@ -111,8 +111,7 @@ class ModelCall:
 
     async def embed(self, request: EmbeddingRequest, context: CallContext) -> Embeddings:
         """Embeddings, accounted for like completions: budgets, token limits and one usage record per call."""
-        self._model(request.model, ModelKind.EMBEDDING)
-        check_embedding_request(request)
+        self.check_embedding(request)
         # The meter speaks completions: the texts are the prompt, and nothing is generated.
         messages = tuple(ChatMessage(ChatRole.USER, text) for text in request.inputs)
         as_prompt = CompletionRequest(model=request.model, messages=messages, max_tokens=0)
@@ -134,6 +133,11 @@ class ModelCall:
         )
         await settlement.settle(Outcome(completion=completion, status=UsageStatus.SUCCESS))
         return embeddings
+
+    def check_embedding(self, request: EmbeddingRequest) -> None:
+        """What ``embed`` checks before anything is spent: an embedding model of the catalog, a valid request."""
+        self._model(request.model, ModelKind.EMBEDDING)
+        check_embedding_request(request)
 
     def count_input_tokens(self, request: CompletionRequest) -> int:
         """The prompt tokens ``request`` would cost, estimated (no model is asked, nothing is spent). Its output limit

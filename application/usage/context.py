@@ -16,4 +16,5 @@ class CallContext:
     principal: Principal
     request_id: str
     conversation_id: uuid.UUID | None = None
+    batch_id: uuid.UUID | None = None  # a batch line's call: its usage record names the batch
     cache: CachePolicy = CachePolicy.DEFAULT

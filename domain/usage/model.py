@@ -94,6 +94,8 @@ class UsageRecord:
     cached: bool = False  # answered from the response cache: no upstream call, no cost
     streamed: bool = False
     estimated: bool = False  # token counts estimated (the upstream never reported them)
+    batch_id: uuid.UUID | None = None  # the batch this call was a line of
+    batch_priced: bool = False  # billed at the catalog's batch price
 
 
 class UsageGrouping(enum.StrEnum):

@@ -211,6 +211,8 @@ USAGE_COLUMNS = (
     "cached",
     "streamed",
     "estimated",
+    "batch_id",
+    "batch_priced",
 )
 
 

@@ -198,6 +198,8 @@ usage_records = Table(
     Column("cached", Boolean(), nullable=False),
     Column("streamed", Boolean(), nullable=False),
     Column("estimated", Boolean(), nullable=False),
+    Column("batch_id", Uuid(), nullable=True),  # the batch the call was a line of
+    Column("batch_priced", Boolean(), nullable=False, server_default="0"),  # billed at the catalog's batch price
     Index(None, "user_id", "created_at"),  # a user's usage over a range; seeds a user's budget counter
     Index(None, "api_key_id", "created_at"),  # the same per key
     Index(None, "created_at"),  # the admin report across users
@@ -341,4 +343,57 @@ vector_store_file_batches = Table(
     Column("file_ids", JSON(), nullable=False),
     Column("cancelled", Boolean(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Batches of model calls (``domain.batches``): the source of truth of a batch's state and of each line's.
+batches = Table(
+    "batches",
+    metadata,
+    _id(),
+    _owner("owner_id", "users"),
+    Column("api_key_id", Uuid(), nullable=True),  # the key it was created with: its limits apply to the lines
+    Column("kind", String(16), nullable=False),
+    Column("endpoint", String(64), nullable=False),
+    Column("completion_window", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("input_file_id", Uuid(), nullable=True),
+    Column("output_file_id", Uuid(), nullable=True),
+    Column("error_file_id", Uuid(), nullable=True),
+    Column("metadata", JSON(), nullable=False),
+    Column("errors", JSON(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("in_progress_at", UTCDateTime(), nullable=True),
+    Column("finalizing_at", UTCDateTime(), nullable=True),
+    Column("completed_at", UTCDateTime(), nullable=True),
+    Column("failed_at", UTCDateTime(), nullable=True),
+    Column("expired_at", UTCDateTime(), nullable=True),
+    Column("cancelling_at", UTCDateTime(), nullable=True),
+    Column("cancelled_at", UTCDateTime(), nullable=True),
+    Index(None, "owner_id", "created_at", "id"),  # a user's pages, newest first
+    Index(None, "status"),  # the unfinished ones, for workers starting up
+)
+
+batch_lines = Table(
+    "batch_lines",
+    metadata,
+    _id(),
+    Column("batch_id", Uuid(), ForeignKey("batches.id", ondelete="CASCADE"), nullable=False),
+    Column("line_index", Integer(), nullable=False),
+    Column("custom_id", String(512), nullable=False),
+    Column("url", String(64), nullable=False),
+    Column("body", Text(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("claim_id", Uuid(), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("status_code", Integer(), nullable=True),
+    Column("response", Text(), nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("error_code", String(64), nullable=True),
+    Column("error_message", Text(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("batch_id", "line_index"),  # lines in order; also serves the cascade
+    UniqueConstraint("batch_id", "custom_id"),
+    Index(None, "batch_id", "status", "line_index"),  # the open lines to claim, and the counts
 )

@@ -24,6 +24,7 @@ from infrastructure.db.repositories.auth import (
     SqlAlchemyRefreshTokenRepository,
     SqlAlchemyUserRepository,
 )
+from infrastructure.db.repositories.batches import SqlAlchemyBatchRepository
 from infrastructure.db.repositories.chat import SqlAlchemyConversationRepository
 from infrastructure.db.repositories.files import SqlAlchemyFileRepository
 from infrastructure.db.repositories.idempotency import SqlAlchemyIdempotencyRepository
@@ -87,6 +88,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.vector_stores = SqlAlchemyVectorStoreRepository(session)
         self.vector_store_files = SqlAlchemyVectorStoreFileRepository(session)
         self.vector_store_file_batches = SqlAlchemyVectorStoreFileBatchRepository(session)
+        self.batches = SqlAlchemyBatchRepository(session)
         self._audit = SqlAlchemyAuditLog(session)
         self.audit_log = self._audit
         if session.get_bind().dialect.name == "postgresql":

@@ -17,6 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, User
+from domain.batches.model import Batch, BatchLine
 from domain.chat.model import Conversation, Message
 from domain.files.model import StoredFile
 from domain.idempotency.model import IdempotencyRecord
@@ -55,6 +56,8 @@ class InMemoryStore:
         self.vector_stores: dict[uuid.UUID, VectorStore] = {}
         self.vector_store_files: dict[uuid.UUID, VectorStoreFile] = {}
         self.vector_store_file_batches: dict[uuid.UUID, VectorStoreFileBatch] = {}
+        self.batches: dict[uuid.UUID, Batch] = {}
+        self.batch_lines: dict[uuid.UUID, BatchLine] = {}
         self.commits = 0
 
 
@@ -129,6 +132,8 @@ class Transaction:
         self.vector_stores = Table(store.vector_stores)
         self.vector_store_files = Table(store.vector_store_files)
         self.vector_store_file_batches = Table(store.vector_store_file_batches)
+        self.batches = Table(store.batches)
+        self.batch_lines = Table(store.batch_lines)
         self.closed = False
 
     def check_open(self) -> None:
@@ -171,6 +176,8 @@ class Transaction:
             self.vector_stores,
             self.vector_store_files,
             self.vector_store_file_batches,
+            self.batches,
+            self.batch_lines,
         )
 
     def _check_unique_emails(self) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.audit.model import AuditEntry
 from infrastructure.jobs.in_process import InProcessJobQueue, PendingJobs
+from infrastructure.memory.batches import InMemoryBatchRepository
 from infrastructure.memory.files import InMemoryFileRepository
 from infrastructure.memory.repositories import (
     InMemoryApiKeyRepository,
@@ -57,6 +58,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.vector_stores = InMemoryVectorStoreRepository(transaction)
         self.vector_store_files = InMemoryVectorStoreFileRepository(transaction)
         self.vector_store_file_batches = InMemoryVectorStoreFileBatchRepository(transaction)
+        self.batches = InMemoryBatchRepository(transaction)
         self._audit = InMemoryAuditLog(transaction)
         self.audit_log = self._audit
 

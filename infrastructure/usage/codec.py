@@ -17,11 +17,16 @@ import orjson
 from domain.usage.model import UsageRecord, UsageStatus
 from infrastructure.db.mapping import USAGE_COLUMNS
 
-VERSION = 2  # 2 added the prompt cache's writes and savings; a version 1 record (written before) still reads
+VERSION = 3  # 2 added the prompt cache's writes and savings, 3 the batch; older records (written before) still read
 _ADDED_IN_2 = ("cache_write_tokens", "cache_savings_micros")
-_COLUMNS = {2: tuple(USAGE_COLUMNS), 1: tuple(c for c in USAGE_COLUMNS if c not in _ADDED_IN_2)}
+_ADDED_IN_3 = ("batch_id", "batch_priced")
+_COLUMNS = {
+    3: tuple(USAGE_COLUMNS),
+    2: tuple(c for c in USAGE_COLUMNS if c not in _ADDED_IN_3),
+    1: tuple(c for c in USAGE_COLUMNS if c not in _ADDED_IN_2 + _ADDED_IN_3),
+}
 _FIELDS = attrgetter(*USAGE_COLUMNS)
-_UUIDS = frozenset({"id", "user_id", "api_key_id", "conversation_id"})
+_UUIDS = frozenset({"id", "user_id", "api_key_id", "conversation_id", "batch_id"})
 
 
 def encode(record: UsageRecord) -> bytes:
@@ -46,7 +51,7 @@ def decode(data: bytes | str) -> UsageRecord:
     fields: dict[str, Any] = dict(zip(columns, values[1:], strict=True))  # columns added later keep their defaults
     try:
         for name in _UUIDS:
-            if fields[name] is not None:
+            if fields.get(name) is not None:
                 fields[name] = uuid.UUID(fields[name])
         fields["created_at"] = datetime.fromisoformat(fields["created_at"])
         fields["status"] = UsageStatus(fields["status"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +19,7 @@ from interfaces.container import Container, close_resources
 from interfaces.http import errors, health, metrics
 from interfaces.http.api_keys import router as api_keys
 from interfaces.http.auth import router as auth
+from interfaces.http.batches import router as batches
 from interfaces.http.compat import app as compat
 from interfaces.http.compat import files as compat_files
 from interfaces.http.conversations import router as conversations
@@ -26,7 +29,7 @@ from interfaces.http.security_headers import SecurityHeadersMiddleware
 from interfaces.http.text_guard import NulGuard
 from interfaces.http.usage import router as usage
 from interfaces.http.users import router as users
-from interfaces.jobs import start_in_process_worker, stop_worker
+from interfaces.jobs import run_worker
 from interfaces.telemetry import configure_logs, trace_use_cases
 
 UNWIND_SECONDS = 5.0  # how long requests cancelled at the end of a graceful shutdown get to store and record usage
@@ -55,15 +58,19 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             start_listening = getattr(listener, "start", None)
             if start_listening is not None:
                 await start_listening()
-        worker = start_in_process_worker(container)  # the embedded default's jobs run in the server
+        # The job worker of the embedded default (its queue lives in this process), or one asked for by settings.
+        worker = asyncio.create_task(run_worker(container)) if settings.runs_worker_in_process else None
         log.info("started", pid=os.getpid(), environment=settings.environment)
         try:
             with shutdown.listening():
                 yield
         finally:
-            await stop_worker(worker)
             if not await in_flight.wait_idle(UNWIND_SECONDS):  # requests uvicorn cancelled are still unwinding
                 log.warning("stopping with requests still running", requests=in_flight.count)
+            if worker is not None:  # drained: running jobs finish the lines they hold, within the grace period
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
             log.info("stopping: in-flight requests are done, closing pools")
             await close_resources(container)
             mark_process_dead(os.getpid())
@@ -80,7 +87,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.container = container
     app.state.shutdown = shutdown
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, users, api_keys, conversations, models, usage):
+    for module in (auth, users, api_keys, conversations, models, usage, batches):
         api.include_router(module.router)
     api.include_router(api_keys.admin_router)
     app.include_router(api)

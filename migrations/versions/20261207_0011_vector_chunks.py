@@ -23,7 +23,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision: str = "0011_vector_chunks"
-down_revision: str | Sequence[str] | None = "0008_usage_prompt_cache"
+down_revision: str | Sequence[str] | None = "0009_batches"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

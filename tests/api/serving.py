@@ -114,3 +114,27 @@ async def _wait_until_ready(server: ServerProcess, timeout: float) -> None:
             if server.process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"server did not start:\n{server.log.read_text()[-4000:]}")
             await asyncio.sleep(0.1)
+
+
+@dataclass
+class WorkerProcess:
+    """A ``switchboard worker`` subprocess; stdout and stderr go to ``log``."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def start_worker(workdir: Path, env: dict[str, str], name: str = "worker") -> WorkerProcess:
+    """``switchboard worker`` with ``env`` over this process's environment (its other ``SWITCHBOARD_*`` variables
+    left out), in ``workdir``. Stop it with ``process.terminate()`` (drains) or ``process.kill()``."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")} | env
+    log = workdir / f"{name}.log"
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "interfaces.cli", "worker"],
+            cwd=workdir,
+            env=full_env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    return WorkerProcess(process, log)

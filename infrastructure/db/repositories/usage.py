@@ -39,6 +39,8 @@ _PG_TYPES = {
     "cached": "boolean",
     "streamed": "boolean",
     "estimated": "boolean",
+    "batch_id": "uuid",
+    "batch_priced": "boolean",
 }
 _PG_ARRAYS = ", ".join(f"CAST(:{column} AS {_PG_TYPES.get(column, 'text')}[])" for column in USAGE_COLUMNS)
 # Built from the constant column list and types above, never from input.

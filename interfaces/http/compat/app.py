@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from interfaces.http.compat import anthropic, files, models, openai, responses, vector_stores
+from interfaces.http.compat import anthropic, batches, files, models, openai, responses, vector_stores
 from interfaces.http.compat.auth import container_of
 from interfaces.http.compat.errors import EXCEPTION_HANDLERS, JsonResponse
 from interfaces.http.compat.openapi import compat_openapi
@@ -53,6 +53,10 @@ def create_compat_app(*, docs_enabled: bool = True) -> Starlette:
         Route("/chat/completions", openai.create_chat_completion, methods=["POST"]),
         Route("/completions", openai.create_completion, methods=["POST"]),
         Route("/embeddings", openai.create_embeddings, methods=["POST"]),
+        Route("/batches", batches.create_batch, methods=["POST"]),
+        Route("/batches", batches.list_batches, methods=["GET"]),
+        Route("/batches/{batch_id}", batches.retrieve_batch, methods=["GET"]),
+        Route("/batches/{batch_id}/cancel", batches.cancel_batch, methods=["POST"]),
         Route("/files", files.upload_file, methods=["POST"]),
         Route("/files", files.list_files, methods=["GET"]),
         Route("/files/{file_id}", files.retrieve_file, methods=["GET"]),
