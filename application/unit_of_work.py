@@ -9,6 +9,7 @@ from typing import Self
 from domain.audit.ports import AuditLog
 from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepository
 from domain.chat.ports import ConversationRepository
+from domain.credentials.ports import ProviderCredentialRepository
 from domain.files.ports import FileRepository
 from domain.idempotency.ports import IdempotencyRepository
 from domain.jobs.ports import JobOutbox
@@ -33,6 +34,7 @@ class UnitOfWork(abc.ABC):
     responses: ResponseRepository
     files: FileRepository
     jobs: JobOutbox
+    provider_credentials: ProviderCredentialRepository
 
     async def __aenter__(self) -> Self:
         await self._begin()

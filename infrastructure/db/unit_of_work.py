@@ -25,6 +25,7 @@ from infrastructure.db.repositories.auth import (
     SqlAlchemyUserRepository,
 )
 from infrastructure.db.repositories.chat import SqlAlchemyConversationRepository
+from infrastructure.db.repositories.credentials import SqlAlchemyProviderCredentialRepository
 from infrastructure.db.repositories.files import SqlAlchemyFileRepository
 from infrastructure.db.repositories.idempotency import SqlAlchemyIdempotencyRepository
 from infrastructure.db.repositories.responses import SqlAlchemyResponseRepository
@@ -79,6 +80,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.idempotency = SqlAlchemyIdempotencyRepository(session)
         self.responses = SqlAlchemyResponseRepository(session)
         self.files = SqlAlchemyFileRepository(session)
+        self.provider_credentials = SqlAlchemyProviderCredentialRepository(session)
         self._audit = SqlAlchemyAuditLog(session)
         self.audit_log = self._audit
         if session.get_bind().dialect.name == "postgresql":

@@ -18,6 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, User
 from domain.chat.model import Conversation, Message
+from domain.credentials.model import ProviderCredential
 from domain.files.model import StoredFile
 from domain.idempotency.model import IdempotencyRecord
 from domain.responses.model import ResponseRecord
@@ -51,6 +52,7 @@ class InMemoryStore:
         self.audit_log: dict[uuid.UUID, AuditEntry] = {}
         self.responses: dict[uuid.UUID, ResponseRecord] = {}
         self.files: dict[uuid.UUID, StoredFile] = {}
+        self.provider_credentials: dict[uuid.UUID, ProviderCredential] = {}
         self.commits = 0
 
 
@@ -122,6 +124,7 @@ class Transaction:
         self.audit_log = Table(store.audit_log)
         self.responses = Table(store.responses)
         self.files = Table(store.files)
+        self.provider_credentials = Table(store.provider_credentials)
         self.closed = False
 
     def check_open(self) -> None:
@@ -161,6 +164,7 @@ class Transaction:
             self.audit_log,
             self.responses,
             self.files,
+            self.provider_credentials,
         )
 
     def _check_unique_emails(self) -> None:

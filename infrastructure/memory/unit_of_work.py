@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.audit.model import AuditEntry
 from infrastructure.jobs.in_process import InProcessJobQueue, PendingJobs
+from infrastructure.memory.credentials import InMemoryProviderCredentialRepository
 from infrastructure.memory.files import InMemoryFileRepository
 from infrastructure.memory.repositories import (
     InMemoryApiKeyRepository,
@@ -49,6 +50,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.idempotency = InMemoryIdempotencyRepository(transaction)
         self.responses = InMemoryResponseRepository(transaction)
         self.files = InMemoryFileRepository(transaction)
+        self.provider_credentials = InMemoryProviderCredentialRepository(transaction)
         self._audit = InMemoryAuditLog(transaction)
         self.audit_log = self._audit
 
