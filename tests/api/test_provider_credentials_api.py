@@ -105,7 +105,8 @@ async def test_a_user_stores_lists_replaces_and_deletes_their_key(api: Api, upst
     ada = await api.user("ada@example.com")
     stored = await api.http.put(f"{BASE}/openai", json={"api_key": ADA_OPENAI}, headers=ada)
     assert stored.status_code == 201, stored.text
-    assert stored.json()["provider"] == "openai" and stored.json()["hint"] == "…7a1f"
+    assert stored.json()["provider"] == "openai"
+    assert stored.json()["hint"] == "…7a1f"
     # Checked once with the provider, with the user's key: its model list.
     check = upstream.last_request
     assert (check.method, check.path, check.api_key) == ("GET", "/v1/models", ADA_OPENAI)
@@ -114,7 +115,8 @@ async def test_a_user_stores_lists_replaces_and_deletes_their_key(api: Api, upst
     assert [(c["provider"], c["hint"]) for c in listed["items"]] == [("openai", "…7a1f")]
     upstream.other_keys.add("sk-ada-rotated-key-99b0")
     replaced = await api.http.put(f"{BASE}/openai", json={"api_key": "sk-ada-rotated-key-99b0"}, headers=ada)
-    assert replaced.status_code == 200 and replaced.json()["hint"] == "…99b0"
+    assert replaced.status_code == 200
+    assert replaced.json()["hint"] == "…99b0"
     assert (await api.http.get(f"{BASE}/openai", headers=ada)).json()["hint"] == "…99b0"
 
     await chat(api, ada)
@@ -130,7 +132,8 @@ async def test_a_key_the_provider_refuses_is_a_422_and_is_not_stored(api: Api, u
     ada = await api.user("ada@example.com")
     refused = await api.http.put(f"{BASE}/openai", json={"api_key": "sk-not-a-key-of-openai"}, headers=ada)
     body = assert_problem(refused, 422, "provider_key_rejected")
-    assert "refused" in body["detail"] and "sk-not-a-key" not in refused.text
+    assert "refused" in body["detail"]
+    assert "sk-not-a-key" not in refused.text
     assert (await api.http.get(BASE, headers=ada)).json()["items"] == []
 
 
@@ -218,16 +221,20 @@ async def test_a_users_calls_go_out_with_their_key_and_others_with_the_operators
     assert (await chat(api, bob)).status_code == 200
     assert upstream.last_request.headers["authorization"] == f"Bearer {OPERATOR_OPENAI}"
     streamed = await chat(api, ada, stream=True)
-    assert streamed.status_code == 200 and "[DONE]" in streamed.text
+    assert streamed.status_code == 200
+    assert "[DONE]" in streamed.text
     assert upstream.last_request.api_key == ADA_OPENAI
     cid = (await api.http.post("/api/v1/conversations", json={"model": "chat"}, headers=ada)).json()["id"]
     posted = await api.http.post(f"/api/v1/conversations/{cid}/messages", json={"content": "hi"}, headers=ada)
-    assert posted.status_code == 201 and upstream.last_request.api_key == ADA_OPENAI
+    assert posted.status_code == 201
+    assert upstream.last_request.api_key == ADA_OPENAI
 
     ada_usage, bob_usage = await usage_by_owner(api, ada), await usage_by_owner(api, bob)
-    assert ada_usage["user"]["requests"] == 3 and "operator" not in ada_usage
+    assert ada_usage["user"]["requests"] == 3
+    assert "operator" not in ada_usage
     assert ada_usage["user"]["cost_micros"] > 0  # what the call cost on the user's own account
-    assert bob_usage["operator"]["requests"] == 1 and "user" not in bob_usage
+    assert bob_usage["operator"]["requests"] == 1
+    assert "user" not in bob_usage
 
 
 async def test_a_fallback_to_another_provider_uses_the_operators_key(api: Api, upstream: FakeUpstream) -> None:
@@ -246,7 +253,8 @@ async def test_a_users_key_refused_later_falls_back_or_says_so(api: Api, upstrea
     await api.http.put(f"{BASE}/openai", json={"api_key": ADA_OPENAI}, headers=ada)
     upstream.other_keys.discard(ADA_OPENAI)  # the user revoked it at OpenAI
     fell_back = await chat(api, ada)
-    assert fell_back.status_code == 200 and upstream.last_request.api_key == OPERATOR_ANTHROPIC
+    assert fell_back.status_code == 200
+    assert upstream.last_request.api_key == OPERATOR_ANTHROPIC
     refused = await chat(api, ada, "solo")  # no fallback: the user is told their key was refused
     assert refused.status_code == 422, refused.text
     assert "your own openai key" in refused.json()["error"]["message"]

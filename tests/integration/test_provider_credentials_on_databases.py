@@ -74,7 +74,7 @@ async def dump(database_url: str) -> str:
             assert "provider_credentials" in names
             lines = []
             for name in names:
-                rows = (await connection.execute(text(f'SELECT * FROM "{name}"'))).all()  # noqa: S608 - catalog names
+                rows = (await connection.execute(text(f'SELECT * FROM "{name}"'))).all()
                 lines += [f"{name}: {row!r}" for row in rows]
         return "\n".join(lines)
     finally:
@@ -87,7 +87,8 @@ async def test_a_database_dump_shows_no_secret(database_url: str, upstream: Fake
         await store_and_call(api)
     assert upstream.last_request.api_key == SECRET  # the call went out with it: it was stored and read back
     dumped = await dump(database_url)
-    assert "…6b5a" in dumped and key_id(decode_key(kek)) in dumped  # the row is there, masked
+    assert "…6b5a" in dumped
+    assert key_id(decode_key(kek)) in dumped
     assert "'user'" in dumped  # the usage record says whose key paid
     for form in (SECRET, SECRET[3:], base64.b64encode(SECRET.encode()).decode(), SECRET.encode().hex()):
         assert form not in dumped

@@ -29,7 +29,8 @@ def test_a_secret_round_trips_and_its_ciphertext_shows_nothing_of_it() -> None:
     assert sealed.key_id == key_id(NEW)
     assert SECRET.encode() not in sealed.ciphertext
     assert len(sealed.ciphertext) == NONCE_BYTES + len(SECRET.encode()) + 16  # nonce, sealed text, 128-bit tag
-    assert SECRET not in repr(sealed) and SECRET not in repr(cipher)
+    assert SECRET not in repr(sealed)
+    assert SECRET not in repr(cipher)
     # A fresh nonce each time: the same secret never seals to the same bytes.
     assert cipher.seal(SECRET, binding(ADA, "openai")).ciphertext != sealed.ciphertext
 
@@ -60,7 +61,8 @@ def test_rotation_seals_under_the_new_key_and_the_old_one_still_opens() -> None:
     assert not rotated.is_current(sealed_old)
     assert rotated.open(sealed_old, binding(ADA, "openai")) == SECRET
     sealed_new = rotated.seal(rotated.open(sealed_old, binding(ADA, "openai")), binding(ADA, "openai"))
-    assert rotated.is_current(sealed_new) and sealed_new.key_id == key_id(NEW)
+    assert rotated.is_current(sealed_new)
+    assert sealed_new.key_id == key_id(NEW)
     after = AesGcmSecretCipher([NEW])  # the old key dropped once everything is re-encrypted
     assert after.open(sealed_new, binding(ADA, "openai")) == SECRET
     with pytest.raises(CredentialEncryptionUnavailable, match=key_id(OLD)):
@@ -83,7 +85,8 @@ def test_the_settings_take_keys_newest_first_and_refuse_a_bad_one_without_echoin
     short = base64.b64encode(b"k" * 16).decode()
     with pytest.raises(SettingsError, match="SWITCHBOARD_CREDENTIAL_KEYS") as raised:
         load_settings(credential_keys=f"{new},{short}", _env_file=None)
-    assert short not in str(raised.value) and new not in str(raised.value)
+    assert short not in str(raised.value)
+    assert new not in str(raised.value)
 
 
 def test_a_secret_is_checked_and_hinted_by_its_last_four_characters() -> None:
