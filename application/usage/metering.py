@@ -203,7 +203,8 @@ class Meter:
             cached=completion is not None and completion.cached,
             streamed=outcome.streamed,
             estimated=usage.estimated if usage else False,
-            key_owner=served.key_owner if served else KeyOwner.OPERATOR,
+            # A response-cache hit costs nothing: no provider key paid for it, so it names none but the default.
+            key_owner=served.key_owner if served and not completion.cached else KeyOwner.OPERATOR,
         )
 
 

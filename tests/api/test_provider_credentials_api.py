@@ -261,6 +261,35 @@ async def test_a_users_key_refused_later_falls_back_or_says_so(api: Api, upstrea
     assert ADA_OPENAI not in refused.text
 
 
+async def ask_fresh(api: Api, headers: dict[str, str]) -> str:
+    """One deterministic message in a new conversation (the same request each time); its cache status."""
+    cid = (await api.http.post("/api/v1/conversations", json={"model": "chat"}, headers=headers)).json()["id"]
+    body = {"content": "hi", "temperature": 0}
+    posted = await api.http.post(f"/api/v1/conversations/{cid}/messages", json=body, headers=headers)
+    assert posted.status_code == 201, posted.text
+    return posted.headers["x-switchboard-cache"]
+
+
+async def test_a_cached_answer_is_paid_by_no_key_and_a_shared_cache_keeps_no_byok_answer(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    for shared in (False, True):
+        async with running_api(settings_for(tmp_path, upstream.base_url, cache_shared=shared)) as api:
+            ada, bob = await api.user("ada@example.com"), await api.user("bob@example.com")
+            await api.http.put(f"{BASE}/openai", json={"api_key": ADA_OPENAI}, headers=ada)
+            assert await ask_fresh(api, ada) == "miss"
+            assert await ask_fresh(api, ada) == ("miss" if shared else "hit")
+            usage = await usage_by_owner(api, ada)
+            if shared:  # never stored: each call went out with ada's key, and bob does not get it for free
+                assert usage["user"]["requests"] == 2
+                assert await ask_fresh(api, bob) == "miss"
+                assert upstream.last_request.api_key == OPERATOR_OPENAI
+            else:
+                assert usage["user"]["requests"] == 1
+                assert usage["operator"]["cached_requests"] == 1
+                assert usage["operator"]["cost_micros"] == 0
+
+
 async def test_calls_made_with_a_users_key_are_not_charged_to_budgets(api: Api, upstream: FakeUpstream) -> None:
     admin = await api.admin()
     ada_id = (await api.register("ada@example.com"))["id"]
