@@ -204,7 +204,7 @@ class Meter:
             streamed=outcome.streamed,
             estimated=usage.estimated if usage else False,
             # A response-cache hit costs nothing: no provider key paid for it, so it names none but the default.
-            key_owner=served.key_owner if served and not completion.cached else KeyOwner.OPERATOR,
+            key_owner=served.key_owner if served is not None and usage is not None else KeyOwner.OPERATOR,
         )
 
 

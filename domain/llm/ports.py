@@ -8,6 +8,7 @@ import builtins
 import uuid
 from collections.abc import AsyncGenerator
 
+from domain.credentials.errors import ProviderNotSupported
 from domain.llm.model import Completion, CompletionRequest, EmbeddingRequest, Embeddings, ModelSpec, StreamEvent
 from domain.llm.stream import ModelStream
 
@@ -38,7 +39,7 @@ class LLMProvider(abc.ABC):
     async def verify_credential(self, secret: str) -> None:
         """One cheap authenticated call with ``secret`` (a model list): ``ProviderKeyRejected`` when the provider
         refuses it, an ``UpstreamError`` when it cannot say. Only called where ``with_credential`` gives a provider."""
-        raise NotImplementedError(f"{type(self).__name__} takes no user key")
+        raise ProviderNotSupported("this deployment takes no key of a user")
 
 
 class EmbeddingProvider(abc.ABC):

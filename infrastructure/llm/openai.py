@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 
 import orjson
 
+from domain.credentials.errors import ProviderNotSupported
 from domain.llm.model import (
     Completion,
     CompletionRequest,
@@ -97,7 +98,7 @@ class OpenAIProvider(OpenAIBase):
     async def verify_credential(self, secret: str) -> None:
         keyed = self.with_credential(secret)
         if keyed is None:
-            raise NotImplementedError(f"{self._spec.provider} takes no user key")
+            raise ProviderNotSupported(f"provider '{self._spec.provider}' takes no key of a user")
         await keyed._http.get_json(self._path("models"))  # the model list: authenticated, free
 
     async def aclose(self) -> None:

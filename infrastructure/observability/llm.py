@@ -256,6 +256,7 @@ class CallTelemetry(CallObserver):
             "variant": served.variant,
             "provider": served.provider,
             "upstream_model": served.upstream_model,
+            "key_owner": served.key_owner.value,  # whose provider key paid: operator, or the user's own
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
             "tokens_estimated": usage.estimated,
