@@ -247,6 +247,15 @@ async def test_a_fallback_to_another_provider_uses_the_operators_key(api: Api, u
     assert upstream.last_request.api_key == OPERATOR_ANTHROPIC  # ada brought no Anthropic key
     assert (await usage_by_owner(api, ada))["operator"]["requests"] == 1
 
+    upstream.other_keys.add("sk-ant-ada-own-3c3c")
+    stored = await api.http.put(f"{BASE}/anthropic", json={"api_key": "sk-ant-ada-own-3c3c"}, headers=ada)
+    assert stored.status_code == 201, stored.text
+    upstream.push(*[fake.server_error(503)] * 3)
+    assert (await chat(api, ada)).status_code == 200
+    assert upstream.last_request.path == "/v1/messages"
+    assert upstream.last_request.api_key == "sk-ant-ada-own-3c3c"  # now she did: her key there too
+    assert (await usage_by_owner(api, ada))["user"]["requests"] == 1
+
 
 async def test_a_users_key_refused_later_falls_back_or_says_so(api: Api, upstream: FakeUpstream) -> None:
     ada = await api.user("ada@example.com")
