@@ -75,7 +75,9 @@ async def list_credentials(principal: CurrentPrincipal, use_case: Listing) -> Pr
     return ProviderCredentialListResponse(items=await _list(use_case, principal, None))
 
 
-@router.get("/{provider}", responses=problem_responses(401, 403, 404), summary="Your key for a provider (hint only)")
+@router.get(
+    "/{provider}", responses=problem_responses(401, 403, 404, 422), summary="Your key for a provider (hint only)"
+)
 async def get_credential(
     provider: ProviderName, principal: CurrentPrincipal, use_case: Listing
 ) -> ProviderCredentialResponse:
@@ -101,21 +103,25 @@ async def put_credential(
 @router.delete(
     "/{provider}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
     summary="Delete your key for a provider (your calls use the operator's again)",
 )
 async def delete_credential(provider: ProviderName, principal: CurrentPrincipal, use_case: Deleting) -> None:
     await use_case.execute(DeleteProviderCredentialCommand(principal=principal, provider=provider))
 
 
-@admin_router.get("", responses=problem_responses(401, 403, 404), summary="A user's provider keys (admin; hints only)")
+@admin_router.get(
+    "", responses=problem_responses(401, 403, 404, 422), summary="A user's provider keys (admin; hints only)"
+)
 async def admin_list_credentials(
     user_id: uuid.UUID, principal: CurrentPrincipal, use_case: Listing
 ) -> ProviderCredentialListResponse:
     return ProviderCredentialListResponse(items=await _list(use_case, principal, user_id))
 
 
-@admin_router.get("/{provider}", responses=problem_responses(401, 403, 404), summary="A user's key (admin; hint only)")
+@admin_router.get(
+    "/{provider}", responses=problem_responses(401, 403, 404, 422), summary="A user's key (admin; hint only)"
+)
 async def admin_get_credential(
     user_id: uuid.UUID, provider: ProviderName, principal: CurrentPrincipal, use_case: Listing
 ) -> ProviderCredentialResponse:
@@ -142,7 +148,7 @@ async def admin_put_credential(
 @admin_router.delete(
     "/{provider}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
     summary="Delete a user's key for a provider (admin)",
 )
 async def admin_delete_credential(
