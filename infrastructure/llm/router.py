@@ -252,6 +252,8 @@ class ModelRouter(ModelBackend, ProviderKeyVerifier):
             except UpstreamError as error:
                 exc = _user_key_refused(error, deployment) if owner is KeyOwner.USER else error
                 if not _falls_back(exc):
+                    if exc is error:
+                        raise
                     raise exc from None
                 log.warning("model %s failed (%s): falling back", spec.name, exc.code)
                 self._observer.fell_back(spec.name, exc)
@@ -285,6 +287,8 @@ class ModelRouter(ModelBackend, ProviderKeyVerifier):
             except UpstreamError as error:
                 exc = _user_key_refused(error, deployment) if owner is KeyOwner.USER else error
                 if not _falls_back(exc):
+                    if exc is error:
+                        raise
                     raise exc from None
                 log.warning("model %s failed before streaming (%s): falling back", spec.name, exc.code)
                 self._observer.fell_back(spec.name, exc)
