@@ -10,6 +10,7 @@ from domain.audit.ports import AuditLog
 from domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, UserRepository
 from domain.batches.ports import BatchRepository
 from domain.chat.ports import ConversationRepository
+from domain.credentials.ports import ProviderCredentialRepository
 from domain.files.ports import FileRepository
 from domain.idempotency.ports import IdempotencyRepository
 from domain.jobs.ports import JobOutbox
@@ -43,6 +44,7 @@ class UnitOfWork(abc.ABC):
     vector_stores: VectorStoreRepository
     vector_store_files: VectorStoreFileRepository
     vector_store_file_batches: VectorStoreFileBatchRepository
+    provider_credentials: ProviderCredentialRepository
 
     async def __aenter__(self) -> Self:
         await self._begin()

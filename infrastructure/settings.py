@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infrastructure.security.credential_keys import decode_key
+
 DEFAULT_CATALOG = Path(__file__).parent / "llm" / "catalog.default.toml"
 OWASP_ARGON2_MIN_MEMORY_KIB = 19_456
 OWASP_ARGON2_MIN_TIME_COST = 2
@@ -81,6 +83,23 @@ class Settings(BaseSettings):
         description=(
             'Retired signing secrets still accepted (never used to sign), as a JSON list of `{"secret": ..., '
             '"not_after": ISO-8601 time}`; each is refused from its `not_after` on. See Security: key rotation.'
+        ),
+    )
+    credential_keys: SecretStr | None = Field(
+        None,
+        description=(
+            "Key-encryption keys of the provider keys users bring (`/api/v1/provider-credentials`): comma-separated, "
+            "each 32 random bytes in base64 (`openssl rand -base64 32`), newest first. The first encrypts, every one "
+            "decrypts (rotation: see Provider keys users bring). Unset: users cannot store keys (503)."
+        ),
+    )
+    credential_cache_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description=(
+            "How long an instance remembers a user's provider key (or that they have none) between calls; a change "
+            "on this instance applies at once, on the others within this time."
         ),
     )
     jwt_issuer: str = Field("switchboard", description="`iss` claim of issued tokens.")
@@ -442,6 +461,7 @@ class Settings(BaseSettings):
                 raise ValueError("argon2 parameters are below OWASP's minimum (m=19456 KiB, t=2)")
         elif self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
             raise ValueError("SWITCHBOARD_JWT_SECRET must be at least 32 bytes")
+        self.credential_encryption_keys()  # each key must decode (the error names none)
         if any(len(k.secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES for k in self.jwt_previous_keys):
             raise ValueError("every secret in SWITCHBOARD_JWT_PREVIOUS_KEYS must be at least 32 bytes")
         return self
@@ -453,6 +473,16 @@ class Settings(BaseSettings):
         if self.environment == "production":  # pragma: no cover - the validator already refused this
             raise RuntimeError("no JWT secret configured")
         return _EPHEMERAL_SECRET
+
+    def credential_encryption_keys(self) -> list[bytes]:
+        """The key-encryption keys of provider credentials, newest (the one that encrypts) first."""
+        if self.credential_keys is None:
+            return []
+        texts = [t for t in self.credential_keys.get_secret_value().split(",") if t.strip()]
+        try:
+            return [decode_key(text) for text in texts]
+        except ValueError as exc:
+            raise ValueError(f"SWITCHBOARD_CREDENTIAL_KEYS: {exc}") from None
 
     @property
     def serves_docs(self) -> bool:

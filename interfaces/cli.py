@@ -1,4 +1,4 @@
-"""The ``switchboard`` command: migrate, serve, create-admin.
+"""The ``switchboard`` command: migrate, serve, create-admin, rotate-credentials, new-credential-key.
 
 Imports of the application happen inside the commands: with ``serve --workers N`` every worker process re-imports
 this module before it can answer the supervisor's health check, so the module itself must import fast.
@@ -160,6 +160,29 @@ def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_credentials(settings: Settings, _: argparse.Namespace) -> int:
+    """Re-encrypts every stored provider credential under the first of SWITCHBOARD_CREDENTIAL_KEYS."""
+    from interfaces.container import Container, close_resources
+
+    async def run() -> None:
+        container = Container(settings=settings)
+        try:
+            report = await container.rotate_provider_credentials().execute()
+            print(f"provider credentials: {report.examined} examined, {report.re_encrypted} re-encrypted")
+        finally:
+            await close_resources(container)
+
+    asyncio.run(run())
+    return 0
+
+
+def _new_credential_key(_: Settings, __: argparse.Namespace) -> int:
+    from infrastructure.security.credential_keys import new_key
+
+    print(new_key())
+    return 0
+
+
 def _redacted(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if "@" in rest:
@@ -184,6 +207,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help="run a job worker (batches) until SIGTERM")
     admin = commands.add_parser("create-admin", help="create an administrator (password from prompt or env)")
     admin.add_argument("--email", required=True)
+    commands.add_parser(
+        "rotate-credentials",
+        help="re-encrypt every stored provider credential under the first of SWITCHBOARD_CREDENTIAL_KEYS",
+    )
+    commands.add_parser("new-credential-key", help="print a fresh key for SWITCHBOARD_CREDENTIAL_KEYS")
     reference = commands.add_parser("settings-reference", help="print the configuration reference (Markdown)")
     reference.add_argument("--write", metavar="README", help="replace the reference inside this file instead")
     return parser
@@ -205,6 +233,8 @@ HANDLERS = {
     "serve": _serve,
     "worker": _worker,
     "create-admin": _create_admin,
+    "rotate-credentials": _rotate_credentials,
+    "new-credential-key": _new_credential_key,
     "settings-reference": _settings_reference,
 }
 

@@ -46,6 +46,10 @@ from application.compat.count_tokens import CountTokens
 from application.compat.create_completion import CreateCompletion
 from application.compat.create_embeddings import CreateEmbeddings
 from application.compat.stream_completion import StreamCompletion
+from application.credentials.delete_provider_credential import DeleteProviderCredential
+from application.credentials.list_provider_credentials import ListProviderCredentials
+from application.credentials.put_provider_credential import PutProviderCredential
+from application.credentials.rotate_provider_credentials import RotateProviderCredentials
 from application.files.delete_file import DeleteFile
 from application.files.get_file import GetFile, GetFileContent
 from application.files.list_files import ListFiles
@@ -85,6 +89,7 @@ from domain.files.ports import BlobStore
 from domain.jobs.ports import JobWorker
 from domain.shared.clock import Clock, SystemClock
 from domain.usage.ports import CompletionCache, RateLimiter, SpendCounter, UsageRecorder
+from infrastructure.credentials.lookup import CachedCredentialLookup
 from infrastructure.db.engine import create_engine, create_session_factory
 from infrastructure.db.repositories.files import SqlAlchemyBlobStore
 from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -105,6 +110,7 @@ from infrastructure.observability.readiness import Readiness, data_directory
 from infrastructure.observability.security import SecurityLog
 from infrastructure.observability.tracing import Tracing, build_tracer_provider, instrument_engine
 from infrastructure.security.common_passwords import SetCommonPasswords
+from infrastructure.security.credential_cipher import AesGcmSecretCipher
 from infrastructure.security.passwords import Argon2PasswordHasher
 from infrastructure.security.tokens import LEEWAY_SECONDS as TOKEN_LEEWAY_SECONDS
 from infrastructure.security.tokens import JwtTokenService, VerificationKey
@@ -224,6 +230,10 @@ def _spend_counter(settings: Settings, redis: Redis | None) -> SpendCounter:
     from infrastructure.redis.spend_counter import RedisSpendCounter
 
     return RedisSpendCounter(redis, prefix=settings.redis_key_prefix)
+
+
+def _credential_cipher(settings: Settings) -> AesGcmSecretCipher:
+    return AesGcmSecretCipher(settings.credential_encryption_keys())
 
 
 def _response_cache(settings: Settings, redis: Redis | None) -> ResponseCache | None:
@@ -396,7 +406,22 @@ class Container(containers.DeclarativeContainer):
     )
     catalog = providers.Singleton(load_catalog, settings.provided.catalog_path)
     # The provider chain (adapters, each observed, behind resilience, behind the router), built from the catalog.
-    llm = providers.Singleton(build_router, catalog, settings, env=providers.Object(os.environ), observer=llm_telemetry)
+    # Keys users bring for a provider: sealed under the settings' keys, looked up by the router on each call.
+    credential_cipher = providers.Singleton(_credential_cipher, settings)
+    credential_lookup = providers.Singleton(
+        CachedCredentialLookup,
+        uow=uow,
+        cipher=credential_cipher,
+        ttl_seconds=settings.provided.credential_cache_seconds,
+    )
+    llm = providers.Singleton(
+        build_router,
+        catalog,
+        settings,
+        env=providers.Object(os.environ),
+        observer=llm_telemetry,
+        credentials=credential_lookup,
+    )
     call_telemetry = providers.Singleton(
         CallTelemetry, catalog=catalog, metrics=metrics, log_content=settings.provided.log_message_content
     )
@@ -443,6 +468,21 @@ class Container(containers.DeclarativeContainer):
     )
     get_current_user = providers.Factory(GetCurrentUser, uow=uow)
 
+    put_provider_credential = providers.Factory(
+        PutProviderCredential,
+        uow=uow,
+        cipher=credential_cipher,
+        verifier=llm,
+        lookup=credential_lookup,
+        clock=clock,
+    )
+    list_provider_credentials = providers.Factory(ListProviderCredentials, uow=uow)
+    delete_provider_credential = providers.Factory(
+        DeleteProviderCredential, uow=uow, lookup=credential_lookup, clock=clock
+    )
+    rotate_provider_credentials = providers.Factory(
+        RotateProviderCredentials, uow=uow, cipher=credential_cipher, clock=clock
+    )
     create_api_key = providers.Factory(
         CreateApiKey, uow=uow, clock=clock, max_keys_per_user=settings.provided.max_api_keys_per_user
     )

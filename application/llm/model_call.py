@@ -80,7 +80,7 @@ class ModelCall:
             return Answer(hit, CacheStatus.HIT)
         settlement = self._settler.open(await self._settler.admit(request, context), request, context)
         try:
-            completion = await self._models.complete(request)
+            completion = await self._models.complete(request, caller=context.principal.user_id)
         except BaseException as exc:
             await settlement.settle(failed(request, exc))
             raise
@@ -100,7 +100,7 @@ class ModelCall:
         admission = await self._settler.admit(request, context)
         settlement = self._settler.open(admission, request, context)
         try:
-            opened = await self._models.open_stream(request)
+            opened = await self._models.open_stream(request, caller=context.principal.user_id)
         except BaseException as exc:
             await settlement.settle(failed(request, exc, streamed=True))
             raise
@@ -118,7 +118,7 @@ class ModelCall:
         admission = await self._settler.admit(as_prompt, context)
         settlement = self._settler.open(admission, as_prompt, context)
         try:
-            embeddings = await self._models.embed(request)
+            embeddings = await self._models.embed(request, caller=context.principal.user_id)
         except BaseException as exc:
             self._settler.observer.embedded(request, None, exc, time.monotonic() - admission.started)
             await settlement.settle(failed(as_prompt, exc))

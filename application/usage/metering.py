@@ -21,7 +21,7 @@ from application.degraded import DegradedWarning
 from application.usage.budgets import Budgets
 from application.usage.context import CallContext
 from application.usage.rate_limits import RateLimitDefaults, token_limits, visible_states
-from domain.llm.model import Completion, CompletionRequest, FinishReason, ModelSpec
+from domain.llm.model import Completion, CompletionRequest, FinishReason, KeyOwner, ModelSpec
 from domain.llm.ports import ModelCatalog
 from domain.llm.tokens import estimate_tokens
 from domain.shared.clock import Clock
@@ -141,7 +141,10 @@ class Meter:
             cost = cost_micros(completion.usage, spec) if spec is not None else 0
             saved = cache_savings_micros(completion.usage, spec) if spec is not None else 0
         used = completion.usage.total_tokens if completion is not None and not completion.cached else 0
-        updates = [self._budgets.charge(context.principal, cost, admission.hold)]
+        # A call paid with the user's own provider key is recorded at its price but charged to no budget: budgets
+        # limit what the operator pays (the hold is released all the same).
+        paid_by_user = completion is not None and completion.served_by.key_owner is KeyOwner.USER
+        updates = [self._budgets.charge(context.principal, 0 if paid_by_user else cost, admission.hold)]
         if admission.limits and used != admission.reserved_tokens:
             updates.append(self._limiter.adjust(admission.limits, used - admission.reserved_tokens, admission.at_ms))
         # All together: with a shared Redis the counters and the usage record go in one script run, one round trip,
@@ -209,6 +212,8 @@ class Meter:
             estimated=usage.estimated if usage else False,
             batch_id=context.batch_id,
             batch_priced=batch_priced,
+            # A response-cache hit costs nothing: no provider key paid for it, so it names none but the default.
+            key_owner=served.key_owner if served is not None and usage is not None else KeyOwner.OPERATOR,
         )
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict
 
 from application.degraded import DegradedWarning
 from domain.auth.model import Principal
-from domain.llm.model import Completion, CompletionRequest, FinishReason
+from domain.llm.model import Completion, CompletionRequest, FinishReason, KeyOwner
 from domain.shared.errors import DependencyUnavailable
 from domain.usage.ports import CompletionCache
 
@@ -86,6 +86,9 @@ class ResponseCache:
     async def put(self, key: str, completion: Completion) -> None:
         if completion.cached or completion.finish_reason not in CACHEABLE_FINISH:
             return
+        if self._shared and completion.served_by.key_owner is KeyOwner.USER:
+            return  # a user's own key paid for it: never handed to other users for free
+
         try:
             await self._cache.put(key, completion, self._ttl)
         except DependencyUnavailable as exc:

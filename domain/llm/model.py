@@ -155,14 +155,22 @@ class TokenUsage:
         return self.input_tokens + self.output_tokens
 
 
+class KeyOwner(enum.StrEnum):
+    """Whose provider key a call was made with: the operator's (the catalog's), or the caller's own."""
+
+    OPERATOR = "operator"
+    USER = "user"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServedBy:
-    """Which deployment actually answered, after fallbacks and A/B variants."""
+    """Which deployment actually answered, after fallbacks and A/B variants, and whose key paid for it."""
 
     model: str  # public model name that answered (may differ from the one asked for after a fallback)
     provider: str  # provider kind: local, openai, anthropic, openai_compatible, or a preset (groq, ollama, ...)
     upstream_model: str  # the provider's own model id
     variant: str | None = None  # A/B variant label, when the public model has several
+    key_owner: KeyOwner = KeyOwner.OPERATOR
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import abc
 import builtins
+import uuid
 from collections.abc import AsyncGenerator
 
+from domain.credentials.errors import ProviderNotSupported
 from domain.llm.model import Completion, CompletionRequest, EmbeddingRequest, Embeddings, ModelSpec, StreamEvent
 from domain.llm.stream import ModelStream
 
@@ -23,6 +25,21 @@ class LLMProvider(abc.ABC):
 
     @abc.abstractmethod
     def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]: ...
+
+    @property
+    def accepts_user_keys(self) -> bool:
+        """Whether ``with_credential`` gives a provider (so the router looks a caller's key up for it)."""
+        return False
+
+    def with_credential(self, secret: str) -> LLMProvider | None:
+        """This deployment called with a user's own key instead of the operator's (sharing its connections), or
+        ``None`` when it cannot take one (a keyless or self-hosted server, cloud credentials, an SDK client)."""
+        return None
+
+    async def verify_credential(self, secret: str) -> None:
+        """One cheap authenticated call with ``secret`` (a model list): ``ProviderKeyRejected`` when the provider
+        refuses it, an ``UpstreamError`` when it cannot say. Only called where ``with_credential`` gives a provider."""
+        raise ProviderNotSupported("this deployment takes no key of a user")
 
 
 class EmbeddingProvider(abc.ABC):
@@ -69,13 +86,16 @@ class ModelBackend(abc.ABC):
 
     ``open_stream`` returns once the stream's first event has arrived (failures until then are raised, after retries
     and fallbacks), and the stream knows which deployment serves it.
+
+    ``caller`` is the user the call is made for: a deployment whose provider that user brought a key for is called
+    with their key (``ServedBy.key_owner`` says so), every other with the operator's.
     """
 
     @abc.abstractmethod
-    async def complete(self, request: CompletionRequest) -> Completion: ...
+    async def complete(self, request: CompletionRequest, *, caller: uuid.UUID | None = None) -> Completion: ...
 
     @abc.abstractmethod
-    async def open_stream(self, request: CompletionRequest) -> ModelStream: ...
+    async def open_stream(self, request: CompletionRequest, *, caller: uuid.UUID | None = None) -> ModelStream: ...
 
     @abc.abstractmethod
-    async def embed(self, request: EmbeddingRequest) -> Embeddings: ...
+    async def embed(self, request: EmbeddingRequest, *, caller: uuid.UUID | None = None) -> Embeddings: ...

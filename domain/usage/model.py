@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from domain.llm.model import ModelSpec, TokenUsage
+from domain.llm.model import KeyOwner, ModelSpec, TokenUsage
 from domain.shared.errors import RuleViolation
 
 MICROS_PER_USD = 1_000_000
@@ -96,6 +96,8 @@ class UsageRecord:
     estimated: bool = False  # token counts estimated (the upstream never reported them)
     batch_id: uuid.UUID | None = None  # the batch this call was a line of
     batch_priced: bool = False  # billed at the catalog's batch price
+    # Whose provider key the call was made with: a user's own key (BYOK) is not charged to the operator's budgets.
+    key_owner: KeyOwner = KeyOwner.OPERATOR
 
 
 class UsageGrouping(enum.StrEnum):
@@ -103,6 +105,7 @@ class UsageGrouping(enum.StrEnum):
     MODEL = "model"
     KEY = "key"
     USER = "user"
+    KEY_OWNER = "key_owner"  # operator | user: whose provider key paid
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,7 +34,8 @@ class UsageRepository(abc.ABC):
     async def total_cost(
         self, *, since: datetime, user_id: uuid.UUID | None = None, api_key_id: uuid.UUID | None = None
     ) -> int:
-        """Micro-dollars spent since ``since`` by a user or an API key (seeds the budget counters)."""
+        """Micro-dollars spent since ``since`` by a user or an API key on the operator's provider keys (seeds the
+        budget counters; calls made with a user's own key are not charged to budgets)."""
 
 
 class UsageRecorder(abc.ABC):

@@ -15,7 +15,7 @@ from domain.auth.model import ApiKey, RefreshToken, Role, Scope, User
 from domain.chat.model import Conversation, Message, MessageStatus
 from domain.files.model import FilePurpose, StoredFile
 from domain.idempotency.model import IdempotencyRecord, RecordState, StoredResponse
-from domain.llm.model import ChatRole, FinishReason
+from domain.llm.model import ChatRole, FinishReason, KeyOwner
 from domain.usage.model import Limits, UsageRecord, UsageStatus
 
 Row = RowMapping
@@ -177,12 +177,14 @@ def message_from_row(row: Row) -> Message:
 def usage_record_values(record: UsageRecord) -> dict[str, Any]:
     values = {name: getattr(record, name) for name in USAGE_COLUMNS}
     values["status"] = record.status.value
+    values["key_owner"] = record.key_owner.value
     return values
 
 
 def usage_record_from_row(row: Row) -> UsageRecord:
     values = {name: row[name] for name in USAGE_COLUMNS}
     values["status"] = UsageStatus(row["status"])
+    values["key_owner"] = KeyOwner(row["key_owner"])
     return UsageRecord(**values)
 
 
@@ -213,6 +215,7 @@ USAGE_COLUMNS = (
     "estimated",
     "batch_id",
     "batch_priced",
+    "key_owner",
 )
 
 

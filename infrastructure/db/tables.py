@@ -200,6 +200,7 @@ usage_records = Table(
     Column("estimated", Boolean(), nullable=False),
     Column("batch_id", Uuid(), nullable=True),  # the batch the call was a line of
     Column("batch_priced", Boolean(), nullable=False, server_default="0"),  # billed at the catalog's batch price
+    Column("key_owner", String(16), nullable=False, server_default="operator"),  # whose provider key paid
     Index(None, "user_id", "created_at"),  # a user's usage over a range; seeds a user's budget counter
     Index(None, "api_key_id", "created_at"),  # the same per key
     Index(None, "created_at"),  # the admin report across users
@@ -396,4 +397,20 @@ batch_lines = Table(
     UniqueConstraint("batch_id", "line_index"),  # lines in order; also serves the cascade
     UniqueConstraint("batch_id", "custom_id"),
     Index(None, "batch_id", "status", "line_index"),  # the open lines to claim, and the counts
+)
+
+# Keys users bring for a provider: the secret only sealed (AES-256-GCM under the key-encryption key ``key_id``
+# names, bound to its user and provider), and a masked hint. One per user and provider.
+provider_credentials = Table(
+    "provider_credentials",
+    metadata,
+    _id(),
+    _owner("user_id", "users"),
+    Column("provider", String(32), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("ciphertext", LargeBinary(), nullable=False),
+    Column("hint", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("user_id", "provider"),
 )

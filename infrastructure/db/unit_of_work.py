@@ -26,6 +26,7 @@ from infrastructure.db.repositories.auth import (
 )
 from infrastructure.db.repositories.batches import SqlAlchemyBatchRepository
 from infrastructure.db.repositories.chat import SqlAlchemyConversationRepository
+from infrastructure.db.repositories.credentials import SqlAlchemyProviderCredentialRepository
 from infrastructure.db.repositories.files import SqlAlchemyFileRepository
 from infrastructure.db.repositories.idempotency import SqlAlchemyIdempotencyRepository
 from infrastructure.db.repositories.responses import SqlAlchemyResponseRepository
@@ -89,6 +90,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.vector_store_files = SqlAlchemyVectorStoreFileRepository(session)
         self.vector_store_file_batches = SqlAlchemyVectorStoreFileBatchRepository(session)
         self.batches = SqlAlchemyBatchRepository(session)
+        self.provider_credentials = SqlAlchemyProviderCredentialRepository(session)
         self._audit = SqlAlchemyAuditLog(session)
         self.audit_log = self._audit
         if session.get_bind().dialect.name == "postgresql":

@@ -4,7 +4,9 @@ how it reports a bad answer or a stream that broke, and how a stream's network r
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Callable, Iterable
+import copy
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from typing import Self
 
 import orjson
 
@@ -23,7 +25,7 @@ from domain.llm.tokens import estimated_usage
 from domain.shared.errors import UpstreamBadResponse, UpstreamError
 from infrastructure.llm.transport import Transport
 from infrastructure.llm.upstream_errors import SHAPE_FAILURES
-from infrastructure.llm.wire import SSEEvent
+from infrastructure.llm.wire import SSEEvent, UpstreamHTTP
 
 Reader = Callable[[SSEEvent], Iterable[StreamEvent]]
 
@@ -62,6 +64,8 @@ async def per_read(batches: AsyncGenerator[list[SSEEvent], None], read: Reader) 
 class DeploymentAdapter:
     """The deployment an adapter calls (what it is, and how it is reached), for what every adapter says about it."""
 
+    _http: UpstreamHTTP  # the direct adapters' connections (the SDK adapters have none)
+
     def __init__(self, spec: ModelSpec, *, transport: Transport, api_key: str | None) -> None:
         self._spec = spec
         self._transport = transport
@@ -72,6 +76,13 @@ class DeploymentAdapter:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self._spec.name!r}, upstream_model={self._spec.upstream_model!r})"
+
+    def _keyed(self, secret: str, headers: Mapping[str, str]) -> Self:
+        """This adapter with a user's key: the same deployment and connections, ``headers`` carrying the key."""
+        clone = copy.copy(self)
+        clone._secret = secret
+        clone._http = self._http.authorized(headers, secret)
+        return clone
 
     def _bad(self, what: str) -> UpstreamBadResponse:
         return UpstreamBadResponse(f"{self._spec.provider} {what}", provider=self._spec.provider, model=self._spec.name)

@@ -66,6 +66,16 @@ class AnthropicProvider(AnthropicBase):
         """Closes the pooled connections."""
         await self._http.aclose()
 
+    @property
+    def accepts_user_keys(self) -> bool:
+        return True
+
+    def with_credential(self, secret: str) -> AnthropicProvider:
+        return self._keyed(secret, {"authorization": f"Bearer {secret}"})
+
+    async def verify_credential(self, secret: str) -> None:
+        await self.with_credential(secret)._http.get_json("/models")  # the model list: authenticated, free
+
     async def complete(self, request: CompletionRequest) -> Completion:
         body = await self._http.post_json("/messages", request_body(self._spec, request))
         try:

@@ -71,6 +71,16 @@ class GeminiProvider(DeploymentAdapter, LLMProvider, EmbeddingProvider):
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @property
+    def accepts_user_keys(self) -> bool:
+        return True
+
+    def with_credential(self, secret: str) -> GeminiProvider:
+        return self._keyed(secret, {"x-goog-api-key": secret})
+
+    async def verify_credential(self, secret: str) -> None:
+        await self.with_credential(secret)._http.get_json("/models?pageSize=1")  # the model list: authenticated, free
+
     async def complete(self, request: CompletionRequest) -> Completion:
         body = await self._http.post_json(f"{self._model_path}:generateContent", request_body(self._spec, request))
         try:

@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 
 import orjson
 
+from domain.credentials.errors import ProviderNotSupported
 from domain.llm.model import (
     Completion,
     CompletionRequest,
@@ -34,6 +35,7 @@ from infrastructure.llm.openai_format import (
     read_embeddings,
     request_body,
 )
+from infrastructure.llm.presets import takes_user_keys
 from infrastructure.llm.transport import Transport
 from infrastructure.llm.upstream_errors import SHAPE_FAILURES
 from infrastructure.llm.wire import DEFAULT_MAX_RESPONSE_BYTES, SSEEvent, UpstreamHTTP, error_details
@@ -83,6 +85,21 @@ class OpenAIProvider(OpenAIBase):
     def _path(self, operation: str) -> str:
         """The path of ``operation`` (``chat/completions``, ``embeddings``) under the base URL."""
         return f"/{operation}"
+
+    @property
+    def accepts_user_keys(self) -> bool:
+        return takes_user_keys(self._spec.provider)
+
+    def with_credential(self, secret: str) -> OpenAIProvider | None:
+        if not self.accepts_user_keys:
+            return None
+        return self._keyed(secret, self._endpoint(self._transport, secret)[1])
+
+    async def verify_credential(self, secret: str) -> None:
+        keyed = self.with_credential(secret)
+        if keyed is None:
+            raise ProviderNotSupported(f"provider '{self._spec.provider}' takes no key of a user")
+        await keyed._http.get_json(self._path("models"))  # the model list: authenticated, free
 
     async def aclose(self) -> None:
         """Closes the pooled connections."""

@@ -44,6 +44,18 @@ PRESETS: Final[dict[str, Preset]] = {
 }
 
 
+# Providers a user may bring their own key for (``/api/v1/provider-credentials``): the hosted APIs a key alone opens.
+# Not Azure OpenAI (a key belongs to a resource whose URL is the operator's), Bedrock (AWS credentials and IAM),
+# self-hosted servers (``openai_compatible``, tgi, ollama, vllm: the operator's own) or ``local``.
+DIRECT_USER_KEY_PROVIDERS: Final = frozenset({"openai", "anthropic", "gemini"})
+
+
+def takes_user_keys(provider: str) -> bool:
+    """Whether a user may bring their own key for ``provider``."""
+    preset = PRESETS.get(provider)
+    return provider in DIRECT_USER_KEY_PROVIDERS or (preset is not None and preset.api_key_env is not None)
+
+
 def speaks_openai(provider: str) -> bool:
     """Whether a provider kind is served by the OpenAI-format adapter (OpenAI, compatible servers, presets)."""
     return provider in OPENAI_WIRE or provider in PRESETS

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
+from domain.credentials.ports import CredentialLookup
 from domain.llm.model import ModelKind, ModelSpec
 from domain.llm.ports import EmbeddingProvider, LLMProvider
 from infrastructure.llm.anthropic import AnthropicProvider
@@ -197,11 +198,13 @@ def build_router(
     sleep: Sleep = asyncio.sleep,
     rng: random.Random | None = None,
     observer: RouterObserver = NO_OBSERVER,
+    credentials: CredentialLookup | None = None,
 ) -> ModelRouter:
     """The router over every deployment of ``catalog``, each call of a model within its deadline; close it with
     ``await router.aclose()`` on shutdown.
 
-    ``observer`` sees retries, fallbacks and circuit changes, and may wrap each deployment's provider (telemetry).
+    ``observer`` sees retries, fallbacks and circuit changes, and may wrap each deployment's provider (telemetry);
+    ``credentials`` finds the keys users brought for a provider (calls of theirs use them).
     """
     return ModelRouter(
         catalog,
@@ -213,4 +216,5 @@ def build_router(
         sleep=sleep,
         rng=rng,
         observer=observer,
+        credentials=credentials,
     )

@@ -19,6 +19,7 @@ What the SDK adapters get from their SDK, this client does itself, with the same
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -114,8 +115,21 @@ class UpstreamHTTP:
         self._max_bytes = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
         self._urls: dict[str, URL] = {}  # parsed once per path, not per call
+        self._pool: UpstreamHTTP | None = None  # the connections this view borrows (``authorized``)
+        self._auth: dict[str, str] = {}  # sent with every request, over the session's own headers
+
+    def authorized(self, headers: Mapping[str, str], secret: str) -> UpstreamHTTP:
+        """The same upstream on the same connections, every request carrying ``headers`` (another key's, named as
+        the session's own) instead of the session's; ``secret`` is redacted from upstream errors as the own is."""
+        view = copy.copy(self)
+        view._pool = self._pool or self
+        view._auth = dict(headers)
+        view._secret = secret
+        return view
 
     def _open(self) -> aiohttp.ClientSession:
+        if self._pool is not None:
+            return self._pool._open()
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
                 limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_EXPIRY_SECONDS, ttl_dns_cache=300
@@ -138,9 +152,12 @@ class UpstreamHTTP:
         return url
 
     def _signed(self, url: URL, payload: bytes) -> dict[str, str]:
-        return dict(self._signer(str(url), payload)) if self._signer is not None else {}
+        signed = dict(self._signer(str(url), payload)) if self._signer is not None else {}
+        return {**self._auth, **signed} if self._auth else signed
 
     async def aclose(self) -> None:
+        if self._pool is not None:  # a view: the connections are its pool's to close
+            return
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -160,6 +177,24 @@ class UpstreamHTTP:
             raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             # Nothing of a whole answer reached anyone, so a body cut short is a lost connection (worth a retry).
+            raise self._transport_error(exc, started=False) from None
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise self._bad("sent an unreadable response") from None
+
+    async def get_json(self, path: str) -> Any:
+        """The decoded JSON answer to a GET (a model list: what a key check asks); failures as ``post_json``'s."""
+        url = self._url(path)
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._open().get(url, headers=self._signed(url, b""), allow_redirects=False) as response:
+                    if response.status >= 300:
+                        raise await self._status_error(response)
+                    raw = await self._read_capped(response)
+        except UpstreamError:
+            raise
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise self._transport_error(exc, started=False) from None
         try:
             return orjson.loads(raw)

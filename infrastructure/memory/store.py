@@ -19,6 +19,7 @@ from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, User
 from domain.batches.model import Batch, BatchLine
 from domain.chat.model import Conversation, Message
+from domain.credentials.model import ProviderCredential
 from domain.files.model import StoredFile
 from domain.idempotency.model import IdempotencyRecord
 from domain.responses.model import ResponseRecord
@@ -58,6 +59,7 @@ class InMemoryStore:
         self.vector_store_file_batches: dict[uuid.UUID, VectorStoreFileBatch] = {}
         self.batches: dict[uuid.UUID, Batch] = {}
         self.batch_lines: dict[uuid.UUID, BatchLine] = {}
+        self.provider_credentials: dict[uuid.UUID, ProviderCredential] = {}
         self.commits = 0
 
 
@@ -134,6 +136,7 @@ class Transaction:
         self.vector_store_file_batches = Table(store.vector_store_file_batches)
         self.batches = Table(store.batches)
         self.batch_lines = Table(store.batch_lines)
+        self.provider_credentials = Table(store.provider_credentials)
         self.closed = False
 
     def check_open(self) -> None:
@@ -178,6 +181,7 @@ class Transaction:
             self.vector_store_file_batches,
             self.batches,
             self.batch_lines,
+            self.provider_credentials,
         )
 
     def _check_unique_emails(self) -> None:

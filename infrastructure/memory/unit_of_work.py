@@ -8,6 +8,7 @@ from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.audit.model import AuditEntry
 from infrastructure.jobs.in_process import InProcessJobQueue, PendingJobs
 from infrastructure.memory.batches import InMemoryBatchRepository
+from infrastructure.memory.credentials import InMemoryProviderCredentialRepository
 from infrastructure.memory.files import InMemoryFileRepository
 from infrastructure.memory.repositories import (
     InMemoryApiKeyRepository,
@@ -59,6 +60,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.vector_store_files = InMemoryVectorStoreFileRepository(transaction)
         self.vector_store_file_batches = InMemoryVectorStoreFileBatchRepository(transaction)
         self.batches = InMemoryBatchRepository(transaction)
+        self.provider_credentials = InMemoryProviderCredentialRepository(transaction)
         self._audit = InMemoryAuditLog(transaction)
         self.audit_log = self._audit
 

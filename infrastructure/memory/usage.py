@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from domain.llm.model import KeyOwner
 from domain.usage.model import UsageGrouping, UsageQuery, UsageRecord, UsageStatus, UsageTotals
 from domain.usage.ports import UsageRepository
 from infrastructure.memory.repositories import InMemoryRepository
@@ -15,6 +16,7 @@ _GROUP: dict[UsageGrouping, Callable[[UsageRecord], object]] = {
     UsageGrouping.MODEL: lambda r: r.model,
     UsageGrouping.KEY: lambda r: r.api_key_id,
     UsageGrouping.USER: lambda r: r.user_id,
+    UsageGrouping.KEY_OWNER: lambda r: r.key_owner.value,
 }
 
 
@@ -60,6 +62,7 @@ class InMemoryUsageRepository(InMemoryRepository, UsageRepository):
             r.cost_micros
             for r in self._tx.usage_records.rows()
             if r.created_at >= since
+            and r.key_owner is KeyOwner.OPERATOR  # a call made with a user's own key is not charged to budgets
             and (user_id is None or r.user_id == user_id)
             and (api_key_id is None or r.api_key_id == api_key_id)
         )

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -89,6 +90,21 @@ class ObservedDeployment(LLMProvider):
     async def aclose(self) -> None:
         if isinstance(self._inner, Closeable):
             await self._inner.aclose()
+
+    @property
+    def accepts_user_keys(self) -> bool:
+        return self._inner.accepts_user_keys
+
+    def with_credential(self, secret: str) -> LLMProvider | None:
+        keyed = self._inner.with_credential(secret)
+        if keyed is None:
+            return None
+        observed = copy.copy(self)
+        observed._inner = keyed
+        return observed
+
+    async def verify_credential(self, secret: str) -> None:
+        await self._inner.verify_credential(secret)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         span = self._start(request, streaming=False)
@@ -240,6 +256,7 @@ class CallTelemetry(CallObserver):
             "variant": served.variant,
             "provider": served.provider,
             "upstream_model": served.upstream_model,
+            "key_owner": served.key_owner.value,  # whose provider key paid: operator, or the user's own
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
             "tokens_estimated": usage.estimated,

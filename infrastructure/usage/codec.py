@@ -14,16 +14,21 @@ from typing import Any
 
 import orjson
 
+from domain.llm.model import KeyOwner
 from domain.usage.model import UsageRecord, UsageStatus
 from infrastructure.db.mapping import USAGE_COLUMNS
 
-VERSION = 3  # 2 added the prompt cache's writes and savings, 3 the batch; older records (written before) still read
+# 2 added the prompt cache's writes and savings, 3 the batch, 4 whose key paid; a record of an older version still
+# reads (the columns it lacks keep their defaults).
+VERSION = 4
 _ADDED_IN_2 = ("cache_write_tokens", "cache_savings_micros")
 _ADDED_IN_3 = ("batch_id", "batch_priced")
+_ADDED_IN_4 = ("key_owner",)
 _COLUMNS = {
-    3: tuple(USAGE_COLUMNS),
-    2: tuple(c for c in USAGE_COLUMNS if c not in _ADDED_IN_3),
-    1: tuple(c for c in USAGE_COLUMNS if c not in _ADDED_IN_2 + _ADDED_IN_3),
+    4: tuple(USAGE_COLUMNS),
+    3: tuple(c for c in USAGE_COLUMNS if c not in _ADDED_IN_4),
+    2: tuple(c for c in USAGE_COLUMNS if c not in _ADDED_IN_3 + _ADDED_IN_4),
+    1: tuple(c for c in USAGE_COLUMNS if c not in _ADDED_IN_2 + _ADDED_IN_3 + _ADDED_IN_4),
 }
 _FIELDS = attrgetter(*USAGE_COLUMNS)
 _UUIDS = frozenset({"id", "user_id", "api_key_id", "conversation_id", "batch_id"})
@@ -55,6 +60,8 @@ def decode(data: bytes | str) -> UsageRecord:
                 fields[name] = uuid.UUID(fields[name])
         fields["created_at"] = datetime.fromisoformat(fields["created_at"])
         fields["status"] = UsageStatus(fields["status"])
+        if "key_owner" in fields:
+            fields["key_owner"] = KeyOwner(fields["key_owner"])
         return UsageRecord(**fields)
     except (TypeError, KeyError) as exc:
         raise ValueError(f"not a usage record: {exc!r}") from None

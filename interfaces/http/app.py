@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 
+from infrastructure.credentials.lookup import check_credential_keys
 from infrastructure.observability.logging import get_logger
 from infrastructure.observability.metrics import mark_process_dead
 from infrastructure.settings import Settings, load_settings
@@ -25,6 +26,7 @@ from interfaces.http.compat import files as compat_files
 from interfaces.http.conversations import router as conversations
 from interfaces.http.middleware import InFlightRequests, RequestMiddleware, route_templates, walk_routes
 from interfaces.http.models import router as models
+from interfaces.http.provider_credentials import router as provider_credentials
 from interfaces.http.security_headers import SecurityHeadersMiddleware
 from interfaces.http.text_guard import NulGuard
 from interfaces.http.usage import router as usage
@@ -53,6 +55,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         # Before taking traffic: usage records a crashed process left in the journal reach the ledger, so that the
         # budget counters seeded from it count them.
         await container.usage_recorder().start()
+        # Stored provider credentials must open with the configured keys: else stop here, saying which key is missing.
+        await check_credential_keys(container.uow(), container.credential_cipher().key_ids)
         # Other instances' revocations and log-outs reach this one's auth cache and session denylist.
         for listener in (container.principal_cache(), container.session_revocations()):
             start_listening = getattr(listener, "start", None)
@@ -87,9 +91,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.container = container
     app.state.shutdown = shutdown
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, users, api_keys, conversations, models, usage, batches):
+    for module in (auth, users, api_keys, provider_credentials, conversations, models, usage, batches):
         api.include_router(module.router)
     api.include_router(api_keys.admin_router)
+    api.include_router(provider_credentials.admin_router)
     app.include_router(api)
     app.include_router(health.router)
     if settings.metrics_enabled:

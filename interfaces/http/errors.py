@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import compile_path
 
+from domain.credentials.errors import CredentialEncryptionUnavailable, ProviderKeyRejected, ProviderNotSupported
 from domain.files.errors import FileTooLarge
 from domain.shared.errors import (
     CircuitOpen,
@@ -56,6 +57,7 @@ TYPE_PREFIX = "urn:switchboard:problem:"
 STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
+    (ProviderNotSupported, 400),
     (RuleViolation, 422),
     (Unauthenticated, 401),
     (Forbidden, 403),
@@ -66,6 +68,8 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (BudgetExceeded, 402),
     (DependencyUnavailable, 503),
     (ServiceUnavailable, 503),
+    # No key-encryption key configured: the service cannot store or read credentials until the operator sets one.
+    (CredentialEncryptionUnavailable, 503),
     (ShuttingDown, 503),
     (ContextTooLong, 422),
     (ContentFiltered, 400),
@@ -74,6 +78,8 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (UpstreamRateLimited, 503),
     (UpstreamUnavailable, 503),
     (CircuitOpen, 503),
+    # A user's own provider key refused (on save or on a call): theirs to replace, so a 4xx naming it.
+    (ProviderKeyRejected, 422),
     (UpstreamAuthError, 502),
     (UpstreamBadResponse, 502),
     (UpstreamError, 502),

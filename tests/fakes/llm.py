@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncGenerator
 
 from domain.llm.model import (
@@ -67,13 +68,13 @@ class OneModel(ModelBackend):
         self.embedder = embedder
         self.served_by = served_by
 
-    async def complete(self, request: CompletionRequest) -> Completion:
+    async def complete(self, request: CompletionRequest, *, caller: uuid.UUID | None = None) -> Completion:
         return await self.provider.complete(request)
 
-    async def open_stream(self, request: CompletionRequest) -> ModelStream:
+    async def open_stream(self, request: CompletionRequest, *, caller: uuid.UUID | None = None) -> ModelStream:
         served = self.served_by or ServedBy(model=request.model, provider="test", upstream_model=request.model)
         return await ModelStream.open(self.provider.stream(request), served)
 
-    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+    async def embed(self, request: EmbeddingRequest, *, caller: uuid.UUID | None = None) -> Embeddings:
         assert self.embedder is not None, "this backend has no embedder"
         return await self.embedder.embed(request)

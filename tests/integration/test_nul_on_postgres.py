@@ -3,6 +3,7 @@ whether it comes through the HTTP edge or straight to the use case; an upstream'
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,7 +31,7 @@ class CountingProvider(LLMProvider):
         self.inner = inner
         self.calls = 0
 
-    async def complete(self, request: CompletionRequest) -> Completion:
+    async def complete(self, request: CompletionRequest, *, caller: uuid.UUID | None = None) -> Completion:
         self.calls += 1
         return await self.inner.complete(request)  # type: ignore[no-any-return]
 

@@ -1,8 +1,10 @@
 """API7:2023 Server side request forgery: no request can make the gateway call an address of the client's choosing.
 
-Upstream base URLs and provider keys come only from the operator's catalog and environment; no request schema has
-a field for them, model names are looked up (never used as addresses), and upstream redirects are never followed.
-No user- or admin-supplied provider credential is stored anywhere (so none needs encrypting at rest).
+Upstream base URLs come only from the operator's catalog; no request schema has a field for one, model names are
+looked up (never used as addresses), and upstream redirects are never followed. Provider keys come from the
+operator's environment, or, for a user's own calls, from ``/api/v1/provider-credentials``: the one request that
+carries a key (``api_key``, encrypted at rest, sent only to the catalog's own base URL for that provider) and names a
+provider (a catalog name, never dialled), and it too refuses an address field.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from tests.security.conftest import conversation
 
 pytestmark = pytest.mark.api
 ADDRESS_LIKE = re.compile(r"url|uri|host|endpoint|base|api_?key|provider|secret|webhook|callback", re.IGNORECASE)
+# The operations of the keys users bring: ``api_key`` (the user's own provider key) and ``provider`` (a name).
+CREDENTIAL_PATH = "/provider-credentials"
+CREDENTIAL_FIELDS = {"api_key", "provider"}
 TARGETS = ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:5432/", "file:///etc/passwd", "gopher://x"]
 
 
@@ -44,11 +49,27 @@ async def test_no_request_carries_an_address_or_a_provider_credential(api: Api) 
             n
             for n in names
             # an identifier (``api_key_id``: a UUID filter) is not an address or a credential
-            if ADDRESS_LIKE.search(n) and n.lower() != "authorization" and not n.lower().endswith("_id")
+            if ADDRESS_LIKE.search(n)
+            and n.lower() != "authorization"
+            and not n.lower().endswith("_id")
+            and not (CREDENTIAL_PATH in operation and n in CREDENTIAL_FIELDS)
         )
         for operation, names in _request_properties(schema).items()
     }
     assert {op: names for op, names in offenders.items() if names} == {}
+    assert any(CREDENTIAL_PATH in op for op in offenders)  # the exception above is about operations that exist
+
+
+async def test_a_provider_credential_takes_no_address(api: Api) -> None:
+    headers = await api.user("ada@example.com")
+    for field in ("base_url", "api_base", "endpoint", "host"):
+        body = {"api_key": "sk-some-key-0000", field: TARGETS[0]}
+        assert_problem(await api.http.put("/api/v1/provider-credentials/openai", json=body, headers=headers), 422)
+    for address in ("169.254.169.254", "localhost:5432"):
+        addressed = await api.http.put(
+            f"/api/v1/provider-credentials/{address}", json={"api_key": "sk-k-0000"}, headers=headers
+        )
+        assert_problem(addressed, 400, "provider_not_supported")  # a name, looked up; never dialled
 
 
 async def test_address_fields_are_refused_not_ignored(api: Api) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ColumnElement, case, cast, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from domain.llm.model import KeyOwner
 from domain.usage.model import UsageGrouping, UsageQuery, UsageRecord, UsageStatus, UsageTotals
 from domain.usage.ports import UsageRepository
 from infrastructure.db.mapping import USAGE_COLUMNS, usage_record_values
@@ -60,6 +61,7 @@ class SqlAlchemyUsageRepository(SqlAlchemyRepository, UsageRepository):
         if self._dialect == "postgresql":
             columns = dict(zip(USAGE_COLUMNS, map(list, zip(*map(_FIELDS, records), strict=True)), strict=True))
             columns["status"] = [status.value for status in columns["status"]]
+            columns["key_owner"] = [owner.value for owner in columns["key_owner"]]
             await self._session.execute(_PG_BULK_INSERT, columns)
             return
         statement = sqlite_insert(usage_records).on_conflict_do_nothing(index_elements=[u.id])
@@ -101,7 +103,7 @@ class SqlAlchemyUsageRepository(SqlAlchemyRepository, UsageRepository):
     async def total_cost(
         self, *, since: datetime, user_id: uuid.UUID | None = None, api_key_id: uuid.UUID | None = None
     ) -> int:
-        conditions = [u.created_at >= since]
+        conditions = [u.created_at >= since, u.key_owner == KeyOwner.OPERATOR.value]  # a user's own key: not ours
         if user_id is not None:
             conditions.append(u.user_id == user_id)
         if api_key_id is not None:
@@ -124,6 +126,8 @@ class SqlAlchemyUsageRepository(SqlAlchemyRepository, UsageRepository):
             return u.api_key_id
         if grouping is UsageGrouping.USER:
             return u.user_id
+        if grouping is UsageGrouping.KEY_OWNER:
+            return u.key_owner
         return None
 
     @staticmethod

@@ -30,7 +30,10 @@ async def get_usage(
     until: Until = None,
     model: Model = None,
     api_key_id: KeyId = None,
-    group_by: Annotated[UsageGrouping | None, Query(description="day, model or key")] = None,
+    group_by: Annotated[
+        UsageGrouping | None,
+        Query(description="day, model, key or key_owner (operator | user: whose provider key paid)"),
+    ] = None,
     use_case: GetUsage = Depends(provided(Container.get_usage)),
 ) -> UsageResponse:
     command = GetUsageCommand(
@@ -47,7 +50,7 @@ async def get_all_usage(
     model: Model = None,
     api_key_id: KeyId = None,
     user_id: Annotated[uuid.UUID | None, Query(description="Only this user's calls.")] = None,
-    group_by: Annotated[UsageGrouping | None, Query(description="day, model, key or user")] = None,
+    group_by: Annotated[UsageGrouping | None, Query(description="day, model, key, user or key_owner")] = None,
     use_case: GetAllUsage = Depends(provided(Container.get_all_usage)),
 ) -> UsageResponse:
     command = GetUsageCommand(

@@ -13,7 +13,11 @@ from interfaces.http.limits import usd
 
 class UsageTotalsResponse(BaseModel):
     group: str | None = Field(
-        None, description="The group's value: a day (YYYY-MM-DD, UTC), a model, a key id or a user id."
+        None,
+        description=(
+            "The group's value: a day (YYYY-MM-DD, UTC), a model, a key id, a user id, or whose provider key paid "
+            "(`operator` or `user`)."
+        ),
     )
     requests: int
     cached_requests: int = Field(description="Answered from the response cache, at no cost.")

@@ -39,6 +39,16 @@ async def route(
     return await handlers.completion(up, "gemini", headers, body, bad_json, ex)
 
 
+async def list_models(up: handlers.Upstream, headers: dict[str, str], ex: Exchange) -> None:
+    """``GET /v1beta/models``: the model list (what a key check asks for)."""
+    problem = handlers.check_auth(up, "gemini", headers)
+    if problem is not None:
+        return await handlers.send_error(up, ex, "gemini", problem, "")
+    models = [{"name": "models/gemini-2.5-flash", "displayName": "Gemini 2.5 Flash"}]
+    await ex.respond(200, orjson.dumps({"models": models}), [JSON])
+    return None
+
+
 async def _embed(
     up: handlers.Upstream, model: str, headers: dict[str, str], body: Any, bad_json: bool, ex: Exchange
 ) -> None:

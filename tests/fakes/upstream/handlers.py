@@ -35,6 +35,7 @@ class Upstream(Protocol):
     latency: float
     chunk_delay: float
     api_key: str | None
+    other_keys: set[str]
     reject_anthropic_system_role: bool
     openai_models: list[str]
     anthropic_models: list[str]
@@ -100,7 +101,7 @@ def check_auth(up: Upstream, provider: Provider, headers: dict[str, str]) -> Beh
         key = auth[7:].strip() if auth[:7].lower() == "bearer " else None
     if not key:
         return ERRORS[provider].missing_key()
-    if up.api_key is not None and key != up.api_key:
+    if up.api_key is not None and key != up.api_key and key not in up.other_keys:
         return error(401)
     return None
 

@@ -114,6 +114,8 @@ class FakeUpstream:
         self.latency = latency
         self.chunk_delay = chunk_delay
         self.api_key = api_key
+        # More keys accepted besides ``api_key`` (the keys users bring, in the tests of provider credentials).
+        self.other_keys: set[str] = set()
         self.record = record
         self.openai_models = list(openai_models)
         self.anthropic_models = list(anthropic_models)
@@ -291,6 +293,8 @@ class FakeUpstream:
             if path.startswith(bedrock_wire.PREFIX):
                 raw_path = scope.get("raw_path", path.encode()).decode("latin-1")
                 return await bedrock_routes.route(self, raw_path, headers, parsed, raw, bad_json, ex)
+            if method == "GET" and path == gemini_wire.PREFIX.rstrip("/"):
+                return await gemini_routes.list_models(self, headers, ex)
             if path.startswith(gemini_wire.PREFIX):
                 return await gemini_routes.route(self, method, path, query, headers, parsed, bad_json, ex)
             if path.startswith(azure_wire.PREFIX):
