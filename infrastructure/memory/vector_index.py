@@ -17,11 +17,14 @@ FLOAT32_BYTES = 4
 
 
 def check_chunks(store_id: uuid.UUID, file_id: uuid.UUID, chunks: Sequence[Chunk]) -> None:
-    """Refuses chunks of another store or file, or of one file in several owners' names (a caller's bug)."""
+    """Refuses chunks of another store or file, of several owners, or repeating an id or a position (a caller's
+    bug, which the databases would also refuse, less clearly)."""
     if any(c.store_id != store_id or c.file_id != file_id for c in chunks):
         raise ValueError("every chunk must belong to the store and the file it is written for")
     if len({c.owner_id for c in chunks}) > 1:
         raise ValueError("the chunks of one file must have one owner")
+    if len({c.position for c in chunks}) != len(chunks) or len({c.id for c in chunks}) != len(chunks):
+        raise ValueError("the chunks of one file must have distinct ids and positions")
 
 
 def chunk_bytes(chunk: Chunk) -> int:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -41,8 +42,14 @@ _COLUMNS = (
 
 
 def vector_literal(values: Sequence[float]) -> str:
-    """pgvector's text form of a vector (``repr`` keeps every float exactly)."""
-    return "[" + ",".join(repr(float(v)) for v in values) + "]"
+    """pgvector's text form of a vector: each component rounded to float32 (what pgvector keeps), then written
+    with 9 significant digits, which read back to that very float32."""
+    return "[" + ",".join(f"{v:.9g}" for v in np.asarray(values, dtype=np.float32).tolist()) + "]"
+
+
+def parse_vector(literal: str) -> tuple[float, ...]:
+    """A vector's text form read back as float32 values (as the SQLite adapter returns them)."""
+    return tuple(np.array(literal[1:-1].split(","), dtype=np.float32).tolist())
 
 
 def _typed(dimensions: int) -> str:
@@ -163,11 +170,12 @@ class PgVectorIndex(VectorIndex):
         if not words:
             return []
         # Any of the words (``|``): \w+ words hold no tsquery syntax. Stop words drop out (to_tsquery's parser).
+        # ts_rank, not ts_rank_cd: a quarter of the time on the thousands of matches of a common word.
         rows = await connection.execute(
             text(
                 "SELECT id FROM vector_chunks, to_tsquery('english', :words) AS query "  # noqa: S608 (bound names)
                 f"WHERE text_search @@ query AND {scope} "
-                "ORDER BY ts_rank_cd(text_search, query) DESC, id LIMIT :n"
+                "ORDER BY ts_rank(text_search, query) DESC, id LIMIT :n"
             ),
             params | {"words": " | ".join(words)},
         )
@@ -231,5 +239,5 @@ def _chunk(row: Any) -> Chunk:
         token_count=row["token_count"],
         filename=row["filename"],
         attributes=json.loads(row["attributes"]),
-        embedding=tuple(float(v) for v in row["embedding"][1:-1].split(",")),
+        embedding=parse_vector(row["embedding"]),
     )

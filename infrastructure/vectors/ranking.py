@@ -4,8 +4,9 @@ Each adapter finds two candidate lists among the chunks a query may see (the own
 
 - the vector half: the ``candidates(limit)`` chunks nearest to the query's embedding by cosine distance (chunks of
   another dimension are not comparable and never in it);
-- the text half: up to ``candidates(limit)`` chunks matching at least one of the query's words, best first by the
-  adapter's full-text score (PostgreSQL ``ts_rank_cd``, SQLite FTS5 ``bm25``, a word count in memory).
+- the text half: up to ``candidates(limit)`` chunks matching at least one of the query's words (English stop
+  words aside), best first by the adapter's full-text score (PostgreSQL ``ts_rank``, SQLite FTS5 ``bm25``, a
+  word count in memory).
 
 A chunk's score is ``(K + 1) / 2 * (1 / (K + r_v) + 1 / (K + r_t))`` with ``K = 60`` and ``r_v`` / ``r_t`` its
 1-based ranks in the two lists (a term is 0 when the chunk is not in that list). So scores lie in (0, 1], higher is
@@ -37,9 +38,20 @@ def all_words(text: str) -> list[str]:
     return [word.lower() for word in _WORD.findall(text)]
 
 
+# PostgreSQL's ``english`` stop words (Snowball's list): the in-memory and SQLite text halves drop them from a
+# query as PostgreSQL's does, so "what is the ..." does not match every chunk there.
+_STOP_WORDS = """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
+    herself it its itself they them their theirs themselves what which who whom this that these those am is are was
+    were be been being have has had having do does did doing a an the and but if or because as until while of at by
+    for with about against between into through during before after above below to from up down in out on off over
+    under again further then once here there when where why how all any both each few more most other some such no
+    nor not only own same so than too very s t can will just don should now"""
+STOP_WORDS = frozenset(_STOP_WORDS.split())
+
+
 def query_words(text: str) -> list[str]:
-    """The distinct lower-cased words of a query, in order (what the in-memory and SQLite text halves match)."""
-    return list(dict.fromkeys(all_words(text)))
+    """The distinct lower-cased words of a query, in order, without stop words (what the text halves look for)."""
+    return [word for word in dict.fromkeys(all_words(text)) if word not in STOP_WORDS]
 
 
 @dataclass(frozen=True)

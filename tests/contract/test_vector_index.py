@@ -122,10 +122,13 @@ async def test_file_chunks_in_position_order_and_only_for_the_owner(vector_index
     assert await vector_index.file_chunks(owner, uuid.uuid4(), file) == []
 
 
-async def test_chunks_of_another_file_are_refused(vector_index: VectorIndex) -> None:
-    owner, store = uuid.uuid4(), uuid.uuid4()
+async def test_chunks_of_another_file_or_repeating_a_position_are_refused(vector_index: VectorIndex) -> None:
+    owner, store, file = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     with pytest.raises(ValueError, match="must belong to the store and the file"):
         await vector_index.replace_file(store, uuid.uuid4(), [a_chunk(owner, store, uuid.uuid4())])
+    with pytest.raises(ValueError, match="distinct ids and positions"):
+        await vector_index.replace_file(store, file, [a_chunk(owner, store, file, 0), a_chunk(owner, store, file, 0)])
+    assert await vector_index.file_chunks(owner, store, file) == []
 
 
 async def test_search_ranks_by_cosine_with_exact_fused_scores(vector_index: VectorIndex) -> None:
