@@ -59,6 +59,7 @@ from application.vectors.attach_file import AttachFile
 from application.vectors.create_vector_store import CreateVectorStore
 from application.vectors.delete_vector_store import DeleteVectorStore
 from application.vectors.detach_file import DetachFile
+from application.vectors.file_search import FileSearchRetrieval
 from application.vectors.get_store_file import GetStoreFile, GetStoreFileContent
 from application.vectors.get_vector_store import GetVectorStore
 from application.vectors.ingest_file import IngestFile
@@ -430,8 +431,6 @@ class Container(containers.DeclarativeContainer):
     stream_completion = providers.Factory(StreamCompletion, model_call=model_call)
     create_embeddings = providers.Factory(CreateEmbeddings, model_call=model_call)
     count_tokens = providers.Factory(CountTokens, model_call=model_call)
-    create_response = providers.Factory(CreateResponse, uow=uow, model_call=model_call, clock=clock)
-    stream_response = providers.Factory(StreamResponse, uow=uow, model_call=model_call, clock=clock)
     get_response = providers.Factory(GetResponse, uow=uow)
     delete_response = providers.Factory(DeleteResponse, uow=uow)
     count_input_tokens = providers.Factory(CountInputTokens, uow=uow, model_call=model_call, clock=clock)
@@ -467,6 +466,14 @@ class Container(containers.DeclarativeContainer):
     detach_file = providers.Factory(DetachFile, uow=uow, index=vector_index)
     search_vector_stores = providers.Factory(
         SearchVectorStores, uow=uow, index=vector_index, model_call=model_call, clock=clock
+    )
+    file_search_retrieval = providers.Factory(FileSearchRetrieval, search=search_vector_stores)
+    # The Responses API's use cases come after the vector stores their ``file_search`` tool searches.
+    create_response = providers.Factory(
+        CreateResponse, uow=uow, model_call=model_call, clock=clock, retrieval=file_search_retrieval
+    )
+    stream_response = providers.Factory(
+        StreamResponse, uow=uow, model_call=model_call, clock=clock, retrieval=file_search_retrieval
     )
     ingest_file = providers.Singleton(
         IngestFile,
