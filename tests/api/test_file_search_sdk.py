@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -173,3 +174,87 @@ async def test_someone_elses_store_is_not_found(oai: openai.AsyncOpenAI, store: 
         await oai.responses.create(model="local", input=QUESTION, tools=[missing])
     with pytest.raises(openai.BadRequestError):
         await oai.responses.create(model="local", input=QUESTION, tools=[tool(store), tool(store)])
+
+
+# ---- the extension: the same tool object on chat completions and on Anthropic's messages -------------------------
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+async def test_chat_completions_with_file_search(
+    oai: openai.AsyncOpenAI,  # noqa: F811
+    upstream: FakeUpstream,  # noqa: F811
+    store: dict[str, str],
+    model: str,
+) -> None:
+    upstream.push(fake.ok("Use code TRV-2024 [1]."))
+    nested: Any = {"type": "file_search", "file_search": {"vector_store_ids": [store["id"]], "max_num_results": 1}}
+    completion = await oai.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": QUESTION}], tools=[nested]
+    )
+
+    found = completion.to_dict()["file_search"]  # type: ignore[typeddict-item]
+    assert found["queries"] == [QUESTION]
+    assert [r["filename"] for r in found["results"]] == ["handbook.md"]
+    [citation] = found["citations"]
+    assert (citation["type"], citation["file_id"], citation["position"]) == ("file_citation", store["handbook"], 0)
+    text = completion.choices[0].message.content or ""
+    assert citation["index"] == (len(text) if model == "local" else text.index("[1]"))
+    if model != "local":
+        assert "TRV-2024" in sent_text(upstream)
+        assert "tools" not in upstream.last_request.json  # the tool is Switchboard's, not the provider's
+
+
+@pytest.mark.parametrize("model", ["gpt", "claude"])
+async def test_chat_completions_streamed_with_file_search(
+    oai: openai.AsyncOpenAI,  # noqa: F811
+    upstream: FakeUpstream,  # noqa: F811
+    store: dict[str, str],
+    model: str,
+) -> None:
+    upstream.push(fake.ok("Soup [1]."))
+    stream = await oai.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "soup of the day"}], tools=[tool(store)], stream=True
+    )
+    chunks = [chunk async for chunk in stream]
+
+    [last] = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    found = last.to_dict()["file_search"]  # type: ignore[typeddict-item]
+    assert found["citations"][0]["filename"] == "menu.md"
+    assert found["citations"][0]["index"] == len("Soup ")
+    assert all("file_search" not in c.to_dict() for c in chunks if c is not last)
+    assert "lentils" in sent_text(upstream)
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+async def test_anthropic_messages_with_file_search(
+    ant: anthropic.AsyncAnthropic,  # noqa: F811
+    upstream: FakeUpstream,  # noqa: F811
+    store: dict[str, str],
+    model: str,
+) -> None:
+    upstream.push(fake.ok("Economy [1]."))
+    message = await ant.messages.create(
+        model=model,
+        max_tokens=200,
+        messages=[{"role": "user", "content": "which class for flights"}],
+        tools=[tool(store)],
+    )
+
+    found = message.to_dict()["file_search"]  # type: ignore[typeddict-item]
+    assert found["citations"][0]["file_id"] == store["handbook"]
+    if model != "local":
+        assert "economy class" in sent_text(upstream)
+
+    upstream.push(fake.ok("Economy [1]."))
+    events = [
+        event
+        async for event in await ant.messages.create(
+            model=model,
+            max_tokens=200,
+            messages=[{"role": "user", "content": "which class for flights"}],
+            tools=[tool(store)],
+            stream=True,
+        )
+    ]
+    [delta] = [e for e in events if e.type == "message_delta"]
+    assert delta.to_dict()["file_search"]["citations"] == found["citations"]  # type: ignore[typeddict-item]

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from application.vectors.file_search import FileSearchTool
 from domain.llm.model import (
     EMPTY_OBJECT_SCHEMA,
     ChatMessage,
@@ -27,6 +28,7 @@ from domain.llm.model import (
     ToolDefinition,
 )
 from domain.shared.errors import RuleViolation
+from interfaces.http.compat.file_search_schemas import FileSearchToolIn, file_search_of
 from interfaces.http.compat.json_text import compact_json
 from interfaces.http.compat.prompt_cache import CacheControlIn, control, text_parts
 
@@ -146,7 +148,7 @@ class ChatCompletionRequest(_Lenient):
     stream_options: StreamOptions | None = None
     user: str | None = None
     response_format: ResponseFormatIn | None = None
-    tools: list[ToolIn] | None = None
+    tools: list[Annotated[ToolIn | FileSearchToolIn, Field(discriminator="type")]] | None = None  # + file_search
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
 
@@ -165,11 +167,14 @@ class ChatCompletionRequest(_Lenient):
             top_p=self.top_p,
             max_tokens=self.max_completion_tokens or self.max_tokens,
             stop=tuple(s for s in stops if s),
-            tools=tuple(_tool(t) for t in self.tools or []),
+            tools=tuple(_tool(t) for t in self.tools or [] if isinstance(t, ToolIn)),
             tool_choice=self._tool_choice(),
             response_format=self._response_format(),
             user=self.user,
         )
+
+    def file_search(self) -> FileSearchTool | None:
+        return file_search_of(self.tools)
 
     def _tool_choice(self) -> ToolChoice | None:
         parallel = self.parallel_tool_calls is not False
