@@ -421,10 +421,6 @@ class Container(containers.DeclarativeContainer):
         history=settings.provided.history_limit,
         max_messages=settings.provided.max_messages_per_conversation,
     )
-    post_message = providers.Factory(PostMessage, uow=uow, model_call=model_call, clock=clock, limits=exchange_limits)
-    stream_message = providers.Factory(
-        StreamMessage, uow=uow, model_call=model_call, clock=clock, limits=exchange_limits
-    )
 
     get_model = providers.Factory(GetModel, catalog=catalog)
     create_completion = providers.Factory(CreateCompletion, model_call=model_call)
@@ -468,7 +464,23 @@ class Container(containers.DeclarativeContainer):
         SearchVectorStores, uow=uow, index=vector_index, model_call=model_call, clock=clock
     )
     file_search_retrieval = providers.Factory(FileSearchRetrieval, search=search_vector_stores)
-    # The Responses API's use cases come after the vector stores their ``file_search`` tool searches.
+    # The use cases that answer from vector stores come after them: responses' file_search, conversations' stores.
+    post_message = providers.Factory(
+        PostMessage,
+        uow=uow,
+        model_call=model_call,
+        clock=clock,
+        limits=exchange_limits,
+        retrieval=file_search_retrieval,
+    )
+    stream_message = providers.Factory(
+        StreamMessage,
+        uow=uow,
+        model_call=model_call,
+        clock=clock,
+        limits=exchange_limits,
+        retrieval=file_search_retrieval,
+    )
     create_response = providers.Factory(
         CreateResponse, uow=uow, model_call=model_call, clock=clock, retrieval=file_search_retrieval
     )

@@ -6,6 +6,8 @@ records what the model was sent: the passages must be there."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anthropic
@@ -258,3 +260,71 @@ async def test_anthropic_messages_with_file_search(
     ]
     [delta] = [e for e in events if e.type == "message_delta"]
     assert delta.to_dict()["file_search"]["citations"] == found["citations"]  # type: ignore[typeddict-item]
+
+
+# ---- native conversations that name vector stores ----------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _native(server: Switchboard, email: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the native API signed in as a new user (``email``), or as the SDK's user when it exists."""
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        await http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+        token = (await http.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})).json()
+        http.headers["Authorization"] = f"Bearer {token['access_token']}"
+        yield http
+
+
+async def test_a_conversation_answers_with_citations(
+    switchboard: Switchboard,  # noqa: F811
+    upstream: FakeUpstream,  # noqa: F811
+    store: dict[str, str],
+) -> None:
+    async with _native(switchboard, "sdk@example.com") as http:
+        created = await http.post("/api/v1/conversations", json={"model": "gpt", "vector_store_ids": [store["id"]]})
+        assert created.status_code == 201, created.text
+        assert created.json()["vector_store_ids"] == [store["id"]]
+        path = f"/api/v1/conversations/{created.json()['id']}"
+
+        upstream.push(fake.ok("The code is TRV-2024 [1]."))
+        answered = await http.post(f"{path}/messages", json={"content": QUESTION})
+        assert answered.status_code == 201, answered.text
+        [citation, *_] = answered.json()["assistant_message"]["citations"]
+        assert citation["file_id"] == store["handbook"]
+        text = answered.json()["assistant_message"]["content"]
+        assert (citation["filename"], citation["position"], citation["index"]) == ("handbook.md", 0, text.index("[1]"))
+        assert 0 < citation["score"] <= 1
+        assert "TRV-2024" in sent_text(upstream)
+        assert answered.json()["user_message"]["citations"] == []
+
+        upstream.push(fake.ok("Lentils [1]."))
+        async with http.stream("POST", f"{path}/messages", json={"content": "soup", "stream": True}) as streamed:
+            lines = [line async for line in streamed.aiter_lines()]
+        done = json.loads(lines[lines.index("event: done") + 1].removeprefix("data: "))
+        assert done["assistant_message"]["citations"][0]["filename"] == "menu.md"
+
+        history = (await http.get(path)).json()["messages"]
+        assert [m["citations"] for m in history if m["role"] == "assistant"] == [
+            answered.json()["assistant_message"]["citations"],
+            done["assistant_message"]["citations"],
+        ]
+
+        cleared = await http.patch(path, json={"vector_store_ids": None})
+        assert cleared.json()["vector_store_ids"] == []
+        upstream.push(fake.ok("No files."))
+        plain = await http.post(f"{path}/messages", json={"content": QUESTION})
+        assert plain.json()["assistant_message"]["citations"] == []
+        assert "handbook.md" not in sent_text(upstream)  # no passages any more
+
+
+async def test_a_conversation_never_names_another_tenants_store(
+    switchboard: Switchboard,  # noqa: F811
+    store: dict[str, str],
+) -> None:
+    async with _native(switchboard, "mallory@example.com") as http:
+        refused = await http.post("/api/v1/conversations", json={"vector_store_ids": [store["id"]]})
+        assert refused.status_code == 404
+        own = (await http.post("/api/v1/conversations", json={})).json()
+        patched = await http.patch(f"/api/v1/conversations/{own['id']}", json={"vector_store_ids": [store["id"]]})
+        assert patched.status_code == 404
+        assert (await http.get(f"/api/v1/conversations/{own['id']}")).json()["vector_store_ids"] == []
