@@ -214,6 +214,15 @@ class Settings(BaseSettings):
     vector_store_embed_batch_size: int = Field(
         128, ge=1, le=2048, description="Chunks per embedding call when a file is ingested into a vector store."
     )
+    vector_store_rate_limit_wait_seconds: int = Field(
+        900,
+        ge=0,
+        le=86_400,
+        description=(
+            "How long an ingestion waits out its owner's rate limits in all (a large file is paced by the tokens per "
+            "minute) before the file fails with `rate_limit_exceeded`."
+        ),
+    )
 
     redis_url: str | None = Field(
         None,

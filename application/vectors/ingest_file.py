@@ -4,7 +4,9 @@ A job only names the work (owner, store, file); the database holds its state. Ru
 second time: it works only on a file still ``in_progress``, and ``replace_file`` makes the chunks the same ones.
 Each step's failure marks the file ``failed`` with OpenAI's code and a reason; nothing is retried behind the user's
 back (attaching the file again retries it). The embeddings are billed to the owner, through the API key that
-attached the file when it is still usable: budgets, rate limits and usage records as for any model call.
+attached the file when it is still usable: budgets, rate limits and usage records as for any model call. A rate
+limit is waited out (its ``Retry-After``), up to ``max_wait_seconds`` in all: a large file is paced by its owner's
+tokens per minute instead of failing; a spent budget fails the file at once.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from application.llm.model_call import ModelCall
@@ -61,6 +63,8 @@ class IngestFile:
         model_call: ModelCall,
         clock: Clock,
         batch_size: int,
+        max_wait_seconds: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._uow = uow
         self._blobs = blobs
@@ -69,6 +73,8 @@ class IngestFile:
         self._model_call = model_call
         self._clock = clock
         self._batch_size = batch_size
+        self._max_wait = max_wait_seconds
+        self._sleep = sleep
 
     async def __call__(self, args: Mapping[str, str]) -> None:
         """The job handler (``domain.jobs.model.JobHandler``)."""
@@ -126,17 +132,24 @@ class IngestFile:
 
     async def _embed(self, work: _Work, texts: Sequence[str]) -> list[tuple[float, ...]]:
         context = CallContext(principal=work.principal, request_id=f"ingest-{work.file.file_id.hex}")
+        waited = 0.0
         vectors: list[tuple[float, ...]] = []
         for start in range(0, len(texts), self._batch_size):
             request = EmbeddingRequest(
                 model=work.store.embedding_model, inputs=tuple(texts[start : start + self._batch_size])
             )
-            try:
-                embeddings = await self._model_call.embed(request, context)
-            except RateLimited as exc:
-                raise IngestionFailed(FileErrorCode.RATE_LIMIT_EXCEEDED, exc.detail) from None
-            except DomainError as exc:
-                raise IngestionFailed(FileErrorCode.SERVER_ERROR, f"embedding failed: {exc.detail}") from None
+            while True:
+                try:
+                    embeddings = await self._model_call.embed(request, context)
+                    break
+                except RateLimited as exc:
+                    pause = max(exc.retry_after_seconds or 1.0, 0.05)
+                    if waited + pause > self._max_wait:
+                        raise IngestionFailed(FileErrorCode.RATE_LIMIT_EXCEEDED, exc.detail) from None
+                    waited += pause
+                    await self._sleep(pause)
+                except DomainError as exc:
+                    raise IngestionFailed(FileErrorCode.SERVER_ERROR, f"embedding failed: {exc.detail}") from None
             vectors.extend(embeddings.vectors)
         return vectors
 

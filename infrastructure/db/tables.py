@@ -43,8 +43,10 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Whether Alembic compares this name with ``metadata``: not procrastinate's tables (the job queue's schema
-    comes from its own revision, ``0007_procrastinate_job_queue``)."""
-    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
+    comes from its own revision, ``0007_procrastinate_job_queue``), nor the vector index's (their types are the
+    database's own: pgvector, FTS5; revision ``0011_vector_chunks``)."""
+    own_schema = ("procrastinate_", "vector_chunks", "vector_store_generations")
+    return not (type_ == "table" and name is not None and name.startswith(own_schema))
 
 
 class UTCDateTime(TypeDecorator[datetime]):

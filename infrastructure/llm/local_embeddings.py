@@ -7,6 +7,7 @@ so cosine similarity means something, if far less than a trained model's. Equal 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
@@ -17,6 +18,8 @@ from domain.shared.errors import UpstreamRejected
 from infrastructure.llm.local import count_tokens
 
 DEFAULT_DIMENSIONS = 256
+# Above this many characters a request's hashing (about 3 µs a character) runs in a thread, not on the event loop.
+OFF_LOOP_CHARACTERS = 16_384
 _WORD = re.compile(r"\w+", re.UNICODE)
 _TRIGRAM_WEIGHT = 0.5
 
@@ -43,6 +46,10 @@ def embed_text(text: str, dimensions: int) -> tuple[float, ...]:
     return tuple(v / norm for v in vector)
 
 
+def _embed_all(texts: tuple[str, ...], dimensions: int) -> tuple[tuple[float, ...], ...]:
+    return tuple(embed_text(text, dimensions) for text in texts)
+
+
 class LocalEmbeddingProvider(EmbeddingProvider):
     def __init__(self, spec: ModelSpec) -> None:
         self._spec = spec
@@ -57,6 +64,9 @@ class LocalEmbeddingProvider(EmbeddingProvider):
                 provider="local",
                 model=self._spec.name,
             )
-        vectors = tuple(embed_text(text, dimensions) for text in request.inputs)
+        if sum(len(text) for text in request.inputs) > OFF_LOOP_CHARACTERS:  # ingestion's batches: off the loop
+            vectors = await asyncio.to_thread(_embed_all, request.inputs, dimensions)
+        else:
+            vectors = _embed_all(request.inputs, dimensions)
         usage = TokenUsage(input_tokens=sum(count_tokens(text) for text in request.inputs))
         return Embeddings(vectors=vectors, usage=usage, served_by=self._served_by)

@@ -81,6 +81,9 @@ class InMemoryVectorIndex(VectorIndex):
     async def usage_bytes(self, store_id: uuid.UUID) -> int:
         return sum(chunk_bytes(c) for (s, _), chunks in self._files.items() if s == store_id for c in chunks)
 
+    async def close(self) -> None:
+        self._files.clear()
+
 
 def _text_ranked(chunks: Iterable[Chunk], text: str) -> list[uuid.UUID]:
     """Chunks containing at least one of the query's words: most distinct words first, then most occurrences."""

@@ -1,7 +1,7 @@
 """Vector stores and the files attached to them (their chunks live in the vector index's own tables).
 
 Revision ID: 0012_vector_stores
-Revises: 0008_usage_prompt_cache
+Revises: 0011_vector_chunks
 Create Date: 2026-12-07 00:00:00+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_vector_stores"
-down_revision: str | Sequence[str] | None = "0008_usage_prompt_cache"
+down_revision: str | Sequence[str] | None = "0011_vector_chunks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -6,6 +6,7 @@ the embedding calls of ingestion and of search in the caller's usage."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +64,7 @@ async def server(sqlite_database_factory: DatabaseFactory) -> AsyncIterator[Serv
 
 @pytest.fixture
 async def ada(server: Server) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = await server.client(f"ada-{id(object())}@example.com")
+    client = await server.client(f"ada-{uuid.uuid4().hex[:12]}@example.com")
     yield client
     await client.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -58,6 +58,28 @@ class Rig:
     index: InMemoryVectorIndex
     recorder: ListRecorder
     model_call: ModelCall
+    sleeps: list[float] = field(default_factory=list)
+    now_ms: int = 0
+    max_wait: float = 300
+
+    async def sleep(self, seconds: float) -> None:
+        """The ingestion's waits: recorded, and the rate limiter's clock moved on by as much."""
+        self.sleeps.append(seconds)
+        self.now_ms += int(seconds * 1000)
+
+    def meter(self, defaults: RateLimitDefaults) -> None:
+        """Model calls through a meter with these rate limits, on a clock that ``sleep`` moves."""
+        catalog = self.env.catalog
+        meter = Meter(
+            catalog=catalog,
+            recorder=self.recorder,
+            budgets=Budgets(counter=InMemorySpendCounter(), uow=self.env.uow, clock=self.env.clock, fail_open=True),
+            limiter=InMemoryRateLimiter(clock_ms=lambda: self.now_ms),
+            defaults=defaults,
+            clock=self.env.clock,
+            fail_open=True,
+        )
+        self.model_call = ModelCall(models=self.model_call._models, catalog=catalog, meter=meter)
 
     async def upload(self, principal: Principal, filename: str, content: bytes) -> str:
         use_case = UploadFile(uow=self.env.uow, blobs=self.blobs, clock=self.env.clock, max_bytes=1 << 20)
@@ -80,6 +102,8 @@ class Rig:
             model_call=self.model_call,
             clock=self.env.clock,
             batch_size=2,
+            max_wait_seconds=self.max_wait,
+            sleep=self.sleep,
         )
 
     async def run_jobs(self) -> list[Job]:
@@ -307,3 +331,27 @@ async def test_an_expired_store_can_be_read_but_not_searched(rig: Rig) -> None:
     assert view.status is StoreStatus.EXPIRED
     with pytest.raises(RuleViolation, match="expired"):
         await rig.search().execute(SearchCommand(principal=ada, store_ids=(store_id,), queries=("x",)))
+
+
+async def test_a_rate_limit_is_waited_out_and_fails_the_file_only_past_the_wait(rig: Rig) -> None:
+    ada = await rig.env.principal("ada@example.com")
+    rig.meter(RateLimitDefaults(user_tokens_per_minute=600))  # about three batches a minute
+    paced = await rig.upload(ada, "report.txt", REPORT.encode() * 60)
+    store_id = await rig.store(ada, paced, chunking=ChunkingStrategy.of(100, 0))
+    await rig.run_jobs()
+
+    assert (await rig.file(ada, store_id, paced)).status is FileStatus.COMPLETED  # type: ignore[attr-defined]
+    assert rig.sleeps
+    assert sum(rig.sleeps) <= 300
+
+    rig.max_wait = 30  # shorter than the minute the limit asks to wait
+    rig.sleeps.clear()
+    starved = await rig.upload(ada, "again.txt", REPORT.encode() * 20)
+    await AttachFile(uow=rig.env.uow, clock=rig.env.clock).execute(
+        AttachFileCommand(principal=ada, store_id=store_id, file_id=starved)
+    )
+    await rig.run_jobs()
+    failed = await rig.file(ada, store_id, starved)
+    assert (failed.status, failed.error_code) == (FileStatus.FAILED, FileErrorCode.RATE_LIMIT_EXCEEDED)  # type: ignore[attr-defined]
+    assert "rate limit 'user-tokens' reached" in failed.error_message  # type: ignore[attr-defined]
+    assert sum(rig.sleeps) <= 30

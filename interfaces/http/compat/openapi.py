@@ -18,6 +18,7 @@ from interfaces.http.compat.anthropic_schemas import CountTokensRequest, CreateM
 from interfaces.http.compat.legacy_completions import LegacyCompletionRequest
 from interfaces.http.compat.openai_schemas import MAX_STOP_SEQUENCES, ChatCompletionRequest, EmbeddingsRequest
 from interfaces.http.compat.responses_schemas import CreateResponseRequest, InputTokensRequest
+from interfaces.http.compat.vector_stores_openapi import VECTOR_STORE_REQUESTS, vector_store_paths
 
 REF = "#/components/schemas/{model}"
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
@@ -82,6 +83,7 @@ def compat_openapi(models: list[ModelSpec]) -> dict[str, Any]:
             },
             "/v1/models": {"get": _get("List the catalog's models")},
             "/v1/models/{model_id}": {"get": _get("One model of the catalog", path_parameter=True)},
+            **vector_store_paths(_errors("OpenAIError")),
         },
         "components": {
             "schemas": schemas,
@@ -103,6 +105,7 @@ def _request_schemas(models: list[ModelSpec]) -> dict[str, Any]:
         CountTokensRequest,
         CreateResponseRequest,
         InputTokensRequest,
+        *VECTOR_STORE_REQUESTS,
     )
     requests = [(m, "validation") for m in documented]
     _, top = models_json_schema(requests, ref_template=REF)  # type: ignore[arg-type]
@@ -119,6 +122,10 @@ def _request_schemas(models: list[ModelSpec]) -> dict[str, Any]:
         ("EmbeddingsRequest", embedding),
     ):
         schemas[name]["properties"]["model"] = {"type": "string", "enum": known or [""]}
+    schemas["CreateVectorStoreRequest"]["properties"]["embedding_model"] = {
+        "anyOf": [{"type": "string", "enum": embedding or [""]}, {"type": "null"}],
+        "description": "Switchboard's extension: the catalog's embedding model for this store (unset: the default).",
+    }
     _state_caps(schemas, models)
     _state_rules(schemas)
     return schemas

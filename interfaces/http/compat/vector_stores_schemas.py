@@ -159,11 +159,11 @@ class RankingOptions(_Lenient):
     score_threshold: float = Field(0.0, ge=0.0, le=1.0)
 
 
+Query = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]  # not blank
+
+
 class SearchVectorStoreRequest(_Lenient):
-    query: (
-        Annotated[str, StringConstraints(min_length=1)]
-        | Annotated[list[Annotated[str, StringConstraints(min_length=1)]], Field(min_length=1, max_length=MAX_QUERIES)]
-    )
+    query: Query | Annotated[list[Query], Field(min_length=1, max_length=MAX_QUERIES)]
     filters: FilterIn | None = None
     max_num_results: int = Field(10, ge=1, le=MAX_RESULTS)
     ranking_options: RankingOptions | None = None
