@@ -7,9 +7,9 @@ nested under ``"file_search"`` (chat completions' usual tool shape: ``{"type": "
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from application.vectors.file_search import FileSearchTool
 from application.vectors.search_vector_stores import DEFAULT_RESULTS, MAX_RESULTS, MAX_STORES
@@ -18,11 +18,21 @@ from domain.vectors.stores import parse_store_id
 from interfaces.http.compat.vector_stores_schemas import FilterIn, RankingOptions, filter_of
 
 
+def _number(value: Any) -> Any:
+    """JSON's numbers only: ``"1"`` and ``true`` are no counts (pydantic's lax mode would take them; ``1.0`` stays)."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a number")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_number)]
+
+
 class FileSearchSettings(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     vector_store_ids: list[str] = Field(default_factory=list, max_length=MAX_STORES)
-    max_num_results: int = Field(DEFAULT_RESULTS, ge=1, le=MAX_RESULTS)
+    max_num_results: Count = Field(DEFAULT_RESULTS, ge=1, le=MAX_RESULTS)
     filters: FilterIn | None = None
     ranking_options: RankingOptions | None = None
 

@@ -28,7 +28,7 @@ from domain.llm.model import (
     ToolDefinition,
 )
 from domain.shared.errors import RuleViolation
-from interfaces.http.compat.file_search_schemas import FileSearchToolIn, file_search_of
+from interfaces.http.compat.file_search_schemas import Count, FileSearchToolIn, file_search_of
 from interfaces.http.compat.json_text import compact_json
 from interfaces.http.compat.prompt_cache import CacheControlIn, control, text_parts
 
@@ -141,8 +141,8 @@ class ChatCompletionRequest(_Lenient):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     n: int | None = Field(None, ge=1, le=1, description="Only one choice is supported.")
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: Count | None = Field(None, ge=1)  # a JSON number: "1" or true is no token count
+    max_completion_tokens: Count | None = Field(None, ge=1)
     stop: str | list[str] | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
