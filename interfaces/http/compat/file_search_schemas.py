@@ -25,7 +25,8 @@ def _number(value: Any) -> Any:
     return value
 
 
-Count = Annotated[int, BeforeValidator(_number)]
+Count = Annotated[int, Field(ge=1), BeforeValidator(_number)]
+"""A count of at least 1, sent as a JSON number."""
 
 
 class FileSearchSettings(BaseModel):

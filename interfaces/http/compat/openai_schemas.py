@@ -141,8 +141,8 @@ class ChatCompletionRequest(_Lenient):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     n: int | None = Field(None, ge=1, le=1, description="Only one choice is supported.")
-    max_tokens: Count | None = Field(None, ge=1)  # a JSON number: "1" or true is no token count
-    max_completion_tokens: Count | None = Field(None, ge=1)
+    max_tokens: Count | None = None  # a JSON number of at least 1: "1" or true is no token count
+    max_completion_tokens: Count | None = None
     stop: str | list[str] | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
