@@ -75,6 +75,7 @@ from application.vectors.create_vector_store import CreateVectorStore
 from application.vectors.delete_vector_store import DeleteVectorStore
 from application.vectors.detach_file import DetachFile
 from application.vectors.file_batches import CancelFileBatch, CreateFileBatch, GetFileBatch
+from application.vectors.file_search import FileSearchRetrieval
 from application.vectors.get_store_file import GetStoreFile, GetStoreFileContent
 from application.vectors.get_vector_store import GetVectorStore
 from application.vectors.ingest_file import IngestFile
@@ -515,18 +516,12 @@ class Container(containers.DeclarativeContainer):
         history=settings.provided.history_limit,
         max_messages=settings.provided.max_messages_per_conversation,
     )
-    post_message = providers.Factory(PostMessage, uow=uow, model_call=model_call, clock=clock, limits=exchange_limits)
-    stream_message = providers.Factory(
-        StreamMessage, uow=uow, model_call=model_call, clock=clock, limits=exchange_limits
-    )
 
     get_model = providers.Factory(GetModel, catalog=catalog)
     create_completion = providers.Factory(CreateCompletion, model_call=model_call)
     stream_completion = providers.Factory(StreamCompletion, model_call=model_call)
     create_embeddings = providers.Factory(CreateEmbeddings, model_call=model_call)
     count_tokens = providers.Factory(CountTokens, model_call=model_call)
-    create_response = providers.Factory(CreateResponse, uow=uow, model_call=model_call, clock=clock)
-    stream_response = providers.Factory(StreamResponse, uow=uow, model_call=model_call, clock=clock)
     get_response = providers.Factory(GetResponse, uow=uow)
     delete_response = providers.Factory(DeleteResponse, uow=uow)
     count_input_tokens = providers.Factory(CountInputTokens, uow=uow, model_call=model_call, clock=clock)
@@ -566,6 +561,30 @@ class Container(containers.DeclarativeContainer):
     cancel_file_batch = providers.Factory(CancelFileBatch, uow=uow)
     search_vector_stores = providers.Factory(
         SearchVectorStores, uow=uow, index=vector_index, model_call=model_call, clock=clock
+    )
+    file_search_retrieval = providers.Factory(FileSearchRetrieval, search=search_vector_stores)
+    # The use cases that answer from vector stores come after them: responses' file_search, conversations' stores.
+    post_message = providers.Factory(
+        PostMessage,
+        uow=uow,
+        model_call=model_call,
+        clock=clock,
+        limits=exchange_limits,
+        retrieval=file_search_retrieval,
+    )
+    stream_message = providers.Factory(
+        StreamMessage,
+        uow=uow,
+        model_call=model_call,
+        clock=clock,
+        limits=exchange_limits,
+        retrieval=file_search_retrieval,
+    )
+    create_response = providers.Factory(
+        CreateResponse, uow=uow, model_call=model_call, clock=clock, retrieval=file_search_retrieval
+    )
+    stream_response = providers.Factory(
+        StreamResponse, uow=uow, model_call=model_call, clock=clock, retrieval=file_search_retrieval
     )
     ingest_file = providers.Singleton(
         IngestFile,

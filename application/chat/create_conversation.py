@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from application.auth.access import require_scope
+from application.chat.file_search import checked_stores
 from application.unit_of_work import UnitOfWorkFactory
 from domain.auth.model import Principal, Scope
 from domain.chat.model import Conversation, check_system_prompt, clean_title
@@ -19,6 +21,7 @@ class CreateConversationCommand:
     title: str | None = None
     model: str | None = None
     system_prompt: str | None = None
+    vector_store_ids: tuple[uuid.UUID, ...] = ()  # the caller's stores its messages are answered from
 
 
 def check_model(catalog: ModelCatalog, model: str) -> None:
@@ -56,6 +59,10 @@ class CreateConversation:
         async with self._uow() as uow:
             if await uow.conversations.count_by_owner(command.principal.user_id) >= self._max:
                 raise RuleViolation(f"at most {self._max} conversations per user")
+            if command.vector_store_ids:
+                conversation.vector_store_ids = await checked_stores(
+                    uow, command.vector_store_ids, command.principal.user_id, now
+                )
             await uow.conversations.add(conversation)
             await uow.commit()
         return conversation

@@ -19,6 +19,7 @@ from domain.llm.model import CacheControl, ChatMessage, ChatRole, Completion, Co
 from domain.shared.errors import RuleViolation
 from domain.shared.ids import new_id
 from domain.shared.text import storable
+from domain.vectors.citations import FileSearch
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +49,7 @@ class PreparedExchange:
     request: CompletionRequest
     user_message: Message
     context: CallContext
+    file_search: FileSearch | None = None  # the passages given to the model (``application.chat.file_search``)
 
 
 async def prepare_exchange(
@@ -119,6 +121,7 @@ def assistant_message(
         output_tokens=completion.usage.output_tokens,
         model=completion.served_by.model,
         finish_reason=completion.finish_reason,
+        citations=() if prepared.file_search is None else prepared.file_search.cite(completion.content),
     )
 
 

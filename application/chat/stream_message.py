@@ -18,11 +18,13 @@ from application.chat.exchange import (
     prepare_exchange,
     store_exchange,
 )
+from application.chat.file_search import ground_exchange
 from application.llm.call_stream import CallStream
 from application.llm.model_call import ModelCall
 from application.streams import run_to_end
 from application.unit_of_work import UnitOfWorkFactory
 from application.usage.response_cache import CacheStatus
+from application.vectors.file_search import FileSearchRetrieval
 from domain.chat.model import Message, MessageStatus
 from domain.llm.model import Completion, FinishReason, StreamEnd, TextDelta, TokenUsage
 from domain.shared.clock import Clock
@@ -94,16 +96,25 @@ class MessageStream:
 
 class StreamMessage:
     def __init__(
-        self, *, uow: UnitOfWorkFactory, model_call: ModelCall, clock: Clock, limits: ExchangeLimits | None = None
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        model_call: ModelCall,
+        clock: Clock,
+        limits: ExchangeLimits | None = None,
+        retrieval: FileSearchRetrieval | None = None,
     ) -> None:
         self._uow = uow
         self._model_call = model_call
         self._clock = clock
         self._limits = limits or ExchangeLimits()
+        self._retrieval = retrieval
 
     async def open(self, command: PostMessageCommand) -> MessageStream:
         """Starts the model call and waits for its first event, so failures before any text raise here."""
         prepared = await prepare_exchange(self._uow, command, limits=self._limits, now=self._clock.now())
+        if prepared.conversation.vector_store_ids:  # only then: the path without stores stays as it was
+            prepared = await ground_exchange(self._retrieval, prepared, command)
         call = await self._model_call.stream(prepared.request, prepared.context)
         return MessageStream(self, prepared, call)
 

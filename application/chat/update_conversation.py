@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from application.auth.access import require_scope
 from application.chat.create_conversation import check_model
+from application.chat.file_search import checked_stores
 from application.unit_of_work import UnitOfWorkFactory
 from domain.auth.model import Principal, Scope
 from domain.chat.model import Conversation, check_system_prompt, clean_title
@@ -22,6 +23,7 @@ class UpdateConversationCommand:
     model: str | None = None
     system_prompt: str | None = None
     clear_system_prompt: bool = False
+    vector_store_ids: tuple[uuid.UUID, ...] | None = None  # () names none any more
 
 
 class UpdateConversation:
@@ -45,7 +47,11 @@ class UpdateConversation:
                 conversation.system_prompt = None
             elif command.system_prompt is not None:
                 conversation.system_prompt = command.system_prompt
-            conversation.updated_at = self._clock.now()
+            now = self._clock.now()
+            if command.vector_store_ids is not None:
+                owner = command.principal.user_id
+                conversation.vector_store_ids = await checked_stores(uow, command.vector_store_ids, owner, now)
+            conversation.updated_at = now
             await uow.conversations.update(conversation)
             await uow.commit()
         return conversation

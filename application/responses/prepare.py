@@ -13,6 +13,7 @@ from datetime import datetime
 from application.auth.access import require_scope
 from application.unit_of_work import UnitOfWorkFactory
 from application.usage.context import CachePolicy, CallContext
+from application.vectors.file_search import FileSearchTool
 from domain.auth.model import Principal, Scope
 from domain.llm.model import ChatMessage, ChatRole, CompletionRequest
 from domain.responses.model import ResponseRecord, ResponseStatus
@@ -32,6 +33,7 @@ class ResponseCommand:
     settings_json: str = "{}"  # the request's settings as the API echoes them
     request_id: str = "-"
     cache: CachePolicy = CachePolicy.DEFAULT
+    file_search: FileSearchTool | None = None  # searched before the model call (``application.responses.file_search``)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 from application.llm.call_stream import CallStream
 from application.llm.model_call import ModelCall
+from application.responses.file_search import ground_response
 from application.responses.prepare import ResponseCommand, prepare_response, store_response
 from application.streams import run_to_end
 from application.unit_of_work import UnitOfWorkFactory
 from application.usage.response_cache import CacheStatus
+from application.vectors.file_search import FileSearchRetrieval
 from domain.llm.model import StreamEnd, TextDelta, ToolCallDelta
 from domain.responses.model import ResponseRecord
 from domain.shared.clock import Clock
@@ -81,13 +83,22 @@ class ResponseStream:
 
 
 class StreamResponse:
-    def __init__(self, *, uow: UnitOfWorkFactory, model_call: ModelCall, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        model_call: ModelCall,
+        clock: Clock,
+        retrieval: FileSearchRetrieval | None = None,
+    ) -> None:
         self._uow = uow
         self._model_call = model_call
         self._clock = clock
+        self._retrieval = retrieval
 
     async def open(self, command: ResponseCommand) -> ResponseStream:
         """Starts the model call and waits for its first event, so failures before any output raise here."""
         prepared = await prepare_response(self._uow, command, now=self._clock.now())
+        prepared = await ground_response(self._retrieval, prepared, command)
         call = await self._model_call.stream(prepared.request, prepared.context)
         return ResponseStream(call, prepared.record, store=command.store, uow=self._uow, clock=self._clock)

@@ -10,6 +10,7 @@ from datetime import datetime
 from domain.llm.model import ChatRole, FinishReason
 from domain.shared.errors import RuleViolation
 from domain.shared.text import check_storable
+from domain.vectors.citations import Citation
 
 MAX_TITLE_LENGTH = 200
 MAX_SYSTEM_PROMPT_LENGTH = 32_000
@@ -55,6 +56,7 @@ class Conversation:
     system_prompt: str | None
     created_at: datetime
     updated_at: datetime
+    vector_store_ids: tuple[uuid.UUID, ...] = ()  # its messages are answered with passages from these stores
 
 
 @dataclass(kw_only=True)
@@ -69,6 +71,7 @@ class Message:
     output_tokens: int = 0
     model: str | None = None  # the public model that answered (assistant messages)
     finish_reason: FinishReason | None = None
+    citations: tuple[Citation, ...] = ()  # what an answer cites of its conversation's vector stores
 
 
 @dataclass(frozen=True)

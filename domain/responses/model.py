@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.llm.model import ChatMessage, ChatRole, Completion, FinishReason, TokenUsage, ToolCall
+from domain.vectors.citations import Citation, FileSearch
 
 ID_PREFIX = "resp_"
 
@@ -45,10 +46,16 @@ class ResponseRecord:
     error_code: str | None = None
     error_message: str | None = None
     settings_json: str = "{}"  # the request's settings as the API echoes them (tools, text, temperature, ...)
+    file_search: FileSearch | None = None  # the search its ``file_search`` tool made before the model answered
 
     @property
     def public_id(self) -> str:
         return public_id(self.id)
+
+    @property
+    def citations(self) -> tuple[Citation, ...]:
+        """What the output text cites of the file search's passages (none without a file search)."""
+        return () if self.file_search is None or not self.output_text else self.file_search.cite(self.output_text)
 
     def conversation(self) -> tuple[ChatMessage, ...]:
         """What a response continuing from this one inherits: the history, the input, then the output."""

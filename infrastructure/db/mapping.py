@@ -6,6 +6,7 @@ from the rows, so no entity is attached to a session, none expires on commit and
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import RowMapping
@@ -17,6 +18,7 @@ from domain.files.model import FilePurpose, StoredFile
 from domain.idempotency.model import IdempotencyRecord, RecordState, StoredResponse
 from domain.llm.model import ChatRole, FinishReason, KeyOwner
 from domain.usage.model import Limits, UsageRecord, UsageStatus
+from infrastructure.db.citations_json import citations_from_json, citations_json
 
 Row = RowMapping
 
@@ -128,6 +130,7 @@ def conversation_values(conversation: Conversation) -> dict[str, Any]:
         "system_prompt": conversation.system_prompt,
         "created_at": conversation.created_at,
         "updated_at": conversation.updated_at,
+        "vector_store_ids": [i.hex for i in conversation.vector_store_ids] or None,
     }
 
 
@@ -140,6 +143,7 @@ def conversation_from_row(row: Row) -> Conversation:
         system_prompt=row["system_prompt"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        vector_store_ids=tuple(uuid.UUID(hex=i) for i in row["vector_store_ids"] or ()),
     )
 
 
@@ -155,6 +159,7 @@ def message_values(message: Message) -> dict[str, Any]:
         "output_tokens": message.output_tokens,
         "model": message.model,
         "finish_reason": message.finish_reason.value if message.finish_reason is not None else None,
+        "citations": citations_json(message.citations),
     }
 
 
@@ -171,6 +176,7 @@ def message_from_row(row: Row) -> Message:
         output_tokens=row["output_tokens"],
         model=row["model"],
         finish_reason=FinishReason(finish_reason) if finish_reason is not None else None,
+        citations=citations_from_json(row["citations"]),
     )
 
 

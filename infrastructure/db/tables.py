@@ -149,6 +149,7 @@ conversations = Table(
     Column("system_prompt", Text(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("vector_store_ids", JSON(), nullable=True),  # the stores its messages are answered from (hex ids)
     Index(None, "owner_id", "created_at", "id"),  # newest-first cursor pages per owner
 )
 
@@ -165,6 +166,7 @@ messages = Table(
     Column("output_tokens", Integer(), nullable=False),
     Column("model", String(200), nullable=True),
     Column("finish_reason", String(32), nullable=True),
+    Column("citations", JSON(), nullable=True),  # an answer's citations of its conversation's vector stores
     Index(None, "conversation_id", "created_at", "id"),  # history in order; also serves the cascade
 )
 
@@ -270,6 +272,7 @@ responses = Table(
     Column("error_code", String(64), nullable=True),
     Column("error_message", Text(), nullable=True),
     Column("settings", Text(), nullable=False),
+    Column("file_search", JSON(), nullable=True),  # the search of its file_search tool: queries and passages
     Index(None, "user_id", "created_at"),  # a user's responses; also serves the cascade from users
 )
 

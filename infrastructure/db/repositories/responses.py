@@ -13,6 +13,7 @@ from domain.responses.errors import response_not_found
 from domain.responses.model import ResponseRecord, ResponseStatus, public_id
 from domain.responses.ports import ResponseRepository
 from domain.shared.errors import NotFound
+from infrastructure.db.citations_json import file_search_from_json, file_search_json
 from infrastructure.db.errors import is_foreign_key_violation
 from infrastructure.db.repositories.base import SqlAlchemyRepository
 from infrastructure.db.tables import responses
@@ -102,6 +103,7 @@ def response_values(record: ResponseRecord) -> dict[str, Any]:
         "error_code": record.error_code,
         "error_message": record.error_message,
         "settings": record.settings_json,
+        "file_search": file_search_json(record.file_search),
     }
 
 
@@ -126,4 +128,5 @@ def response_from_row(row: RowMapping) -> ResponseRecord:
         error_code=row["error_code"],
         error_message=row["error_message"],
         settings_json=row["settings"],
+        file_search=file_search_from_json(row["file_search"]),
     )

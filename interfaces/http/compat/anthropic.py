@@ -11,16 +11,17 @@ from interfaces.http.compat.anthropic_wire import message_body, message_events
 from interfaces.http.compat.auth import compat_principal, container_of
 from interfaces.http.compat.completions import Renderer, answer, command_for, read_body
 from interfaces.http.compat.errors import JsonResponse
+from interfaces.http.compat.file_search import ground
 from interfaces.http.context import request_id_var
 
 
 async def create_message(request: Request) -> Response:
     principal = await compat_principal(request)
     body = await read_body(request, CreateMessageRequest)
-    completion = body.to_domain()
+    completion, tail = await ground(request, principal, body.to_domain(), body.file_search())
     render = Renderer(
-        whole=lambda answered: message_body(answered, model=body.model),
-        streamed=lambda events: message_events(events, request=completion),
+        whole=lambda answered: message_body(answered, model=body.model) | (tail(answered) if tail else {}),
+        streamed=lambda events: message_events(events, request=completion, tail=tail),
         headers={"request-id": request_id_var.get()},
     )
     command = command_for(request, principal, completion)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from application.vectors.file_search import FileSearchTool
 from domain.llm.model import (
     ChatMessage,
     ChatRole,
@@ -25,6 +26,7 @@ from domain.llm.model import (
     ToolDefinition,
 )
 from domain.shared.errors import RuleViolation
+from interfaces.http.compat.file_search_schemas import FileSearchToolIn, file_search_of
 from interfaces.http.compat.json_text import compact_json
 from interfaces.http.compat.prompt_cache import CacheControlIn, control, text_parts
 
@@ -105,7 +107,7 @@ class CreateMessageRequest(_Lenient):
     top_p: float | None = Field(None, ge=0, le=1)
     stop_sequences: list[str] | None = None
     stream: bool | None = False
-    tools: list[ToolIn] | None = None
+    tools: list[ToolIn | FileSearchToolIn] | None = None  # file_search: Switchboard's extension
     tool_choice: ToolChoiceIn | None = None
     metadata: Metadata | None = None
     output_config: OutputConfig | None = None
@@ -121,11 +123,14 @@ class CreateMessageRequest(_Lenient):
             top_p=self.top_p,
             max_tokens=self.max_tokens,
             stop=tuple(s for s in self.stop_sequences or [] if s),
-            tools=tuple(_tool(t) for t in self.tools or []),
+            tools=tuple(_tool(t) for t in self.tools or [] if isinstance(t, ToolIn)),
             tool_choice=self._tool_choice(),
             response_format=self._response_format(),
             user=self.metadata.user_id if self.metadata else None,
         )
+
+    def file_search(self) -> FileSearchTool | None:
+        return file_search_of(self.tools)
 
     def _tool_choice(self) -> ToolChoice | None:
         choice = self.tool_choice

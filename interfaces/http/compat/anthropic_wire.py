@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -121,7 +121,9 @@ class _Blocks:
         return events
 
 
-async def message_events(stream: Events, *, request: CompletionRequest) -> AsyncIterator[bytes]:
+async def message_events(
+    stream: Events, *, request: CompletionRequest, tail: Callable[[Completion], dict[str, Any]] | None = None
+) -> AsyncIterator[bytes]:
     """``message_start``, then per block ``content_block_start`` / ``_delta``... / ``_stop`` (a ``ping`` after the
     first start), then ``message_delta`` (stop reason, usage) and ``message_stop``. An upstream failure mid-stream
     ends it with an ``error`` event (the SDK raises the matching ``APIStatusError``)."""
@@ -153,7 +155,8 @@ async def message_events(stream: Events, *, request: CompletionRequest) -> Async
                 completion = event.completion
                 delta = {"stop_reason": stop_reason(completion), "stop_sequence": completion.stop_sequence}
                 usage = usage_body(completion.usage)
-                frames.append(_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
+                ending = {"type": "message_delta", "delta": delta, "usage": usage}
+                frames.append(_event("message_delta", ending | (tail(completion) if tail is not None else {})))
                 frames.append(_event("message_stop", {"type": "message_stop"}))
             yield b"".join(frames)
             frames.clear()

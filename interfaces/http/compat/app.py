@@ -93,8 +93,15 @@ class MountShortcut:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(self._prefix):
             match, child = self._mount.matches(scope)
-            if match is Match.FULL:
-                scope.update(child)  # the mounted app's router names the route (none: "unmatched")
-                await self._mount.handle(scope, receive, send)
-                return
+            if match is not Match.FULL:  # a line break in the path stops the mount's pattern: still the mounted API's
+                root_path = scope.get("root_path", "")
+                child = {
+                    "path_params": dict(scope.get("path_params", {})),
+                    "app_root_path": scope.get("app_root_path", root_path),
+                    "root_path": root_path + self._mount.path,
+                    "endpoint": self._mount.app,
+                }
+            scope.update(child)  # the mounted app's router names the route (none: "unmatched")
+            await self._mount.handle(scope, receive, send)
+            return
         await self.app(scope, receive, send)

@@ -11,6 +11,7 @@ from interfaces.http.compat import legacy_completions as legacy
 from interfaces.http.compat.auth import compat_principal, container_of
 from interfaces.http.compat.completions import Renderer, answer, command_for, read_body
 from interfaces.http.compat.errors import JsonResponse
+from interfaces.http.compat.file_search import ground
 from interfaces.http.compat.legacy_completions import LegacyCompletionRequest
 from interfaces.http.compat.openai_schemas import ChatCompletionRequest, EmbeddingsRequest
 from interfaces.http.compat.openai_wire import completion_body, completion_events, embeddings_body
@@ -20,12 +21,15 @@ from interfaces.http.context import request_id_var
 async def create_chat_completion(request: Request) -> Response:
     principal = await compat_principal(request)
     body = await read_body(request, ChatCompletionRequest)
+    completion, tail = await ground(request, principal, body.to_domain(), body.file_search())
     render = Renderer(
-        whole=lambda completion: completion_body(completion, model=body.model),
-        streamed=lambda events: completion_events(events, model=body.model, include_usage=body.include_usage),
+        whole=lambda answer: completion_body(answer, model=body.model) | (tail(answer) if tail else {}),
+        streamed=lambda events: completion_events(
+            events, model=body.model, include_usage=body.include_usage, tail=tail
+        ),
         headers={},
     )
-    command = command_for(request, principal, body.to_domain())
+    command = command_for(request, principal, completion)
     return await answer(request, command, stream=bool(body.stream), body=body, render=render)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from application.vectors.file_search import FileSearchTool
 from domain.llm.model import (
     EMPTY_OBJECT_SCHEMA,
     ChatMessage,
@@ -27,6 +28,7 @@ from domain.llm.model import (
     ToolDefinition,
 )
 from domain.shared.errors import RuleViolation
+from interfaces.http.compat.file_search_schemas import Count, FileSearchToolIn, file_search_of
 from interfaces.http.compat.json_text import compact_json
 from interfaces.http.compat.prompt_cache import CacheControlIn, control, text_parts
 
@@ -139,14 +141,14 @@ class ChatCompletionRequest(_Lenient):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     n: int | None = Field(None, ge=1, le=1, description="Only one choice is supported.")
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: Count | None = None  # a JSON number of at least 1: "1" or true is no token count
+    max_completion_tokens: Count | None = None
     stop: str | list[str] | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     user: str | None = None
     response_format: ResponseFormatIn | None = None
-    tools: list[ToolIn] | None = None
+    tools: list[Annotated[ToolIn | FileSearchToolIn, Field(discriminator="type")]] | None = None  # + file_search
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
 
@@ -165,11 +167,14 @@ class ChatCompletionRequest(_Lenient):
             top_p=self.top_p,
             max_tokens=self.max_completion_tokens or self.max_tokens,
             stop=tuple(s for s in stops if s),
-            tools=tuple(_tool(t) for t in self.tools or []),
+            tools=tuple(_tool(t) for t in self.tools or [] if isinstance(t, ToolIn)),
             tool_choice=self._tool_choice(),
             response_format=self._response_format(),
             user=self.user,
         )
+
+    def file_search(self) -> FileSearchTool | None:
+        return file_search_of(self.tools)
 
     def _tool_choice(self) -> ToolChoice | None:
         parallel = self.parallel_tool_calls is not False

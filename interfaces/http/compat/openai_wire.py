@@ -7,7 +7,7 @@ import base64
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -93,11 +93,13 @@ class ChunkWriter:
         }
         self._include_usage = include_usage
 
-    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    def chunk(self, delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None) -> bytes:
         payload: dict[str, Any] = {
             **self._base,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
+        if extra:
+            payload.update(extra)
         if self._include_usage:
             payload["usage"] = None  # as OpenAI does: every chunk has the key, only the last one a value
         return _data(payload)
@@ -106,7 +108,9 @@ class ChunkWriter:
         return _data({**self._base, "choices": [], "usage": usage_body(usage)})
 
 
-async def completion_events(stream: Events, *, model: str, include_usage: bool) -> AsyncIterator[bytes]:
+async def completion_events(
+    stream: Events, *, model: str, include_usage: bool, tail: Callable[[Completion], dict[str, Any]] | None = None
+) -> AsyncIterator[bytes]:
     """The SSE body: a role chunk, a chunk per delta, a finish chunk, the usage chunk if asked, ``[DONE]``. An
     upstream failure mid-stream ends it with an ``{"error": ...}`` data line (the SDK raises ``APIError``).
 
@@ -119,7 +123,8 @@ async def completion_events(stream: Events, *, model: str, include_usage: bool) 
             if isinstance(event, TextDelta):
                 frames.append(writer.chunk({"content": event.text}))
             elif isinstance(event, StreamEnd):
-                frames.append(writer.chunk({}, finish_reason(event.completion.finish_reason)))
+                extra = tail(event.completion) if tail is not None else None  # an extension's fields (file_search)
+                frames.append(writer.chunk({}, finish_reason(event.completion.finish_reason), extra))
                 if include_usage:
                     frames.append(writer.usage(event.completion.usage))
                 frames.append(DONE)

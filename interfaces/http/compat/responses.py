@@ -43,6 +43,7 @@ def _command(request: Request, principal: Principal, body: CreateResponseRequest
         settings_json=body.settings_json(),
         request_id=request_id_var.get(),
         cache=cache_policy(request.headers.get("cache-control", "")),
+        file_search=body.file_search(),
     )
 
 

@@ -16,7 +16,14 @@ from application.responses.stream_response import ResponseOutcome
 from domain.llm.model import TextDelta, ToolCall, ToolCallDelta
 from domain.responses.model import ResponseRecord, ResponseStatus
 from domain.shared.errors import DomainError
-from interfaces.http.compat.responses_wire import call_item, message_item, response_body, text_part
+from interfaces.http.compat.responses_wire import (
+    call_item,
+    citation_annotations,
+    file_search_item,
+    message_item,
+    response_body,
+    text_part,
+)
 from interfaces.http.errors import public_detail
 from interfaces.http.sse import sse_event
 
@@ -54,9 +61,28 @@ class EventWriter:
         return sse_event(kind, payload)
 
     def start(self) -> bytes:
-        return self.event(
-            "response.created", response=response_body(self.record, status=ResponseStatus.IN_PROGRESS)
-        ) + self.event("response.in_progress", response=response_body(self.record, status=ResponseStatus.IN_PROGRESS))
+        return (
+            self.event("response.created", response=response_body(self.record, status=ResponseStatus.IN_PROGRESS))
+            + self.event("response.in_progress", response=response_body(self.record, status=ResponseStatus.IN_PROGRESS))
+            + self._file_search()
+        )
+
+    def _file_search(self) -> bytes:
+        """The ``file_search_call`` item, first: the search ran before the model was asked."""
+        if self.record.file_search is None:
+            return b""
+        index = self._next_output()
+        item = file_search_item(self.record, status="in_progress")
+        where = {"item_id": item["id"], "output_index": index}
+        return (
+            self.event("response.output_item.added", output_index=index, item=item)
+            + self.event("response.file_search_call.in_progress", **where)
+            + self.event("response.file_search_call.searching", **where)
+            + self.event("response.file_search_call.completed", **where)
+            + self.event(
+                "response.output_item.done", output_index=index, item=file_search_item(self.record, status="completed")
+            )
+        )
 
     def text(self, delta: str) -> bytes:
         frames = b""
@@ -103,9 +129,20 @@ class EventWriter:
         text = "".join(self._text)
         where = self._where(message_item(self.record, "", status="in_progress")["id"])
         status = "completed" if self.record.status is ResponseStatus.COMPLETED else "incomplete"
+        cited = citation_annotations(self.record, text)
         return (
-            self.event("response.output_text.done", **where, content_index=0, text=text, logprobs=[])
-            + self.event("response.content_part.done", **where, content_index=0, part=text_part(text))
+            b"".join(
+                self.event(
+                    "response.output_text.annotation.added",
+                    **where,
+                    content_index=0,
+                    annotation_index=index,
+                    annotation=annotation,
+                )
+                for index, annotation in enumerate(cited)
+            )
+            + self.event("response.output_text.done", **where, content_index=0, text=text, logprobs=[])
+            + self.event("response.content_part.done", **where, content_index=0, part=text_part(text, cited))
             + self.event(
                 "response.output_item.done",
                 output_index=self._text_index,

@@ -3,7 +3,8 @@
 Input items become the domain's chat messages: a message (``input_text`` / ``output_text`` parts), a
 ``function_call`` (joined to the assistant turn before it), a ``function_call_output`` (a tool result). Reasoning
 items a client sends back are dropped (no provider here takes them back). Images, files, item references and
-built-in tools (web search, file search, ...) are refused with a 400, never ignored: the answer would be wrong.
+built-in tools other than ``file_search`` (web search, computer use, ...) are refused with a 400, never ignored: the
+answer would be wrong. ``file_search`` is answered by Switchboard itself (``application.vectors.file_search``).
 Settings with no meaning for a chat model (``reasoning``, ``truncation``, ``include``, ...) are accepted, echoed
 and not passed on.
 """
@@ -11,11 +12,13 @@ and not passed on.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from application.vectors.file_search import FileSearchTool
 from domain.llm.model import (
     EMPTY_OBJECT_SCHEMA,
     ChatMessage,
@@ -31,6 +34,7 @@ from domain.llm.model import (
 from domain.responses.errors import response_not_found
 from domain.responses.model import parse_public_id
 from domain.shared.errors import RuleViolation
+from interfaces.http.compat.file_search_schemas import FileSearchToolIn, file_search_of
 
 
 class _Lenient(BaseModel):
@@ -109,7 +113,7 @@ class CreateResponseRequest(_Lenient):
     model: str = Field(min_length=1)
     input: str | list[InputItem]
     instructions: str | None = None
-    tools: list[FunctionTool] | None = None
+    tools: list[Annotated[FunctionTool | FileSearchToolIn, Field(discriminator="type")]] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedFunction | None = None
     parallel_tool_calls: bool | None = None
     text: TextSettings | None = None
@@ -136,11 +140,17 @@ class CreateResponseRequest(_Lenient):
             temperature=self.temperature,
             top_p=self.top_p,
             max_tokens=self.max_output_tokens,
-            tools=tuple(_tool(t) for t in self.tools or []),
+            tools=tuple(_tool(t) for t in self.tools or [] if isinstance(t, FunctionTool)),
             tool_choice=self._tool_choice(),
             response_format=_response_format(self.text),
             user=self.safety_identifier or self.user,
         )
+
+    def file_search(self) -> FileSearchTool | None:
+        """The ``file_search`` tool, its passages shown when ``include`` asks for ``file_search_call.results``."""
+        tool = file_search_of(self.tools)
+        shown = "file_search_call.results" in (self.include or [])
+        return None if tool is None else replace(tool, show_results=shown)
 
     def previous_id(self) -> uuid.UUID | None:
         """The uuid of ``previous_response_id``; an id that cannot be one of ours is simply not found."""
@@ -194,7 +204,9 @@ def _dump(value: Any) -> Any:
     return value.model_dump(by_alias=True, exclude_none=True) if isinstance(value, BaseModel) else value
 
 
-def _tool_body(tool: FunctionTool) -> dict[str, Any]:
+def _tool_body(tool: FunctionTool | FileSearchToolIn) -> dict[str, Any]:
+    if isinstance(tool, FileSearchToolIn):
+        return tool.body()
     return {
         "type": "function",
         "name": tool.name,

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from domain.files.model import public_file_id
 from domain.llm.model import ChatMessage, ChatRole, ToolCall
 from domain.responses.model import ResponseRecord, ResponseStatus, public_id
 
@@ -29,12 +30,44 @@ def _seconds(at: datetime | None) -> int | None:
     return None if at is None else int(at.timestamp())
 
 
-def text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def text_part(text: str, annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": annotations or [], "logprobs": []}
+
+
+def citation_annotations(record: ResponseRecord, text: str) -> list[dict[str, Any]]:
+    """The ``file_citation`` annotations of ``text``, when the response searched files."""
+    if record.file_search is None or not text:
+        return []
+    return [
+        {"type": "file_citation", "file_id": public_file_id(c.file_id), "filename": c.filename, "index": c.index}
+        for c in record.file_search.cite(text)
+    ]
+
+
+def file_search_item(record: ResponseRecord, *, status: str) -> dict[str, Any]:
+    """The ``file_search_call`` output item; its passages only when the request's ``include`` asked for them."""
+    search = record.file_search
+    assert search is not None
+    results = None
+    if search.results_shown and status == "completed":
+        results = [
+            {
+                "file_id": public_file_id(s.file_id),
+                "filename": s.filename,
+                "score": s.score,
+                "text": s.text,
+                "attributes": dict(s.attributes),
+            }
+            for s in search.sources
+        ]
+    item_id_ = item_id(record, "fs_", "file_search")
+    return {"id": item_id_, "type": "file_search_call", "status": status, "queries": list(search.queries)} | {
+        "results": results
+    }
 
 
 def message_item(record: ResponseRecord, text: str, *, status: str) -> dict[str, Any]:
-    content = [text_part(text)] if status != "in_progress" else []
+    content = [text_part(text, citation_annotations(record, text))] if status != "in_progress" else []
     item_id_ = item_id(record, "msg_", "output")
     return {"id": item_id_, "type": "message", "status": status, "role": "assistant", "content": content}
 
@@ -53,6 +86,8 @@ def call_item(record: ResponseRecord, call: ToolCall, *, status: str) -> dict[st
 def output_items(record: ResponseRecord) -> list[dict[str, Any]]:
     status = "incomplete" if record.status is not ResponseStatus.COMPLETED else "completed"
     items = [message_item(record, record.output_text, status=status)] if record.output_text else []
+    if record.file_search is not None:
+        items.insert(0, file_search_item(record, status="completed"))
     return items + [call_item(record, call, status="completed") for call in record.tool_calls]
 
 

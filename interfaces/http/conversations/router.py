@@ -48,7 +48,7 @@ UPSTREAM_ERRORS = (502, 503, 504)
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(400, 401, 403, 413, 422),
+    responses=problem_responses(400, 401, 403, 404, 413, 422),
     summary="Start a conversation",
 )
 async def create_conversation(
@@ -57,7 +57,11 @@ async def create_conversation(
     use_case: CreateConversation = Depends(provided(Container.create_conversation)),
 ) -> ConversationResponse:
     command = CreateConversationCommand(
-        principal=principal, title=body.title, model=body.model, system_prompt=body.system_prompt
+        principal=principal,
+        title=body.title,
+        model=body.model,
+        system_prompt=body.system_prompt,
+        vector_store_ids=body.store_ids(),
     )
     return ConversationResponse.of(await use_case.execute(command))
 
@@ -104,6 +108,7 @@ async def update_conversation(
         model=body.model,
         system_prompt=body.system_prompt,
         clear_system_prompt="system_prompt" in body.model_fields_set and body.system_prompt is None,
+        vector_store_ids=body.store_ids(),
     )
     return ConversationResponse.of(await use_case.execute(command))
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from application.chat.post_message import PostMessageResult
 from application.chat.stream_message import StreamOutcome
@@ -15,7 +16,17 @@ from domain.chat.model import (
     Message,
     MessageStatus,
 )
+from domain.files.model import public_file_id
 from domain.llm.model import ChatRole, FinishReason, TokenUsage
+from domain.vectors.citations import Citation
+from domain.vectors.stores import parse_store_id, public_store_id
+
+MAX_STORES = 10
+StoreId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+VECTOR_STORES_DESCRIPTION = (
+    "Your vector stores (`vs_…`, from `/v1/vector_stores`) its messages are answered from: each message is searched "
+    "in them, the passages go to the model, and the answer carries its citations. Someone else's store is a 404."
+)
 
 
 class CreateConversationRequest(BaseModel):
@@ -24,6 +35,12 @@ class CreateConversationRequest(BaseModel):
     title: str | None = Field(None, max_length=MAX_TITLE_LENGTH)
     model: str | None = Field(None, min_length=1, max_length=200, description="Defaults to the catalog's default.")
     system_prompt: str | None = Field(None, max_length=MAX_SYSTEM_PROMPT_LENGTH)
+    vector_store_ids: list[StoreId] = Field(
+        default_factory=list, max_length=MAX_STORES, description=VECTOR_STORES_DESCRIPTION
+    )
+
+    def store_ids(self) -> tuple[uuid.UUID, ...]:
+        return tuple(parse_store_id(i) for i in self.vector_store_ids)
 
 
 class UpdateConversationRequest(BaseModel):
@@ -34,6 +51,15 @@ class UpdateConversationRequest(BaseModel):
     title: str | None = Field(None, max_length=MAX_TITLE_LENGTH)
     model: str | None = Field(None, min_length=1, max_length=200)
     system_prompt: str | None = Field(None, max_length=MAX_SYSTEM_PROMPT_LENGTH)
+    vector_store_ids: list[StoreId] | None = Field(
+        None, max_length=MAX_STORES, description=VECTOR_STORES_DESCRIPTION + " `null` or `[]` names none."
+    )
+
+    def store_ids(self) -> tuple[uuid.UUID, ...] | None:
+        """The stores to name from now on; ``None`` when the field is absent (unchanged)."""
+        if "vector_store_ids" not in self.model_fields_set:
+            return None
+        return tuple(parse_store_id(i) for i in self.vector_store_ids or [])
 
 
 class PostMessageRequest(BaseModel):
@@ -52,6 +78,24 @@ class PostMessageRequest(BaseModel):
     )
 
 
+class CitationResponse(BaseModel):
+    file_id: str = Field(description="The cited file (`file-…`, from `/v1/files`).")
+    filename: str
+    position: int = Field(description="The cited chunk's 0-based place in its file.")
+    score: float = Field(description="The chunk's search score, in [0, 1].")
+    index: int = Field(description="Where in the answer's text the citation stands (its `[n]`, or the end).")
+
+    @classmethod
+    def of(cls, citation: Citation) -> CitationResponse:
+        return cls(
+            file_id=public_file_id(citation.file_id),
+            filename=citation.filename,
+            position=citation.position,
+            score=citation.score,
+            index=citation.index,
+        )
+
+
 class StreamDeltaEvent(BaseModel):
     """Data of an SSE `delta` event."""
 
@@ -65,10 +109,12 @@ class ConversationResponse(BaseModel):
     system_prompt: str | None
     created_at: datetime
     updated_at: datetime
+    vector_store_ids: list[str] = Field(description="The vector stores its messages are answered from (`vs_…`).")
 
     @classmethod
     def of(cls, conversation: Conversation) -> ConversationResponse:
         return cls(
+            vector_store_ids=[public_store_id(i) for i in conversation.vector_store_ids],
             id=conversation.id,
             title=conversation.title,
             model=conversation.model,
@@ -88,10 +134,14 @@ class MessageResponse(BaseModel):
     model: str | None
     finish_reason: FinishReason | None
     created_at: datetime
+    citations: list[CitationResponse] = Field(
+        description="What an answer cites of its conversation's vector stores (empty otherwise)."
+    )
 
     @classmethod
     def of(cls, message: Message) -> MessageResponse:
         return cls(
+            citations=[CitationResponse.of(c) for c in message.citations],
             id=message.id,
             role=message.role,
             content=message.content,
