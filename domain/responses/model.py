@@ -3,6 +3,10 @@
 A stored response is owned by the caller who created it; ``previous_response_id`` continues from it: the next call
 sees its ``conversation()`` (the turns it inherited, its own input, its output), never its instructions. The
 request's settings, as the API showed them, travel as opaque JSON text: the domain only keeps them for the echo.
+
+A background response (``background``) is stored ``queued`` with the call it is to make (``call``), run by a job
+(``queued`` → ``in_progress`` → an end), and may be cancelled until it ends. Its runner beats ``heartbeat_at``
+while it runs, so a runner that died is told from one still running.
 """
 
 from __future__ import annotations
@@ -10,9 +14,9 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from domain.llm.model import ChatMessage, ChatRole, Completion, FinishReason, TokenUsage, ToolCall
+from domain.llm.model import ChatMessage, ChatRole, Completion, CompletionRequest, FinishReason, TokenUsage, ToolCall
 
 ID_PREFIX = "resp_"
 
@@ -24,6 +28,22 @@ class ResponseStatus(enum.StrEnum):
     INCOMPLETE = "incomplete"  # cut by the output limit or a content filter: see ``incomplete_reason``
     FAILED = "failed"  # see ``error_code`` and ``error_message``
     CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (ResponseStatus.QUEUED, ResponseStatus.IN_PROGRESS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackgroundCall:
+    """What a background response's job needs to make its call as its caller would have: the request's settings
+    (its messages are the record's instructions, history and input), the API key it came with (``None``: a
+    session), the request id and the cache policy (``default``, ``prefer`` or ``bypass``)."""
+
+    request: CompletionRequest
+    api_key_id: uuid.UUID | None = None
+    request_id: str = "-"
+    cache: str = "default"
 
 
 @dataclass(kw_only=True)
@@ -45,10 +65,24 @@ class ResponseRecord:
     error_code: str | None = None
     error_message: str | None = None
     settings_json: str = "{}"  # the request's settings as the API echoes them (tools, text, temperature, ...)
+    background: bool = False
+    call: BackgroundCall | None = None  # a background response's call, until it ended
+    heartbeat_at: datetime | None = None  # a background response's runner, last seen alive
 
     @property
     def public_id(self) -> str:
         return public_id(self.id)
+
+    def abandoned(self, now: datetime, lease: timedelta) -> bool:
+        """A background response in progress whose runner has been silent for ``lease``: it died."""
+        if not self.background or self.status is not ResponseStatus.IN_PROGRESS:
+            return False
+        return self.heartbeat_at is None or now - self.heartbeat_at > lease
+
+    def messages(self) -> tuple[ChatMessage, ...]:
+        """What the model is asked: the instructions, the inherited turns, then this request's input."""
+        system = (ChatMessage(ChatRole.SYSTEM, self.instructions),) if self.instructions else ()
+        return system + self.history + self.input
 
     def conversation(self) -> tuple[ChatMessage, ...]:
         """What a response continuing from this one inherits: the history, the input, then the output."""

@@ -28,6 +28,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
 )
 
 NAMING_CONVENTION = {
@@ -265,7 +266,11 @@ responses = Table(
     Column("error_code", String(64), nullable=True),
     Column("error_message", Text(), nullable=True),
     Column("settings", Text(), nullable=False),
+    Column("background", Boolean(), nullable=False, server_default=false()),
+    Column("call", JSON(), nullable=True),  # a background response's call, until it ended
+    Column("heartbeat_at", UTCDateTime(), nullable=True),  # its runner, last seen alive
     Index(None, "user_id", "created_at"),  # a user's responses; also serves the cascade from users
+    Index(None, "status"),  # the few responses not yet finished (looked for when a process restarts)
 )
 
 files = Table(

@@ -26,6 +26,7 @@ from interfaces.http.security_headers import SecurityHeadersMiddleware
 from interfaces.http.text_guard import NulGuard
 from interfaces.http.usage import router as usage
 from interfaces.http.users import router as users
+from interfaces.jobs import running_jobs
 from interfaces.telemetry import configure_logs, trace_use_cases
 
 UNWIND_SECONDS = 5.0  # how long requests cancelled at the end of a graceful shutdown get to store and record usage
@@ -56,8 +57,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 await start_listening()
         log.info("started", pid=os.getpid(), environment=settings.environment)
         try:
-            with shutdown.listening():
-                yield
+            async with running_jobs(container):  # stopped once requests are done, before the pools close
+                with shutdown.listening():
+                    yield
         finally:
             if not await in_flight.wait_idle(UNWIND_SECONDS):  # requests uvicorn cancelled are still unwinding
                 log.warning("stopping with requests still running", requests=in_flight.count)

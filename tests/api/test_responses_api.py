@@ -227,7 +227,7 @@ async def test_a_streamed_tool_call(api: Api) -> None:
         ({"model": "local", "input": "x", "temperature": 3}, "temperature"),
         ({"model": "local", "input": "x", "max_output_tokens": 0}, "max_output_tokens"),
         ({"model": "local", "input": "x", "tool_choice": {"type": "function", "name": "nope"}}, None),
-        ({"model": "local", "input": "x", "background": True}, None),
+        ({"model": "local", "input": "x", "background": True, "store": False}, None),
         ({"model": "local", "input": "x", "previous_response_id": "nope"}, None),
     ],
 )

@@ -49,24 +49,29 @@ def _command(request: Request, principal: Principal, body: CreateResponseRequest
 async def create_response(request: Request) -> Response:
     principal = await compat_principal(request)
     body = await read_body(request, CreateResponseRequest)
-    if body.background:
-        raise RuleViolation("background: background responses are not supported; leave it false")
     command = _command(request, principal, body)
     container = container_of(request)
+    if body.background and body.stream:
+        raise RuleViolation("background: a background response cannot be streamed; poll it with GET")
     if body.stream:
         opened = await container.stream_response().open(command)
         events = response_events(cut_on_shutdown(opened, container.shutdown()), opened.record)
         return EventStreamResponse(events, stream=opened, headers={})
+    run = partial(_background if body.background else _whole, container, command)
     key = request.headers.get("idempotency-key")
     if key is None:
-        return JsonResponse(response_body(await container.create_response().execute(command)))
+        return as_response(await run(), replayed=False)
     keyed = IdempotentRequest(principal.user_id, key, fingerprint(request.url.path, body))
-    stored, replayed = await container.idempotency().run(keyed, partial(_whole, container, command))
+    stored, replayed = await container.idempotency().run(keyed, run)
     return as_response(stored, replayed=replayed)
 
 
 async def _whole(container: Container, command: ResponseCommand) -> StoredResponse:
     return stored_json(200, response_body(await container.create_response().execute(command)))
+
+
+async def _background(container: Container, command: ResponseCommand) -> StoredResponse:
+    return stored_json(200, response_body(await container.start_background_response().execute(command)))
 
 
 def _response_id(request: Request) -> uuid.UUID:
@@ -82,6 +87,12 @@ async def get_response(request: Request) -> Response:
     record = await container_of(request).get_response().execute(principal, _response_id(request))
     if request.query_params.get("stream", "").lower() == "true":
         return Response(replayed_events(record), media_type=SSE, headers=SSE_HEADERS)
+    return JsonResponse(response_body(record))
+
+
+async def cancel_response(request: Request) -> Response:
+    principal = await compat_principal(request)
+    record = await container_of(request).cancel_response().execute(principal, _response_id(request))
     return JsonResponse(response_body(record))
 
 

@@ -1,0 +1,74 @@
+"""The job queue's side of the server: which handler runs each task (``job_handlers``), and the worker that runs
+them beside the requests for as long as the app lives (``running_jobs``).
+
+On PostgreSQL the worker is procrastinate's (the durable queue: any number of instances share it, and a dead
+worker's jobs run again after the lease); on SQLite and ``memory://`` the in-process one, whose jobs die with the
+process, so background responses left unfinished get their job again at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from functools import partial
+from typing import TYPE_CHECKING
+
+from application.responses.run_background_response import RUN_BACKGROUND_RESPONSE
+from domain.jobs.model import JobHandler
+from domain.jobs.ports import JobWorker
+from infrastructure.jobs.in_process import InProcessJobWorker
+from infrastructure.observability.logging import get_logger
+
+if TYPE_CHECKING:
+    from interfaces.container import Container
+
+JOB_CONCURRENCY = 8  # jobs one process runs at once
+JOB_LEASE_SECONDS = 30.0  # PostgreSQL: a worker silent this long is dead, and its jobs run again
+JOB_POLL_SECONDS = 1.0  # PostgreSQL: how often an idle worker looks for jobs (procrastinate also listens)
+
+_log = get_logger("switchboard.jobs")
+
+
+def job_handlers(container: Container) -> dict[str, JobHandler]:
+    """Every task the queue runs, by name."""
+    return {RUN_BACKGROUND_RESPONSE: partial(_run_background_response, container)}
+
+
+async def _run_background_response(container: Container, args: Mapping[str, str]) -> None:
+    await container.run_background_response().execute(uuid.UUID(args["response_id"]))
+
+
+def _worker(container: Container) -> JobWorker:
+    settings, engine = container.settings(), container.engine()
+    grace = settings.graceful_shutdown_seconds
+    if engine is None or engine.dialect.name != "postgresql":
+        return InProcessJobWorker(container.job_queue(), concurrency=JOB_CONCURRENCY, grace_seconds=grace)
+    from infrastructure.jobs.procrastinate_queue import ProcrastinateJobWorker  # loaded only where it serves
+
+    return ProcrastinateJobWorker(
+        settings.database_url,
+        concurrency=JOB_CONCURRENCY,
+        grace_seconds=grace,
+        lease_seconds=JOB_LEASE_SECONDS,
+        poll_seconds=JOB_POLL_SECONDS,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_jobs(container: Container) -> AsyncIterator[None]:
+    """Runs the job worker until the block ends; then it takes no new job and lets running ones finish within the
+    graceful-shutdown period (a background response cut past it is marked failed)."""
+    worker = _worker(container)
+    if isinstance(worker, InProcessJobWorker):
+        recovered = await container.recover_background_responses().execute()
+        if recovered:
+            _log.info("background responses queued again after a restart", count=recovered)
+    task = asyncio.create_task(worker.run(job_handlers(container)))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
