@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 JOB_CONCURRENCY = 8  # jobs one process runs at once
 JOB_LEASE_SECONDS = 30.0  # PostgreSQL: a worker silent this long is dead, and its jobs run again
+WORKER_RESTART_SECONDS = 5.0
 JOB_POLL_SECONDS = 1.0  # PostgreSQL: how often an idle worker looks for jobs (procrastinate also listens)
 
 _log = get_logger("switchboard.jobs")
@@ -56,6 +57,17 @@ def _worker(container: Container) -> JobWorker:
     )
 
 
+async def _supervised(worker: JobWorker, handlers: Mapping[str, JobHandler]) -> None:
+    """The worker, started again after a failure (the database away at start-up, a lost connection)."""
+    while True:
+        try:
+            await worker.run(handlers)
+            return
+        except Exception:
+            _log.warning("the job worker stopped; starting it again", exc_info=True)
+            await asyncio.sleep(WORKER_RESTART_SECONDS)
+
+
 @contextlib.asynccontextmanager
 async def running_jobs(container: Container) -> AsyncIterator[None]:
     """Runs the job worker until the block ends; then it takes no new job and lets running ones finish within the
@@ -65,7 +77,7 @@ async def running_jobs(container: Container) -> AsyncIterator[None]:
         recovered = await container.recover_background_responses().execute()
         if recovered:
             _log.info("background responses queued again after a restart", count=recovered)
-    task = asyncio.create_task(worker.run(job_handlers(container)))
+    task = asyncio.create_task(_supervised(worker, job_handlers(container)))
     try:
         yield
     finally:
