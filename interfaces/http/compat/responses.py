@@ -1,7 +1,9 @@
 """OpenAI's Responses API under ``/v1/responses``, answered by any chat model of the catalog (plain Starlette
 handlers: see ``interfaces.http.compat.completions`` for why). Parse, call the use case, render: nothing else.
 
-An ``Idempotency-Key`` makes a whole response run at most once (a replay is the same bytes); streams ignore it.
+An ``Idempotency-Key`` makes a response run at most once, as on chat completions: a whole one's replay is the same
+bytes, a streamed one's streams the events of the response it ended with again (same id, same output), and a
+background one's answers the queued response it created.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from starlette.responses import Response
 
 from application.idempotency.guard import IdempotentRequest
 from application.responses.prepare import ResponseCommand
+from application.responses.stream_response import ResponseOutcome, ResponseStream
 from domain.auth.model import Principal
 from domain.idempotency.model import StoredResponse
+from domain.llm.model import TextDelta, ToolCallDelta
 from domain.responses.errors import response_not_found
-from domain.responses.model import parse_public_id
+from domain.responses.model import ResponseStatus, parse_public_id
 from domain.shared.errors import RuleViolation
 from interfaces.container import Container
 from interfaces.http.cache_control import cache_policy
@@ -28,7 +32,7 @@ from interfaces.http.compat.responses_events import replayed_events, response_ev
 from interfaces.http.compat.responses_schemas import CreateResponseRequest, InputTokensRequest
 from interfaces.http.compat.responses_wire import deleted_body, input_items_body, response_body
 from interfaces.http.context import request_id_var
-from interfaces.http.idempotency import as_response, fingerprint, stored_json
+from interfaces.http.idempotency import REPLAYED_HEADER, as_response, fingerprint, stored_json
 from interfaces.http.lifecycle import cut_on_shutdown
 from interfaces.http.sse import SSE, SSE_HEADERS, EventStreamResponse
 
@@ -53,17 +57,41 @@ async def create_response(request: Request) -> Response:
     container = container_of(request)
     if body.background and body.stream:
         raise RuleViolation("background: a background response cannot be streamed; poll it with GET")
-    if body.stream:
-        opened = await container.stream_response().open(command)
-        events = response_events(cut_on_shutdown(opened, container.shutdown()), opened.record)
-        return EventStreamResponse(events, stream=opened, headers={})
-    run = partial(_background if body.background else _whole, container, command)
     key = request.headers.get("idempotency-key")
-    if key is None:
+    # An empty key is a malformed key (refused by the guard), not no key.
+    keyed = None if key is None else IdempotentRequest(principal.user_id, key, fingerprint(request.url.path, body))
+    if body.stream:
+        return await _streamed(container, command, keyed)
+    run = partial(_background if body.background else _whole, container, command)
+    if keyed is None:
         return as_response(await run(), replayed=False)
-    keyed = IdempotentRequest(principal.user_id, key, fingerprint(request.url.path, body))
     stored, replayed = await container.idempotency().run(keyed, run)
     return as_response(stored, replayed=replayed)
+
+
+async def _streamed(container: Container, command: ResponseCommand, keyed: IdempotentRequest | None) -> Response:
+    """A streamed response; with a key, its replay streams the events of the response it ended with again."""
+    opened: list[ResponseStream] = []
+
+    async def open_stream() -> ResponseStream:
+        opened.append(await container.stream_response().open(command))
+        return opened[0]
+
+    stream = await container.idempotency().stream(keyed, open_stream, _stored_events)
+    if isinstance(stream, StoredResponse):
+        return Response(stream.body, media_type=SSE, headers=SSE_HEADERS | {REPLAYED_HEADER: "true"})
+    events = response_events(cut_on_shutdown(stream, container.shutdown()), opened[0].record)
+    return EventStreamResponse(events, stream=stream, headers={})
+
+
+def _stored_events(item: TextDelta | ToolCallDelta | ResponseOutcome) -> StoredResponse | None:
+    """What a replay of a streamed response answers: its events, once it ended completed or incomplete (a failed
+    or cut stream frees its key for the retry)."""
+    if not isinstance(item, ResponseOutcome) or item.error is not None:
+        return None
+    if item.record.status not in (ResponseStatus.COMPLETED, ResponseStatus.INCOMPLETE):
+        return None
+    return StoredResponse(status=200, media_type=SSE, body=replayed_events(item.record).decode())
 
 
 async def _whole(container: Container, command: ResponseCommand) -> StoredResponse:
