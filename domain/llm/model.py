@@ -113,6 +113,7 @@ class Reasoning:
 
     effort: ReasoningEffort | None = None
     summary: str | None = None  # "auto", "concise" or "detailed": OpenAI's Responses API only
+    budget_tokens: int | None = None  # an explicit thinking budget (Anthropic's ``thinking.budget_tokens``)
 
 
 @dataclass(frozen=True)

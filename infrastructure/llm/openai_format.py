@@ -35,6 +35,7 @@ from domain.llm.model import (
 )
 from domain.llm.tokens import estimated_usage
 from infrastructure.llm.presets import openai_compatible
+from infrastructure.llm.reasoning import reasoning_effort
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _FINISH = {
@@ -95,6 +96,9 @@ def request_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
         body["response_format"] = _response_format(request.response_format)
     if request.user is not None:
         body["user"] = request.user
+    effort = reasoning_effort(request.reasoning)
+    if effort is not None and not openai_compatible(spec.provider):  # OpenAI's (and Azure's) reasoning models
+        body["reasoning_effort"] = effort
     if request.tools:
         body["tools"] = [
             {

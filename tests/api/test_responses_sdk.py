@@ -160,3 +160,45 @@ async def test_anthropic_sdk_counts_tokens(switchboard: Any) -> None:  # noqa: F
             await client.messages.count_tokens(model="nope", messages=[{"role": "user", "content": "hi"}])
     finally:
         await client.close()
+
+
+async def test_reasoning_reaches_each_provider_in_its_own_terms(
+    oai: openai.AsyncOpenAI,  # noqa: F811
+    upstream: FakeUpstream,  # noqa: F811
+) -> None:
+    on_openai = await oai.responses.create(model="gpt", input="think", reasoning={"effort": "high", "summary": "auto"})
+    assert upstream.last_request.json["reasoning_effort"] == "high"
+    assert on_openai.reasoning is not None
+    assert on_openai.reasoning.effort == "high"
+
+    await oai.responses.create(model="claude", input="think", max_output_tokens=4096, reasoning={"effort": "low"})
+    sent = upstream.last_request.json
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert "temperature" not in sent
+
+    await oai.chat.completions.create(
+        model="gpt", messages=[{"role": "user", "content": "think"}], reasoning_effort="minimal"
+    )
+    assert upstream.last_request.json["reasoning_effort"] == "minimal"
+
+    on_local = await oai.responses.create(model="local", input="think", reasoning={"effort": "medium"})
+    assert on_local.status == "completed"  # accepted; the local model has no reasoning to set
+    assert on_local.reasoning is not None
+    assert on_local.reasoning.effort == "medium"
+    with pytest.raises(openai.BadRequestError):
+        await oai.responses.create(model="local", input="x", reasoning={"effort": "enormous"})  # type: ignore[typeddict-item]
+
+
+async def test_anthropic_thinking_reaches_anthropic_and_openai(switchboard: Any) -> None:  # noqa: F811
+    import anthropic
+
+    client = anthropic.AsyncAnthropic(base_url=switchboard.url, api_key=switchboard.key, max_retries=0)
+    try:
+        thinking: Any = {"type": "enabled", "budget_tokens": 3000}
+        message = [{"role": "user", "content": "think"}]
+        await client.messages.create(model="claude", max_tokens=8000, thinking=thinking, messages=message)  # type: ignore[arg-type]
+        assert switchboard.upstream.last_request.json["thinking"] == thinking
+        await client.messages.create(model="gpt", max_tokens=8000, thinking=thinking, messages=message)  # type: ignore[arg-type]
+        assert switchboard.upstream.last_request.json["reasoning_effort"] == "medium"
+    finally:
+        await client.close()

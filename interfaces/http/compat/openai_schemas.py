@@ -18,6 +18,8 @@ from domain.llm.model import (
     ChatRole,
     CompletionRequest,
     EmbeddingRequest,
+    Reasoning,
+    ReasoningEffort,
     ResponseFormat,
     ResponseFormatType,
     TextPart,
@@ -149,6 +151,7 @@ class ChatCompletionRequest(_Lenient):
     tools: list[ToolIn] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
 
     @property
     def include_usage(self) -> bool:
@@ -169,7 +172,13 @@ class ChatCompletionRequest(_Lenient):
             tool_choice=self._tool_choice(),
             response_format=self._response_format(),
             user=self.user,
+            reasoning=None
+            if self.reasoning_effort is None
+            else Reasoning(effort=ReasoningEffort(self.reasoning_effort)),
         )
+
+    def _reasoning(self) -> Reasoning | None:
+        return None if self.reasoning_effort is None else Reasoning(effort=ReasoningEffort(self.reasoning_effort))
 
     def _tool_choice(self) -> ToolChoice | None:
         parallel = self.parallel_tool_calls is not False

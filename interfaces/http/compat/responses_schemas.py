@@ -4,8 +4,8 @@ Input items become the domain's chat messages: a message (``input_text`` / ``out
 ``function_call`` (joined to the assistant turn before it), a ``function_call_output`` (a tool result). Reasoning
 items a client sends back are dropped (no provider here takes them back). Images, files, item references and
 built-in tools (web search, file search, ...) are refused with a 400, never ignored: the answer would be wrong.
-Settings with no meaning for a chat model (``reasoning``, ``truncation``, ``include``, ...) are accepted, echoed
-and not passed on.
+``reasoning`` (effort, summary) is passed on where the serving provider has reasoning settings. Settings with no
+meaning for a chat model (``truncation``, ``include``, ...) are accepted, echoed and not passed on.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from domain.llm.model import (
     ChatMessage,
     ChatRole,
     CompletionRequest,
+    Reasoning,
+    ReasoningEffort,
     ResponseFormat,
     ResponseFormatType,
     ToolCall,
@@ -105,6 +107,16 @@ class TextSettings(_Lenient):
     verbosity: str | None = None
 
 
+class ReasoningSettings(_Lenient):
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+
+    def to_domain(self) -> Reasoning | None:
+        if self.effort is None and self.summary is None:
+            return None
+        return Reasoning(effort=None if self.effort is None else ReasoningEffort(self.effort), summary=self.summary)
+
+
 class CreateResponseRequest(_Lenient):
     model: str = Field(min_length=1)
     input: str | list[InputItem]
@@ -125,7 +137,7 @@ class CreateResponseRequest(_Lenient):
     previous_response_id: str | None = None
     include: list[str] | None = None
     truncation: Literal["auto", "disabled"] | None = None
-    reasoning: dict[str, Any] | None = None
+    reasoning: ReasoningSettings | None = None
     service_tier: str | None = None
 
     def to_domain(self) -> CompletionRequest:
@@ -140,6 +152,7 @@ class CreateResponseRequest(_Lenient):
             tool_choice=self._tool_choice(),
             response_format=_response_format(self.text),
             user=self.safety_identifier or self.user,
+            reasoning=None if self.reasoning is None else self.reasoning.to_domain(),
         )
 
     def previous_id(self) -> uuid.UUID | None:
@@ -167,7 +180,7 @@ class CreateResponseRequest(_Lenient):
             "store": self.store is not False,
             "background": bool(self.background),
             "truncation": self.truncation or "disabled",
-            "reasoning": {"effort": None, "summary": None} | (self.reasoning or {}),
+            "reasoning": {"effort": None, "summary": None} | _dump(self.reasoning or {}),
             "service_tier": "default",
         }
 
