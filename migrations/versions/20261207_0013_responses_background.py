@@ -1,7 +1,9 @@
-"""Background responses (``background: true``): the call a job is to make, and its runner's heartbeat.
+"""Background responses (``background: true``): the call a job is to make, and its runner's heartbeat; and the
+prompt-cache writes of a response's usage.
 
 ``background`` is false for every existing response; ``call`` and ``heartbeat_at`` are null outside background
-responses. The index on ``status`` finds the few responses not yet finished.
+responses. The index on ``status`` finds the few responses not yet finished. ``cache_write_tokens`` (prompt-cache
+writes, 0 for the existing rows) completes the usage a response shows.
 
 Revision ID: 0013_responses_background
 Revises: 0008_usage_prompt_cache
@@ -24,12 +26,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("background", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch.add_column(sa.Column("call", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("cache_write_tokens", sa.Integer(), nullable=False, server_default="0"))
         batch.create_index(batch.f("ix_responses_status"), ["status"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("responses") as batch:
         batch.drop_index(batch.f("ix_responses_status"))
+        batch.drop_column("cache_write_tokens")
         batch.drop_column("heartbeat_at")
         batch.drop_column("call")
         batch.drop_column("background")

@@ -48,7 +48,7 @@ def a_response(owner_id: uuid.UUID, **overrides: Any) -> ResponseRecord:
         ),
         "input": (ChatMessage(ChatRole.TOOL, "sunny, 21 °C", tool_call_id="call_1"),),
         "output_text": "It is sunny.",
-        "usage": TokenUsage(input_tokens=12, output_tokens=4, cached_tokens=2),
+        "usage": TokenUsage(input_tokens=12, output_tokens=4, cached_tokens=2, cache_write_tokens=3),
         "settings_json": '{"temperature":0.5}',
     }
     return ResponseRecord(**(values | overrides))

@@ -130,6 +130,7 @@ def response_values(record: ResponseRecord) -> dict[str, Any]:
         "input_tokens": record.usage.input_tokens,
         "output_tokens": record.usage.output_tokens,
         "cached_tokens": record.usage.cached_tokens,
+        "cache_write_tokens": record.usage.cache_write_tokens,
         "incomplete_reason": record.incomplete_reason,
         "error_code": record.error_code,
         "error_message": record.error_message,
@@ -155,7 +156,10 @@ def response_from_row(row: RowMapping) -> ResponseRecord:
         output_text=row["output_text"],
         tool_calls=calls_from_json(row["tool_calls"]),
         usage=TokenUsage(
-            input_tokens=row["input_tokens"], output_tokens=row["output_tokens"], cached_tokens=row["cached_tokens"]
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            cached_tokens=row["cached_tokens"],
+            cache_write_tokens=row["cache_write_tokens"],
         ),
         incomplete_reason=row["incomplete_reason"],
         error_code=row["error_code"],
