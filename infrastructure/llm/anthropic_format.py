@@ -101,6 +101,23 @@ def request_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
     return body
 
 
+# What Anthropic's count_tokens endpoint takes of a Messages body.
+_COUNTED = ("model", "messages", "system", "tools", "tool_choice")
+
+
+def count_tokens_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
+    """The request as ``POST /v1/messages/count_tokens`` counts it: the Messages body without its output settings."""
+    body = request_body(spec, request)
+    return {key: value for key, value in body.items() if key in _COUNTED}
+
+
+def read_count(body: Any) -> int:
+    count = body["input_tokens"]
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise TypeError("input_tokens is not a count")
+    return count
+
+
 def _thinking(request: CompletionRequest, max_tokens: int) -> dict[str, Any] | None:
     """Extended thinking, when asked for and possible: a budget of at least 1,024 tokens below ``max_tokens``; not
     with a tool choice that forces a call, nor when the request continues a tool call (Anthropic would want the

@@ -262,3 +262,37 @@ def read_embeddings(body: Any, request: EmbeddingRequest, served_by: ServedBy) -
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
         raise ValueError("token counts are not non-negative integers")
     return Embeddings(vectors=vectors, usage=TokenUsage(input_tokens=tokens), served_by=served_by)
+
+
+def input_tokens_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
+    """The request as OpenAI's ``POST /v1/responses/input_tokens`` counts it: its turns as Responses input items."""
+    items: list[dict[str, Any]] = []
+    for message in request.messages:
+        if message.role is ChatRole.TOOL:
+            items.append({"type": "function_call_output", "call_id": message.tool_call_id, "output": message.content})
+            continue
+        if message.content or not message.tool_calls:
+            items.append({"role": message.role.value, "content": message.content})
+        items += [
+            {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
+            for c in message.tool_calls
+        ]
+    body: dict[str, Any] = {"model": spec.upstream_model, "input": items}
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "name": t.name,
+                "description": t.description,
+                "parameters": json.loads(t.parameters_json),
+            }
+            for t in request.tools
+        ]
+    return body
+
+
+def read_input_tokens(body: Any) -> int:
+    count = body["input_tokens"]
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise TypeError("input_tokens is not a count")
+    return count

@@ -90,6 +90,9 @@ class ObservedDeployment(LLMProvider):
         if isinstance(self._inner, Closeable):
             await self._inner.aclose()
 
+    async def count_tokens(self, request: CompletionRequest) -> int | None:
+        return await self._inner.count_tokens(request)
+
     async def complete(self, request: CompletionRequest) -> Completion:
         span = self._start(request, streaming=False)
         try:
