@@ -143,12 +143,15 @@ class RunBackgroundResponse:
 
     async def _beat(self, record: ResponseRecord, text: str) -> bool:
         """Still wanted (not cancelled, not deleted): the heartbeat and the text so far are stored."""
-        beat = replace(record, output_text=text, heartbeat_at=self._clock.now())
+        record.output_text = text
+        record.mark()
+        beat = replace(record, heartbeat_at=self._clock.now())
         return await update_if(self._uow, beat, ResponseStatus.IN_PROGRESS)
 
     async def _keep(self, record: ResponseRecord) -> None:
         """The response as it ended; cancelled meanwhile by its caller, it stays cancelled with what was produced."""
         record.call, record.heartbeat_at = None, self._clock.now()
+        record.mark()
         if record.status is not ResponseStatus.CANCELLED and await update_if(
             self._uow, record, ResponseStatus.IN_PROGRESS
         ):

@@ -68,10 +68,19 @@ class ResponseRecord:
     background: bool = False
     call: BackgroundCall | None = None  # a background response's call, until it ended
     heartbeat_at: datetime | None = None  # a background response's runner, last seen alive
+    # A background response's text as its runner stored it, beat by beat: the length of ``output_text`` at each beat
+    # where it grew. Its streamed events are made from these, so a stream read again (``starting_after``) numbers
+    # every event as the first reading did.
+    marks: tuple[int, ...] = ()
 
     @property
     def public_id(self) -> str:
         return public_id(self.id)
+
+    def mark(self) -> None:
+        """Marks the text as it now stands, if it grew since the last mark."""
+        if len(self.output_text) > (self.marks[-1] if self.marks else 0):
+            self.marks = (*self.marks, len(self.output_text))
 
     def abandoned(self, now: datetime, lease: timedelta) -> bool:
         """A background response in progress whose runner has been silent for ``lease``: it died."""

@@ -270,6 +270,7 @@ responses = Table(
     Column("call", JSON(), nullable=True),  # a background response's call, until it ended
     Column("heartbeat_at", UTCDateTime(), nullable=True),  # its runner, last seen alive
     Column("cache_write_tokens", Integer(), nullable=False, server_default="0"),  # prompt-cache writes
+    Column("stream_marks", JSON(), nullable=True),  # a background response's text, beat by beat
     Index(None, "user_id", "created_at"),  # a user's responses; also serves the cascade from users
     Index(None, "status"),  # the few responses not yet finished (looked for when a process restarts)
 )

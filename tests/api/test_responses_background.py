@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from dependency_injector import providers
 
@@ -202,7 +203,6 @@ async def test_cancelling_what_cannot_be_cancelled_is_a_400(api: Api) -> None:
     ("body", "words"),
     [
         ({"model": "local", "input": "x", "background": True, "store": False}, "stored"),
-        ({"model": "local", "input": "x", "background": True, "stream": True}, "streamed"),
         ({"model": "nope", "input": "x", "background": True}, "nope"),
         ({"model": "local", "input": "x", "background": True, "max_output_tokens": 10**6}, "max_tokens"),
     ],
@@ -270,3 +270,27 @@ async def test_reading_an_abandoned_response_shows_it_failed(api: Api) -> None:
     shown = (await api.http.get(f"/v1/responses/{created.json()['id']}", headers=headers)).json()
     assert shown["status"] == "failed"
     assert "create it again" in shown["error"]["message"]
+
+
+async def test_a_streamed_background_response_shows_its_text_as_it_runs_and_its_cancel(api: Api) -> None:
+    headers = await key_headers(api)
+    hanging = HangingProvider(["first words "])
+    with fast_heartbeat(api, scripted(api, hanging)):
+        body = {"model": "local", "input": "x", "background": True, "stream": True}
+        streamed = asyncio.ensure_future(api.http.post("/v1/responses", json=body, headers=headers))
+        for _ in range(200):  # the model said its first piece, and the runner stored it at a heartbeat
+            if hanging.calls:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(HEARTBEAT * 4)
+        async with api.app.state.container.uow()() as uow:
+            [record] = await uow.responses.list_unfinished_background(10)
+        assert record.marks == (len("first words "),)
+        cancelled = await api.http.post(f"/v1/responses/{record.public_id}/cancel", headers=headers)
+        assert cancelled.status_code == 200
+        events = [orjson.loads(line[6:]) for line in (await streamed).text.split("\n") if line.startswith("data: ")]
+
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert [e["delta"] for e in events if e["type"] == "response.output_text.delta"] == ["first words "]
+    assert events[-1]["response"]["status"] == "cancelled"
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "first words "

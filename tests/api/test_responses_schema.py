@@ -35,7 +35,7 @@ CALL_ITEM = (
     r"response\.function_call_arguments\.done response\.output_item\.done "
 )
 SEQUENCE = re.compile(
-    rf"response\.created response\.in_progress ({TEXT_ITEM}|{CALL_ITEM})*"
+    rf"response\.created (response\.queued )?response\.in_progress ({TEXT_ITEM}|{CALL_ITEM})*"
     r"response\.(completed|incomplete|failed) "
 )
 
@@ -108,3 +108,37 @@ async def test_whole_queued_and_cancelled_responses_follow_the_published_schema(
         await asyncio.sleep(0.02)
     assert polled.status == "completed"
     assert polled.output_text == whole.output_text  # the same answer, made by a job
+
+
+def frames_of(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in text.split("\n") if line.startswith("data: ")]
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+async def test_a_streamed_background_response_follows_the_schema_and_resumes_where_asked(
+    http: httpx.AsyncClient, model: str
+) -> None:
+    body = {"model": model, "input": "one two three four", "background": True, "stream": True}
+    streamed = await http.post("/responses", json=body)
+    events = validated_events(streamed.text)
+    assert [e.type for e in events[:3]] == ["response.created", "response.queued", "response.in_progress"]
+    assert events[0].response.status == "queued"
+    assert events[-1].type == "response.completed"
+    final = events[-1].response
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == final.output_text
+
+    resumed = await http.get(f"/responses/{final.id}", params={"stream": "true", "starting_after": "2"})
+    assert frames_of(resumed.text) == frames_of(streamed.text)[3:]  # the same events, under the same numbers
+    replayed = await http.get(f"/responses/{final.id}", params={"stream": "true"})
+    assert frames_of(replayed.text) == frames_of(streamed.text)
+
+
+async def test_a_stored_responses_replay_starts_after_the_sequence_number_asked(http: httpx.AsyncClient) -> None:
+    whole = (await http.post("/responses", json={"model": "local", "input": "a b c"})).json()
+    every = frames_of((await http.get(f"/responses/{whole['id']}", params={"stream": "true"})).text)
+    later = frames_of(
+        (await http.get(f"/responses/{whole['id']}", params={"stream": "true", "starting_after": "3"})).text
+    )
+    assert later == every[4:]
+    refused = await http.get(f"/responses/{whole['id']}", params={"stream": "true", "starting_after": "x"})
+    assert refused.status_code == 400

@@ -138,6 +138,7 @@ def response_values(record: ResponseRecord) -> dict[str, Any]:
         "background": record.background,
         "call": None if record.call is None else call_json(record.call),
         "heartbeat_at": record.heartbeat_at,
+        "stream_marks": list(record.marks) if record.marks else None,
     }
 
 
@@ -168,6 +169,7 @@ def response_from_row(row: RowMapping) -> ResponseRecord:
         background=row["background"],
         call=None if row["call"] is None else call_from_json(row["call"]),
         heartbeat_at=row["heartbeat_at"],
+        marks=tuple(row["stream_marks"] or ()),
     )
 
 

@@ -8,11 +8,14 @@ background one's answers the queued response it created.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from functools import partial
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from application.idempotency.guard import IdempotentRequest
 from application.responses.prepare import ResponseCommand
@@ -28,13 +31,15 @@ from interfaces.http.cache_control import cache_policy
 from interfaces.http.compat.auth import compat_principal, container_of
 from interfaces.http.compat.completions import read_body
 from interfaces.http.compat.errors import JsonResponse
-from interfaces.http.compat.responses_events import replayed_events, response_events
+from interfaces.http.compat.responses_events import background_events, replayed_events, response_events
 from interfaces.http.compat.responses_schemas import CreateResponseRequest, InputTokensRequest
 from interfaces.http.compat.responses_wire import deleted_body, input_items_body, response_body
 from interfaces.http.context import request_id_var
 from interfaces.http.idempotency import REPLAYED_HEADER, as_response, fingerprint, stored_json
 from interfaces.http.lifecycle import cut_on_shutdown
 from interfaces.http.sse import SSE, SSE_HEADERS, EventStreamResponse
+
+FOLLOW_SECONDS = 0.2  # how often a background response's stream reads it again
 
 
 def _command(request: Request, principal: Principal, body: CreateResponseRequest) -> ResponseCommand:
@@ -55,17 +60,17 @@ async def create_response(request: Request) -> Response:
     body = await read_body(request, CreateResponseRequest)
     command = _command(request, principal, body)
     container = container_of(request)
-    if body.background and body.stream:
-        raise RuleViolation("background: a background response cannot be streamed; poll it with GET")
     key = request.headers.get("idempotency-key")
     # An empty key is a malformed key (refused by the guard), not no key.
     keyed = None if key is None else IdempotentRequest(principal.user_id, key, fingerprint(request.url.path, body))
-    if body.stream:
+    if body.stream and not body.background:
         return await _streamed(container, command, keyed)
     run = partial(_background if body.background else _whole, container, command)
-    if keyed is None:
-        return as_response(await run(), replayed=False)
-    stored, replayed = await container.idempotency().run(keyed, run)
+    stored, replayed = (await run(), False) if keyed is None else await container.idempotency().run(keyed, run)
+    if body.stream:  # a streamed background response: its events as it runs (a replay: the same response's)
+        response_id = parse_public_id(orjson.loads(stored.body)["id"])
+        assert response_id is not None
+        return _followed(container, principal, response_id, after=-1, replayed=replayed)
     return as_response(stored, replayed=replayed)
 
 
@@ -112,10 +117,39 @@ def _response_id(request: Request) -> uuid.UUID:
 
 async def get_response(request: Request) -> Response:
     principal = await compat_principal(request)
-    record = await container_of(request).get_response().execute(principal, _response_id(request))
-    if request.query_params.get("stream", "").lower() == "true":
-        return Response(replayed_events(record), media_type=SSE, headers=SSE_HEADERS)
-    return JsonResponse(response_body(record))
+    container = container_of(request)
+    record = await container.get_response().execute(principal, _response_id(request))
+    if request.query_params.get("stream", "").lower() != "true":
+        return JsonResponse(response_body(record))
+    after = request.query_params.get("starting_after", "-1")
+    if not after.lstrip("-").isdigit():
+        raise RuleViolation("starting_after must be a sequence number")
+    if record.background:
+        return _followed(container, principal, record.id, after=int(after))
+    frames = replayed_events(record).split(b"\n\n")
+    return Response(b"".join(f + b"\n\n" for f in frames[int(after) + 1 :] if f), media_type=SSE, headers=SSE_HEADERS)
+
+
+def _followed(
+    container: Container, principal: Principal, response_id: uuid.UUID, *, after: int, replayed: bool = False
+) -> Response:
+    """A background response's events after ``after``, as it runs: its stored state read again every
+    ``FOLLOW_SECONDS`` until it finished (the client leaving stops the reading, never the response)."""
+
+    async def frames() -> AsyncIterator[bytes]:
+        sent = after
+        while True:
+            record = await container.get_response().execute(principal, response_id)
+            events = background_events(record)
+            if len(events) > sent + 1:
+                yield b"".join(events[sent + 1 :])
+                sent = len(events) - 1
+            if record.status.finished:
+                return
+            await asyncio.sleep(FOLLOW_SECONDS)
+
+    headers = SSE_HEADERS | ({REPLAYED_HEADER: "true"} if replayed else {})
+    return StreamingResponse(frames(), media_type=SSE, headers=headers)
 
 
 async def cancel_response(request: Request) -> Response:
