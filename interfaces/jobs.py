@@ -1,9 +1,10 @@
 """The job queue's side of the server: which handler runs each task (``job_handlers``), and the worker that runs
 them beside the requests for as long as the app lives (``running_jobs``).
 
-On PostgreSQL the worker is procrastinate's (the durable queue: any number of instances share it, and a dead
-worker's jobs run again after the lease); on SQLite and ``memory://`` the in-process one, whose jobs die with the
-process, so background responses left unfinished get their job again at start-up.
+On SQLite and ``memory://`` the server runs the in-process worker, whose jobs die with the process, so background
+responses left unfinished get their job again at start-up. On PostgreSQL the server only enqueues: procrastinate's
+workers (``procrastinate_worker``, with ``job_handlers``) run the jobs in processes of their own (the durable queue:
+any number of them share it, and a dead worker's jobs run again after the lease).
 """
 
 from __future__ import annotations
@@ -41,17 +42,14 @@ async def _run_background_response(container: Container, args: Mapping[str, str]
     await container.run_background_response().execute(uuid.UUID(args["response_id"]))
 
 
-def _worker(container: Container) -> JobWorker:
-    settings, engine = container.settings(), container.engine()
-    grace = settings.graceful_shutdown_seconds
-    if engine is None or engine.dialect.name != "postgresql":
-        return InProcessJobWorker(container.job_queue(), concurrency=JOB_CONCURRENCY, grace_seconds=grace)
+def procrastinate_worker(container: Container) -> JobWorker:
+    """PostgreSQL's worker (procrastinate), for a process of its own: the server only enqueues there."""
     from infrastructure.jobs.procrastinate_queue import ProcrastinateJobWorker  # loaded only where it serves
 
     return ProcrastinateJobWorker(
-        settings.database_url,
+        container.settings().database_url,
         concurrency=JOB_CONCURRENCY,
-        grace_seconds=grace,
+        grace_seconds=container.settings().graceful_shutdown_seconds,
         lease_seconds=JOB_LEASE_SECONDS,
         poll_seconds=JOB_POLL_SECONDS,
     )
@@ -70,11 +68,21 @@ async def _supervised(worker: JobWorker, handlers: Mapping[str, JobHandler]) -> 
 
 @contextlib.asynccontextmanager
 async def running_jobs(container: Container) -> AsyncIterator[None]:
-    """Runs the job worker until the block ends; then it takes no new job and lets running ones finish within the
-    graceful-shutdown period (a background response cut past it is marked failed)."""
-    worker = _worker(container)
-    if isinstance(worker, InProcessJobWorker):
+    """Runs the in-process job worker (SQLite, ``memory://``) until the block ends; then it takes no new job and
+    lets running ones finish within the graceful-shutdown period (a background response cut past it is marked
+    failed). On PostgreSQL it runs nothing: worker processes do."""
+    engine = container.engine()
+    if engine is not None and engine.dialect.name == "postgresql":  # run by worker processes of their own
+        yield
+        return
+    worker = InProcessJobWorker(
+        container.job_queue(), concurrency=JOB_CONCURRENCY, grace_seconds=container.settings().graceful_shutdown_seconds
+    )
+    try:
         recovered = await container.recover_background_responses().execute()
+    except Exception:  # the database behind or away: serve anyway (readiness says why), recover at the next start
+        _log.warning("could not look for unfinished background responses", exc_info=True)
+    else:
         if recovered:
             _log.info("background responses queued again after a restart", count=recovered)
     task = asyncio.create_task(_supervised(worker, job_handlers(container)))
