@@ -58,10 +58,14 @@ from application.idempotency.guard import IdempotencyGuard
 from application.llm.model_call import ModelCall
 from application.models.get_model import GetModel
 from application.models.list_models import ListModels
+from application.responses.cancel_response import CancelResponse
 from application.responses.count_input_tokens import CountInputTokens
 from application.responses.create_response import CreateResponse
 from application.responses.delete_response import DeleteResponse
 from application.responses.get_response import GetResponse
+from application.responses.recover_background_responses import RecoverBackgroundResponses
+from application.responses.run_background_response import RunBackgroundResponse
+from application.responses.start_background_response import StartBackgroundResponse
 from application.responses.stream_response import StreamResponse
 from application.unit_of_work import UnitOfWorkFactory
 from application.usage.budgets import Budgets
@@ -522,7 +526,11 @@ class Container(containers.DeclarativeContainer):
     stream_completion = providers.Factory(StreamCompletion, model_call=model_call)
     create_embeddings = providers.Factory(CreateEmbeddings, model_call=model_call)
     count_tokens = providers.Factory(CountTokens, model_call=model_call)
-    get_response = providers.Factory(GetResponse, uow=uow)
+    get_response = providers.Factory(GetResponse, uow=uow, clock=clock)
+    start_background_response = providers.Factory(StartBackgroundResponse, uow=uow, model_call=model_call, clock=clock)
+    run_background_response = providers.Factory(RunBackgroundResponse, uow=uow, model_call=model_call, clock=clock)
+    cancel_response = providers.Factory(CancelResponse, uow=uow, clock=clock)
+    recover_background_responses = providers.Factory(RecoverBackgroundResponses, uow=uow)
     delete_response = providers.Factory(DeleteResponse, uow=uow)
     count_input_tokens = providers.Factory(CountInputTokens, uow=uow, model_call=model_call, clock=clock)
 

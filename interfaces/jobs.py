@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Mapping
 
 from application.batches.config import TASK_PREPARE, TASK_RUN
+from application.responses.run_background_response import RUN_BACKGROUND_RESPONSE
 from application.vectors.attach import INGEST_TASK
 from domain.jobs.model import JobHandler
 from infrastructure.observability.logging import get_logger
@@ -25,12 +26,21 @@ def job_handlers(container: Container) -> dict[str, JobHandler]:
     async def run_batch(args: Mapping[str, str]) -> None:
         await container.run_batch().execute(uuid.UUID(args["batch_id"]))
 
-    return {TASK_PREPARE: prepare_batch, TASK_RUN: run_batch, INGEST_TASK: container.ingest_file()}
+    async def run_background_response(args: Mapping[str, str]) -> None:
+        await container.run_background_response().execute(uuid.UUID(args["response_id"]))
+
+    return {
+        TASK_PREPARE: prepare_batch,
+        TASK_RUN: run_batch,
+        INGEST_TASK: container.ingest_file(),
+        RUN_BACKGROUND_RESPONSE: run_background_response,
+    }
 
 
 async def run_worker(container: Container) -> None:
-    """Runs jobs until cancelled, and picks up the work left unfinished (a job for each batch not ended; retried
-    while the database cannot answer, e.g. not migrated yet or down). Cancelled, it drains: running jobs finish the
+    """Runs jobs until cancelled, and picks up the work left unfinished (a job for each batch not ended and, on the
+    in-process queue whose jobs die with their process, for each background response not finished; retried while
+    the database cannot answer, e.g. not migrated yet or down). Cancelled, it drains: running jobs finish the
     lines they hold and claim no more, within the grace period."""
     running = asyncio.create_task(container.job_worker().run(job_handlers(container)))
     resuming = asyncio.create_task(_resume(container))
@@ -51,6 +61,10 @@ async def _resume(container: Container) -> None:
     while True:
         try:
             resumed = await container.resume_batches().execute()
+            if not container.settings().database_url.startswith("postgresql"):  # PostgreSQL's queue keeps its jobs
+                recovered = await container.recover_background_responses().execute()
+                if recovered:
+                    _log.info("background responses queued again after a restart", count=recovered)
         except Exception as exc:  # the class says enough (a traceback here is costly and says nothing more)
             _log.warning("could not look for unfinished batches; trying again", error=type(exc).__name__)
             await asyncio.sleep(RESUME_RETRY_SECONDS)

@@ -1,4 +1,5 @@
-"""Anthropic's ``POST /v1/messages/count_tokens``: the input tokens a message would cost, estimated."""
+"""Anthropic's ``POST /v1/messages/count_tokens``: the input tokens a message would cost (the serving provider's count
+where it has one, else the gateway's estimate)."""
 
 from __future__ import annotations
 
@@ -14,4 +15,4 @@ class CountTokens:
 
     async def execute(self, principal: Principal, request: CompletionRequest) -> int:
         require_scope(principal, Scope.CHAT)
-        return self._model_call.count_input_tokens(request)
+        return await self._model_call.count_input_tokens(request)

@@ -139,11 +139,13 @@ class ModelCall:
         self._model(request.model, ModelKind.EMBEDDING)
         check_embedding_request(request)
 
-    def count_input_tokens(self, request: CompletionRequest) -> int:
-        """The prompt tokens ``request`` would cost, estimated (no model is asked, nothing is spent). Its output limit
-        is not checked: a count asks for no answer."""
+    async def count_input_tokens(self, request: CompletionRequest) -> int:
+        """The prompt tokens ``request`` would cost: the serving provider's own count where it has one (Anthropic's
+        count_tokens, OpenAI's input_tokens: free calls, no usage record), else the gateway's estimate. Its output
+        limit is not checked: a count asks for no answer."""
         self.check(replace(request, max_tokens=None))
-        return estimate_request_tokens(request)
+        counted = await self._models.count_tokens(request)
+        return estimate_request_tokens(request) if counted is None else counted
 
     def check(self, request: CompletionRequest) -> None:
         """The rules of every call, checked before anything is spent: a chat model of the catalog, the request's

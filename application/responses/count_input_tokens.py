@@ -16,4 +16,4 @@ class CountInputTokens:
 
     async def execute(self, command: ResponseCommand) -> int:
         prepared = await prepare_response(self._uow, command, now=self._clock.now())
-        return self._model_call.count_input_tokens(prepared.request)
+        return await self._model_call.count_input_tokens(prepared.request)

@@ -15,8 +15,9 @@ from application.unit_of_work import UnitOfWorkFactory
 from application.usage.context import CachePolicy, CallContext
 from application.vectors.file_search import FileSearchTool
 from domain.auth.model import Principal, Scope
-from domain.llm.model import ChatMessage, ChatRole, CompletionRequest
+from domain.llm.model import ChatMessage, CompletionRequest
 from domain.responses.model import ResponseRecord, ResponseStatus
+from domain.shared.errors import Conflict
 from domain.shared.ids import new_id
 
 
@@ -50,7 +51,6 @@ async def prepare_response(uow: UnitOfWorkFactory, command: ResponseCommand, *, 
         async with uow() as work:
             previous = await work.responses.get_owned(command.previous_response_id, command.principal.user_id)
         history = previous.conversation()
-    system = (ChatMessage(ChatRole.SYSTEM, command.instructions),) if command.instructions else ()
     record = ResponseRecord(
         id=new_id(),
         owner_id=command.principal.user_id,
@@ -63,7 +63,7 @@ async def prepare_response(uow: UnitOfWorkFactory, command: ResponseCommand, *, 
         input=command.request.messages,
         settings_json=command.settings_json,
     )
-    request = replace(command.request, messages=system + history + command.request.messages)
+    request = replace(command.request, messages=record.messages())
     context = CallContext(principal=command.principal, request_id=command.request_id, cache=command.cache)
     return PreparedResponse(record=record, request=request, context=context)
 
@@ -72,3 +72,15 @@ async def store_response(uow: UnitOfWorkFactory, record: ResponseRecord) -> None
     async with uow() as work:
         await work.responses.add(record)
         await work.commit()
+
+
+async def update_if(uow: UnitOfWorkFactory, record: ResponseRecord, status: ResponseStatus) -> bool:
+    """Stores ``record`` only while the stored response is in ``status`` (see ``ResponseRepository.update_if``)."""
+    async with uow() as work:
+        try:
+            if not await work.responses.update_if(record, status):
+                return False
+            await work.commit()
+        except Conflict:  # moved on by a concurrent commit
+            return False
+    return True

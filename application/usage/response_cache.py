@@ -59,6 +59,8 @@ def cache_key(request: CompletionRequest, scope: str) -> str:
         "max_tokens": request.max_tokens,
         "stop": list(request.stop),
     }
+    if request.reasoning is not None:  # only when set, so the keys of earlier entries still match
+        canonical["reasoning"] = asdict(request.reasoning)
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "cache:" + hashlib.sha256(text.encode()).hexdigest()
 

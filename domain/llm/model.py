@@ -96,6 +96,26 @@ class ResponseFormat:
     strict: bool | None = None
 
 
+class ReasoningEffort(enum.StrEnum):
+    """How hard a reasoning model thinks before answering (OpenAI's scale; other providers map it)."""
+
+    NONE = "none"
+    MINIMAL = "minimal"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    XHIGH = "xhigh"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reasoning:
+    """The caller's reasoning settings, passed on where the serving provider has them (see each adapter)."""
+
+    effort: ReasoningEffort | None = None
+    summary: str | None = None  # "auto", "concise" or "detailed": OpenAI's Responses API only
+    budget_tokens: int | None = None  # an explicit thinking budget (Anthropic's ``thinking.budget_tokens``)
+
+
 @dataclass(frozen=True)
 class ChatMessage:
     """One turn. ``parts`` is set only when the caller marked a cache breakpoint inside it: the text parts as sent,
@@ -131,6 +151,7 @@ class CompletionRequest:
     tool_choice: ToolChoice | None = None  # None: the provider's default (auto when tools are offered)
     response_format: ResponseFormat | None = None  # passed on where the provider supports it
     user: str | None = None  # the caller's own end-user id, passed on to the provider for abuse monitoring
+    reasoning: Reasoning | None = None  # passed on where the provider supports it, ignored elsewhere
 
 
 @dataclass(frozen=True)

@@ -41,12 +41,22 @@ class LLMProvider(abc.ABC):
         refuses it, an ``UpstreamError`` when it cannot say. Only called where ``with_credential`` gives a provider."""
         raise ProviderNotSupported("this deployment takes no key of a user")
 
+    async def count_tokens(self, request: CompletionRequest) -> int | None:
+        """The provider's own count of the request's input tokens, where it has an endpoint for it; ``None`` where it
+        has none (the gateway then estimates)."""
+        return None
+
 
 class EmbeddingProvider(abc.ABC):
     """Turns texts into vectors. Failures are ``UpstreamError`` subclasses, never SDK exceptions."""
 
     @abc.abstractmethod
     async def embed(self, request: EmbeddingRequest) -> Embeddings: ...
+
+    async def count_tokens(self, request: CompletionRequest) -> int | None:
+        """The serving provider's own count of the request's input tokens, or ``None`` when it has none or could
+        not give one (the gateway then estimates)."""
+        return None
 
 
 class ModelCatalog(abc.ABC):
@@ -99,3 +109,8 @@ class ModelBackend(abc.ABC):
 
     @abc.abstractmethod
     async def embed(self, request: EmbeddingRequest, *, caller: uuid.UUID | None = None) -> Embeddings: ...
+
+    async def count_tokens(self, request: CompletionRequest) -> int | None:
+        """The serving provider's own count of the request's input tokens, or ``None`` when it has none or could
+        not give one (the gateway then estimates)."""
+        return None

@@ -3,6 +3,10 @@
 A stored response is owned by the caller who created it; ``previous_response_id`` continues from it: the next call
 sees its ``conversation()`` (the turns it inherited, its own input, its output), never its instructions. The
 request's settings, as the API showed them, travel as opaque JSON text: the domain only keeps them for the echo.
+
+A background response (``background``) is stored ``queued`` with the call it is to make (``call``), run by a job
+(``queued`` → ``in_progress`` → an end), and may be cancelled until it ends. Its runner beats ``heartbeat_at``
+while it runs, so a runner that died is told from one still running.
 """
 
 from __future__ import annotations
@@ -10,9 +14,9 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from domain.llm.model import ChatMessage, ChatRole, Completion, FinishReason, TokenUsage, ToolCall
+from domain.llm.model import ChatMessage, ChatRole, Completion, CompletionRequest, FinishReason, TokenUsage, ToolCall
 from domain.vectors.citations import Citation, FileSearch
 
 ID_PREFIX = "resp_"
@@ -25,6 +29,22 @@ class ResponseStatus(enum.StrEnum):
     INCOMPLETE = "incomplete"  # cut by the output limit or a content filter: see ``incomplete_reason``
     FAILED = "failed"  # see ``error_code`` and ``error_message``
     CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (ResponseStatus.QUEUED, ResponseStatus.IN_PROGRESS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackgroundCall:
+    """What a background response's job needs to make its call as its caller would have: the request's settings
+    (its messages are the record's instructions, history and input), the API key it came with (``None``: a
+    session), the request id and the cache policy (``default``, ``prefer`` or ``bypass``)."""
+
+    request: CompletionRequest
+    api_key_id: uuid.UUID | None = None
+    request_id: str = "-"
+    cache: str = "default"
 
 
 @dataclass(kw_only=True)
@@ -47,6 +67,13 @@ class ResponseRecord:
     error_message: str | None = None
     settings_json: str = "{}"  # the request's settings as the API echoes them (tools, text, temperature, ...)
     file_search: FileSearch | None = None  # the search its ``file_search`` tool made before the model answered
+    background: bool = False
+    call: BackgroundCall | None = None  # a background response's call, until it ended
+    heartbeat_at: datetime | None = None  # a background response's runner, last seen alive
+    # A background response's text as its runner stored it, beat by beat: the length of ``output_text`` at each beat
+    # where it grew. Its streamed events are made from these, so a stream read again (``starting_after``) numbers
+    # every event as the first reading did.
+    marks: tuple[int, ...] = ()
 
     @property
     def public_id(self) -> str:
@@ -56,6 +83,22 @@ class ResponseRecord:
     def citations(self) -> tuple[Citation, ...]:
         """What the output text cites of the file search's passages (none without a file search)."""
         return () if self.file_search is None or not self.output_text else self.file_search.cite(self.output_text)
+
+    def mark(self) -> None:
+        """Marks the text as it now stands, if it grew since the last mark."""
+        if len(self.output_text) > (self.marks[-1] if self.marks else 0):
+            self.marks = (*self.marks, len(self.output_text))
+
+    def abandoned(self, now: datetime, lease: timedelta) -> bool:
+        """A background response in progress whose runner has been silent for ``lease``: it died."""
+        if not self.background or self.status is not ResponseStatus.IN_PROGRESS:
+            return False
+        return self.heartbeat_at is None or now - self.heartbeat_at > lease
+
+    def messages(self) -> tuple[ChatMessage, ...]:
+        """What the model is asked: the instructions, the inherited turns, then this request's input."""
+        system = (ChatMessage(ChatRole.SYSTEM, self.instructions),) if self.instructions else ()
+        return system + self.history + self.input
 
     def conversation(self) -> tuple[ChatMessage, ...]:
         """What a response continuing from this one inherits: the history, the input, then the output."""

@@ -28,6 +28,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
 )
 
 NAMING_CONVENTION = {
@@ -273,7 +274,13 @@ responses = Table(
     Column("error_message", Text(), nullable=True),
     Column("settings", Text(), nullable=False),
     Column("file_search", JSON(), nullable=True),  # the search of its file_search tool: queries and passages
+    Column("background", Boolean(), nullable=False, server_default=false()),
+    Column("call", JSON(), nullable=True),  # a background response's call, until it ended
+    Column("heartbeat_at", UTCDateTime(), nullable=True),  # its runner, last seen alive
+    Column("cache_write_tokens", Integer(), nullable=False, server_default="0"),  # prompt-cache writes
+    Column("stream_marks", JSON(), nullable=True),  # a background response's text, beat by beat
     Index(None, "user_id", "created_at"),  # a user's responses; also serves the cascade from users
+    Index(None, "status"),  # the few responses not yet finished (looked for when a process restarts)
 )
 
 files = Table(

@@ -21,6 +21,8 @@ from infrastructure.llm.anthropic_format import (
     ANTHROPIC_BASE_URL,
     ANTHROPIC_VERSION,
     StreamState,
+    count_tokens_body,
+    read_count,
     read_event,
     read_message,
     request_body,
@@ -82,6 +84,14 @@ class AnthropicProvider(AnthropicBase):
             return read_message(body, self._served_by)
         except SHAPE_FAILURES as exc:
             raise self._bad(f"sent an invalid message ({exc})") from None
+
+    async def count_tokens(self, request: CompletionRequest) -> int | None:
+        """Anthropic's own count (``/v1/messages/count_tokens``)."""
+        body = await self._http.post_json("/messages/count_tokens", count_tokens_body(self._spec, request))
+        try:
+            return read_count(body)
+        except SHAPE_FAILURES as exc:
+            raise self._bad(f"sent an invalid token count ({exc})") from None
 
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         body = request_body(self._spec, request)

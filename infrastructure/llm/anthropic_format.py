@@ -3,7 +3,8 @@ send and how they read what comes back.
 
 The prompt (system, turns, tools and their ``cache_control`` breakpoints) is built by ``anthropic_prompt``;
 ``max_tokens`` is always sent. A JSON-schema response format is ``output_config.format``; a bare JSON-object one has
-no Anthropic equivalent and is not sent. The caller's ``user`` is ``metadata.user_id``.
+no Anthropic equivalent and is not sent. The caller's ``user`` is ``metadata.user_id``. Reasoning asked for becomes
+extended thinking (``thinking.budget_tokens``, see ``_thinking``); thinking blocks in the answer are not returned.
 
 Usage is normalised to the domain's meaning: ``input_tokens`` counts every prompt token (Anthropic reports cache
 reads and writes apart), ``cached_tokens`` the cache reads and ``cache_write_tokens`` the cache writes. Readers
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.llm.model import (
+    ChatRole,
     Completion,
     CompletionRequest,
     FinishReason,
@@ -29,12 +31,15 @@ from domain.llm.model import (
     TokenUsage,
     ToolCall,
     ToolCallDelta,
+    ToolChoiceMode,
 )
 from domain.shared.errors import UpstreamRejected
 from infrastructure.llm.anthropic_prompt import prompt, tool_params
+from infrastructure.llm.reasoning import thinking_budget
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
+MIN_THINKING_BUDGET = 1024  # Anthropic's least budget_tokens
 _STOP = {
     "end_turn": FinishReason.STOP,
     "stop_sequence": FinishReason.STOP,
@@ -84,12 +89,50 @@ def request_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
     wanted = request.response_format
     if wanted is not None and wanted.type is ResponseFormatType.JSON_SCHEMA and wanted.schema_json is not None:
         body["output_config"] = {"format": {"type": "json_schema", "schema": json.loads(wanted.schema_json)}}
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
+    thinking = _thinking(request, body["max_tokens"])
+    if thinking is not None:  # extended thinking takes neither a temperature nor a top_p of the caller's
+        body["thinking"] = thinking
+    else:
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
     body.update(tool_params(request))
     return body
+
+
+# What Anthropic's count_tokens endpoint takes of a Messages body.
+_COUNTED = ("model", "messages", "system", "tools", "tool_choice")
+
+
+def count_tokens_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
+    """The request as ``POST /v1/messages/count_tokens`` counts it: the Messages body without its output settings."""
+    body = request_body(spec, request)
+    return {key: value for key, value in body.items() if key in _COUNTED}
+
+
+def read_count(body: Any) -> int:
+    count = body["input_tokens"]
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise TypeError("input_tokens is not a count")
+    return count
+
+
+def _thinking(request: CompletionRequest, max_tokens: int) -> dict[str, Any] | None:
+    """Extended thinking, when asked for and possible: a budget of at least 1,024 tokens below ``max_tokens``; not
+    with a tool choice that forces a call, nor when the request continues a tool call (Anthropic would want the
+    thinking blocks of that turn back, which no client of ours keeps)."""
+    budget = thinking_budget(request.reasoning)
+    if not budget:
+        return None
+    choice = request.tool_choice
+    if choice is not None and choice.mode is ToolChoiceMode.REQUIRED:
+        return None
+    last_assistant = next((m for m in reversed(request.messages) if m.role is ChatRole.ASSISTANT), None)
+    if last_assistant is not None and last_assistant.tool_calls:
+        return None
+    budget = min(budget, max_tokens - 1)
+    return {"type": "enabled", "budget_tokens": budget} if budget >= MIN_THINKING_BUDGET else None
 
 
 def read_usage(usage: Mapping[str, Any]) -> TokenUsage:

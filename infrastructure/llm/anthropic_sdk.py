@@ -22,6 +22,8 @@ from infrastructure.llm.anthropic import AnthropicBase
 from infrastructure.llm.anthropic_format import (
     ANTHROPIC_BASE_URL,
     StreamState,
+    count_tokens_body,
+    read_count,
     read_event,
     read_message,
     request_body,
@@ -89,6 +91,20 @@ class AnthropicSDKProvider(AnthropicBase):
         if not state.complete:
             raise self._partial(self._bad("ended the stream before the answer was finished"), request, state)
         yield StreamEnd(state.completion(self._served_by))
+
+    async def count_tokens(self, request: CompletionRequest) -> int | None:
+        """Anthropic's own count (``messages.count_tokens``)."""
+        body = count_tokens_body(self._spec, request)
+        extra = {name: body.pop(name) for name in _EXTRA if name in body}
+        try:
+            async with asyncio.timeout(self._transport.timeout_seconds):
+                counted = await self._client.messages.count_tokens(**body, extra_body=extra or None)
+        except _SDK_FAILURES as exc:
+            raise self._translate(exc, started=False) from None
+        try:
+            return read_count(counted.to_dict())
+        except SHAPE_FAILURES as exc:
+            raise self._bad(f"sent an invalid token count ({exc})") from None
 
     def _params(self, request: CompletionRequest) -> dict[str, Any]:
         body = request_body(self._spec, request)

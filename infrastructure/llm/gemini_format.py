@@ -33,9 +33,11 @@ from domain.llm.model import (
     ToolCall,
     ToolChoiceMode,
 )
+from infrastructure.llm.reasoning import thinking_budget
 from infrastructure.llm.token_counts import count_of
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
+MAX_THINKING_BUDGET = 24576  # the most 2.5 Flash takes (Pro takes 32,768)
 _FINISH = {
     "STOP": FinishReason.STOP,
     "MAX_TOKENS": FinishReason.LENGTH,
@@ -96,6 +98,9 @@ def _generation_config(spec: ModelSpec, request: CompletionRequest) -> dict[str,
         config["responseMimeType"] = "application/json"
         if wanted.type is ResponseFormatType.JSON_SCHEMA and wanted.schema_json is not None:
             config["responseJsonSchema"] = json.loads(wanted.schema_json)
+    budget = thinking_budget(request.reasoning)
+    if budget is not None:  # 0 turns thinking off (where the model allows it: 2.5 Pro refuses)
+        config["thinkingConfig"] = {"thinkingBudget": min(budget, MAX_THINKING_BUDGET)}
     return config
 
 

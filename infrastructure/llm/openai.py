@@ -30,9 +30,11 @@ from infrastructure.llm.openai_format import (
     OPENAI_BASE_URL,
     StreamState,
     embeddings_body,
+    input_tokens_body,
     read_chunk,
     read_completion,
     read_embeddings,
+    read_input_tokens,
     request_body,
 )
 from infrastructure.llm.presets import takes_user_keys
@@ -128,6 +130,16 @@ class OpenAIProvider(OpenAIBase):
         if state.finish is None:
             raise self._partial(self._bad("ended the stream before the answer was finished"), request, state)
         yield StreamEnd(state.completion(request, self._served_by))
+
+    async def count_tokens(self, request: CompletionRequest) -> int | None:
+        """OpenAI's own count (``/v1/responses/input_tokens``); Azure and OpenAI-compatible servers have none."""
+        if self._spec.provider != "openai":
+            return None
+        body = await self._http.post_json(self._path("responses/input_tokens"), input_tokens_body(self._spec, request))
+        try:
+            return read_input_tokens(body)
+        except SHAPE_FAILURES as exc:
+            raise self._bad(f"sent an invalid token count ({exc})") from None
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         body = await self._http.post_json(self._path("embeddings"), embeddings_body(self._spec, request))

@@ -35,6 +35,7 @@ from domain.llm.model import (
 )
 from domain.llm.tokens import estimated_usage
 from infrastructure.llm.presets import openai_compatible
+from infrastructure.llm.reasoning import reasoning_effort
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _FINISH = {
@@ -95,6 +96,9 @@ def request_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
         body["response_format"] = _response_format(request.response_format)
     if request.user is not None:
         body["user"] = request.user
+    effort = reasoning_effort(request.reasoning)
+    if effort is not None and not openai_compatible(spec.provider):  # OpenAI's (and Azure's) reasoning models
+        body["reasoning_effort"] = effort
     if request.tools:
         body["tools"] = [
             {
@@ -258,3 +262,37 @@ def read_embeddings(body: Any, request: EmbeddingRequest, served_by: ServedBy) -
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
         raise ValueError("token counts are not non-negative integers")
     return Embeddings(vectors=vectors, usage=TokenUsage(input_tokens=tokens), served_by=served_by)
+
+
+def input_tokens_body(spec: ModelSpec, request: CompletionRequest) -> dict[str, Any]:
+    """The request as OpenAI's ``POST /v1/responses/input_tokens`` counts it: its turns as Responses input items."""
+    items: list[dict[str, Any]] = []
+    for message in request.messages:
+        if message.role is ChatRole.TOOL:
+            items.append({"type": "function_call_output", "call_id": message.tool_call_id, "output": message.content})
+            continue
+        if message.content or not message.tool_calls:
+            items.append({"role": message.role.value, "content": message.content})
+        items += [
+            {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
+            for c in message.tool_calls
+        ]
+    body: dict[str, Any] = {"model": spec.upstream_model, "input": items}
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "name": t.name,
+                "description": t.description,
+                "parameters": json.loads(t.parameters_json),
+            }
+            for t in request.tools
+        ]
+    return body
+
+
+def read_input_tokens(body: Any) -> int:
+    count = body["input_tokens"]
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise TypeError("input_tokens is not a count")
+    return count

@@ -263,6 +263,19 @@ class ModelRouter(ModelBackend, ProviderKeyVerifier):
             return self._stamp(completion, deployment, tally, failed, owner)
         raise _most_meaningful(errors, request.model)
 
+    async def count_tokens(self, request: CompletionRequest) -> int | None:
+        """The count of the deployment that would serve the model asked for (an A/B variant picked as for a call),
+        one attempt, no fallback: a failure is logged and left to the gateway's estimate."""
+        spec = self._chain(request)[0]
+        deployment = self._pick(spec)
+        key = deployment_key(spec.name, deployment.variant)
+        try:
+            async with within_deadline(self._deadlines.get(request.model), model=request.model):
+                return await self._deployments[key].count_tokens(self._routed(request, spec))
+        except UpstreamError as exc:
+            log.warning("model %s could not count tokens (%s): estimating", spec.name, exc.code)
+            return None
+
     async def open_stream(self, request: CompletionRequest, *, caller: uuid.UUID | None = None) -> ModelStream:
         """The stream of the first model of the chain that opens (within the call's deadline), relayed."""
         tally = self._tally(request.model)

@@ -6,7 +6,7 @@ import dataclasses
 import uuid
 
 from domain.responses.errors import response_not_found
-from domain.responses.model import ResponseRecord, public_id
+from domain.responses.model import ResponseRecord, ResponseStatus, public_id
 from domain.responses.ports import ResponseRepository
 from infrastructure.memory.repositories import InMemoryRepository
 from infrastructure.memory.store import copy_out
@@ -23,6 +23,25 @@ class InMemoryResponseRepository(InMemoryRepository, ResponseRepository):
         if found is None or found.owner_id != owner_id:
             raise response_not_found(public_id(response_id))
         return copy_out(found)
+
+    async def find(self, response_id: uuid.UUID) -> ResponseRecord | None:
+        self._tx.check_open()
+        found = self._tx.responses.get(response_id)
+        return None if found is None else copy_out(found)
+
+    async def update_if(self, record: ResponseRecord, status: ResponseStatus) -> bool:
+        self._tx.check_open()
+        stored = self._tx.responses.get(record.id)
+        if stored is None or stored.status is not status:
+            return False
+        self._tx.response_guards[record.id] = status  # checked again at commit, as the database's row lock would
+        await self.update(record)
+        return True
+
+    async def list_unfinished_background(self, limit: int) -> list[ResponseRecord]:
+        self._tx.check_open()
+        found = self._tx.responses.where(lambda r: r.background and not r.status.finished)
+        return [copy_out(r) for r in sorted(found, key=lambda r: r.created_at)[:limit]]
 
     async def update(self, record: ResponseRecord) -> None:
         self._tx.check_open()

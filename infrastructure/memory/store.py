@@ -22,7 +22,7 @@ from domain.chat.model import Conversation, Message
 from domain.credentials.model import ProviderCredential
 from domain.files.model import StoredFile
 from domain.idempotency.model import IdempotencyRecord
-from domain.responses.model import ResponseRecord
+from domain.responses.model import ResponseRecord, ResponseStatus
 from domain.shared.errors import Conflict, NotFound
 from domain.usage.model import UsageRecord
 from domain.vectors.stores import VectorStore, VectorStoreFile, VectorStoreFileBatch
@@ -137,6 +137,7 @@ class Transaction:
         self.batches = Table(store.batches)
         self.batch_lines = Table(store.batch_lines)
         self.provider_credentials = Table(store.provider_credentials)
+        self.response_guards: dict[uuid.UUID, ResponseStatus] = {}  # conditional updates: the status each one expected
         self.closed = False
 
     def check_open(self) -> None:
@@ -152,6 +153,7 @@ class Transaction:
         self._check_unique_emails()
         self._check_unique_idempotency_keys()
         self._check_messages_have_conversations()
+        self._check_response_guards()
         deleted_conversations = {key for key, row in self.conversations.writes.items() if row is None}
         for table in self._tables():
             table.publish()
@@ -163,6 +165,15 @@ class Transaction:
     def rollback(self) -> None:
         for table in self._tables():
             table.writes.clear()
+        self.response_guards.clear()
+
+    def _check_response_guards(self) -> None:
+        """A conditional update (``update_if``) of a response another commit moved on meanwhile is a conflict."""
+        for key, status in self.response_guards.items():
+            committed = self.store.responses.get(key)
+            if committed is None or committed.status is not status:
+                raise Conflict("the response changed meanwhile")
+        self.response_guards.clear()
 
     def _tables(self) -> tuple[Table[Any], ...]:
         return (

@@ -106,6 +106,9 @@ class ObservedDeployment(LLMProvider):
     async def verify_credential(self, secret: str) -> None:
         await self._inner.verify_credential(secret)
 
+    async def count_tokens(self, request: CompletionRequest) -> int | None:
+        return await self._inner.count_tokens(request)
+
     async def complete(self, request: CompletionRequest) -> Completion:
         span = self._start(request, streaming=False)
         try:

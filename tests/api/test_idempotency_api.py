@@ -261,3 +261,61 @@ async def test_an_anthropic_stream_cut_mid_way_frees_its_key_for_the_retry(api: 
     assert "idempotent-replayed" not in retried.headers
     assert "event: message_stop" in retried.text
     assert len(upstream.requests_to(COMPLETIONS)) == 2
+
+
+RESPONSES = "/v1/responses"
+
+
+def _events(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in text.split("\n") if line.startswith("data: ")]
+
+
+async def test_a_streamed_response_replay_streams_the_response_it_ended_with(api: Api, upstream: FakeUpstream) -> None:
+    key, session = await _compat_key(api)
+    headers = {**key, "Idempotency-Key": "r-1"}
+    body = {"model": "solo", "input": "one two three", "stream": True}
+    streamed = await api.http.post(RESPONSES, json=body, headers=headers)
+    assert "idempotent-replayed" not in streamed.headers
+    replay = await api.http.post(RESPONSES, json=body, headers=headers)
+    assert replay.headers["content-type"].startswith("text/event-stream")
+    assert replay.headers["idempotent-replayed"] == "true"
+
+    first, again = _events(streamed.text), _events(replay.text)
+    assert first[-1]["type"] == again[-1]["type"] == "response.completed"
+    assert again[-1]["response"] == first[-1]["response"]  # the same id, output and usage
+    assert [e["sequence_number"] for e in again] == list(range(len(again)))
+    assert len(upstream.requests_to(COMPLETIONS)) == 1
+    assert await _usage_requests(api, session) == 1
+
+    reused = await api.http.post(RESPONSES, json={**body, "input": "other"}, headers=headers)
+    assert reused.status_code == 422
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_a_streamed_response_cut_mid_way_frees_its_key(api: Api, upstream: FakeUpstream) -> None:
+    key, _ = await _compat_key(api)
+    headers = {**key, "Idempotency-Key": "r-2"}
+    body = {"model": "solo", "input": "a b c d e", "stream": True}
+    upstream.push(fake.drop_stream_after(3))
+    cut = await api.http.post(RESPONSES, json=body, headers=headers)
+    assert _events(cut.text)[-1]["type"] == "response.failed"
+    for _ in range(100):  # the key is released in the background once the stream has ended
+        retried = await api.http.post(RESPONSES, json=body, headers=headers)
+        if retried.status_code != 409:
+            break
+        await asyncio.sleep(0.02)
+    assert retried.status_code == 200
+    assert "idempotent-replayed" not in retried.headers
+    assert _events(retried.text)[-1]["type"] == "response.completed"
+    assert len(upstream.requests_to(COMPLETIONS)) == 2
+
+
+async def test_a_background_response_replay_is_the_queued_response(api: Api, upstream: FakeUpstream) -> None:
+    key, _ = await _compat_key(api)
+    headers = {**key, "Idempotency-Key": "r-3"}
+    body = {"model": "solo", "input": "later", "background": True}
+    first = await api.http.post(RESPONSES, json=body, headers=headers)
+    again = await api.http.post(RESPONSES, json=body, headers=headers)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content
+    assert first.json()["status"] == "queued"

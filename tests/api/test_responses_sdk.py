@@ -151,12 +151,93 @@ async def test_anthropic_sdk_counts_tokens(switchboard: Any) -> None:  # noqa: F
     import anthropic
 
     client = anthropic.AsyncAnthropic(base_url=switchboard.url, api_key=switchboard.key, max_retries=0)
+    switchboard.upstream.reset()
+    message: Any = [{"role": "user", "content": "count these words please"}]
     try:
-        counted = await client.messages.count_tokens(
-            model="claude", system="Be brief.", messages=[{"role": "user", "content": "count these words please"}]
-        )
-        assert counted.input_tokens == 3 + 6  # the estimate: a token per four characters of each message
+        counted = await client.messages.count_tokens(model="claude", system="Be brief.", messages=message)
+        assert counted.input_tokens == 2 + 4  # Anthropic's own count (the fake's: a token per word)
+        [asked] = switchboard.upstream.requests_to("/v1/messages/count_tokens")
+        assert asked.json == {
+            "model": "claude-haiku-4-5",
+            "messages": [{"role": "user", "content": "count these words please"}],
+            "system": "Be brief.",
+        }
+        on_openai = await client.messages.count_tokens(model="gpt", system="Be brief.", messages=message)
+        assert on_openai.input_tokens == 2 + 4  # OpenAI's own count (/v1/responses/input_tokens)
+        on_local = await client.messages.count_tokens(model="local", system="Be brief.", messages=message)
+        assert on_local.input_tokens == 3 + 6  # the estimate: a token per four characters of each message
+        switchboard.upstream.fail_model("claude-haiku-4-5", 500)
+        try:
+            broken = await client.messages.count_tokens(model="claude", system="Be brief.", messages=message)
+        finally:
+            switchboard.upstream.unfail_model("claude-haiku-4-5")
+        assert broken.input_tokens == 3 + 6  # the provider failed: the estimate, not an error
         with pytest.raises(anthropic.NotFoundError):
             await client.messages.count_tokens(model="nope", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        await client.close()
+
+
+async def test_input_tokens_are_the_providers_own_count_where_it_has_one(
+    oai: openai.AsyncOpenAI,  # noqa: F811
+    upstream: FakeUpstream,  # noqa: F811
+) -> None:
+    tools: Any = [WEATHER]
+    on_openai = await oai.responses.input_tokens.count(
+        model="gpt", instructions="Be brief.", input="three words here", tools=tools
+    )
+    assert on_openai.input_tokens == 2 + 3
+    [asked] = upstream.requests_to("/v1/responses/input_tokens")
+    assert asked.json["input"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "three words here"},
+    ]
+    assert asked.json["tools"][0]["name"] == "get_weather"
+    on_claude = await oai.responses.input_tokens.count(
+        model="claude", instructions="Be brief.", input="three words here"
+    )
+    assert on_claude.input_tokens == 2 + 3
+    on_local = await oai.responses.input_tokens.count(model="local", instructions="Be brief.", input="three words here")
+    assert on_local.input_tokens == 3 + 4  # the estimate
+
+
+async def test_reasoning_reaches_each_provider_in_its_own_terms(
+    oai: openai.AsyncOpenAI,  # noqa: F811
+    upstream: FakeUpstream,  # noqa: F811
+) -> None:
+    on_openai = await oai.responses.create(model="gpt", input="think", reasoning={"effort": "high", "summary": "auto"})
+    assert upstream.last_request.json["reasoning_effort"] == "high"
+    assert on_openai.reasoning is not None
+    assert on_openai.reasoning.effort == "high"
+
+    await oai.responses.create(model="claude", input="think", max_output_tokens=4096, reasoning={"effort": "low"})
+    sent = upstream.last_request.json
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert "temperature" not in sent
+
+    await oai.chat.completions.create(
+        model="gpt", messages=[{"role": "user", "content": "think"}], reasoning_effort="minimal"
+    )
+    assert upstream.last_request.json["reasoning_effort"] == "minimal"
+
+    on_local = await oai.responses.create(model="local", input="think", reasoning={"effort": "medium"})
+    assert on_local.status == "completed"  # accepted; the local model has no reasoning to set
+    assert on_local.reasoning is not None
+    assert on_local.reasoning.effort == "medium"
+    with pytest.raises(openai.BadRequestError):
+        await oai.responses.create(model="local", input="x", reasoning={"effort": "enormous"})  # type: ignore[typeddict-item]
+
+
+async def test_anthropic_thinking_reaches_anthropic_and_openai(switchboard: Any) -> None:  # noqa: F811
+    import anthropic
+
+    client = anthropic.AsyncAnthropic(base_url=switchboard.url, api_key=switchboard.key, max_retries=0)
+    try:
+        thinking: Any = {"type": "enabled", "budget_tokens": 3000}
+        message = [{"role": "user", "content": "think"}]
+        await client.messages.create(model="claude", max_tokens=8000, thinking=thinking, messages=message)  # type: ignore[arg-type]
+        assert switchboard.upstream.last_request.json["thinking"] == thinking
+        await client.messages.create(model="gpt", max_tokens=8000, thinking=thinking, messages=message)  # type: ignore[arg-type]
+        assert switchboard.upstream.last_request.json["reasoning_effort"] == "medium"
     finally:
         await client.close()

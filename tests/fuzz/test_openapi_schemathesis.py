@@ -57,7 +57,10 @@ def app_and_credentials() -> Iterator[tuple[Any, dict[str, str]]]:
 CROSS_FIELD_RULES = re.compile(
     r"tool_choice: '.*' is not one of the tools|tools: two tools have the same name"
     r"|since must be before until|the time range must be at most 366 days|expires_at must be in the future"
-    r"|chunking_strategy\.static\.chunk_overlap_tokens: must be between 0 and half of max_chunk_size_tokens",
+    r"|chunking_strategy\.static\.chunk_overlap_tokens: must be between 0 and half of max_chunk_size_tokens"
+    r"|background: a background response must be stored"
+    r"|background: a background response cannot use the file_search tool"
+    r"|response_format: json_schema is required when type is json_schema",
     re.S,
 )
 

@@ -8,9 +8,22 @@ from typing import Any
 from sqlalchemy import RowMapping, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from domain.llm.model import ChatMessage, ChatRole, TokenUsage, ToolCall
+from domain.llm.model import (
+    ChatMessage,
+    ChatRole,
+    CompletionRequest,
+    Reasoning,
+    ReasoningEffort,
+    ResponseFormat,
+    ResponseFormatType,
+    TokenUsage,
+    ToolCall,
+    ToolChoice,
+    ToolChoiceMode,
+    ToolDefinition,
+)
 from domain.responses.errors import response_not_found
-from domain.responses.model import ResponseRecord, ResponseStatus, public_id
+from domain.responses.model import BackgroundCall, ResponseRecord, ResponseStatus, public_id
 from domain.responses.ports import ResponseRepository
 from domain.shared.errors import NotFound
 from infrastructure.db.citations_json import file_search_from_json, file_search_json
@@ -43,6 +56,25 @@ class SqlAlchemyResponseRepository(SqlAlchemyRepository, ResponseRepository):
         statement = update(responses).where(responses.c.id == record.id).values(values)
         if await self._rowcount(statement) == 0:
             raise response_not_found(record.public_id)
+
+    async def find(self, response_id: uuid.UUID) -> ResponseRecord | None:
+        row = (await self._session.execute(select(responses).where(responses.c.id == response_id))).mappings().first()
+        return None if row is None else response_from_row(row)
+
+    async def update_if(self, record: ResponseRecord, status: ResponseStatus) -> bool:
+        values = {k: v for k, v in response_values(record).items() if k not in _FIXED}
+        where = (responses.c.id == record.id, responses.c.status == status.value)
+        return await self._rowcount(update(responses).where(*where).values(values)) == 1
+
+    async def list_unfinished_background(self, limit: int) -> list[ResponseRecord]:
+        unfinished = (ResponseStatus.QUEUED.value, ResponseStatus.IN_PROGRESS.value)
+        statement = (
+            select(responses)
+            .where(responses.c.status.in_(unfinished), responses.c.background.is_(True))
+            .order_by(responses.c.created_at)
+            .limit(limit)
+        )
+        return [response_from_row(row) for row in (await self._session.execute(statement)).mappings()]
 
     async def delete_owned(self, response_id: uuid.UUID, owner_id: uuid.UUID) -> None:
         statement = delete(responses).where(responses.c.id == response_id, responses.c.user_id == owner_id)
@@ -99,11 +131,16 @@ def response_values(record: ResponseRecord) -> dict[str, Any]:
         "input_tokens": record.usage.input_tokens,
         "output_tokens": record.usage.output_tokens,
         "cached_tokens": record.usage.cached_tokens,
+        "cache_write_tokens": record.usage.cache_write_tokens,
         "incomplete_reason": record.incomplete_reason,
         "error_code": record.error_code,
         "error_message": record.error_message,
         "settings": record.settings_json,
         "file_search": file_search_json(record.file_search),
+        "background": record.background,
+        "call": None if record.call is None else call_json(record.call),
+        "heartbeat_at": record.heartbeat_at,
+        "stream_marks": list(record.marks) if record.marks else None,
     }
 
 
@@ -122,11 +159,75 @@ def response_from_row(row: RowMapping) -> ResponseRecord:
         output_text=row["output_text"],
         tool_calls=calls_from_json(row["tool_calls"]),
         usage=TokenUsage(
-            input_tokens=row["input_tokens"], output_tokens=row["output_tokens"], cached_tokens=row["cached_tokens"]
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            cached_tokens=row["cached_tokens"],
+            cache_write_tokens=row["cache_write_tokens"],
         ),
         incomplete_reason=row["incomplete_reason"],
         error_code=row["error_code"],
         error_message=row["error_message"],
         settings_json=row["settings"],
         file_search=file_search_from_json(row["file_search"]),
+        background=row["background"],
+        call=None if row["call"] is None else call_from_json(row["call"]),
+        heartbeat_at=row["heartbeat_at"],
+        marks=tuple(row["stream_marks"] or ()),
+    )
+
+
+def call_json(call: BackgroundCall) -> dict[str, Any]:
+    """A background call's request settings (its messages are the record's own) and its caller's context."""
+    request = call.request
+    choice, format_, reasoning = request.tool_choice, request.response_format, request.reasoning
+    return {
+        "model": request.model,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_tokens": request.max_tokens,
+        "stop": list(request.stop),
+        "tools": [[t.name, t.description, t.parameters_json] for t in request.tools],
+        "tool_choice": None if choice is None else [choice.mode.value, choice.name, choice.parallel],
+        "response_format": None
+        if format_ is None
+        else [format_.type.value, format_.schema_json, format_.name, format_.strict],
+        "user": request.user,
+        "reasoning": None
+        if reasoning is None
+        else [None if reasoning.effort is None else reasoning.effort.value, reasoning.summary],
+        "api_key_id": None if call.api_key_id is None else str(call.api_key_id),
+        "request_id": call.request_id,
+        "cache": call.cache,
+    }
+
+
+def call_from_json(value: dict[str, Any]) -> BackgroundCall:
+    choice, format_, reasoning = value["tool_choice"], value["response_format"], value["reasoning"]
+    request = CompletionRequest(
+        model=value["model"],
+        messages=(),
+        temperature=value["temperature"],
+        top_p=value["top_p"],
+        max_tokens=value["max_tokens"],
+        stop=tuple(value["stop"]),
+        tools=tuple(ToolDefinition(name=n, description=d, parameters_json=p) for n, d, p in value["tools"]),
+        tool_choice=None
+        if choice is None
+        else ToolChoice(mode=ToolChoiceMode(choice[0]), name=choice[1], parallel=choice[2]),
+        response_format=None
+        if format_ is None
+        else ResponseFormat(
+            type=ResponseFormatType(format_[0]), schema_json=format_[1], name=format_[2], strict=format_[3]
+        ),
+        user=value["user"],
+        reasoning=None
+        if reasoning is None
+        else Reasoning(effort=None if reasoning[0] is None else ReasoningEffort(reasoning[0]), summary=reasoning[1]),
+    )
+    api_key_id = value["api_key_id"]
+    return BackgroundCall(
+        request=request,
+        api_key_id=None if api_key_id is None else uuid.UUID(api_key_id),
+        request_id=value["request_id"],
+        cache=value["cache"],
     )

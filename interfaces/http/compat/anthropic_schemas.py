@@ -3,8 +3,9 @@
 Text, ``tool_use`` and ``tool_result`` blocks are understood; ``thinking`` blocks of earlier turns are dropped (they
 only mean something to the model that wrote them); images, documents and server tools are refused with a 400.
 ``cache_control`` on system blocks, text blocks, tool results and tools is kept (a prompt-cache breakpoint) and
-reaches Anthropic upstreams; on ``tool_use`` blocks it is dropped. Unknown top-level fields (``top_k``,
-``thinking``, ``service_tier``...) are accepted and ignored.
+reaches Anthropic upstreams; on ``tool_use`` blocks it is dropped. ``thinking`` (enabled, with its budget) is the
+call's reasoning setting, passed on where the serving provider has one. Unknown top-level fields (``top_k``,
+``service_tier``...) are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from domain.llm.model import (
     ChatMessage,
     ChatRole,
     CompletionRequest,
+    Reasoning,
     ResponseFormat,
     ResponseFormatType,
     ToolCall,
@@ -98,6 +100,17 @@ class OutputConfig(_Lenient):
 _json = compact_json
 
 
+class ThinkingIn(_Lenient):
+    type: Literal["enabled", "disabled", "adaptive"]
+    budget_tokens: int | None = Field(None, ge=1)
+
+    def to_domain(self) -> Reasoning | None:
+        """An explicit budget; thinking ``disabled`` (or adaptive, the model's own choice) asks for nothing."""
+        if self.type != "enabled" or self.budget_tokens is None:
+            return None
+        return Reasoning(budget_tokens=self.budget_tokens)
+
+
 class CreateMessageRequest(_Lenient):
     model: str = Field(min_length=1)
     messages: list[MessageIn] = Field(min_length=1)
@@ -111,6 +124,7 @@ class CreateMessageRequest(_Lenient):
     tool_choice: ToolChoiceIn | None = None
     metadata: Metadata | None = None
     output_config: OutputConfig | None = None
+    thinking: ThinkingIn | None = None
 
     def to_domain(self) -> CompletionRequest:
         messages = _system(self.system)
@@ -127,6 +141,7 @@ class CreateMessageRequest(_Lenient):
             tool_choice=self._tool_choice(),
             response_format=self._response_format(),
             user=self.metadata.user_id if self.metadata else None,
+            reasoning=None if self.thinking is None else self.thinking.to_domain(),
         )
 
     def file_search(self) -> FileSearchTool | None:

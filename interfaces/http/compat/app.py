@@ -70,6 +70,7 @@ def create_compat_app(*, docs_enabled: bool = True) -> Starlette:
         Route("/responses/{response_id}", responses.delete_response, methods=["DELETE"]),
         Route("/responses/{response_id}/input_items", responses.list_input_items, methods=["GET"]),
         *VECTOR_STORE_ROUTES,
+        Route("/responses/{response_id}/cancel", responses.cancel_response, methods=["POST"]),
         Route("/models", models.list_models, methods=["GET"]),
         Route("/models/{model_id:path}", models.get_model, methods=["GET"]),
     ]

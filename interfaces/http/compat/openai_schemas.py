@@ -19,6 +19,8 @@ from domain.llm.model import (
     ChatRole,
     CompletionRequest,
     EmbeddingRequest,
+    Reasoning,
+    ReasoningEffort,
     ResponseFormat,
     ResponseFormatType,
     TextPart,
@@ -151,6 +153,7 @@ class ChatCompletionRequest(_Lenient):
     tools: list[Annotated[ToolIn | FileSearchToolIn, Field(discriminator="type")]] | None = None  # + file_search
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
 
     @property
     def include_usage(self) -> bool:
@@ -171,6 +174,9 @@ class ChatCompletionRequest(_Lenient):
             tool_choice=self._tool_choice(),
             response_format=self._response_format(),
             user=self.user,
+            reasoning=None
+            if self.reasoning_effort is None
+            else Reasoning(effort=ReasoningEffort(self.reasoning_effort)),
         )
 
     def file_search(self) -> FileSearchTool | None:

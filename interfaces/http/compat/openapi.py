@@ -81,6 +81,11 @@ def compat_openapi(models: list[ModelSpec]) -> dict[str, Any]:
             "/v1/responses/input_tokens": {
                 "post": _post("InputTokensRequest", "OpenAIError", "Count a response's input tokens", stream=False)
             },
+            "/v1/responses/{response_id}": {
+                "get": _stored("A stored response (?stream=true: its events again)"),
+                "delete": _stored("Delete a stored response"),
+            },
+            "/v1/responses/{response_id}/cancel": {"post": _stored("Cancel a background response")},
             "/v1/models": {"get": _get("List the catalog's models")},
             "/v1/models/{model_id}": {"get": _get("One model of the catalog", path_parameter=True)},
             **vector_store_paths(_errors("OpenAIError")),
@@ -253,6 +258,18 @@ def _post(request: str, error: str, summary: str, *, stream: bool = True) -> dic
         "parameters": [IDEMPOTENCY_KEY] if stream else [],
         "requestBody": {"required": True, "content": body},
         "responses": {"200": {"description": "The answer, whole or streamed.", "content": content}, **_errors(error)},
+    }
+
+
+def _stored(summary: str) -> dict[str, Any]:
+    """An operation on one stored response of the caller's, by its id (someone else's is a 404)."""
+    return {
+        "summary": summary,
+        "parameters": [{"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {
+            "200": {"description": "The response object.", "content": {"application/json": {"schema": OBJECT}}},
+            **_errors("OpenAIError"),
+        },
     }
 
 

@@ -192,6 +192,30 @@ async def response_events(stream: Items, record: ResponseRecord) -> AsyncIterato
         await stream.aclose()
 
 
+def background_events(record: ResponseRecord) -> list[bytes]:
+    """A background response's events as far as it has gone, one SSE frame each, frame ``n`` being the event of
+    ``sequence_number`` n: created and queued, in progress once claimed, a text delta per beat of its runner's
+    (``marks``), and once it finished, the closing events. Made from the stored response alone, so a later reading
+    (``starting_after``) sees the same events under the same numbers, and each reading extends the one before."""
+    writer = EventWriter(record)
+    queued = response_body(record, status=ResponseStatus.QUEUED)
+    frames = writer.event("response.created", response=queued) + writer.event("response.queued", response=queued)
+    if record.status is not ResponseStatus.QUEUED:
+        frames += writer.event(
+            "response.in_progress", response=response_body(record, status=ResponseStatus.IN_PROGRESS)
+        )
+        shown = 0
+        for mark in record.marks:
+            frames += writer.text(record.output_text[shown:mark]) if shown < mark <= len(record.output_text) else b""
+            shown = max(shown, min(mark, len(record.output_text)))
+        if record.status.finished:
+            frames += writer.text(record.output_text[shown:]) if len(record.output_text) > shown else b""
+            for index, call in enumerate(record.tool_calls):
+                frames += writer.call(ToolCallDelta(index=index, id=call.id, name=call.name, arguments=call.arguments))
+            frames += writer.end()
+    return [frame + b"\n\n" for frame in frames.split(b"\n\n") if frame]
+
+
 def replayed_events(record: ResponseRecord) -> bytes:
     """A stored response streamed again (``GET /v1/responses/{id}?stream=true``): the events it was created with."""
     writer = EventWriter(record)

@@ -5,8 +5,8 @@ Input items become the domain's chat messages: a message (``input_text`` / ``out
 items a client sends back are dropped (no provider here takes them back). Images, files, item references and
 built-in tools other than ``file_search`` (web search, computer use, ...) are refused with a 400, never ignored: the
 answer would be wrong. ``file_search`` is answered by Switchboard itself (``application.vectors.file_search``).
-Settings with no meaning for a chat model (``reasoning``, ``truncation``, ``include``, ...) are accepted, echoed
-and not passed on.
+``reasoning`` (effort, summary) is passed on where the serving provider has reasoning settings. Settings with no
+meaning for a chat model (``truncation``, ``include``, ...) are accepted, echoed and not passed on.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from domain.llm.model import (
     ChatMessage,
     ChatRole,
     CompletionRequest,
+    Reasoning,
+    ReasoningEffort,
     ResponseFormat,
     ResponseFormatType,
     ToolCall,
@@ -109,6 +111,16 @@ class TextSettings(_Lenient):
     verbosity: str | None = None
 
 
+class ReasoningSettings(_Lenient):
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+
+    def to_domain(self) -> Reasoning | None:
+        if self.effort is None and self.summary is None:
+            return None
+        return Reasoning(effort=None if self.effort is None else ReasoningEffort(self.effort), summary=self.summary)
+
+
 class CreateResponseRequest(_Lenient):
     model: str = Field(min_length=1)
     input: str | list[InputItem]
@@ -129,7 +141,7 @@ class CreateResponseRequest(_Lenient):
     previous_response_id: str | None = None
     include: list[str] | None = None
     truncation: Literal["auto", "disabled"] | None = None
-    reasoning: dict[str, Any] | None = None
+    reasoning: ReasoningSettings | None = None
     service_tier: str | None = None
 
     def to_domain(self) -> CompletionRequest:
@@ -144,6 +156,7 @@ class CreateResponseRequest(_Lenient):
             tool_choice=self._tool_choice(),
             response_format=_response_format(self.text),
             user=self.safety_identifier or self.user,
+            reasoning=None if self.reasoning is None else self.reasoning.to_domain(),
         )
 
     def file_search(self) -> FileSearchTool | None:
@@ -177,7 +190,7 @@ class CreateResponseRequest(_Lenient):
             "store": self.store is not False,
             "background": bool(self.background),
             "truncation": self.truncation or "disabled",
-            "reasoning": {"effort": None, "summary": None} | (self.reasoning or {}),
+            "reasoning": {"effort": None, "summary": None} | _dump(self.reasoning or {}),
             "service_tier": "default",
         }
 

@@ -222,9 +222,24 @@ async def count_tokens(up: Upstream, headers: dict[str, str], body: Any, bad_jso
     problem = check_auth(up, "anthropic", headers)
     if problem is None:
         problem = anthropic_errors.validate_count_tokens(headers, None if bad_json else body)
+    if problem is None:
+        problem = up.failing(str(body.get("model")))
     if problem is not None:
         return await send_error(up, ex, "anthropic", problem, "")
     await ex.respond(200, orjson.dumps({"input_tokens": anthropic_wire.input_tokens(body)}), [JSON])
+
+
+async def input_tokens(up: Upstream, headers: dict[str, str], body: Any, bad_json: bool, ex: Exchange) -> None:
+    """``POST /v1/responses/input_tokens`` (OpenAI): the words of the instructions and of the input items."""
+    problem = check_auth(up, "openai", headers)
+    if problem is None:
+        problem = openai_errors.validate_input_tokens(None if bad_json else body)
+    if problem is None:
+        problem = up.failing(str(body.get("model")))
+    if problem is not None:
+        return await send_error(up, ex, "openai", problem, "")
+    await ex.respond(200, orjson.dumps(openai_wire.input_tokens_count(body)), [JSON])
+    return None
 
 
 async def models(up: Upstream, path: str, headers: dict[str, str], ex: Exchange) -> None:

@@ -107,6 +107,18 @@ def missing_parameter(name: str) -> Behaviour:
 # ---- requests ------------------------------------------------------------------------------------
 
 
+def validate_input_tokens(body: Any) -> Behaviour | None:
+    """The 400 the real API gives a malformed ``/v1/responses/input_tokens`` request, if any."""
+    if not isinstance(body, dict):
+        return bad_json()
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        return no_model()
+    items = body.get("input")
+    if not isinstance(items, (str, list)) or (isinstance(items, list) and not all(isinstance(i, dict) for i in items)):
+        return missing_parameter("input")
+    return None
+
+
 def validate(headers: dict[str, str], body: Any, *, reject_system_role: bool) -> Behaviour | None:
     """The 400 the real API gives a malformed chat completion request, if any (headers are not checked)."""
     if not isinstance(body, dict):

@@ -204,3 +204,13 @@ def model_info(name: str) -> dict[str, Any]:
 def models_page(names: list[str]) -> dict[str, Any]:
     page: dict[str, Any] = {"object": "list", "data": [model_info(n) for n in names]}
     return page
+
+
+def input_tokens_count(body: dict[str, Any]) -> dict[str, Any]:
+    """``/v1/responses/input_tokens``: a word per token of the instructions and of each input item's text (a
+    message's content, a call's arguments, a call output), at least 1."""
+    items = body["input"]
+    texts = [body.get("instructions") or ""]
+    for item in [{"content": items}] if isinstance(items, str) else items:
+        texts += [content_text(item.get("content")), item.get("arguments") or "", item.get("output") or ""]
+    return {"object": "response.input_tokens", "input_tokens": max(1, sum(count_tokens(t) for t in texts))}

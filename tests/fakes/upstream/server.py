@@ -315,6 +315,8 @@ class FakeUpstream:
             return await handlers.embed(self, headers, body, bad_json, ex)
         if method == "POST" and path == "/v1/messages/count_tokens":
             return await handlers.count_tokens(self, headers, body, bad_json, ex)
+        if method == "POST" and path == "/v1/responses/input_tokens":
+            return await handlers.input_tokens(self, headers, body, bad_json, ex)
         if method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
             return await handlers.models(self, path, headers, ex)
         return await handlers.not_found(self, method, path, headers, ex)
