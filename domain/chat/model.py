@@ -71,6 +71,15 @@ class Message:
     finish_reason: FinishReason | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConversationHistory:
+    """A conversation with its newest messages (oldest first) and how many it holds, counted up to a bound."""
+
+    conversation: Conversation
+    messages: list[Message]
+    message_count: int
+
+
 @dataclass(frozen=True)
 class PageCursor:
     """Position after the last item of a page, newest-first order."""

@@ -6,9 +6,8 @@ from the rows, so no entity is attached to a session, none expires on commit and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
-
-from sqlalchemy import RowMapping
 
 from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, Role, Scope, User
@@ -18,7 +17,7 @@ from domain.idempotency.model import IdempotencyRecord, RecordState, StoredRespo
 from domain.llm.model import ChatRole, FinishReason
 from domain.usage.model import Limits, UsageRecord, UsageStatus
 
-Row = RowMapping
+Row = Mapping[Any, Any]  # a RowMapping, or a dict picked out of a joined row
 
 
 def user_values(user: User) -> dict[str, Any]:

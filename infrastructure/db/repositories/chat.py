@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import and_, delete, exists, func, insert, literal, select, tuple_, union_all, update
 from sqlalchemy.exc import IntegrityError
 
-from domain.chat.model import Conversation, Message, PageCursor
+from domain.chat.model import Conversation, ConversationHistory, Message, PageCursor
 from domain.chat.ports import ConversationRepository
 from domain.shared.errors import NotFound
 from infrastructure.db.errors import is_foreign_key_violation
@@ -22,6 +22,7 @@ from infrastructure.db.repositories.base import SqlAlchemyRepository
 from infrastructure.db.tables import conversations, messages
 
 CONVERSATION_NOT_FOUND = "conversation not found"
+_MESSAGE_LABELS = {column.name: f"m_{column.name}" for column in messages.c}
 
 
 class SqlAlchemyConversationRepository(SqlAlchemyRepository, ConversationRepository):
@@ -108,3 +109,75 @@ class SqlAlchemyConversationRepository(SqlAlchemyRepository, ConversationReposit
         newest = [message_from_row(row) for row in (await self._session.execute(statement)).mappings()]
         newest.reverse()
         return newest
+
+    async def get_owned_with_history(
+        self, conversation_id: uuid.UUID, owner_id: uuid.UUID, *, limit: int, count_up_to: int
+    ) -> ConversationHistory:
+        """One statement, one snapshot: the conversation (only if it is the owner's) left-joined to its newest
+        ``limit`` messages, with a count that stops at ``count_up_to`` rows of the (conversation_id, created_at, id)
+        index. Portable SQL (PostgreSQL and SQLite): no LATERAL."""
+        newest = (
+            select(messages.c.id)
+            .where(messages.c.conversation_id == conversation_id)
+            .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+            .limit(max(limit, 0))
+        )
+        bounded = max(count_up_to, 0)
+        counted = select(literal(1)).where(messages.c.conversation_id == conversation_id).limit(bounded).subquery()
+        message_count = select(func.count()).select_from(counted).scalar_subquery()
+        statement = (
+            select(
+                *conversations.c,
+                message_count.label("message_count"),
+                *(column.label(_MESSAGE_LABELS[column.name]) for column in messages.c),
+            )
+            .select_from(
+                conversations.outerjoin(
+                    messages, and_(messages.c.conversation_id == conversations.c.id, messages.c.id.in_(newest))
+                )
+            )
+            .where(conversations.c.id == conversation_id, conversations.c.owner_id == owner_id)
+            .order_by(messages.c.created_at, messages.c.id)
+        )
+        rows = (await self._session.execute(statement)).mappings().all()
+        if not rows:
+            raise NotFound(CONVERSATION_NOT_FOUND)
+        history = [
+            message_from_row({name: row[label] for name, label in _MESSAGE_LABELS.items()})
+            for row in rows
+            if row["m_id"] is not None
+        ]
+        return ConversationHistory(
+            conversation=conversation_from_row(rows[0]), messages=history, message_count=rows[0]["message_count"]
+        )
+
+    async def add_turns(self, conversation_id: uuid.UUID, owner_id: uuid.UUID, at: datetime, *turns: Message) -> None:
+        """On PostgreSQL one statement: the owner-checked ``UPDATE`` of ``updated_at`` in a CTE, and the turns
+        inserted only if it touched the row (nothing written otherwise). Elsewhere the two statements in a row."""
+        if self._session.get_bind().dialect.name != "postgresql" or not turns:
+            await super().add_turns(conversation_id, owner_id, at, *turns)
+            return
+        touched = (
+            update(conversations)
+            .where(conversations.c.id == conversation_id, conversations.c.owner_id == owner_id)
+            .values(updated_at=at)
+            .returning(conversations.c.id)
+            .cte("touched")
+        )
+        names = [column.name for column in messages.c]
+        rows = [
+            select(*(literal(values[name], messages.c[name].type) for name in names)).where(
+                exists(select(touched.c.id))
+            )
+            for values in (message_values(turn) for turn in turns)
+        ]
+        source = rows[0] if len(rows) == 1 else union_all(*rows)
+        statement = insert(messages).from_select(names, source).add_cte(touched)
+        try:
+            inserted = await self._rowcount(statement)
+        except IntegrityError as exc:
+            if is_foreign_key_violation(exc):
+                raise NotFound(CONVERSATION_NOT_FOUND) from exc
+            raise
+        if inserted == 0:
+            raise NotFound(CONVERSATION_NOT_FOUND)
