@@ -53,6 +53,7 @@ format: install
 
 bench: install wrk  ## the benchmark: tables in bench/results/ (BENCH_ARGS="--quick" for a short run)
 	$(UV) run --frozen python -m bench.run $(BENCH_ARGS)
+	$(UV) run --frozen python -m bench.usage_writer
 
 bench-soak: install wrk  ## long run at concurrency 64 watching for a memory leak (SOAK_ARGS="--requests 200000")
 	$(UV) run --frozen python -m bench.soak $(SOAK_ARGS)
