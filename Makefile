@@ -54,6 +54,7 @@ format: install
 bench: install wrk  ## the benchmark: tables in bench/results/ (BENCH_ARGS="--quick" for a short run)
 	$(UV) run --frozen python -m bench.run $(BENCH_ARGS)
 	$(UV) run --frozen python -m bench.batches $(BATCH_BENCH_ARGS)
+	$(UV) run --frozen python -m bench.usage_writer
 
 bench-batches: install  ## batch throughput on one and two workers, interactive p50 with and without a batch running
 	$(UV) run --frozen python -m bench.batches $(BATCH_BENCH_ARGS)

@@ -80,3 +80,9 @@ class UnitOfWorkFactory(abc.ABC):
 
     @abc.abstractmethod
     def __call__(self) -> UnitOfWork: ...
+
+    def for_one_statement(self) -> UnitOfWork:
+        """A unit of work for a block that runs ONE repository call which is a single statement, atomic by itself
+        (``get_owned_with_history``, ``add_turns``): where the adapter can, it runs without BEGIN and COMMIT (two
+        round trips saved); elsewhere it is an ordinary transaction. Commit it as usual."""
+        return self()

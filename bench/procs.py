@@ -85,10 +85,20 @@ def start_upstream(python: str, cwd: Path, log: Path, *, delay_ms: float = 0.0, 
 
 
 def start_switchboard(
-    python: str, cwd: Path, log: Path, env: dict[str, str], *, port: int, timeout: float = 60.0
+    python: str,
+    cwd: Path,
+    log: Path,
+    env: dict[str, str],
+    *,
+    port: int,
+    timeout: float = 60.0,
+    cpus: str | None = None,
 ) -> Process:
-    """``switchboard serve --migrate`` (one worker) on ``port``; returns once ``/health/ready`` answers 200."""
+    """``switchboard serve --migrate`` (one worker) on ``port``, pinned to ``cpus`` (``taskset -c`` syntax) when
+    given; returns once ``/health/ready`` answers 200."""
     command = [python, "-m", "interfaces.cli", "serve", "--migrate", "--host", "127.0.0.1", "--port", str(port)]
+    if cpus:
+        command = ["taskset", "-c", cpus, *command]  # taskset execs the server: same pid, its workers inherit
     with log.open("ab") as sink:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -107,6 +117,24 @@ def start_switchboard(
         process.kill()
         process.wait(5)
     raise StartError(f"Switchboard did not become ready (exit {process.returncode}):\n{log_tail(log)}")
+
+
+def parse_cpus(spec: str) -> set[int]:
+    """``"0"``, ``"1,3"`` or ``"0-2"`` (``taskset -c`` syntax) as a set of CPU numbers."""
+    cpus: set[int] = set()
+    for part in spec.split(","):
+        first, _, last = part.strip().partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+def default_pinning() -> tuple[str | None, str | None]:
+    """Server on CPU 0, load generator and fake upstream on the others (as the peer harness does), when this process
+    may use at least two CPUs; else no pinning."""
+    usable = sorted(os.sched_getaffinity(0))
+    if len(usable) < 2:
+        return None, None
+    return str(usable[0]), ",".join(str(cpu) for cpu in usable[1:])
 
 
 # ---- /proc ----------------------------------------------------------------------------------------------------------

@@ -230,6 +230,7 @@ def render_markdown(results: Results) -> str:
         "",
         f"Switchboard `{config['commit']}`: `switchboard serve`, {config['server']}; {config['storage']}; "
         f"{_features(config)}. "
+        f"Pinning: {config.get('pinning', 'none (shared cores)')}. "
         f"Load: {config['tools']}; {config['duration_s']:g} s per level after {config['warmup_s']:g} s of warm-up. "
         "Latencies in ms; *added* = the scenario's percentile minus (a)'s at the same concurrency and with the same "
         "load generator.",

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import Loader, measure_level
+from bench.procs import default_pinning, parse_cpus
 from bench.report import TITLES, render_markdown
 from bench.stack import Stack, StackOptions, running_stack
 from bench.stats import added
@@ -50,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="WARNING", help="SWITCHBOARD_LOG_LEVEL (INFO logs every request)")
     parser.add_argument("--upstream-delay-ms", type=float, default=0.0, help="the fake upstream's fixed delay")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra server environment")
+    parser.add_argument(
+        "--server-cpus", help="taskset CPUs for Switchboard (default: the first usable CPU when there are two or more)"
+    )
+    parser.add_argument(
+        "--load-cpus", help="CPUs for the fake upstream and the load generator (default: the other usable CPUs)"
+    )
+    parser.add_argument("--no-pin", action="store_true", help="pin nothing (shared cores: CPU figures inflate)")
+    parser.add_argument("--server-repo", type=Path, help="serve another checkout (its .venv), e.g. a baseline for A/B")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, catalog, bodies)")
     return parser
@@ -96,9 +105,9 @@ def own_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _commit() -> str:
+def _commit(repo: Path = REPO) -> str:
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
         return done.stdout.strip()
 
     dirty = git("status", "--porcelain", "--untracked-files=no")
@@ -221,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
     scenarios = _scenarios(args.scenarios)
     loader = Loader.choose(sys.executable, REPO, args.tool)
+    server_cpus, load_cpus = (None, None) if args.no_pin else default_pinning()
+    server_cpus, load_cpus = args.server_cpus or server_cpus, args.load_cpus or load_cpus
+    if load_cpus:  # inherited by everything started from here but the server: the fake upstream, wrk, the client
+        os.sched_setaffinity(0, parse_cpus(load_cpus))
     extra_env = dict(item.split("=", 1) for item in args.env)
     machine = _machine()
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -237,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level=args.log_level,
         upstream_delay_ms=args.upstream_delay_ms,
         extra_env=extra_env,
+        server_cpus=server_cpus,
+        server_repo=args.server_repo.resolve() if args.server_repo else None,
     )
     try:
         with running_stack(options) as stack:
@@ -260,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "started_at": started,
         "machine": machine,
         "config": {
-            "commit": _commit(),
+            "commit": _commit(args.server_repo or REPO),
             "server": _server_line(args.log_level, args.history_limit),
             "storage": storage,
             "features": features,
@@ -268,6 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "duration_s": duration,
             "warmup_s": warmup,
             "concurrency": levels,
+            "pinning": f"server on CPU {server_cpus}, fake upstream and load on CPU {load_cpus}"
+            if server_cpus
+            else "none (shared cores)",
         },
         "scenarios": measured,
         "notes": [*stack_notes, *notes],

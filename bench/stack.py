@@ -46,6 +46,10 @@ class StackOptions:
     seed_exchanges: int = 10
     upstream_delay_ms: float = 0.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    server_cpus: str | None = None
+    """``taskset -c`` CPUs for Switchboard (the harness pins itself, the fake upstream and the load to the rest)."""
+    server_repo: Path | None = None
+    """Another checkout to serve from (its own ``.venv``), for A/B runs against a baseline; default ``repo``."""
 
 
 @dataclass
@@ -96,11 +100,13 @@ def running_stack(options: StackOptions) -> Iterator[Stack]:
 
         catalog = target.write_catalog(work, upstream.url)
         fields = target.settings_fields()
+        server_repo = options.server_repo or options.repo
+        server_python = str(server_repo / ".venv" / "bin" / "python") if options.server_repo else options.python
         env, env_notes = target.switchboard_env(
             dict(os.environ),
             storage=storage,
             catalog=catalog,
-            repo=options.repo,
+            repo=server_repo,
             history_limit=options.history_limit,
             log_level=options.log_level,
             fields=fields,
@@ -109,7 +115,9 @@ def running_stack(options: StackOptions) -> Iterator[Stack]:
         notes += env_notes
         if "SWITCHBOARD_REDIS_URL" not in env:
             storage.redis_url = None  # reachable, but this build has no setting for it
-        server = start_switchboard(options.python, work, work / "switchboard.log", env, port=free_port())
+        server = start_switchboard(
+            server_python, work, work / "switchboard.log", env, port=free_port(), cpus=options.server_cpus
+        )
         cleanup.callback(lambda: exit_codes.__setitem__("switchboard", server.stop()))
 
         targets, unavailable = _targets(options, upstream, server)

@@ -14,6 +14,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
+from redis import Redis
+from redis.exceptions import RedisError
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES", os.environ.get("SWITCHBOARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -30,6 +32,8 @@ class Storage:
     database_url: str
     """The SQLAlchemy URL handed to Switchboard."""
     redis_url: str | None = None
+    redis_prefix: str = field(default_factory=lambda: f"sb-bench-{uuid.uuid4().hex[:8]}:")
+    """The run's own Redis key prefix: benchmarks sharing a Redis must not share the usage stream."""
     notes: list[str] = field(default_factory=list)
     _database: str | None = None
     _sqlite_path: Path | None = None
@@ -71,6 +75,13 @@ class Storage:
     # ---- lifecycle -------------------------------------------------------------------------------------------------
 
     def drop(self) -> None:
+        if self.redis_url is not None:
+            with contextlib.suppress(OSError, RedisError):
+                client = Redis.from_url(self.redis_url)
+                keys = list(client.scan_iter(match=f"{self.redis_prefix}*", count=1000))
+                for start in range(0, len(keys), 500):
+                    client.delete(*keys[start : start + 500])
+                client.close()
         if self._database is not None:
             asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)'))
             self._database = None

@@ -108,6 +108,9 @@ def switchboard_env(
     if storage.redis_url:
         if "redis_url" in fields:
             env["SWITCHBOARD_REDIS_URL"] = storage.redis_url
+            # A prefix of its own per run: two benchmarks on one Redis would otherwise share the usage stream, and
+            # each server would consume (or drop, if it cannot read them) the other's records.
+            env["SWITCHBOARD_REDIS_KEY_PREFIX"] = storage.redis_prefix
         else:
             notes.append("Redis is reachable but this build has no SWITCHBOARD_REDIS_URL setting: not used")
     env.update(extra)

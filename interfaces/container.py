@@ -149,6 +149,28 @@ def _engine(settings: Settings, tracing: Tracing) -> AsyncEngine | None:
     return engine
 
 
+USAGE_POOL_SIZE = 2  # the ledger writers: one flush at a time each (the stream's, the journal's)
+
+
+def _usage_engine(settings: Settings, engine: AsyncEngine | None) -> AsyncEngine | None:
+    """The usage writers' own small pool on PostgreSQL, so that under overload they never wait behind request
+    traffic for a connection (nor requests behind them). SQLite has one writer anyway: they share its pool."""
+    if engine is None or engine.dialect.name != "postgresql":
+        return None
+    return create_engine(
+        settings.database_url,
+        pool_size=USAGE_POOL_SIZE,
+        max_overflow=0,
+        pool_timeout=settings.database_pool_timeout_seconds,
+        connect_timeout=settings.database_connect_timeout_seconds,
+        echo=settings.database_echo,
+    )
+
+
+def _usage_uow(usage_engine: AsyncEngine | None, uow: UnitOfWorkFactory) -> UnitOfWorkFactory:
+    return uow if usage_engine is None else SqlAlchemyUnitOfWorkFactory(create_session_factory(usage_engine))
+
+
 def _previous_jwt_keys(settings: Settings) -> list[VerificationKey]:
     return [VerificationKey(k.secret.get_secret_value(), k.not_after) for k in settings.jwt_previous_keys]
 
@@ -392,6 +414,8 @@ class Container(containers.DeclarativeContainer):
     readiness = providers.Singleton(_readiness, settings, engine)
     job_queue = providers.Singleton(InProcessJobQueue)  # the embedded default's; PostgreSQL's is procrastinate
     uow = providers.Singleton(_uow_factory, settings, engine, security_log, job_queue)
+    usage_engine = providers.Singleton(_usage_engine, settings, engine)
+    usage_uow = providers.Singleton(_usage_uow, usage_engine, uow)
 
     hasher = providers.Singleton(
         Argon2PasswordHasher,
@@ -437,7 +461,7 @@ class Container(containers.DeclarativeContainer):
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis)
     rate_limit_defaults = providers.Singleton(_rate_limit_defaults, settings)
     spend_counter = providers.Singleton(_spend_counter, settings, redis)
-    usage_recorder = providers.Singleton(_usage_recorder, settings, uow, redis)
+    usage_recorder = providers.Singleton(_usage_recorder, settings, usage_uow, redis)
     budgets = providers.Singleton(Budgets, counter=spend_counter, uow=uow, clock=clock, fail_open=fail_open)
     meter = providers.Singleton(
         Meter,
@@ -663,7 +687,7 @@ async def close_resources(container: Container) -> None:
         if redis is not None:
             await redis.aclose()
         await container.vector_index().close()
-        engine = container.engine()
-        if engine is not None:
-            await engine.dispose()
+        for engine in (container.engine(), container.usage_engine()):
+            if engine is not None:
+                await engine.dispose()
         container.tracing().shutdown()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from application.auth.access import require_scope
-from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from application.unit_of_work import UnitOfWorkFactory
 from application.usage.context import CachePolicy, CallContext
 from domain.auth.model import Principal, Scope
 from domain.chat.model import Conversation, Message, MessageStatus, check_message_content
@@ -62,15 +62,15 @@ async def prepare_exchange(
     """Checks the caller may post here and builds the model request from the stored history."""
     require_scope(command.principal, Scope.CHAT)
     check_message_content(command.content)
-    async with uow_factory() as uow:
-        conversation = await uow.conversations.get_owned(command.conversation_id, command.principal.user_id)
-        history = await uow.conversations.list_messages(conversation.id, limit=limits.history)
-        # A history shorter than its limit is the whole conversation: counting it again would be a wasted query.
-        count = (
-            len(history) if len(history) < limits.history else await uow.conversations.count_messages(conversation.id)
+    # One query (ownership, the newest messages and a bounded count), outside any transaction where the database
+    # allows: a single statement reads one snapshot by itself.
+    async with uow_factory.for_one_statement() as uow:
+        found = await uow.conversations.get_owned_with_history(
+            command.conversation_id, command.principal.user_id, limit=limits.history, count_up_to=limits.max_messages
         )
-        if count + 2 > limits.max_messages:
-            raise RuleViolation(f"a conversation holds at most {limits.max_messages} messages; start a new one")
+    conversation, history = found.conversation, found.messages
+    if found.message_count + 2 > limits.max_messages:
+        raise RuleViolation(f"a conversation holds at most {limits.max_messages} messages; start a new one")
     prompt: list[ChatMessage] = []
     if conversation.system_prompt:
         prompt.append(_turn(ChatRole.SYSTEM, conversation.system_prompt, cached=command.prompt_cache))
@@ -125,9 +125,13 @@ def assistant_message(
     )
 
 
-async def store_exchange(uow: UnitOfWork, prepared: PreparedExchange, reply: Message, *, now: datetime) -> None:
-    """Stores both turns in the caller's transaction; the conversation must still be the caller's (``touch`` says
-    ``NotFound`` otherwise, before anything is written)."""
-    await uow.conversations.touch(prepared.conversation.id, prepared.conversation.owner_id, now)
+async def store_exchange(
+    uow_factory: UnitOfWorkFactory, prepared: PreparedExchange, reply: Message, *, now: datetime
+) -> None:
+    """Stores both turns and the conversation's ``updated_at`` at once (one statement where the database allows);
+    the conversation must still be the caller's (``NotFound`` otherwise, with nothing written)."""
     prepared.user_message.input_tokens = reply.input_tokens
-    await uow.conversations.add_messages(prepared.user_message, reply)
+    conversation = prepared.conversation
+    async with uow_factory.for_one_statement() as uow:
+        await uow.conversations.add_turns(conversation.id, conversation.owner_id, now, prepared.user_message, reply)
+        await uow.commit()

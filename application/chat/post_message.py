@@ -52,9 +52,7 @@ class PostMessage:
         answer = await self._model_call.complete(prepared.request, prepared.context)
         now = self._clock.now()
         reply = assistant_message(prepared, answer.completion, status=MessageStatus.COMPLETE, now=now)
-        async with self._uow() as uow:
-            await store_exchange(uow, prepared, reply, now=now)
-            await uow.commit()
+        await store_exchange(self._uow, prepared, reply, now=now)
         return PostMessageResult(
             user_message=prepared.user_message,
             assistant_message=reply,

@@ -127,9 +127,7 @@ class StreamMessage:
     ) -> StreamOutcome:
         now = self._clock.now()
         reply = assistant_message(prepared, completion, status=status, now=now)
-        async with self._uow() as uow:
-            await store_exchange(uow, prepared, reply, now=now)
-            await uow.commit()
+        await store_exchange(self._uow, prepared, reply, now=now)
         return StreamOutcome(
             user_message=prepared.user_message, assistant_message=reply, completion=completion, error=error
         )

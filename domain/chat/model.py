@@ -74,6 +74,15 @@ class Message:
     citations: tuple[Citation, ...] = ()  # what an answer cites of its conversation's vector stores
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConversationHistory:
+    """A conversation with its newest messages (oldest first) and how many it holds, counted up to a bound."""
+
+    conversation: Conversation
+    messages: list[Message]
+    message_count: int
+
+
 @dataclass(frozen=True)
 class PageCursor:
     """Position after the last item of a page, newest-first order."""

@@ -7,9 +7,8 @@ from the rows, so no entity is attached to a session, none expires on commit and
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
-
-from sqlalchemy import RowMapping
 
 from domain.audit.model import AuditEntry
 from domain.auth.model import ApiKey, RefreshToken, Role, Scope, User
@@ -20,7 +19,7 @@ from domain.llm.model import ChatRole, FinishReason, KeyOwner
 from domain.usage.model import Limits, UsageRecord, UsageStatus
 from infrastructure.db.citations_json import citations_from_json, citations_json
 
-Row = RowMapping
+Row = Mapping[Any, Any]  # a RowMapping, or a dict picked out of a joined row
 
 
 def user_values(user: User) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.audit.model import AuditEntry
@@ -150,6 +150,26 @@ class SqlAlchemyUnitOfWorkFactory(UnitOfWorkFactory):
         self._session_factory = session_factory
         self._on_audit = on_audit
         self.job_queue = job_queue
+        self._statement_sessions = _autocommit_sessions(session_factory)
 
     def __call__(self) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(self._session_factory, self._on_audit, self.job_queue)
+
+    def for_one_statement(self) -> SqlAlchemyUnitOfWork:
+        """On PostgreSQL, a session in autocommit: no BEGIN before the statement, no COMMIT or ROLLBACK after it
+        (asyncpg sends none outside a transaction), so a single statement is one round trip."""
+        if self._statement_sessions is None:
+            return self()
+        return SqlAlchemyUnitOfWork(self._statement_sessions, self._on_audit, self.job_queue)
+
+
+def _autocommit_sessions(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession] | None:
+    """The same sessions on an autocommit view of the engine (same pool), for PostgreSQL engines only: SQLite's
+    driver already starts no transaction for a read, and a session bound to one connection (tests) keeps it."""
+    bind = session_factory.kw.get("bind")
+    if not isinstance(bind, AsyncEngine) or bind.dialect.name != "postgresql":
+        return None
+    options = {name: value for name, value in session_factory.kw.items() if name != "bind"}
+    return async_sessionmaker(bind.execution_options(isolation_level="AUTOCOMMIT"), **options)

@@ -573,6 +573,67 @@ class TestConversationRepository:
             assert await uow.conversations.list_messages(conversation.id, limit=50) == in_order
             assert await uow.conversations.list_messages(conversation.id, limit=0) == []
 
+    @pytest.mark.parametrize("one_statement", [False, True], ids=["transaction", "one-statement"])
+    async def test_get_owned_with_history_in_one_read(
+        self, uow_factory: UnitOfWorkFactory, one_statement: bool
+    ) -> None:
+        owner = await saved_user(uow_factory)
+        stranger = await saved_user(uow_factory)
+        conversation = await saved_conversation(uow_factory, owner)
+        empty = await saved_conversation(uow_factory, owner)
+        other = await saved_conversation(uow_factory, owner)
+        messages = [a_message(conversation, created_at=at(s), content=f"m{s}") for s in (5, 1, 3, 3, 4)]
+        async with uow_factory() as uow:
+            await uow.conversations.add_messages(*messages, a_message(other, created_at=at(2)))
+            await uow.commit()
+        in_order = sorted(messages, key=lambda m: (m.created_at, m.id))
+
+        def unit() -> Any:
+            return uow_factory.for_one_statement() if one_statement else uow_factory()
+
+        async with unit() as uow:
+            newest = await uow.conversations.get_owned_with_history(conversation.id, owner.id, limit=3, count_up_to=99)
+        assert (newest.conversation, newest.messages, newest.message_count) == (conversation, in_order[-3:], 5)
+        async with unit() as uow:
+            whole = await uow.conversations.get_owned_with_history(conversation.id, owner.id, limit=50, count_up_to=4)
+        assert (whole.messages, whole.message_count) == (in_order, 4)  # counted up to the bound only
+        async with unit() as uow:
+            none = await uow.conversations.get_owned_with_history(empty.id, owner.id, limit=20, count_up_to=99)
+        assert (none.conversation, none.messages, none.message_count) == (empty, [], 0)
+        for conversation_id, user_id in ((conversation.id, stranger.id), (uuid.uuid4(), owner.id)):
+            async with unit() as uow:
+                with pytest.raises(NotFound):  # a stranger's conversation looks exactly like a missing one
+                    await uow.conversations.get_owned_with_history(conversation_id, user_id, limit=20, count_up_to=9)
+
+    @pytest.mark.parametrize("one_statement", [False, True], ids=["transaction", "one-statement"])
+    async def test_add_turns_touches_and_inserts_only_for_the_owner(
+        self, uow_factory: UnitOfWorkFactory, one_statement: bool
+    ) -> None:
+        owner = await saved_user(uow_factory)
+        stranger = await saved_user(uow_factory)
+        conversation = await saved_conversation(uow_factory, owner)
+        question, answer = a_message(conversation), a_message(conversation, role=ChatRole.ASSISTANT, created_at=at(1))
+
+        def unit() -> Any:
+            return uow_factory.for_one_statement() if one_statement else uow_factory()
+
+        for user_id in (stranger.id, owner.id):
+            async with unit() as uow:
+                with pytest.raises(NotFound):
+                    await uow.conversations.add_turns(a_conversation(owner).id, user_id, at(7), question, answer)
+        async with unit() as uow:
+            with pytest.raises(NotFound):
+                await uow.conversations.add_turns(conversation.id, stranger.id, at(8), question, answer)
+        async with uow_factory() as uow:
+            assert await uow.conversations.list_messages(conversation.id) == []  # nothing written for a stranger
+            assert (await uow.conversations.get_owned(conversation.id, owner.id)).updated_at == conversation.updated_at
+        async with unit() as uow:
+            await uow.conversations.add_turns(conversation.id, owner.id, at(9), question, answer)
+            await uow.commit()
+        async with uow_factory() as uow:
+            assert await uow.conversations.list_messages(conversation.id) == [question, answer]
+            assert (await uow.conversations.get_owned(conversation.id, owner.id)).updated_at == at(9)
+
     async def test_count_messages(self, uow_factory: UnitOfWorkFactory) -> None:
         owner = await saved_user(uow_factory)
         conversation = await saved_conversation(uow_factory, owner)

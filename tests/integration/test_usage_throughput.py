@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from domain.usage.model import UsageRecord
 from infrastructure.db.tables import usage_records
 from infrastructure.db.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from infrastructure.usage.buffered_recorder import BufferedUsageRecorder
+from tests.api.conftest import make_settings, running_api
 
 pytestmark = pytest.mark.integration
 
@@ -57,3 +59,20 @@ async def test_usage_records_reach_postgresql_in_batches_at_thousands_per_second
         assert (await session.execute(select(func.count()).select_from(usage_records))).scalar_one() == RECORDS
     print(f"\n{rate:,.0f} usage records/s to PostgreSQL")
     assert rate >= FLOOR_PER_SECOND
+
+
+async def test_usage_records_are_written_while_requests_hold_every_pooled_connection(postgres_url: str) -> None:
+    """The usage writers have a small pool of their own: an exhausted request pool does not hold them up."""
+    settings = make_settings(
+        database_url=postgres_url, database_pool_size=1, database_max_overflow=0, database_pool_timeout_seconds=1
+    )
+    async with running_api(settings) as api:
+        container = api.app.state.container
+        record = _record()
+        async with container.engine().connect() as held:  # the request pool's only connection, busy
+            await held.execute(select(1))
+            await container.usage_recorder().record(record)
+            await asyncio.wait_for(container.usage_recorder().flush(), timeout=5)
+            async with container.usage_engine().connect() as own:
+                written = select(func.count()).select_from(usage_records).where(usage_records.c.id == record.id)
+                assert (await own.execute(written)).scalar_one() == 1

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    CursorResult,
+    Insert,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
-from domain.chat.model import Conversation, Message, PageCursor
+from domain.chat.model import Conversation, ConversationHistory, Message, PageCursor
 from domain.chat.ports import ConversationRepository
 from domain.shared.errors import NotFound
 from infrastructure.db.errors import is_foreign_key_violation
@@ -22,6 +40,7 @@ from infrastructure.db.repositories.base import SqlAlchemyRepository
 from infrastructure.db.tables import conversations, messages
 
 CONVERSATION_NOT_FOUND = "conversation not found"
+_MESSAGE_LABELS = {column.name: f"m_{column.name}" for column in messages.c}
 
 
 class SqlAlchemyConversationRepository(SqlAlchemyRepository, ConversationRepository):
@@ -108,3 +127,106 @@ class SqlAlchemyConversationRepository(SqlAlchemyRepository, ConversationReposit
         newest = [message_from_row(row) for row in (await self._session.execute(statement)).mappings()]
         newest.reverse()
         return newest
+
+    async def get_owned_with_history(
+        self, conversation_id: uuid.UUID, owner_id: uuid.UUID, *, limit: int, count_up_to: int
+    ) -> ConversationHistory:
+        """One statement, one snapshot (see ``_history_statement``)."""
+        parameters = {
+            "conversation_id": conversation_id,
+            "owner_id": owner_id,
+            "history": max(limit, 0),
+            "count_up_to": max(count_up_to, 0),
+        }
+        rows = (await self._session.execute(_HISTORY, parameters)).mappings().all()
+        if not rows:
+            raise NotFound(CONVERSATION_NOT_FOUND)
+        history = [
+            message_from_row({name: row[label] for name, label in _MESSAGE_LABELS.items()})
+            for row in rows
+            if row["m_id"] is not None
+        ]
+        return ConversationHistory(
+            conversation=conversation_from_row(rows[0]), messages=history, message_count=rows[0]["message_count"]
+        )
+
+    async def add_turns(self, conversation_id: uuid.UUID, owner_id: uuid.UUID, at: datetime, *turns: Message) -> None:
+        """On PostgreSQL one statement (see ``_add_turns_statement``). Elsewhere the two statements in a row."""
+        if self._session.get_bind().dialect.name != "postgresql" or not turns:
+            await super().add_turns(conversation_id, owner_id, at, *turns)
+            return
+        # No parameter is named like a column: the UPDATE in the CTE would take it as a value to set.
+        parameters: dict[str, object] = {"the_conversation": conversation_id, "the_owner": owner_id, "touched_at": at}
+        for index, turn in enumerate(turns):
+            parameters.update({f"t{index}_{name}": value for name, value in message_values(turn).items()})
+        try:
+            result: CursorResult[Any] = await self._session.execute(  # type: ignore[assignment]
+                _add_turns_statement(len(turns)), parameters
+            )
+            inserted = result.rowcount
+        except IntegrityError as exc:
+            if is_foreign_key_violation(exc):
+                raise NotFound(CONVERSATION_NOT_FOUND) from exc
+            raise
+        if inserted == 0:
+            raise NotFound(CONVERSATION_NOT_FOUND)
+
+
+def _history_statement() -> Select[Any]:
+    """The conversation (only if it is the owner's) left-joined to its newest ``:history`` messages, oldest first,
+    with a count that stops after ``:count_up_to`` entries of the (conversation_id, created_at, id) index. Portable
+    (PostgreSQL and SQLite: no LATERAL); built once, so executing it costs no statement construction or cache key."""
+    conversation_id = bindparam("conversation_id", type_=messages.c.conversation_id.type)
+    newest = (
+        select(messages.c.id)
+        .where(messages.c.conversation_id == conversation_id)
+        .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+        .limit(bindparam("history", type_=Integer()))
+    )
+    counted = (
+        select(literal(1))
+        .where(messages.c.conversation_id == conversation_id)
+        .limit(bindparam("count_up_to", type_=Integer()))
+        .subquery()
+    )
+    message_count = select(func.count()).select_from(counted).scalar_subquery()
+    return (
+        select(
+            *conversations.c,
+            message_count.label("message_count"),
+            *(column.label(_MESSAGE_LABELS[column.name]) for column in messages.c),
+        )
+        .select_from(
+            conversations.outerjoin(
+                messages, and_(messages.c.conversation_id == conversations.c.id, messages.c.id.in_(newest))
+            )
+        )
+        .where(conversations.c.id == conversation_id, conversations.c.owner_id == bindparam("owner_id"))
+        .order_by(messages.c.created_at, messages.c.id)
+    )
+
+
+_HISTORY = _history_statement()
+
+
+@functools.cache
+def _add_turns_statement(turns: int) -> Insert:
+    """PostgreSQL: the owner-checked ``UPDATE`` of ``updated_at`` in a CTE, and ``turns`` messages (parameters
+    ``t<i>_<column>``) inserted only if it touched the row, so nothing is written otherwise. One statement, atomic
+    by itself; built once per number of turns."""
+    touched = (
+        update(conversations)
+        .where(conversations.c.id == bindparam("the_conversation"), conversations.c.owner_id == bindparam("the_owner"))
+        .values(updated_at=bindparam("touched_at", type_=conversations.c.updated_at.type))
+        .returning(conversations.c.id)
+        .cte("touched")
+    )
+    names = [column.name for column in messages.c]
+    rows = [
+        select(*(bindparam(f"t{index}_{name}", type_=messages.c[name].type) for name in names)).where(
+            exists(select(touched.c.id))
+        )
+        for index in range(turns)
+    ]
+    source = rows[0] if turns == 1 else union_all(*rows)
+    return insert(messages).from_select(names, source).add_cte(touched)
