@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 HOST ?=
 PORT ?=
 
-.PHONY: bootstrap install run migrate test check lint typecheck format pytest unit audit lock bench bench-soak bench-readme loadtest wrk
+.PHONY: bootstrap install run migrate test check lint typecheck format pytest unit audit lock bench bench-batches bench-soak bench-readme loadtest wrk
 
 bootstrap:  ## make sure uv is there (it is the only thing installed outside the project's venv)
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.5"
@@ -53,6 +53,10 @@ format: install
 
 bench: install wrk  ## the benchmark: tables in bench/results/ (BENCH_ARGS="--quick" for a short run)
 	$(UV) run --frozen python -m bench.run $(BENCH_ARGS)
+	$(UV) run --frozen python -m bench.batches $(BATCH_BENCH_ARGS)
+
+bench-batches: install  ## batch throughput on one and two workers, interactive p50 with and without a batch running
+	$(UV) run --frozen python -m bench.batches $(BATCH_BENCH_ARGS)
 
 bench-soak: install wrk  ## long run at concurrency 64 watching for a memory leak (SOAK_ARGS="--requests 200000")
 	$(UV) run --frozen python -m bench.soak $(SOAK_ARGS)

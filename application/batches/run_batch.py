@@ -29,7 +29,7 @@ from application.batches.principal import batch_principal
 from application.batches.rate_share import BatchRateShare
 from application.llm.model_call import ModelCall
 from application.responses.prepare import ResponseCommand, prepare_response, store_response
-from application.unit_of_work import UnitOfWorkFactory
+from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.usage.context import CallContext
 from domain.auth.model import Principal
 from domain.batches.model import (
@@ -121,10 +121,11 @@ class RunBatch:
             batch = await uow.batches.get(batch_id, lock=True)
             if batch.status.ended or batch.status is BatchStatus.VALIDATING:
                 return _Step.DONE
-            if batch.status is BatchStatus.FINALIZING:
-                await uow.commit()
-                await self._finalize.execute(batch)
-                return _Step.DONE
+            if batch.finalizing_at is not None:  # finalizing (or a cancelled batch being finalized)
+                if now - batch.finalizing_at < timedelta(seconds=self._limits.lease_seconds):
+                    await uow.commit()
+                    return _Step.WAIT  # another job is at it; if it dies, its lease runs out and this one takes over
+                return await self._take_over_finalization(uow, batch, now)
             await self._close_if_stopping(uow.batches, batch, now)
             lines: list[BatchLine] = []
             claim_id = uuid.uuid4()
@@ -138,11 +139,7 @@ class RunBatch:
                 if open_count:
                     await uow.commit()
                     return _Step.WAIT
-                batch.finalize(now)
-                await uow.batches.update(batch)
-                await uow.commit()
-                await self._finalize.execute(batch)
-                return _Step.DONE
+                return await self._take_over_finalization(uow, batch, now)
             try:
                 principal = await batch_principal(uow, batch, now)
             except Unauthenticated as exc:
@@ -151,6 +148,15 @@ class RunBatch:
                 return _Step.RAN
             await uow.commit()
         return _Chunk(batch, principal, claim_id, lines)
+
+    async def _take_over_finalization(self, uow: UnitOfWork, batch: Batch, now: datetime) -> _Step:
+        """Every line is done: this job finalizes, holding the batch for a lease (``finalizing_at``), so that
+        concurrent jobs leave it alone and one of them takes over if this one dies."""
+        batch.finalize(now)
+        await uow.batches.update(batch)
+        await uow.commit()
+        await self._finalize.execute(batch)
+        return _Step.DONE
 
     async def _close_if_stopping(self, batches: BatchRepository, batch: Batch, now: datetime) -> None:
         """Cancelled, or past its completion window: lines that have not started never will."""

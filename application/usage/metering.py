@@ -133,8 +133,11 @@ class Meter:
     ) -> None:
         completion = outcome.completion
         cost = saved = 0
+        batch_priced = False
         if completion is not None and not completion.cached:
             spec = self._price_spec(completion, admission.spec)
+            if context.batch_id is not None and spec is not None and spec.has_batch_price:
+                spec, batch_priced = spec.batch_priced(), True
             cost = cost_micros(completion.usage, spec) if spec is not None else 0
             saved = cache_savings_micros(completion.usage, spec) if spec is not None else 0
         used = completion.usage.total_tokens if completion is not None and not completion.cached else 0
@@ -143,7 +146,9 @@ class Meter:
             updates.append(self._limiter.adjust(admission.limits, used - admission.reserved_tokens, admission.at_ms))
         # All together: with a shared Redis the counters and the usage record go in one script run, one round trip,
         # so a crash leaves both or neither and the counters are never ahead of the ledger.
-        record = self._recorder.record(self._record(admission, request, context, outcome, (cost, saved)))
+        record = self._recorder.record(
+            self._record(admission, request, context, outcome, (cost, saved), batch_priced=batch_priced)
+        )
         recorded, *counted = await asyncio.gather(record, *updates, return_exceptions=True)
         for result in counted:
             if isinstance(result, Exception):  # the call happened: its record matters more than the counters
@@ -170,6 +175,8 @@ class Meter:
         context: CallContext,
         outcome: Outcome,
         money: tuple[int, int],  # the cost, and what the prompt cache saved
+        *,
+        batch_priced: bool = False,
     ) -> UsageRecord:
         completion = outcome.completion
         served = completion.served_by if completion is not None else None
@@ -201,6 +208,7 @@ class Meter:
             streamed=outcome.streamed,
             estimated=usage.estimated if usage else False,
             batch_id=context.batch_id,
+            batch_priced=batch_priced,
         )
 
 

@@ -160,7 +160,9 @@ class Batch:
             self.expired_at = at
 
     def finalize(self, at: datetime) -> None:
-        self.finalizing_at = self.finalizing_at or at
+        """Every line is done: the results are being written (``finalizing_at`` says since when, the finalizer's
+        lease)."""
+        self.finalizing_at = at
         if self.status is BatchStatus.IN_PROGRESS:
             self.status = BatchStatus.FINALIZING
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from domain.shared.errors import RuleViolation
 
@@ -247,6 +247,10 @@ class ModelSpec:
     output_price_per_mtok_micros: int = 0
     cached_input_price_per_mtok_micros: int | None = None  # prompt-cache reads; None: the input price
     cache_write_price_per_mtok_micros: int | None = None  # prompt-cache writes; None: the input price
+    # Batch lines: per-token batch prices (each None: the plain price), or a discount on every price.
+    batch_input_price_per_mtok_micros: int | None = None
+    batch_output_price_per_mtok_micros: int | None = None
+    batch_discount_percent: int = 0
     context_window: int = 8192
     max_output_tokens: int = 1024
     fallbacks: tuple[str, ...] = ()
@@ -262,12 +266,50 @@ class ModelSpec:
         """Every deployment of this model: its variants, or itself alone."""
         return self.variants or (self,)
 
+    @property
+    def has_batch_price(self) -> bool:
+        return (
+            self.batch_input_price_per_mtok_micros is not None
+            or self.batch_output_price_per_mtok_micros is not None
+            or self.batch_discount_percent > 0
+        )
+
+    def batch_priced(self) -> ModelSpec:
+        """This deployment at its batch prices: the per-token batch prices where set (cache reads and writes then
+        stay at theirs), else every price less the batch discount (rounded up to a whole micro-dollar)."""
+        if self.batch_input_price_per_mtok_micros is not None or self.batch_output_price_per_mtok_micros is not None:
+            return replace(
+                self,
+                input_price_per_mtok_micros=_first(
+                    self.batch_input_price_per_mtok_micros, self.input_price_per_mtok_micros
+                ),
+                output_price_per_mtok_micros=_first(
+                    self.batch_output_price_per_mtok_micros, self.output_price_per_mtok_micros
+                ),
+            )
+        keep = 100 - self.batch_discount_percent
+
+        def discounted(price: int | None) -> int | None:
+            return None if price is None else -(-price * keep // 100)
+
+        return replace(
+            self,
+            input_price_per_mtok_micros=-(-self.input_price_per_mtok_micros * keep // 100),
+            output_price_per_mtok_micros=-(-self.output_price_per_mtok_micros * keep // 100),
+            cached_input_price_per_mtok_micros=discounted(self.cached_input_price_per_mtok_micros),
+            cache_write_price_per_mtok_micros=discounted(self.cache_write_price_per_mtok_micros),
+        )
+
     def deployment(self, variant: str | None) -> ModelSpec:
         """The deployment serving ``variant`` (``None``: the model itself when it has no variants)."""
         for spec in self.deployments:
             if spec.variant == variant:
                 return spec
         raise KeyError(f"model '{self.name}' has no variant {variant!r}")
+
+
+def _first(price: int | None, default: int) -> int:
+    return default if price is None else price
 
 
 def with_partial(error: BaseException, partial: Completion) -> BaseException:

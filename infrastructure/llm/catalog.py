@@ -30,7 +30,13 @@ from typing import Any
 from domain.llm.model import ModelKind, ModelSpec
 from domain.llm.ports import ModelCatalog
 from infrastructure.llm.catalog_fields import CatalogError, Place, optional_str, positive_int
-from infrastructure.llm.catalog_prices import cache_prices, price, usd_per_mtok_to_micros
+from infrastructure.llm.catalog_prices import (
+    batch_discount,
+    cache_prices,
+    optional_price,
+    price,
+    usd_per_mtok_to_micros,
+)
 from infrastructure.llm.presets import PRESETS
 from infrastructure.llm.price_table import BILLED_KEYS, price_table
 from infrastructure.llm.toml_positions import TomlPositions
@@ -58,6 +64,9 @@ _DEPLOYMENT_KEYS = TRANSPORT_KEYS | {
     "output_usd_per_mtok",
     "cached_input_usd_per_mtok",
     "cache_write_usd_per_mtok",
+    "batch_input_usd_per_mtok",
+    "batch_output_usd_per_mtok",
+    "batch_discount_percent",
     "context_window",
     "max_output_tokens",
     "description",
@@ -119,7 +128,10 @@ def _deployment(raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) ->
     upstream_model = optional_str(raw, "upstream_model", where)
     if upstream_model is None:
         raise where.error("upstream_model is required")
-    raw = {**price_table().defaults(provider, upstream_model), **raw}  # what the catalog sets wins
+    table = dict(price_table().defaults(provider, upstream_model))
+    if BILLED_KEYS & set(raw):  # the catalog's own prices: the table's batch prices are for the table's
+        table = {key: value for key, value in table.items() if not key.startswith("batch_")}
+    raw = {**table, **raw}  # what the catalog sets wins
     transport = parse_transport(provider, raw, where, env)
     _check_priced(provider, raw, where)
     description = raw.get("description", "")
@@ -135,6 +147,9 @@ def _deployment(raw: Mapping[str, Any], where: Place, env: Mapping[str, str]) ->
         output_price_per_mtok_micros=price(raw, "output_usd_per_mtok", where),
         cached_input_price_per_mtok_micros=cache_read,
         cache_write_price_per_mtok_micros=cache_write,
+        batch_input_price_per_mtok_micros=optional_price(raw, "batch_input_usd_per_mtok", where),
+        batch_output_price_per_mtok_micros=optional_price(raw, "batch_output_usd_per_mtok", where),
+        batch_discount_percent=batch_discount(raw, where),
         context_window=positive_int(raw, "context_window", 8192, where),
         max_output_tokens=positive_int(raw, "max_output_tokens", 1024, where),
         description=description,

@@ -55,3 +55,15 @@ def cache_prices(
 def _scaled(micros: int, factor: Decimal) -> int:
     """``micros`` times ``factor``, rounded up to a whole micro-dollar (never under-charging)."""
     return int(-(-(micros * factor) // 1))
+
+
+def optional_price(raw: Mapping[str, Any], key: str, where: Place) -> int | None:
+    return price(raw, key, where) if key in raw else None
+
+
+def batch_discount(raw: Mapping[str, Any], where: Place) -> int:
+    """``batch_discount_percent``: a whole percentage off every price for batch lines (0 to 100)."""
+    value = raw.get("batch_discount_percent", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise where.error("batch_discount_percent must be a whole number from 0 to 100", "batch_discount_percent")
+    return value

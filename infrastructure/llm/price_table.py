@@ -42,10 +42,9 @@ class PriceTable:
         self.source = source
 
     def defaults(self, provider: str, upstream_model: str) -> Mapping[str, Any]:
-        """The catalog keys the table holds for this model (empty when it does not know it); batch prices, which
-        nothing bills yet, are left out."""
-        row = self._rows.get(_FAMILY.get(provider, provider), {}).get(upstream_model, {})
-        return {key: value for key, value in row.items() if not key.startswith("batch_")}
+        """The catalog keys the table holds for this model (empty when it does not know it), batch prices
+        included (batch lines are billed at them)."""
+        return dict(self._rows.get(_FAMILY.get(provider, provider), {}).get(upstream_model, {}))
 
 
 def _check_row(where: str, row: object) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +36,7 @@ from domain.batches.model import (
     LineStatus,
 )
 from domain.files.model import FilePurpose, StoredFile
+from domain.llm.model import ModelSpec
 from domain.usage.errors import LimitExceeded
 from domain.usage.model import Limits
 from infrastructure.jobs.in_process import InProcessJobQueue
@@ -115,10 +116,10 @@ class Rig:
         return items
 
 
-def rig(*, budget_micros: int | None = None, concurrency: int = 1) -> Rig:
+def rig(*, budget_micros: int | None = None, concurrency: int = 1, spec: ModelSpec = PRICED) -> Rig:
     clock, recorder = FakeClock(), ListRecorder()
     uow = InMemoryUnitOfWorkFactory(job_queue=InProcessJobQueue())
-    catalog = StaticModelCatalog([PRICED], default_model="scripted")
+    catalog = StaticModelCatalog([spec], default_model="scripted")
     budgets = Budgets(counter=InMemorySpendCounter(), uow=uow, clock=clock, fail_open=True)
     meter = Meter(
         catalog=catalog,
@@ -281,3 +282,21 @@ async def test_start_batch_enqueues_its_jobs_in_the_same_commit() -> None:
         await start_batch(uow, fresh, [], now=r.clock.now(), limits=BatchLimits())
         assert [job.args["batch_id"] for job in uow.jobs.jobs] == [str(fresh.id)]  # type: ignore[attr-defined]
         # not committed: rolled back with the rows
+
+
+@pytest.mark.parametrize(
+    ("prices", "cost"),
+    [
+        ({"batch_discount_percent": 50}, 18),  # (3 * 1 + 3 * 5)
+        ({"batch_input_price_per_mtok_micros": 1_000_000}, 33),  # (3 * 1 + 3 * 10): output at its plain price
+        ({}, 36),  # no batch price: the plain one, and the record says so
+    ],
+)
+async def test_batch_lines_are_billed_at_the_batch_price_and_say_so(prices: dict[str, int], cost: int) -> None:
+    r = rig(spec=replace(PRICED, **prices))
+    batch = await r.batch([line("a")])
+    await r.run.execute(batch.id)
+    [record] = r.recorder.records
+    assert record.cost_micros == cost
+    assert record.batch_priced is bool(prices)
+    assert record.batch_id == batch.id

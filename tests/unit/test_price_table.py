@@ -3,6 +3,8 @@ bills correctly, an explicit catalog value wins, and a model priced nowhere is r
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from domain.llm.model import TokenUsage
@@ -65,7 +67,7 @@ def test_the_shipped_table_says_when_and_where_its_prices_come_from() -> None:
     assert table.as_of
     assert "pricing" in table.source
     assert table.defaults("gemini", "gemini-2.5-flash")["output_usd_per_mtok"] == 2.50
-    assert "batch_input_usd_per_mtok" not in table.defaults("openai", "gpt-4o")  # recorded, not billed
+    assert table.defaults("openai", "gpt-4o")["batch_input_usd_per_mtok"] == 1.25  # billed to batch lines
     assert table.defaults("openai", "no-such-model") == {}
 
 
@@ -81,3 +83,29 @@ def test_the_shipped_table_says_when_and_where_its_prices_come_from() -> None:
 def test_a_bad_row_of_the_table_is_refused(text: str, says: str) -> None:
     with pytest.raises(CatalogError, match=says):
         parse_price_table(text)
+
+
+def test_batch_prices_come_from_the_catalog_or_the_table() -> None:
+    def spec(entry: str) -> Any:
+        found = parse_catalog(f'default_model = "m"\n[models.m]\n{entry}', env=ENV).find("m")
+        assert found is not None
+        return found
+
+    table = spec('provider = "openai"\nupstream_model = "gpt-4o-mini"\napi_key_env = "K"\n')
+    assert (table.batch_input_price_per_mtok_micros, table.batch_output_price_per_mtok_micros) == (75_000, 300_000)
+    assert table.batch_priced().input_price_per_mtok_micros == 75_000
+    own = spec('provider = "openai"\nupstream_model = "gpt-4o-mini"\napi_key_env = "K"\ninput_usd_per_mtok = 1\n')
+    assert not own.has_batch_price  # the catalog's own price: the table's batch price is not for it
+    discounted = spec(
+        'provider = "openai"\nupstream_model = "x"\napi_key_env = "K"\ninput_usd_per_mtok = 1\n'
+        "output_usd_per_mtok = 3\nbatch_discount_percent = 50\n"
+    )
+    assert (
+        discounted.batch_priced().input_price_per_mtok_micros,
+        discounted.batch_priced().output_price_per_mtok_micros,
+    ) == (
+        500_000,
+        1_500_000,
+    )
+    with pytest.raises(CatalogError, match="batch_discount_percent"):
+        spec('provider = "local"\nupstream_model = "local-echo"\nbatch_discount_percent = 150\n')
