@@ -51,9 +51,9 @@ def app_and_credentials() -> Iterator[tuple[Any, dict[str, str]]]:
     asgi.shutdown_lifespans()
 
 
-# Rules JSON Schema cannot state (between two fields of one request, or against the clock, or unique custom_ids): a schema-valid request
-# may break them, and is then refused with a clear 400 or 422 (every other rule is in the schema, so valid data must
-# be accepted).
+# Rules JSON Schema cannot state (between two fields of one request, against the clock, unique custom_ids): a
+# schema-valid request may break them, and is then refused with a clear 400 or 422 (every other rule is in the
+# schema, so valid data must be accepted).
 CROSS_FIELD_RULES = re.compile(
     r"(?:requests\[\d+\] \(custom_id '[\w-]*'\): )?"  # a message batch names the request that broke one
     r"(?:tool_choice: '.*' is not one of the tools|tools: two tools have the same name"
