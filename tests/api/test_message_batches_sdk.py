@@ -183,6 +183,11 @@ async def test_an_invalid_request_refuses_the_batch_naming_it(server: str) -> No
         assert body["error"]["type"] == "invalid_request_error"
         assert named in body["error"]["message"], (named, body)
     assert [b async for b in client.messages.batches.list()] == []  # nothing stored
+    async with httpx.AsyncClient(base_url=server) as http:  # messages are batched here, not through /v1/batches
+        openai_batch = {"input_file_id": "file-x", "endpoint": "/v1/messages", "completion_window": "24h"}
+        refused_there = await http.post("/v1/batches", json=openai_batch, headers={"x-api-key": client.api_key or ""})
+        assert refused_there.status_code == 400
+        assert "endpoint" in refused_there.json()["error"]["message"]
 
 
 async def test_pages_go_both_ways(server: str) -> None:

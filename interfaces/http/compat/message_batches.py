@@ -4,9 +4,10 @@ Parse, call the use case, render: the batch is the same as an OpenAI one, in Ant
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -16,8 +17,7 @@ from application.batches.list_batches import ListBatchesQuery
 from domain.batches.model import MESSAGE_BATCH_PREFIX, BatchKind, parse_batch_id
 from domain.shared.errors import RuleViolation
 from interfaces.http.compat.auth import compat_principal, container_of
-from interfaces.http.compat.completions import read_body
-from interfaces.http.compat.errors import JsonResponse
+from interfaces.http.compat.errors import JsonResponse, RequestBodyInvalid
 from interfaces.http.compat.message_batches_wire import deleted_body, message_batch_body, message_batch_page_body
 from interfaces.http.context import request_id_var
 
@@ -50,6 +50,15 @@ def _base_url(request: Request) -> str:
     return url[: url.index("/messages/batches")]
 
 
+async def _read_requests(request: Request) -> CreateMessageBatchIn:
+    """The body, validated off the event loop: a batch may hold tens of thousands of requests."""
+    raw = await request.body()
+    try:
+        return await asyncio.to_thread(CreateMessageBatchIn.model_validate_json, raw)
+    except ValidationError as exc:
+        raise RequestBodyInvalid(exc.errors(include_url=False)) from None
+
+
 async def _query(request: Request) -> BatchQuery:
     principal = await compat_principal(request)
     return BatchQuery(principal, parse_batch_id(request.path_params["batch_id"], MESSAGE_BATCH_PREFIX), KIND)
@@ -57,7 +66,7 @@ async def _query(request: Request) -> BatchQuery:
 
 async def create_message_batch(request: Request) -> Response:
     principal = await compat_principal(request)
-    body = await read_body(request, CreateMessageBatchIn)
+    body = await _read_requests(request)
     requests = [MessageBatchRequest(r.custom_id, r.params) for r in body.requests]
     command = CreateMessageBatchCommand(principal=principal, requests=requests)
     batch = await container_of(request).create_message_batch().execute(command)
