@@ -32,7 +32,7 @@ class FinalizeBatch:
     async def execute(self, batch: Batch) -> None:
         files = await self._write_files(batch)
         async with self._uow() as uow:
-            current = await uow.batches.get(batch.id, lock=True)
+            current = await uow.batches.get(batch.id, lock=True, counts=False)
             if current.status is not BatchStatus.FINALIZING and current.status is not BatchStatus.CANCELLING:
                 return  # another worker ended it
             for file in files:

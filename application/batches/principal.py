@@ -13,7 +13,7 @@ from domain.auth.model import Principal, Scope
 from domain.batches.model import Batch
 from domain.shared.errors import Unauthenticated
 
-CREDENTIAL_GONE = "the batch's credential was revoked, expired or its owner deactivated"
+CREDENTIAL_GONE = "the batch's credential was revoked, expired or lost its chat scope, or its owner was deactivated"
 
 
 async def batch_principal(uow: UnitOfWork, batch: Batch, now: datetime) -> Principal:
@@ -24,7 +24,7 @@ async def batch_principal(uow: UnitOfWork, batch: Batch, now: datetime) -> Princ
     if batch.api_key_id is None:
         return Principal(user_id=user.id, role=user.role, scopes=allowed, user_limits=user.limits)
     key = await uow.api_keys.find(batch.api_key_id)
-    if key is None or not key.is_usable(now):
+    if key is None or not key.is_usable(now) or Scope.CHAT not in key.scopes:
         raise Unauthenticated(CREDENTIAL_GONE)
     return Principal(
         user_id=user.id,

@@ -118,7 +118,7 @@ class RunBatch:
     async def _claim(self, batch_id: uuid.UUID) -> _Chunk | _Step:
         now = self._clock.now()
         async with self._uow() as uow:
-            batch = await uow.batches.get(batch_id, lock=True)
+            batch = await uow.batches.get(batch_id, lock=True, counts=False)
             if batch.status.ended or batch.status is BatchStatus.VALIDATING:
                 return _Step.DONE
             if batch.finalizing_at is not None:  # finalizing (or a cancelled batch being finalized)
@@ -130,22 +130,21 @@ class RunBatch:
             lines: list[BatchLine] = []
             claim_id = uuid.uuid4()
             if batch.status is BatchStatus.IN_PROGRESS and batch.expired_at is None:
-                until = now + timedelta(seconds=self._limits.lease_seconds)
-                lines = await uow.batches.claim_lines(
-                    batch_id, now=now, until=until, claim_id=claim_id, limit=self._limits.line_concurrency
-                )
+                try:  # the lines run as their owner, through the batch's key, as they are now
+                    principal = await batch_principal(uow, batch, now)
+                except Unauthenticated as exc:  # no line starts: those not running fail, and the batch ends
+                    await self._close_open(uow.batches, batch, exc, now)
+                else:
+                    until = now + timedelta(seconds=self._limits.lease_seconds)
+                    lines = await uow.batches.claim_lines(
+                        batch_id, now=now, until=until, claim_id=claim_id, limit=self._limits.line_concurrency
+                    )
             if not lines:
                 open_count, _ = await uow.batches.open_lines(batch_id)
                 if open_count:
                     await uow.commit()
                     return _Step.WAIT
                 return await self._take_over_finalization(uow, batch, now)
-            try:
-                principal = await batch_principal(uow, batch, now)
-            except Unauthenticated as exc:
-                await self._close_open(uow.batches, batch, exc, now)
-                await uow.commit()
-                return _Step.RAN
             await uow.commit()
         return _Chunk(batch, principal, claim_id, lines)
 
@@ -252,7 +251,7 @@ class RunBatch:
         """A spent budget stays spent this month: the lines not run fail with the API's quota error, and the batch
         ends once its running lines are done."""
         async with self._uow() as uow:
-            current = await uow.batches.get(batch.id, lock=True)
+            current = await uow.batches.get(batch.id, lock=True, counts=False)
             await self._close_open(uow.batches, current, error, self._clock.now())
             await uow.commit()
 

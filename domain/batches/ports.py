@@ -15,9 +15,9 @@ class BatchRepository(abc.ABC):
     async def add(self, batch: Batch) -> None: ...
 
     @abc.abstractmethod
-    async def get(self, batch_id: uuid.UUID, *, lock: bool = False) -> Batch:
-        """The batch with its line counts; ``lock`` holds it until the transaction ends (other lockers wait).
-        Raises ``BatchNotFound``."""
+    async def get(self, batch_id: uuid.UUID, *, lock: bool = False, counts: bool = True) -> Batch:
+        """The batch with its line counts (``counts=False``: without, empty counts, cheaper); ``lock`` holds it
+        until the transaction ends (other lockers wait). Raises ``BatchNotFound``."""
 
     @abc.abstractmethod
     async def find_owned(self, batch_id: uuid.UUID, owner_id: uuid.UUID, kind: BatchKind) -> Batch | None:

@@ -32,12 +32,12 @@ class InMemoryBatchRepository(InMemoryRepository, BatchRepository):
         self._require_user(batch.owner_id)
         self._insert(self._tx.batches, dataclasses.replace(batch, counts=LineCounts()))
 
-    async def get(self, batch_id: uuid.UUID, *, lock: bool = False) -> Batch:
+    async def get(self, batch_id: uuid.UUID, *, lock: bool = False, counts: bool = True) -> Batch:
         self._tx.check_open()
         found = self._tx.batches.get(batch_id)
         if found is None:
             raise BatchNotFound(f"no such batch: {batch_id}")
-        return self._with_counts(found)
+        return self._with_counts(found) if counts else dataclasses.replace(copy_out(found), counts=LineCounts())
 
     async def find_owned(self, batch_id: uuid.UUID, owner_id: uuid.UUID, kind: BatchKind) -> Batch | None:
         self._tx.check_open()

@@ -164,3 +164,23 @@ async def test_the_native_list_shows_progress_and_admins_see_everyone(api: Api) 
     everyone = (await api.http.get("/api/v1/batches?all=true", headers=admin)).json()
     assert [b["id"] for b in everyone["items"]] == [created["id"]]
     assert_problem(await api.http.get("/api/v1/batches?limit=0", headers=ada), 422)
+
+
+async def test_someone_elses_batch_is_a_404(api: Api) -> None:
+    ada = await api.user("ada@example.com")
+    bob = await api.user("bob@example.com")
+    key = (await api.http.post("/api/v1/api-keys", headers=ada, json={"name": "batch"})).json()
+    ada_key = {"Authorization": f"Bearer {key['key']}"}
+    upload = await api.http.post(
+        "/v1/files", headers=ada_key, files={"file": ("in.jsonl", jsonl([chat_line("a")]))}, data={"purpose": "batch"}
+    )
+    body = {"input_file_id": upload.json()["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    created = (await api.http.post("/v1/batches", headers=ada_key, json=body)).json()
+    for attempt in (api.http.get(f"/v1/batches/{created['id']}", headers=bob),
+                    api.http.post(f"/v1/batches/{created['id']}/cancel", headers=bob)):  # fmt: skip
+        response = await attempt
+        assert response.status_code == 404
+        assert response.json()["error"]["type"] == "invalid_request_error"
+    assert (await api.http.get("/v1/batches", headers=bob)).json()["data"] == []
+    bob_body = body | {"input_file_id": upload.json()["id"]}
+    assert (await api.http.post("/v1/batches", headers=bob, json=bob_body)).status_code == 404  # not bob's file

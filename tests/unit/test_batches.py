@@ -25,7 +25,7 @@ from application.usage.budgets import Budgets
 from application.usage.check_request_rate import CheckRequestRate
 from application.usage.metering import Meter
 from application.usage.rate_limits import RateLimitDefaults
-from domain.auth.model import Principal, Role, Scope, User
+from domain.auth.model import ApiKey, Principal, Role, Scope, User
 from domain.batches.model import (
     COMPLETION_WINDOWS,
     Batch,
@@ -73,7 +73,7 @@ class Rig:
     blobs: InMemoryBlobStore
     user: User
 
-    async def batch(self, lines: list[dict[str, Any]]) -> Batch:
+    async def batch(self, lines: list[dict[str, Any]], api_key_id: uuid.UUID | None = None) -> Batch:
         """A batch of ``lines``, checked and started as the prepare job does it."""
         now = self.clock.now()
         file = StoredFile(
@@ -88,7 +88,7 @@ class Rig:
         batch = Batch(
             id=uuid.uuid4(),
             owner_id=self.user.id,
-            api_key_id=None,
+            api_key_id=api_key_id,
             kind=BatchKind.OPENAI,
             endpoint=CHAT,
             completion_window="24h",
@@ -300,3 +300,26 @@ async def test_batch_lines_are_billed_at_the_batch_price_and_say_so(prices: dict
     assert record.cost_micros == cost
     assert record.batch_priced is bool(prices)
     assert record.batch_id == batch.id
+
+
+async def test_a_revoked_key_fails_the_lines_not_run_with_a_401() -> None:
+    r = rig()
+    key = ApiKey(
+        id=uuid.uuid4(),
+        owner_id=r.user.id,
+        name="k",
+        scopes=Scope.for_role(Role.MEMBER),
+        prefix="sk-sb-x",
+        key_hash="-",
+        created_at=r.clock.now(),
+        revoked_at=r.clock.now(),
+    )
+    r.uow.store.api_keys[key.id] = key
+    batch = await r.batch([line("a"), line("b")], api_key_id=key.id)
+    await r.run.execute(batch.id)
+    done = await r.get(batch.id)
+    assert done.status is BatchStatus.COMPLETED
+    assert done.counts.failed == 2
+    assert r.provider.calls == 0
+    assert {item["response"]["status_code"] for item in await r.output(done)} == {401}
+    assert [e.code for e in done.errors] == ["unauthenticated"]

@@ -146,14 +146,14 @@ class SqlAlchemyBatchRepository(SqlAlchemyRepository, BatchRepository):
     async def add(self, batch: Batch) -> None:
         await self._session.execute(insert(batches).values(batch_values(batch)))
 
-    async def get(self, batch_id: uuid.UUID, *, lock: bool = False) -> Batch:
+    async def get(self, batch_id: uuid.UUID, *, lock: bool = False, counts: bool = True) -> Batch:
         statement = select(batches).where(b.id == batch_id)
         if lock and self._dialect == "postgresql":
             statement = statement.with_for_update()
         row = (await self._session.execute(statement)).mappings().first()
         if row is None:
             raise BatchNotFound(f"no such batch: {batch_id}")
-        return batch_from_row(row, (await self._counts([batch_id]))[batch_id])
+        return batch_from_row(row, (await self._counts([batch_id]))[batch_id] if counts else LineCounts())
 
     async def find_owned(self, batch_id: uuid.UUID, owner_id: uuid.UUID, kind: BatchKind) -> Batch | None:
         statement = select(batches).where(b.id == batch_id, b.owner_id == owner_id, b.kind == kind.value)
