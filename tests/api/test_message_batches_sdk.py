@@ -39,11 +39,11 @@ def request(custom_id: str, text: str = "hello", **params: Any) -> dict[str, Any
     return {"custom_id": custom_id, "params": body}
 
 
-async def wait_for_end(client: anthropic.AsyncAnthropic, batch_id: str, seconds: float = 30) -> MessageBatch:
+async def wait_for_end(client: anthropic.AsyncAnthropic, batch_id: str, seconds: float = 60) -> MessageBatch:
     deadline = asyncio.get_running_loop().time() + seconds
     while (batch := await client.messages.batches.retrieve(batch_id)).processing_status != "ended":
         assert asyncio.get_running_loop().time() < deadline, f"batch still {batch.processing_status}"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     return batch
 
 
@@ -67,8 +67,9 @@ async def server(
     monkeypatch.setenv("SB_E2E_OPENAI_KEY", "sk-e2e")
     catalog = tmp_path / "models.toml"
     catalog.write_text(CATALOG.format(base=upstream.base_url))
+    no_limits = {"rate_limit_key_rpm": 0, "rate_limit_user_rpm": 0, "rate_limit_user_tpm": 0}  # polls add up
     settings = make_settings(
-        catalog_path=catalog, batch_line_concurrency=2, batch_jobs_per_batch=1, rate_limit_key_rpm=0, **backend
+        catalog_path=catalog, batch_line_concurrency=2, batch_jobs_per_batch=1, **no_limits, **backend
     )
     async with serving(create_app(settings)) as url:
         yield url
@@ -76,7 +77,7 @@ async def server(
 
 async def client_of(url: str, name: str) -> anthropic.AsyncAnthropic:
     key = await api_key(url, f"{name}-{id(url)}-{asyncio.get_running_loop().time()}@example.com")
-    return anthropic.AsyncAnthropic(base_url=url, api_key=key, max_retries=0, timeout=10)
+    return anthropic.AsyncAnthropic(base_url=url, api_key=key, max_retries=0, timeout=30)
 
 
 async def test_the_sdk_runs_a_message_batch_and_reads_typed_results(server: str, upstream: UpstreamThread) -> None:
