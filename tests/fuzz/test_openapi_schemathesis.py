@@ -58,7 +58,7 @@ CROSS_FIELD_RULES = re.compile(
     r"(?:requests\[\d+\] \(custom_id '[\w-]*'\): )?"  # a message batch names the request that broke one
     r"(?:tool_choice: '.*' is not one of the tools|tools: two tools have the same name"
     r"|since must be before until|the time range must be at most 366 days|expires_at must be in the future"
-    r"|custom_id '[\w-]*' is used by an earlier line)",
+    r"|custom_id '[\w-]*' is used by an earlier line|tool_choice.name: required when tool_choice.type is tool)",
     re.S,
 )
 
