@@ -14,6 +14,7 @@ from infrastructure.observability.logging import get_logger
 from interfaces.container import Container
 
 _log = get_logger("switchboard.jobs")
+RESUME_RETRY_SECONDS = 5.0
 
 
 def job_handlers(container: Container) -> dict[str, JobHandler]:
@@ -27,18 +28,32 @@ def job_handlers(container: Container) -> dict[str, JobHandler]:
 
 
 async def run_worker(container: Container) -> None:
-    """Picks up the work left unfinished (a job for each batch not ended), then runs jobs until cancelled. Cancelled,
-    it drains: running jobs finish the lines they hold and claim no more, within the grace period."""
-    resumed = await container.resume_batches().execute()
-    if resumed:
-        _log.info("batches resumed", batches=resumed)
+    """Runs jobs until cancelled, and picks up the work left unfinished (a job for each batch not ended; retried
+    while the database cannot answer, e.g. not migrated yet or down). Cancelled, it drains: running jobs finish the
+    lines they hold and claim no more, within the grace period."""
     running = asyncio.create_task(container.job_worker().run(job_handlers(container)))
+    resuming = asyncio.create_task(_resume(container))
     try:
         await asyncio.wait({running})
         running.result()  # a worker that stopped by itself says why
     except asyncio.CancelledError:
         container.run_batch().stop()
+        resuming.cancel()
         running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
+        for task in (resuming, running):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         raise
+
+
+async def _resume(container: Container) -> None:
+    while True:
+        try:
+            resumed = await container.resume_batches().execute()
+        except Exception as exc:  # the class says enough (a traceback here is costly and says nothing more)
+            _log.warning("could not look for unfinished batches; trying again", error=type(exc).__name__)
+            await asyncio.sleep(RESUME_RETRY_SECONDS)
+            continue
+        if resumed:
+            _log.info("batches resumed", batches=resumed)
+        return

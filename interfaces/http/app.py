@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -69,8 +68,12 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 log.warning("stopping with requests still running", requests=in_flight.count)
             if worker is not None:  # drained: running jobs finish the lines they hold, within the grace period
                 worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await worker
+                except asyncio.CancelledError:
+                    pass
+                except Exception:  # the worker's own failure must not keep the server from closing its pools
+                    log.exception("the job worker failed")
             log.info("stopping: in-flight requests are done, closing pools")
             await close_resources(container)
             mark_process_dead(os.getpid())
