@@ -23,9 +23,12 @@ from application.auth.refresh_session import RefreshSession
 from application.auth.register_user import RegisterUser
 from application.auth.resilient_throttle import ResilientLoginThrottle
 from application.auth.revoke_api_key import RevokeApiKey
+from application.batches.batch_results import BatchResults
 from application.batches.cancel_batch import CancelBatch
 from application.batches.config import BatchLimits
 from application.batches.create_batch import CreateBatch
+from application.batches.create_message_batch import MESSAGES, CreateMessageBatch
+from application.batches.delete_message_batch import DeleteMessageBatch
 from application.batches.finalize_batch import FinalizeBatch
 from application.batches.get_batch import GetBatch
 from application.batches.lines import LineCodec, ResultFormat
@@ -355,11 +358,29 @@ def _batch_limits(settings: Settings) -> BatchLimits:
     )
 
 
-def _batch_codecs() -> dict[str, LineCodec]:
-    """Each endpoint's batch lines, parsed and rendered by its front door's own schemas and shapes."""
+def _openai_batch_codecs() -> dict[str, LineCodec]:
+    """Each OpenAI endpoint's batch lines, parsed and rendered by its front door's own schemas and shapes."""
     from interfaces.http.compat.batch_lines import openai_line_codecs
 
     return openai_line_codecs()
+
+
+def _batch_codecs(openai: dict[str, LineCodec], messages: LineCodec) -> dict[str, LineCodec]:
+    """Every endpoint a batch line may ask: OpenAI's, and Anthropic's ``/v1/messages`` (message batches)."""
+    return {**openai, MESSAGES: messages}
+
+
+def _message_lines() -> LineCodec:
+    from interfaces.http.compat.message_batch_lines import MessageLines
+
+    return MessageLines()
+
+
+def _batch_result_formats() -> dict[BatchKind, ResultFormat]:
+    """Kinds whose results are rendered on demand (no output files)."""
+    from interfaces.http.compat.message_batch_lines import MessageBatchResults
+
+    return {BatchKind.ANTHROPIC: MessageBatchResults()}
 
 
 def _batch_formats() -> dict[BatchKind, ResultFormat]:
@@ -632,7 +653,9 @@ class Container(containers.DeclarativeContainer):
     # Batches: the lines' codecs come from the front doors (``interfaces``); the runner is one per process, so
     # that ``batch_line_concurrency`` bounds the lines the whole process runs at once.
     batch_limits = providers.Singleton(_batch_limits, settings)
-    batch_codecs = providers.Singleton(_batch_codecs)
+    openai_batch_codecs = providers.Singleton(_openai_batch_codecs)
+    message_lines = providers.Singleton(_message_lines)
+    batch_codecs = providers.Singleton(_batch_codecs, openai_batch_codecs, message_lines)
     batch_formats = providers.Singleton(_batch_formats)
     batch_rate_share = providers.Singleton(
         BatchRateShare,
@@ -641,7 +664,12 @@ class Container(containers.DeclarativeContainer):
         share=settings.provided.batch_rate_limit_share,
         fail_open=fail_open,
     )
-    create_batch = providers.Factory(CreateBatch, uow=uow, codecs=batch_codecs, clock=clock)
+    create_batch = providers.Factory(CreateBatch, uow=uow, codecs=openai_batch_codecs, clock=clock)
+    create_message_batch = providers.Factory(
+        CreateMessageBatch, uow=uow, codec=message_lines, model_call=model_call, clock=clock, limits=batch_limits
+    )
+    delete_message_batch = providers.Factory(DeleteMessageBatch, uow=uow)
+    batch_results = providers.Factory(BatchResults, uow=uow, formats=providers.Singleton(_batch_result_formats))
     get_batch = providers.Factory(GetBatch, uow=uow)
     list_batches = providers.Factory(ListBatches, uow=uow)
     cancel_batch = providers.Factory(CancelBatch, uow=uow, clock=clock)

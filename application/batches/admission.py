@@ -20,13 +20,15 @@ from domain.shared.errors import DomainError
 
 @dataclass(frozen=True)
 class RawLine:
-    """One request of a batch as the client sent it; ``number`` is 1-based."""
+    """One request of a batch as the client sent it; ``number`` is 1-based. ``label`` names it in errors (``line 3``
+    by default; a message batch names ``requests[2]`` and its ``custom_id``)."""
 
     number: int
     custom_id: Any
     url: Any
     body: Any
     method: Any = "POST"
+    label: str | None = None
 
 
 def read_jsonl(data: bytes) -> tuple[list[RawLine], list[BatchError]]:
@@ -96,7 +98,7 @@ def _check(
     n = line.number
 
     def error(code: str, message: str, param: str | None = None) -> BatchError:
-        return BatchError(code=code, message=f"line {n}: {message}", param=param, line=n)
+        return BatchError(code=code, message=f"{line.label or f'line {n}'}: {message}", param=param, line=n)
 
     custom_id = line.custom_id
     if not isinstance(custom_id, str) or not custom_id or len(custom_id) > MAX_CUSTOM_ID_LENGTH:

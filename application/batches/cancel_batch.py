@@ -23,7 +23,7 @@ class CancelBatch:
         async with self._uow() as uow:
             found = await uow.batches.find_owned(query.batch_id, query.principal.user_id, query.kind)
             if found is None:
-                raise BatchNotFound(f"no such batch: '{public_batch_id(query.batch_id)}'")
+                raise BatchNotFound(f"no such batch: '{public_batch_id(query.batch_id, query.kind)}'")
             batch = await uow.batches.get(found.id, lock=True)
             batch.cancel(now)
             await uow.batches.close_open_lines(batch.id, CANCELLED_RESULT, now)

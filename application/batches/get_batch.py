@@ -28,5 +28,5 @@ class GetBatch:
         async with self._uow() as uow:
             found = await uow.batches.find_owned(query.batch_id, query.principal.user_id, query.kind)
         if found is None:
-            raise BatchNotFound(f"no such batch: '{public_batch_id(query.batch_id)}'")
+            raise BatchNotFound(f"no such batch: '{public_batch_id(query.batch_id, query.kind)}'")
         return found

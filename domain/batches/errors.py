@@ -15,3 +15,10 @@ class BatchNotCancellable(Conflict):
 
     code = "batch_not_cancellable"
     title = "Batch cannot be cancelled"
+
+
+class BatchNotEnded(Conflict):
+    """Deleting a message batch, or reading its results, before it ended (Anthropic allows neither)."""
+
+    code = "batch_not_ended"
+    title = "Batch has not ended"

@@ -18,9 +18,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from domain.batches.errors import BatchNotCancellable, BatchNotFound
+from domain.batches.errors import BatchNotCancellable, BatchNotEnded, BatchNotFound
 
 PUBLIC_PREFIX = "batch_"
+MESSAGE_BATCH_PREFIX = "msgbatch_"  # Anthropic's message batches
 LINE_PREFIX = "batch_req_"
 COMPLETION_WINDOWS = {"24h": timedelta(hours=24)}
 MAX_CUSTOM_ID_LENGTH = 512
@@ -30,6 +31,9 @@ MAX_ERRORS_SHOWN = 100  # a batch failing validation names at most this many lin
 class BatchKind(enum.StrEnum):
     OPENAI = "openai"  # /v1/batches, from a JSONL file; results as output and error files
     ANTHROPIC = "anthropic"  # /v1/messages/batches, from a list of requests; results as JSONL on demand
+
+
+PREFIXES = {BatchKind.OPENAI: PUBLIC_PREFIX, BatchKind.ANTHROPIC: MESSAGE_BATCH_PREFIX}
 
 
 class BatchStatus(enum.StrEnum):
@@ -123,7 +127,18 @@ class Batch:
 
     @property
     def public_id(self) -> str:
-        return public_batch_id(self.id)
+        return public_batch_id(self.id, self.kind)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """When processing ended (``None`` until it has); an expired batch ends when it is finalized."""
+        if not self.status.ended:
+            return None
+        return self.completed_at or self.cancelled_at or self.failed_at or self.finalizing_at or self.expired_at
+
+    def require_ended(self, action: str) -> None:
+        if not self.status.ended:
+            raise BatchNotEnded(f"batch {self.public_id} is still {self.status}: {action} once it has ended")
 
     def start(self, at: datetime) -> None:
         self.status, self.in_progress_at = BatchStatus.IN_PROGRESS, at
@@ -232,8 +247,8 @@ class BatchPageCursor:
     id: uuid.UUID
 
 
-def public_batch_id(batch_id: uuid.UUID) -> str:
-    return PUBLIC_PREFIX + batch_id.hex
+def public_batch_id(batch_id: uuid.UUID, kind: BatchKind = BatchKind.OPENAI) -> str:
+    return PREFIXES[kind] + batch_id.hex
 
 
 def parse_batch_id(text: str, prefix: str = PUBLIC_PREFIX) -> uuid.UUID:

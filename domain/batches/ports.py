@@ -31,11 +31,17 @@ class BatchRepository(abc.ABC):
         kind: BatchKind | None,
         limit: int,
         after: BatchPageCursor | None = None,
+        before: BatchPageCursor | None = None,
     ) -> list[Batch]:
-        """Newest first, with line counts; every owner's when ``owner_id`` is ``None``."""
+        """Newest first, with line counts; every owner's when ``owner_id`` is ``None``. ``after``: the ``limit``
+        batches just older than it; ``before``: the ``limit`` batches just newer than it."""
 
     @abc.abstractmethod
     async def update(self, batch: Batch) -> None: ...
+
+    @abc.abstractmethod
+    async def delete(self, batch_id: uuid.UUID) -> None:
+        """The batch and its lines (the usage records that name it stay: they are the bill)."""
 
     @abc.abstractmethod
     async def list_unfinished(self) -> list[uuid.UUID]:

@@ -53,19 +53,30 @@ class InMemoryBatchRepository(InMemoryRepository, BatchRepository):
         kind: BatchKind | None,
         limit: int,
         after: BatchPageCursor | None = None,
+        before: BatchPageCursor | None = None,
     ) -> list[Batch]:
         self._tx.check_open()
 
         def wanted(batch: Batch) -> bool:
             if owner_id not in (None, batch.owner_id) or kind not in (None, batch.kind):
                 return False
+            if before is not None and (batch.created_at, batch.id) <= (before.created_at, before.id):
+                return False
             return after is None or (batch.created_at, batch.id) < (after.created_at, after.id)
 
         rows = sorted(self._tx.batches.where(wanted), key=lambda x: (x.created_at, x.id), reverse=True)
-        return [self._with_counts(batch) for batch in rows[: max(limit, 0)]]
+        page = rows[-limit:] if before is not None and limit > 0 else rows[: max(limit, 0)]
+        return [self._with_counts(batch) for batch in page]
 
     async def update(self, batch: Batch) -> None:
         self._replace(self._tx.batches, dataclasses.replace(batch, counts=LineCounts()), "batch not found")
+
+    async def delete(self, batch_id: uuid.UUID) -> None:
+        self._tx.check_open()
+        for line in self._tx.batch_lines.where(lambda line: line.batch_id == batch_id):
+            self._tx.batch_lines.delete(line.id)
+        if self._tx.batches.get(batch_id) is not None:
+            self._tx.batches.delete(batch_id)
 
     async def list_unfinished(self) -> list[uuid.UUID]:
         self._tx.check_open()

@@ -164,7 +164,7 @@ async def test_unknown_paths_and_methods_under_v1_answer_in_the_apis_shape(api: 
     error = openai_error(await api.http.post("/v1/edits", json={}, headers=headers), 404)
     assert error["message"] == "Invalid URL (POST /v1/edits)"
     openai_error(await api.http.get("/v1/chat/completions", headers=headers), 405)
-    anthropic_error(await api.http.post("/v1/messages/batches", json={}, headers=headers), 404, "not_found_error")
+    anthropic_error(await api.http.post("/v1/messages/drafts", json={}, headers=headers), 404, "not_found_error")
     not_found = await api.http.get("/v1/models/nope", headers={**headers, "anthropic-version": "2023-06-01"})
     anthropic_error(not_found, 404, "not_found_error")
     assert_problem(await api.http.get("/api/v1/nothing-here"), 404, "not_found")  # /api keeps problem+json

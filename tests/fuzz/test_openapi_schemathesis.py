@@ -51,16 +51,18 @@ def app_and_credentials() -> Iterator[tuple[Any, dict[str, str]]]:
     asgi.shutdown_lifespans()
 
 
-# Rules JSON Schema cannot state (between two fields of one request, or against the clock): a schema-valid request
-# may break them, and is then refused with a clear 400 or 422 (every other rule is in the schema, so valid data must
-# be accepted).
+# Rules JSON Schema cannot state (between two fields of one request, against the clock, unique custom_ids): a
+# schema-valid request may break them, and is then refused with a clear 400 or 422 (every other rule is in the
+# schema, so valid data must be accepted).
 CROSS_FIELD_RULES = re.compile(
-    r"tool_choice: '.*' is not one of the tools|tools: two tools have the same name"
+    r"(?:requests\[\d+\] \(custom_id '[\w-]*'\): )?"  # a message batch names the request that broke one
+    r"(?:tool_choice: '.*' is not one of the tools|tools: two tools have the same name"
     r"|since must be before until|the time range must be at most 366 days|expires_at must be in the future"
+    r"|custom_id '[\w-]*' is used by an earlier line|tool_choice.name: required when tool_choice.type is tool"
     r"|chunking_strategy\.static\.chunk_overlap_tokens: must be between 0 and half of max_chunk_size_tokens"
     r"|background: a background response must be stored"
     r"|background: a background response cannot use the file_search tool"
-    r"|response_format: json_schema is required when type is json_schema",
+    r"|response_format: json_schema is required when type is json_schema)",
     re.S,
 )
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
 
 from domain.batches.errors import BatchNotFound
 from domain.batches.model import (
@@ -169,6 +169,7 @@ class SqlAlchemyBatchRepository(SqlAlchemyRepository, BatchRepository):
         kind: BatchKind | None,
         limit: int,
         after: BatchPageCursor | None = None,
+        before: BatchPageCursor | None = None,
     ) -> list[Batch]:
         statement = select(batches)
         if owner_id is not None:
@@ -177,8 +178,14 @@ class SqlAlchemyBatchRepository(SqlAlchemyRepository, BatchRepository):
             statement = statement.where(b.kind == kind.value)
         if after is not None:
             statement = statement.where(tuple_(b.created_at, b.id) < tuple_(after.created_at, after.id))
-        statement = statement.order_by(b.created_at.desc(), b.id.desc()).limit(max(limit, 0))
-        rows = list((await self._session.execute(statement)).mappings())
+        if before is not None:  # the closest newer ones: ascending from the cursor, then turned round
+            statement = statement.where(tuple_(b.created_at, b.id) > tuple_(before.created_at, before.id))
+            statement = statement.order_by(b.created_at, b.id)
+        else:
+            statement = statement.order_by(b.created_at.desc(), b.id.desc())
+        rows = list((await self._session.execute(statement.limit(max(limit, 0)))).mappings())
+        if before is not None:
+            rows.reverse()
         counts = await self._counts([row["id"] for row in rows])
         return [batch_from_row(row, counts[row["id"]]) for row in rows]
 
@@ -186,6 +193,10 @@ class SqlAlchemyBatchRepository(SqlAlchemyRepository, BatchRepository):
         values = batch_values(batch)
         del values["id"]
         await self._session.execute(update(batches).where(b.id == batch.id).values(values))
+
+    async def delete(self, batch_id: uuid.UUID) -> None:
+        await self._session.execute(delete(batch_lines).where(ln.batch_id == batch_id))  # SQLite may not cascade
+        await self._session.execute(delete(batches).where(b.id == batch_id))
 
     async def list_unfinished(self) -> list[uuid.UUID]:
         ended = [status.value for status in BatchStatus if status.ended]

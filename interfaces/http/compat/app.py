@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from interfaces.http.compat import anthropic, batches, files, models, openai, responses, vector_stores
+from interfaces.http.compat import anthropic, batches, files, message_batches, models, openai, responses, vector_stores
 from interfaces.http.compat.auth import container_of
 from interfaces.http.compat.errors import EXCEPTION_HANDLERS, JsonResponse
 from interfaces.http.compat.openapi import compat_openapi
@@ -64,6 +64,12 @@ def create_compat_app(*, docs_enabled: bool = True) -> Starlette:
         Route("/files/{file_id}/content", files.file_content, methods=["GET"]),
         Route("/messages", anthropic.create_message, methods=["POST"]),
         Route("/messages/count_tokens", anthropic.count_tokens, methods=["POST"]),
+        Route("/messages/batches", message_batches.create_message_batch, methods=["POST"]),
+        Route("/messages/batches", message_batches.list_message_batches, methods=["GET"]),
+        Route("/messages/batches/{batch_id}", message_batches.retrieve_message_batch, methods=["GET"]),
+        Route("/messages/batches/{batch_id}", message_batches.delete_message_batch, methods=["DELETE"]),
+        Route("/messages/batches/{batch_id}/cancel", message_batches.cancel_message_batch, methods=["POST"]),
+        Route("/messages/batches/{batch_id}/results", message_batches.message_batch_results, methods=["GET"]),
         Route("/responses", responses.create_response, methods=["POST"]),
         Route("/responses/input_tokens", responses.count_input_tokens, methods=["POST"]),
         Route("/responses/{response_id}", responses.get_response, methods=["GET"]),

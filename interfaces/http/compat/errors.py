@@ -161,7 +161,7 @@ async def _domain_error(request: Request, exc: Exception) -> JsonResponse:
 _TYPE_NAMES = frozenset({"str", "int", "float", "bool", "none", "list", "dict"})
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
+def field_location(loc: tuple[int | str, ...]) -> str:
     """``messages.0.content.0.image``: the field path, without ``body`` and the union branches Pydantic names by
     type (``str``, ``list[...]``)."""
     parts = [str(p) for p in loc if p != "body" and not (isinstance(p, str) and ("[" in p or p in _TYPE_NAMES))]
@@ -173,7 +173,7 @@ async def _validation_error(request: Request, exc: Exception) -> JsonResponse:
     errors = exc.errors
     # The deepest error is the most telling: for a union, the branch that got furthest.
     worst: dict[str, Any] = max(errors, key=lambda e: len(e.get("loc", ())), default={})
-    where = _location(tuple(worst.get("loc", ())))
+    where = field_location(tuple(worst.get("loc", ())))
     message = f"{where}: {worst.get('msg', 'invalid value')}"
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"

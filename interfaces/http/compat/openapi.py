@@ -16,6 +16,8 @@ from domain.llm.model import MAX_EMBEDDING_INPUTS, TOOL_NAME_PATTERN, ModelKind,
 from infrastructure.llm.local_embeddings import DEFAULT_DIMENSIONS as LOCAL_DIMENSIONS
 from interfaces.http.compat.anthropic_schemas import CountTokensRequest, CreateMessageRequest
 from interfaces.http.compat.legacy_completions import LegacyCompletionRequest
+from interfaces.http.compat.message_batch_lines import MessageBatchParams
+from interfaces.http.compat.message_batches import CUSTOM_ID_PATTERN, MAX_LIST_LIMIT
 from interfaces.http.compat.openai_schemas import MAX_STOP_SEQUENCES, ChatCompletionRequest, EmbeddingsRequest
 from interfaces.http.compat.responses_schemas import CreateResponseRequest, InputTokensRequest
 from interfaces.http.compat.vector_stores_openapi import VECTOR_STORE_REQUESTS, state_batch_rules, vector_store_paths
@@ -53,13 +55,32 @@ ANTHROPIC_ERROR = {
     },
 }
 OBJECT = {"type": "object"}
+MESSAGE_BATCH = {
+    "type": "object",
+    "required": ["requests"],
+    "properties": {
+        "requests": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["custom_id", "params"],
+                "additionalProperties": False,
+                "properties": {
+                    "custom_id": {"type": "string", "pattern": CUSTOM_ID_PATTERN},
+                    "params": {"$ref": "#/components/schemas/MessageBatchParams"},
+                },
+            },
+        }
+    },
+}
 NON_EMPTY = {"id", "name", "tool_call_id", "tool_use_id"}
 
 
 def compat_openapi(models: list[ModelSpec]) -> dict[str, Any]:
     """The document for this catalog: the model fields list the models each endpoint can serve."""
     schemas = _request_schemas(models)
-    schemas.update(OpenAIError=OPENAI_ERROR, AnthropicError=ANTHROPIC_ERROR)
+    schemas.update(OpenAIError=OPENAI_ERROR, AnthropicError=ANTHROPIC_ERROR, CreateMessageBatchRequest=MESSAGE_BATCH)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -77,6 +98,7 @@ def compat_openapi(models: list[ModelSpec]) -> dict[str, Any]:
             "/v1/messages/count_tokens": {
                 "post": _post("CountTokensRequest", "AnthropicError", "Count a message's input tokens", stream=False)
             },
+            **_message_batch_paths(),
             "/v1/responses": {"post": _post("CreateResponseRequest", "OpenAIError", "Create a response")},
             "/v1/responses/input_tokens": {
                 "post": _post("InputTokensRequest", "OpenAIError", "Count a response's input tokens", stream=False)
@@ -108,6 +130,7 @@ def _request_schemas(models: list[ModelSpec]) -> dict[str, Any]:
         EmbeddingsRequest,
         CreateMessageRequest,
         CountTokensRequest,
+        MessageBatchParams,
         CreateResponseRequest,
         InputTokensRequest,
         *VECTOR_STORE_REQUESTS,
@@ -122,6 +145,7 @@ def _request_schemas(models: list[ModelSpec]) -> dict[str, Any]:
         ("LegacyCompletionRequest", chat),
         ("CreateMessageRequest", chat),
         ("CountTokensRequest", chat),
+        ("MessageBatchParams", chat),
         ("CreateResponseRequest", chat),
         ("InputTokensRequest", chat),
         ("EmbeddingsRequest", embedding),
@@ -145,6 +169,7 @@ def _state_caps(schemas: dict[str, Any], models: list[ModelSpec]) -> None:
         ("ChatCompletionRequest", "max_completion_tokens"),
         ("LegacyCompletionRequest", "max_tokens"),
         ("CreateMessageRequest", "max_tokens"),
+        ("MessageBatchParams", "max_tokens"),
         ("CreateResponseRequest", "max_output_tokens"),
     ):
         _cap(schemas[name]["properties"][field], max(output_caps, default=1))
@@ -299,5 +324,44 @@ def _get(summary: str, *, path_parameter: bool = False) -> dict[str, Any]:
                 "content": {"application/json": {"schema": OBJECT}},
             },
             **{status: {"description": "An error.", "content": errors} for status in ERROR_STATUSES},
+        },
+    }
+
+
+def _message_batch_paths() -> dict[str, Any]:
+    """Anthropic's Message Batches: the batch object, its list and its results are described by their outer shape."""
+    batch_id = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    ok = {"200": {"description": "In Anthropic's shape.", "content": {"application/json": {"schema": OBJECT}}}}
+    errors = _errors("AnthropicError")
+
+    def operation(summary: str, parameters: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        return {"summary": summary, "parameters": parameters, "responses": {**ok, **errors}, **extra}
+
+    cursor = {"type": "string", "minLength": 1}
+    page = [
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT}},
+        {"name": "after_id", "in": "query", "schema": cursor, "description": "The page just older than this batch."},
+        {"name": "before_id", "in": "query", "schema": cursor, "description": "The page just newer than this batch."},
+    ]
+    body = {"application/json": {"schema": {"$ref": REF.format(model="CreateMessageBatchRequest")}}}
+    results = {
+        "200": {
+            "description": "JSONL: one `{custom_id, result}` per request.",
+            "content": {"application/binary": {"schema": {"type": "string"}}},
+        },
+        **errors,
+    }
+    return {
+        "/v1/messages/batches": {
+            "post": operation("Create a message batch", [], requestBody={"required": True, "content": body}),
+            "get": operation("List your message batches, newest first", page),
+        },
+        "/v1/messages/batches/{batch_id}": {
+            "get": operation("One of your message batches", [batch_id]),
+            "delete": operation("Delete a message batch that has ended", [batch_id]),
+        },
+        "/v1/messages/batches/{batch_id}/cancel": {"post": operation("Cancel a message batch", [batch_id])},
+        "/v1/messages/batches/{batch_id}/results": {
+            "get": {"summary": "A message batch's results", "parameters": [batch_id], "responses": results}
         },
     }
