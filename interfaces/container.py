@@ -88,6 +88,7 @@ from application.vectors.get_vector_store import GetVectorStore
 from application.vectors.ingest_file import IngestFile
 from application.vectors.list_store_files import ListStoreFiles
 from application.vectors.list_vector_stores import ListVectorStores
+from application.vectors.resume_ingestion import ResumeIngestion
 from application.vectors.search_vector_stores import SearchVectorStores
 from application.vectors.update_store_file import UpdateStoreFile
 from application.vectors.update_vector_store import UpdateVectorStore
@@ -576,6 +577,7 @@ class Container(containers.DeclarativeContainer):
     run_background_response = providers.Factory(RunBackgroundResponse, uow=uow, model_call=model_call, clock=clock)
     cancel_response = providers.Factory(CancelResponse, uow=uow, clock=clock)
     recover_background_responses = providers.Factory(RecoverBackgroundResponses, uow=uow)
+    resume_ingestion = providers.Factory(ResumeIngestion, uow=uow)
     delete_response = providers.Factory(DeleteResponse, uow=uow)
     count_input_tokens = providers.Factory(CountInputTokens, uow=uow, model_call=model_call, clock=clock)
 

@@ -39,7 +39,8 @@ def job_handlers(container: Container) -> dict[str, JobHandler]:
 
 async def run_worker(container: Container) -> None:
     """Runs jobs until cancelled, and picks up the work left unfinished (a job for each batch not ended and, on the
-    in-process queue whose jobs die with their process, for each background response not finished; retried while
+    in-process queue whose jobs die with their process, for each background response not finished and each vector
+    store file still being ingested; retried while
     the database cannot answer, e.g. not migrated yet or down). Cancelled, it drains: running jobs finish the
     lines they hold and claim no more, within the grace period."""
     running = asyncio.create_task(container.job_worker().run(job_handlers(container)))
@@ -65,6 +66,9 @@ async def _resume(container: Container) -> None:
                 recovered = await container.recover_background_responses().execute()
                 if recovered:
                     _log.info("background responses queued again after a restart", count=recovered)
+                ingesting = await container.resume_ingestion().execute()
+                if ingesting:
+                    _log.info("file ingestion queued again after a restart", count=ingesting)
         except Exception as exc:  # the class says enough (a traceback here is costly and says nothing more)
             _log.warning("could not look for unfinished batches; trying again", error=type(exc).__name__)
             await asyncio.sleep(RESUME_RETRY_SECONDS)

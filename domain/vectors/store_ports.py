@@ -67,6 +67,11 @@ class VectorStoreFileRepository(abc.ABC):
         id)."""
 
     @abc.abstractmethod
+    async def list_in_progress(self, limit: int) -> list[VectorStoreFile]:
+        """Up to ``limit`` files still ``in_progress`` in any store of any owner, oldest first (for re-enqueueing
+        their ingestion after a restart)."""
+
+    @abc.abstractmethod
     async def counts(self, store_id: uuid.UUID, file_ids: Collection[uuid.UUID] | None = None) -> FileCounts:
         """How many of the store's files (only ``file_ids`` when given) are in each status."""
 

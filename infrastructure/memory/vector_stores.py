@@ -105,6 +105,14 @@ class InMemoryVectorStoreFileRepository(InMemoryRepository, VectorStoreFileRepos
         )
         return [copy_out(f) for f in rows[: max(limit, 0)]]
 
+    async def list_in_progress(self, limit: int) -> list[VectorStoreFile]:
+        self._tx.check_open()
+        rows = sorted(
+            self._tx.vector_store_files.where(lambda f: f.status is FileStatus.IN_PROGRESS),
+            key=lambda f: (f.created_at, f.store_id, f.file_id),
+        )
+        return [copy_out(f) for f in rows[: max(limit, 0)]]
+
     async def counts(self, store_id: uuid.UUID, file_ids: Collection[uuid.UUID] | None = None) -> FileCounts:
         self._tx.check_open()
         files = self._tx.vector_store_files.where(

@@ -6,7 +6,8 @@ Each adapter finds two candidate lists among the chunks a query may see (the own
   another dimension are not comparable and never in it);
 - the text half: up to ``candidates(limit)`` chunks matching at least one of the query's words (English stop
   words aside), best first by the adapter's full-text score (PostgreSQL ``ts_rank``, SQLite FTS5 ``bm25``, a
-  word count in memory).
+  word count in memory). PostgreSQL ranks at most ``4 * candidates(limit)`` of each word's matches (all of a rare
+  word's; a sample of a common word's), so the work is bounded.
 
 A chunk's score is ``(K + 1) / 2 * (1 / (K + r_v) + 1 / (K + r_t))`` with ``K = 60`` and ``r_v`` / ``r_t`` its
 1-based ranks in the two lists (a term is 0 when the chunk is not in that list). So scores lie in (0, 1], higher is

@@ -166,7 +166,7 @@ class SqliteVectorIndex(VectorIndex):
         if norm > 0:
             vector /= norm
         scores: list[npt.NDArray[np.float32]] = []
-        ids: list[uuid.UUID] = []
+        pieces: list[list[uuid.UUID]] = []
         for store_id in stores:
             piece = self._store(connection, store_id).slices.get(len(vector))
             if piece is None:
@@ -174,10 +174,11 @@ class SqliteVectorIndex(VectorIndex):
             similarity = piece.matrix @ vector
             similarity[~_visible(piece, query.owner_id, query.filter)] = -np.inf
             scores.append(similarity)
-            ids += piece.ids
+            pieces.append(piece.ids)
         if not scores:
             return []
-        similarity = np.concatenate(scores)
+        similarity = scores[0] if len(scores) == 1 else np.concatenate(scores)
+        ids = pieces[0] if len(pieces) == 1 else [i for part in pieces for i in part]  # not copied for one store
         top = min(wanted, int(np.isfinite(similarity).sum()))
         if top == 0:
             return []
@@ -284,25 +285,35 @@ def _visible(piece: _Slice, owner_id: uuid.UUID, attribute_filter: AttributeFilt
 def _text_half(
     connection: sqlite3.Connection, query: ChunkQuery, stores: list[uuid.UUID], wanted: int
 ) -> list[uuid.UUID]:
-    """FTS5 matches of any query word, best ``bm25`` first, scoped in SQL and filtered here until enough pass."""
+    """FTS5 matches of any query word, best ``bm25`` first, scoped and filtered until ``wanted`` pass.
+
+    FTS5 ranks in C and keeps only the best ``ORDER BY rank LIMIT k`` (its fast path), so the thousands of matches
+    of a common word are never all joined and sorted here; ``k`` doubles while too few of them are in scope (another
+    owner's, another store's, filtered out)."""
     words = query_words(query.text)
     if not words:
         return []
-    marks = ", ".join("?" * len(stores))
-    rows = connection.execute(
-        "SELECT c.id, c.attributes FROM vector_chunks_fts "  # noqa: S608 (placeholders only)
-        "JOIN vector_chunks AS c ON c.seq = vector_chunks_fts.rowid "
-        f"WHERE vector_chunks_fts MATCH ? AND c.owner_id = ? AND c.store_id IN ({marks}) "
-        "ORDER BY bm25(vector_chunks_fts), c.id",
-        [" OR ".join(f'"{w}"' for w in words), query.owner_id.hex, *(s.hex for s in stores)],
-    )
+    match = " OR ".join(f'"{w}"' for w in words)
+    scope = [query.owner_id.hex, *(s.hex for s in stores)]
+    seen, k = 0, 4 * wanted
     found: list[uuid.UUID] = []
-    for chunk_id, attributes in rows:
-        if query.filter is None or matches(query.filter, json.loads(attributes)):
-            found.append(uuid.UUID(chunk_id))
-            if len(found) == wanted:
-                break
-    return found
+    while True:
+        rows = connection.execute(
+            "SELECT c.id, c.owner_id, c.store_id, c.attributes FROM (SELECT rowid, rank FROM vector_chunks_fts "
+            "WHERE vector_chunks_fts MATCH ? ORDER BY rank LIMIT ? OFFSET ?) AS hit "
+            "JOIN vector_chunks AS c ON c.seq = hit.rowid ORDER BY hit.rank, c.id",
+            [match, k - seen, seen],
+        ).fetchall()
+        for chunk_id, owner_id, store_id, attributes in rows:
+            if owner_id != scope[0] or store_id not in scope[1:]:
+                continue
+            if query.filter is None or matches(query.filter, json.loads(attributes)):
+                found.append(uuid.UUID(chunk_id))
+                if len(found) == wanted:
+                    return found
+        if len(rows) < k - seen:
+            return found
+        seen, k = k, 2 * k
 
 
 def _chunk(row: tuple[Any, ...]) -> Chunk:

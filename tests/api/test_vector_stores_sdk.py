@@ -189,6 +189,29 @@ async def test_an_unsupported_file_fails_with_a_reason(ada: openai.AsyncOpenAI) 
     assert (counts.failed, counts.completed) == (1, 0)
 
 
+async def test_an_ingestion_lost_with_its_process_is_queued_again_at_start_up(
+    ada: openai.AsyncOpenAI, server: Server
+) -> None:
+    container = server.app.state.container
+    handbook = await upload(ada, "handbook.md", HANDBOOK.encode())
+    store = await ada.vector_stores.create(name="restarted")
+    queue = container.job_queue()
+    queue.put = lambda job: None  # the process dies before its in-memory queue runs the ingestion job
+    try:
+        attached = await ada.vector_stores.files.create(file_id=handbook, vector_store_id=store.id)
+    finally:
+        del queue.put
+    await asyncio.sleep(0.05)
+    assert attached.status == "in_progress"
+    assert (await ada.vector_stores.files.retrieve(handbook, vector_store_id=store.id)).status == "in_progress"
+
+    assert await container.resume_ingestion().execute() >= 1  # what the next start-up does
+    polled = ada.vector_stores.files.poll(handbook, vector_store_id=store.id, poll_interval_ms=POLL)
+    done = await asyncio.wait_for(polled, timeout=10)
+    assert done.status == "completed"
+    assert (await ada.vector_stores.search(store.id, query="TRV-2024")).data[0].file_id == handbook
+
+
 async def test_two_tenants_with_identical_text_never_see_each_other(server: Server) -> None:
     ada, bob = await server.client("tenant-ada@example.com"), await server.client("tenant-bob@example.com")
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -165,6 +166,25 @@ async def test_the_text_half_finds_an_exact_code_the_vectors_miss(vector_index: 
     # Last of the vector half but first of the text half: above the vector half's first (rrf(1) = 0.5).
     assert [h.chunk.id for h in hybrid] == [coded_far.id, *(h.chunk.id for h in vector_only[:2])]
     assert [h.score for h in hybrid] == pytest.approx([rrf(9, 1), rrf(1), rrf(2)])
+
+
+async def test_a_code_is_found_among_hundreds_of_chunks_matching_a_common_word(vector_index: VectorIndex) -> None:
+    # More chunks match the common word than pgvector ranks per word (it samples 4 x 50 of them): the one chunk
+    # with the code still comes first of the text half.
+    corpus = Corpus()
+    common = [a_chunk(corpus.owner, corpus.store, uuid.uuid4(), i, text="quota notes") for i in range(260)]
+    await vector_index.replace_file(
+        corpus.store, common[0].file_id, [replace(c, file_id=common[0].file_id) for c in common]
+    )
+    [coded] = await corpus.add(vector_index, 1, text="quota XK-4711", start=40)
+
+    text_only = await vector_index.search(
+        query(corpus.owner, [corpus.store], embedding=(), limit=3, text="quota XK-4711")
+    )
+
+    assert text_only[0].chunk.id == coded.id
+    assert {h.chunk.id for h in text_only[1:]} <= {c.id for c in common}
+    assert [h.score for h in text_only] == pytest.approx([rrf(None, 1), rrf(None, 2), rrf(None, 3)])
 
 
 async def test_a_chunk_first_in_both_halves_scores_one(vector_index: VectorIndex) -> None:

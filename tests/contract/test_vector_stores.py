@@ -167,3 +167,16 @@ class TestVectorStoreFileRepository:
         assert [f.file_id for f in completed] == [files[1].file_id, files[0].file_id]
         assert [f.file_id for f in oldest_first] == [files[2].file_id, files[3].file_id]
         assert empty == FileCounts()
+
+    async def test_files_in_progress_across_owners_oldest_first(self, uow_factory: UnitOfWorkFactory) -> None:
+        ada, bob = await saved_user(uow_factory), await saved_user(uow_factory)
+        mine, theirs = a_store(ada.id), a_store(bob.id)
+        newer, older, done = a_file(mine, created_at=at(2)), a_file(theirs, created_at=at(1)), a_file(mine)
+        done.complete(10)
+        await saved(uow_factory, mine, theirs, files=(newer, older, done))
+        async with uow_factory() as uow:
+            found = [f.file_id for f in await uow.vector_store_files.list_in_progress(1000)]
+            first = await uow.vector_store_files.list_in_progress(1)
+        ours = {newer.file_id, older.file_id, done.file_id}
+        assert [i for i in found if i in ours] == [older.file_id, newer.file_id]
+        assert len(first) == 1

@@ -123,6 +123,15 @@ class SqlAlchemyVectorStoreFileRepository(SqlAlchemyRepository, VectorStoreFileR
         rows = (await self._session.execute(statement.order_by(*order).limit(max(limit, 0)))).mappings()
         return [_file_from_row(row) for row in rows]
 
+    async def list_in_progress(self, limit: int) -> list[VectorStoreFile]:
+        statement = (
+            select(vector_store_files)
+            .where(_files.status == FileStatus.IN_PROGRESS.value)
+            .order_by(_files.created_at, _files.store_id, _files.file_id)
+            .limit(max(limit, 0))
+        )
+        return [_file_from_row(row) for row in (await self._session.execute(statement)).mappings()]
+
     async def counts(self, store_id: uuid.UUID, file_ids: Collection[uuid.UUID] | None = None) -> FileCounts:
         statement = select(_files.status, func.count()).where(_files.store_id == store_id).group_by(_files.status)
         if file_ids is not None:
