@@ -62,7 +62,8 @@ CROSS_FIELD_RULES = re.compile(
     r"|chunking_strategy\.static\.chunk_overlap_tokens: must be between 0 and half of max_chunk_size_tokens"
     r"|background: a background response must be stored"
     r"|background: a background response cannot use the file_search tool"
-    r"|response_format: json_schema is required when type is json_schema)",
+    r"|response_format: json_schema is required when type is json_schema"
+    r"|file_search: vector_store_ids must name between 1 and \d+ vector stores)",  # flat, or nested in file_search
     re.S,
 )
 
