@@ -24,7 +24,7 @@ from domain.shared.errors import UpstreamError
 
 class ScriptedProvider(LLMProvider):
     """Opens at once, then answers with the given pieces (the first ``think`` seconds after opening); optionally
-    fails after ``fail_after`` of them. Records how many pieces it sent and whether it was closed."""
+    fails after ``fail_after`` of them (0: fails to open). Records how many pieces it sent and whether it was closed."""
 
     def __init__(
         self,
@@ -56,6 +56,8 @@ class ScriptedProvider(LLMProvider):
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[UpstreamEvent, None]:
         self.calls += 1
         try:
+            if self.fail_after == 0:
+                raise self.error  # before the upstream answered: the stream never opens
             yield StreamOpened()
             if self.think:
                 await asyncio.sleep(self.think)
