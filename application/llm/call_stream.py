@@ -1,5 +1,8 @@
 """One streamed model call, opened, as the front doors consume it; settled exactly once however it ends.
 
+It is open when handed over (the upstream answered, no text yet perhaps): a front door sends its first event at once.
+Its time to first token (``ttft_ms``, the first-token metric) is measured at its first output, not at its opening.
+
 The endings, and what each records (one usage record, always):
 
 - its ``StreamEnd``: settled (cost, tokens, the record) *before* the event is handed on, so a client that reads the
@@ -39,7 +42,7 @@ class CallStream:
         self._settlement = settlement
         self._cache = cache
         self.cache_status = cache_status
-        self.ttft_ms = round((time.monotonic() - settlement.admission.started) * 1000)
+        self.ttft_ms: int | None = None  # set by the first output (none when cut before any)
         self.result: Completion | None = None  # the whole answer, or what a call cut short had produced
         self._closed = False
 
@@ -59,6 +62,8 @@ class CallStream:
         except UpstreamError as exc:
             await self._settle(self._cut(exc))
             raise
+        if self.ttft_ms is None:
+            self._first_output()
         if isinstance(event, StreamEnd):
             completion = event.completion
             outcome = Outcome(completion=completion, status=status_of(completion), ttft_ms=self.ttft_ms, streamed=True)
@@ -67,6 +72,12 @@ class CallStream:
                 cache, key = self._cache
                 await cache.put(key, completion)
         return event
+
+    def _first_output(self) -> None:
+        seconds = time.monotonic() - self._settlement.admission.started
+        self.ttft_ms = round(seconds * 1000)
+        if self.cache_status is not CacheStatus.HIT:
+            self._settlement.first_token(self._stream.served_by, seconds)
 
     async def aclose(self, cause: BaseException | None = None) -> None:
         """Closes the upstream call and, unless the stream had ended, settles it as cancelled (by ``cause``: the

@@ -9,7 +9,8 @@ them admits, caches, routes, meters or settles anything itself. A call goes:
 3. **admitted** (``Meter.admit``): the budgets hold the call's most possible cost, the tokens-per-minute policies
    reserve its tokens, or it is refused before the model is asked;
 4. **routed** (``ModelBackend``, the router in infrastructure: A/B variants, retries, circuit breakers, fallbacks,
-   one deadline for the whole call); a stream returns once its first event arrived, knowing who serves it;
+   one deadline for the whole call); a stream returns once it opened (the upstream answered, before any text),
+   knowing who serves it;
 5. **settled** exactly once however it ended (``Settlement``): done, failed, cut by the upstream, abandoned by the
    client, cut by shutdown: telemetry told, the real cost charged and the hold released, the tokens reconciled, one
    usage record handed to the recorder; in a shielded task, so a cancelled request still records what it cost.
@@ -90,12 +91,12 @@ class ModelCall:
         return Answer(completion, CacheStatus.BYPASS if key is None else CacheStatus.MISS)
 
     async def stream(self, request: CompletionRequest, context: CallContext) -> CallStream:
-        """The call's stream, opened on its first event: a failure before it (after retries and fallbacks) raises
-        here, settled. Iterate it, and close it however the iteration ends (``aclose``)."""
+        """The call's stream, opened when the upstream answered: a failure before that (after retries and fallbacks)
+        raises here, settled. Iterate it, and close it however the iteration ends (``aclose``)."""
         self.check(request)
         key = self._cache_key(request, context)
         if key is not None and (hit := await self._hit(key)) is not None:
-            replay = await ModelStream.replay(hit)
+            replay = ModelStream.replay(hit)
             return CallStream(replay, self._settler.open(_free(), request, context), cache_status=CacheStatus.HIT)
         admission = await self._settler.admit(request, context)
         settlement = self._settler.open(admission, request, context)
@@ -104,7 +105,6 @@ class ModelCall:
         except BaseException as exc:
             await settlement.settle(failed(request, exc, streamed=True))
             raise
-        self._settler.observer.opened(request, opened.served_by, time.monotonic() - admission.started)
         if key is None or self._cache is None:
             return CallStream(opened, settlement)
         return CallStream(opened, settlement, cache_status=CacheStatus.MISS, cache=(self._cache, key))

@@ -8,8 +8,9 @@ from domain.llm.model import CompletionRequest, EmbeddingRequest, Embeddings, Se
 
 
 class CallObserver:
-    def opened(self, request: CompletionRequest, served_by: ServedBy, seconds: float) -> None:
-        """A stream's first event arrived, ``seconds`` after the call was admitted, from ``served_by``."""
+    def first_token(self, request: CompletionRequest, served_by: ServedBy, seconds: float) -> None:
+        """A stream's first output (text, a tool call, or its end) arrived, ``seconds`` after the call was admitted,
+        from ``served_by`` (not its opening, which comes earlier)."""
 
     def finished(self, request: CompletionRequest, outcome: Outcome, seconds: float) -> None:
         """A call (not a cache hit) ended, however: done, failed, cut short, abandoned."""

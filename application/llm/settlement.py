@@ -75,6 +75,10 @@ class Settlement:
         self.context = context
         self.settled = False
 
+    def first_token(self, served_by: ServedBy, seconds: float) -> None:
+        """The call's first output came from ``served_by``, ``seconds`` after it was admitted."""
+        self._settler.observer.first_token(self.request, served_by, seconds)
+
     async def settle(self, outcome: Outcome) -> None:
         """Records ``outcome`` unless the call is already settled; survives the caller's cancellation."""
         if self.settled:

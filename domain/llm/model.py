@@ -235,6 +235,18 @@ class StreamEnd:
 StreamEvent = TextDelta | ToolCallDelta | StreamEnd
 
 
+@dataclass(frozen=True)
+class StreamOpened:
+    """The upstream answered and its stream is open: the first event of an adapter's stream, sent as soon as the
+    upstream's first event has been read (before any text, which may come much later). A stream is opened on it:
+    retries and fallbacks end there, and the front doors send their first event at once. It carries nothing: who
+    serves the stream is known to whoever opened it (``ModelStream.served_by``)."""
+
+
+# What a provider's ``stream`` yields: ``StreamOpened`` first, then the ``StreamEvent``s.
+UpstreamEvent = StreamOpened | StreamEvent
+
+
 class ModelKind(enum.StrEnum):
     CHAT = "chat"  # answers completions
     EMBEDDING = "embedding"  # turns texts into vectors

@@ -9,14 +9,15 @@ import uuid
 from collections.abc import AsyncGenerator
 
 from domain.credentials.errors import ProviderNotSupported
-from domain.llm.model import Completion, CompletionRequest, EmbeddingRequest, Embeddings, ModelSpec, StreamEvent
+from domain.llm.model import Completion, CompletionRequest, EmbeddingRequest, Embeddings, ModelSpec, UpstreamEvent
 from domain.llm.stream import ModelStream
 
 
 class LLMProvider(abc.ABC):
     """Answers chat completions. Failures are ``UpstreamError`` subclasses, never SDK exceptions.
 
-    ``stream`` yields ``TextDelta`` and ``ToolCallDelta`` events as they arrive and exactly one ``StreamEnd`` last.
+    ``stream`` yields ``StreamOpened`` as soon as the upstream's first event has been read (before any text), then
+    ``TextDelta`` and ``ToolCallDelta`` events as they arrive and exactly one ``StreamEnd`` last.
     It is an async generator: closing it (``aclose``) cancels the upstream call and releases its response.
     """
 
@@ -24,7 +25,7 @@ class LLMProvider(abc.ABC):
     async def complete(self, request: CompletionRequest) -> Completion: ...
 
     @abc.abstractmethod
-    def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]: ...
+    def stream(self, request: CompletionRequest) -> AsyncGenerator[UpstreamEvent, None]: ...
 
     @property
     def accepts_user_keys(self) -> bool:

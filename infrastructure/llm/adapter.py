@@ -17,8 +17,10 @@ from domain.llm.model import (
     ModelSpec,
     ServedBy,
     StreamEvent,
+    StreamOpened,
     TextDelta,
     TokenUsage,
+    UpstreamEvent,
     with_partial,
 )
 from domain.llm.tokens import estimated_usage
@@ -38,11 +40,15 @@ def joined(pieces: list[str]) -> TextDelta:
     return delta
 
 
-async def per_read(batches: AsyncGenerator[list[SSEEvent], None], read: Reader) -> AsyncGenerator[StreamEvent, None]:
+async def per_read(batches: AsyncGenerator[list[SSEEvent], None], read: Reader) -> AsyncGenerator[UpstreamEvent, None]:
     """The domain events of each network read (``read`` turns one server-sent event into them), consecutive text
-    deltas joined. Chunks spaced in time still go on one by one, as they arrive. On a failure the text already
-    read is handed on first: the partial answer attached to the error holds it, so the caller must have seen it."""
+    deltas joined. Chunks spaced in time still go on one by one, as they arrive. ``StreamOpened`` comes first, once
+    the first read has been understood (an OpenAI role chunk, Anthropic's ``message_start``): the front doors answer
+    then, not when the first text comes; an error in that first read is still a failure to open (retried, or a
+    fallback). On a failure the text already read is handed on first: the partial answer attached to the error holds
+    it, so the caller must have seen it."""
     text: list[str] = []
+    opened = False
     try:
         async for batch in batches:
             for sse in batch:
@@ -50,13 +56,21 @@ async def per_read(batches: AsyncGenerator[list[SSEEvent], None], read: Reader) 
                     if isinstance(event, TextDelta):
                         text.append(event.text)
                         continue
+                    if not opened:
+                        opened = True
+                        yield StreamOpened()
                     if text:
                         yield joined(text)
                     yield event
+            if not opened:
+                opened = True
+                yield StreamOpened()
             if text:
                 yield joined(text)
     except Exception:
         if text:
+            if not opened:
+                yield StreamOpened()
             yield joined(text)
         raise
 
@@ -106,7 +120,7 @@ class DeploymentAdapter:
         batches: AsyncGenerator[list[SSEEvent], None],
         read: Reader,
         broken: Callable[[UpstreamError], UpstreamError],
-    ) -> AsyncGenerator[StreamEvent, None]:
+    ) -> AsyncGenerator[UpstreamEvent, None]:
         """``per_read``'s events; a failure goes through ``broken`` (which attaches the partial answer), and the
         upstream response is closed however this ends (the consumer may leave early)."""
         try:

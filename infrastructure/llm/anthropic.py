@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator
 
 import orjson
 
-from domain.llm.model import Completion, CompletionRequest, ModelSpec, StreamEnd, StreamEvent
+from domain.llm.model import Completion, CompletionRequest, ModelSpec, StreamEnd, StreamEvent, UpstreamEvent
 from domain.llm.ports import LLMProvider
 from domain.llm.tokens import estimated_usage
 from domain.shared.errors import UpstreamError
@@ -93,7 +93,7 @@ class AnthropicProvider(AnthropicBase):
         except SHAPE_FAILURES as exc:
             raise self._bad(f"sent an invalid token count ({exc})") from None
 
-    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[UpstreamEvent, None]:
         body = request_body(self._spec, request)
         body["stream"] = True
         state = StreamState()

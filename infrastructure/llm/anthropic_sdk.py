@@ -16,7 +16,7 @@ import anthropic
 import httpx2
 from anthropic import AsyncAnthropic
 
-from domain.llm.model import Completion, CompletionRequest, ModelSpec, StreamEnd, StreamEvent
+from domain.llm.model import Completion, CompletionRequest, ModelSpec, StreamEnd, StreamOpened, UpstreamEvent
 from domain.shared.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from infrastructure.llm.anthropic import AnthropicBase
 from infrastructure.llm.anthropic_format import (
@@ -73,15 +73,19 @@ class AnthropicSDKProvider(AnthropicBase):
         except SHAPE_FAILURES as exc:
             raise self._bad(f"sent an invalid message ({exc})") from None
 
-    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[UpstreamEvent, None]:
         try:
             upstream = await self._client.messages.create(**self._params(request), stream=True)
         except _SDK_FAILURES as exc:
             raise self._translate(exc, started=False) from None
         state = StreamState()
+        opened = False
         try:
             async for event in upstream:
                 delta = read_event(event.to_dict(), state)
+                if not opened:  # the first event understood (``message_start``): the stream is open
+                    opened = True
+                    yield StreamOpened()
                 if delta is not None:
                     yield delta
         except _SDK_FAILURES + SHAPE_FAILURES as exc:

@@ -20,7 +20,16 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.eventstream import EventStreamBuffer, ParserError
 
-from domain.llm.model import Completion, CompletionRequest, ModelSpec, StreamEnd, StreamEvent, TextDelta, ToolCallDelta
+from domain.llm.model import (
+    Completion,
+    CompletionRequest,
+    ModelSpec,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    UpstreamEvent,
+)
 from domain.llm.ports import LLMProvider
 from domain.llm.tokens import estimated_usage
 from domain.shared.errors import UpstreamError
@@ -125,7 +134,7 @@ class BedrockProvider(DeploymentAdapter, LLMProvider):
         except SHAPE_FAILURES as exc:
             raise self._bad(f"sent an invalid response ({exc})") from None
 
-    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[UpstreamEvent, None]:
         state = StreamState()
         batches = self._http.stream(
             f"{self._model_path}/converse-stream",

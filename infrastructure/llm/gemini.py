@@ -25,6 +25,7 @@ from domain.llm.model import (
     TextDelta,
     TokenUsage,
     ToolCallDelta,
+    UpstreamEvent,
 )
 from domain.llm.ports import EmbeddingProvider, LLMProvider
 from domain.llm.tokens import estimate_tokens, estimated_usage
@@ -88,7 +89,7 @@ class GeminiProvider(DeploymentAdapter, LLMProvider, EmbeddingProvider):
         except SHAPE_FAILURES as exc:
             raise self._bad(f"sent an invalid response ({exc})") from None
 
-    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[UpstreamEvent, None]:
         state = ResponseState()
         path = f"{self._model_path}:streamGenerateContent?alt=sse"
         forwarded = self._forward(

@@ -30,13 +30,14 @@ from domain.llm.model import (
     ResponseFormatType,
     ServedBy,
     StreamEnd,
-    StreamEvent,
+    StreamOpened,
     TextDelta,
     TokenUsage,
     ToolCall,
     ToolCallDelta,
     ToolChoiceMode,
     ToolDefinition,
+    UpstreamEvent,
 )
 from domain.llm.ports import LLMProvider
 from infrastructure.llm.local_schema import example_value
@@ -126,7 +127,8 @@ class LocalProvider(LLMProvider):
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         return [text[i : i + 16] for i in range(0, len(text), 16)]
 
-    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[UpstreamEvent, None]:
+        yield StreamOpened()  # in process: open at once; the first token may come later
         if self._first_token_delay:
             await asyncio.sleep(self._first_token_delay)
         tool = _tool_to_call(request)

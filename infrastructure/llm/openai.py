@@ -22,6 +22,7 @@ from domain.llm.model import (
     ModelSpec,
     StreamEnd,
     StreamEvent,
+    UpstreamEvent,
 )
 from domain.llm.ports import EmbeddingProvider, LLMProvider
 from domain.shared.errors import UpstreamError, UpstreamUnavailable
@@ -114,7 +115,7 @@ class OpenAIProvider(OpenAIBase):
         except SHAPE_FAILURES as exc:
             raise self._bad(f"sent an invalid chat completion ({exc})") from None
 
-    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[UpstreamEvent, None]:
         body = request_body(self._spec, request)
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

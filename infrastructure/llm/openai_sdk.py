@@ -27,7 +27,8 @@ from domain.llm.model import (
     Embeddings,
     ModelSpec,
     StreamEnd,
-    StreamEvent,
+    StreamOpened,
+    UpstreamEvent,
 )
 from domain.shared.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from infrastructure.llm.http_client import is_html_response, pooled_http_client, transport_error
@@ -83,7 +84,7 @@ class OpenAISDKProvider(OpenAIBase):
         except SHAPE_FAILURES as exc:
             raise self._bad(f"sent an invalid chat completion ({exc})") from None
 
-    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[UpstreamEvent, None]:
         try:
             upstream = await self._client.chat.completions.create(
                 **request_body(self._spec, request), stream=True, stream_options={"include_usage": True}
@@ -91,9 +92,14 @@ class OpenAISDKProvider(OpenAIBase):
         except _SDK_FAILURES as exc:
             raise self._translate(exc, started=False) from None
         state = StreamState()
+        opened = False
         try:
             async for chunk in upstream:
-                for event in read_chunk(chunk.to_dict(), state):
+                events = read_chunk(chunk.to_dict(), state)
+                if not opened:  # the first chunk understood (its role, usually no text): the stream is open
+                    opened = True
+                    yield StreamOpened()
+                for event in events:
                     yield event
         except _SDK_FAILURES + SHAPE_FAILURES as exc:
             raise self._partial(self._translate(exc, started=True), request, state) from None

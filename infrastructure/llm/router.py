@@ -10,9 +10,11 @@ every model fails, the first real upstream failure is raised (a ``CircuitOpen`` 
 A call has a total deadline, the asked model's (``infrastructure.llm.deadline``): a ``complete`` and the opening
 of a ``stream`` run within it, retries and fallbacks included, and a backoff never outlasts it.
 
-Streams retry and fall back only until their first event (``open_stream`` returns a ``ModelStream`` opened on it,
-which knows the deployment serving it); after that an error propagates, with the partial completion attached
-(``domain.llm.model.partial_completion``) and stamped with the path the call took.
+Streams retry and fall back only until they open (``open_stream`` returns a ``ModelStream`` opened on the adapter's
+``StreamOpened``, sent once the upstream's first event was read, before any text; it knows the deployment serving
+it). The front doors send their first event then, so nothing a client has seen is ever retried: from there an error
+propagates, with the partial completion attached (``domain.llm.model.partial_completion``) and stamped with the path
+the call took. The call's deadline bounds the opening; after it, the silence between two reads is bounded.
 
 A fallback whose ``max_output_tokens`` is below the request's ``max_tokens`` is skipped: a request is never capped
 behind the client's back (the model asked for is checked before the call, in the application).
@@ -283,7 +285,7 @@ class ModelRouter(ModelBackend, ProviderKeyVerifier):
         async with within_deadline(self._deadlines.get(request.model), model=request.model):
             opened, key, deployment = await self._first_event(request, tally, failed, caller)
         relay = self._relay(opened, key, deployment, tally, failed, opened.served_by.key_owner)
-        return await ModelStream.open(relay, opened.served_by)
+        return ModelStream(relay, opened.served_by)  # open already: the deployment's stream is
 
     async def _first_event(
         self, request: CompletionRequest, tally: Tally, failed: list[str], caller: uuid.UUID | None

@@ -26,7 +26,7 @@ from domain.llm.model import (
     ModelSpec,
     ServedBy,
     StreamEnd,
-    StreamEvent,
+    UpstreamEvent,
 )
 from domain.llm.ports import LLMProvider, ModelCatalog
 from domain.shared.errors import DomainError, UpstreamError
@@ -119,7 +119,7 @@ class ObservedDeployment(LLMProvider):
         self._succeeded(span, completion)
         return completion
 
-    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[UpstreamEvent, None]:
         span = self._start(request, streaming=True)
         events = self._inner.stream(request)
         ended = False
@@ -193,7 +193,7 @@ class CallTelemetry(CallObserver):
         self._log_content = log_content
         self._log = get_logger("switchboard.llm")
 
-    def opened(self, request: CompletionRequest, served_by: ServedBy, seconds: float) -> None:
+    def first_token(self, request: CompletionRequest, served_by: ServedBy, seconds: float) -> None:
         self._metrics.llm_first_token.labels(request.model, served_by.provider).observe(seconds)
 
     def finished(self, request: CompletionRequest, outcome: Outcome, seconds: float) -> None:

@@ -440,7 +440,7 @@ async def test_conversation_streams_end_with_shutting_down_when_shutdown_cuts_th
     body = {"content": "one two three four", "stream": True}
     streamed = await api.http.post(f"/api/v1/conversations/{cid}/messages", json=body, headers=headers)
     frames = [frame.split("\n") for frame in streamed.text.strip().split("\n\n")]
-    assert [f[0] for f in frames] == ["event: delta", "event: error"]
+    assert [f[0] for f in frames] == ["event: start", "event: delta", "event: error"]
     assert orjson.loads(frames[-1][1].removeprefix("data: "))["code"] == "shutting_down"
     for _ in range(50):  # the partial answer is stored in the background
         messages = (await api.http.get(f"/api/v1/conversations/{cid}", headers=headers)).json()["messages"]

@@ -27,13 +27,14 @@ from domain.llm.model import (
     ResponseFormat,
     ResponseFormatType,
     StreamEnd,
-    StreamEvent,
+    StreamOpened,
     TextDelta,
     ToolCall,
     ToolCallDelta,
     ToolChoice,
     ToolChoiceMode,
     ToolDefinition,
+    UpstreamEvent,
     partial_completion,
 )
 from domain.llm.ports import LLMProvider
@@ -112,13 +113,20 @@ def answered(request: CompletionRequest, call: ToolCall, result: str) -> Complet
 
 
 async def collect(
-    events: AsyncIterator[StreamEvent], deltas: list[TextDelta] | None = None
+    events: AsyncIterator[UpstreamEvent], deltas: list[TextDelta] | None = None
 ) -> tuple[list[TextDelta], list[StreamEnd]]:
-    """Drains a stream, checking nothing follows its end; ``deltas`` keeps what came before a failure."""
+    """Drains an adapter's stream, checking it opens with one ``StreamOpened`` before anything else and nothing
+    follows its end; ``deltas`` keeps what came before a failure."""
     deltas = [] if deltas is None else deltas
     ends: list[StreamEnd] = []
+    opened = False
     async for event in events:
         assert not ends, "nothing may follow the StreamEnd"
+        if isinstance(event, StreamOpened):
+            assert not opened, "a stream opens once"
+            opened = True
+            continue
+        assert opened, f"{event!r} came before the StreamOpened"
         if isinstance(event, TextDelta):
             deltas.append(event)
         else:
@@ -266,6 +274,7 @@ class LLMProviderContract(abc.ABC):
 
     async def test_a_stream_closed_early_ends_cleanly(self, provider: LLMProvider) -> None:
         events = provider.stream(HELLO)
+        assert isinstance(await anext(events), StreamOpened)
         assert isinstance(await anext(events), TextDelta)
 
         await asyncio.wait_for(events.aclose(), 1)  # type: ignore[attr-defined]
@@ -832,9 +841,37 @@ def _requests_in_flight(up: FakeUpstream) -> int:
     return len(server.server_state.tasks) if server is not None else 0
 
 
+async def test_a_stream_opens_on_the_upstreams_first_event_before_any_text(
+    adapter: LLMProvider, upstream: FakeUpstream
+) -> None:
+    """The upstream sends its first event (OpenAI's role chunk, Anthropic's message_start, Bedrock's messageStart,
+    Gemini's first candidate) and holds the rest: the adapter says the stream is open without waiting for more."""
+    upstream.push(hang(after_chunks=1))
+    events = adapter.stream(HELLO)
+    try:
+        assert isinstance(await asyncio.wait_for(anext(events), 1), StreamOpened)
+    finally:
+        await asyncio.wait_for(events.aclose(), 1)  # type: ignore[attr-defined]
+
+
+async def test_an_error_as_the_first_stream_event_is_a_failure_to_open(upstream: FakeUpstream, client: str) -> None:
+    """An error event before anything was understood raises before ``StreamOpened``: the router may still retry
+    it or fall back, as nothing of this stream can have reached a client."""
+    upstream.push(stream_error_after(0))
+    adapter = OPENAI_CLIENTS[client](openai_spec(), transport=openai_transport(upstream), api_key=SECRET)
+    events = adapter.stream(HELLO)
+    try:
+        with pytest.raises(UpstreamError):
+            await anext(events)
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+        await adapter.aclose()
+
+
 async def test_closing_a_stream_closes_the_upstream_response(adapter: LLMProvider, upstream: FakeUpstream) -> None:
     upstream.push(hang(after_chunks=5))  # the fake streams 5 events, then holds the response open until we leave
     events = adapter.stream(HELLO)
+    assert isinstance(await anext(events), StreamOpened)
     assert isinstance(await anext(events), TextDelta)
     assert _requests_in_flight(upstream) == 1
 

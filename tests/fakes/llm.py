@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncGenerator
 
@@ -11,9 +12,10 @@ from domain.llm.model import (
     FinishReason,
     ServedBy,
     StreamEnd,
-    StreamEvent,
+    StreamOpened,
     TextDelta,
     TokenUsage,
+    UpstreamEvent,
 )
 from domain.llm.ports import EmbeddingProvider, LLMProvider, ModelBackend
 from domain.llm.stream import ModelStream
@@ -21,14 +23,24 @@ from domain.shared.errors import UpstreamError
 
 
 class ScriptedProvider(LLMProvider):
-    """Answers with the given pieces; optionally fails after ``fail_after`` of them. Records whether it was closed."""
+    """Opens at once, then answers with the given pieces (the first ``think`` seconds after opening); optionally
+    fails after ``fail_after`` of them (0: fails to open). Records how many pieces it sent and whether it was closed."""
 
-    def __init__(self, pieces: list[str], *, fail_after: int | None = None, error: UpstreamError | None = None) -> None:
+    def __init__(
+        self,
+        pieces: list[str],
+        *,
+        fail_after: int | None = None,
+        error: UpstreamError | None = None,
+        think: float = 0.0,
+    ) -> None:
         self.pieces = pieces
         self.fail_after = fail_after
         self.error = error or UpstreamError("upstream broke")
+        self.think = think
         self.closed = False
         self.calls = 0
+        self.sent = 0
 
     def _completion(self, text: str) -> Completion:
         served = ServedBy(model="scripted", provider="test", upstream_model="scripted-1")
@@ -41,12 +53,18 @@ class ScriptedProvider(LLMProvider):
             raise self.error
         return self._completion("".join(self.pieces))
 
-    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[UpstreamEvent, None]:
         self.calls += 1
         try:
+            if self.fail_after == 0:
+                raise self.error  # before the upstream answered: the stream never opens
+            yield StreamOpened()
+            if self.think:
+                await asyncio.sleep(self.think)
             for index, piece in enumerate(self.pieces):
                 if self.fail_after is not None and index == self.fail_after:
                     raise self.error
+                self.sent += 1
                 yield TextDelta(piece)
             yield StreamEnd(self._completion("".join(self.pieces)))
         finally:

@@ -159,6 +159,28 @@ async def test_a_full_stream_is_recorded_before_its_last_event_is_handed_on() ->
     assert record.ttft_ms is not None
 
 
+async def test_a_stream_is_handed_over_once_open_and_its_ttft_is_the_time_to_its_first_output() -> None:
+    r = rig(["a", "b"], think=0.05)  # the upstream answers at once, its first text comes 50 ms later
+    stream = await r.model_call.stream(request(), context())
+    assert r.provider.sent == 0  # open before any text: a front door sends its first event now
+
+    events = [event async for event in stream]
+
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["a", "b"]
+    [record] = r.records
+    assert record.ttft_ms is not None
+    assert record.ttft_ms >= 50  # the first token, not the opening
+
+
+async def test_a_stream_closed_before_its_first_output_records_no_time_to_first_token() -> None:
+    r = rig(["a"], think=10)
+    stream = await r.model_call.stream(request(), context())
+    await stream.aclose()
+    [record] = r.records
+    assert record.status is UsageStatus.CANCELLED
+    assert record.ttft_ms is None
+
+
 async def test_a_stream_failing_midway_is_recorded_as_an_error_with_its_partial_usage() -> None:
     r = rig(["a", "b", "c"], fail_after=2, error=UpstreamUnavailable("gone"))
     seen: list[StreamEvent] = []

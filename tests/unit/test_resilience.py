@@ -396,10 +396,8 @@ async def test_a_stream_falls_back_before_its_first_delta(upstream: FakeUpstream
     assert end.completion.content == "".join(e.text for e in events[:-1] if isinstance(e, TextDelta))
 
 
-async def test_a_stream_retries_a_failure_before_its_first_delta(
-    upstream: FakeUpstream, make_router: MakeRouter
-) -> None:
-    upstream.push(server_error(502), drop_stream_after(1))  # the second cuts the stream before any text
+async def test_a_stream_retries_a_failure_before_it_opens(upstream: FakeUpstream, make_router: MakeRouter) -> None:
+    upstream.push(server_error(502), drop_stream_after(0))  # the second cuts the stream before its first event
     router = make_router()
 
     events = [event async for event in await router.open_stream(HELLO)]
@@ -408,6 +406,22 @@ async def test_a_stream_retries_a_failure_before_its_first_delta(
     assert isinstance(end, StreamEnd)
     assert end.completion.served_by.model == "gpt-main"
     assert end.completion.attempts == 3
+
+
+async def test_a_stream_cut_after_it_opened_is_not_retried_even_before_any_text(
+    upstream: FakeUpstream, make_router: MakeRouter
+) -> None:
+    """Its first event (the role chunk) opened it: the front door has sent its own first event to the client, so
+    the stream is no longer the router's to retry or hand to a fallback."""
+    upstream.push(drop_stream_after(1))
+    router = make_router()
+    stream = await router.open_stream(HELLO)
+
+    with pytest.raises(UpstreamBadResponse):
+        await anext(stream)
+
+    await stream.aclose()
+    assert calls_to(upstream, GPT) == 1
 
 
 async def test_a_stream_failing_after_its_first_delta_is_neither_retried_nor_sent_to_a_fallback(

@@ -141,10 +141,12 @@ async def message_events(
         "usage": {"input_tokens": estimate, "output_tokens": 0},
     }
     blocks = _Blocks()
-    # The frames one upstream event makes are sent together (message_start with the first block; the end): one
-    # write each time the upstream gives something, not one per frame.
-    frames = [_event("message_start", {"type": "message_start", "message": start})]
+    # message_start goes at once (the stream is open: the upstream answered, its text may come later); then the
+    # frames one upstream event makes are sent together (a block's start with its first delta; the end): one write
+    # each time the upstream gives something, not one per frame.
+    frames: list[bytes] = []
     try:
+        yield _event("message_start", {"type": "message_start", "message": start})
         async for event in stream:
             if isinstance(event, TextDelta):
                 frames.extend(blocks.text(event))

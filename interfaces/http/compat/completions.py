@@ -91,7 +91,7 @@ async def answer(
     if stream:
         opened = await guard.stream(keyed, partial(container.stream_completion().open, command), _stored)
         if isinstance(opened, StoredResponse):  # a stream's replay streams its stored answer again
-            replay = await ModelStream.replay(completion_from_json(opened.body))
+            replay = ModelStream.replay(completion_from_json(opened.body))
             headers = render.headers | {REPLAYED_HEADER: "true"}
             return EventStreamResponse(render.streamed(replay), stream=None, headers=headers)
         frames = render.streamed(cut_on_shutdown(opened, container.shutdown()))

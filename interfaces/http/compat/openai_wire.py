@@ -114,11 +114,13 @@ async def completion_events(
     """The SSE body: a role chunk, a chunk per delta, a finish chunk, the usage chunk if asked, ``[DONE]``. An
     upstream failure mid-stream ends it with an ``{"error": ...}`` data line (the SDK raises ``APIError``).
 
-    The frames one upstream event makes are sent together (the role chunk with the first delta; the finish, usage
-    and ``[DONE]`` together): one write each time the upstream gives something, not one per frame."""
+    The role chunk goes at once, as OpenAI sends it (the stream is open: the upstream answered, its text may come
+    later); then the frames one upstream event makes are sent together (the finish, usage and ``[DONE]``): one
+    write each time the upstream gives something, not one per frame."""
     writer = ChunkWriter(model=model, include_usage=include_usage)
-    frames = [writer.chunk({"role": "assistant", "content": ""})]
+    frames: list[bytes] = []
     try:
+        yield writer.chunk({"role": "assistant", "content": ""})
         async for event in stream:
             if isinstance(event, TextDelta):
                 frames.append(writer.chunk({"content": event.text}))

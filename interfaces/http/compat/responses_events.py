@@ -170,24 +170,23 @@ class EventWriter:
 
 
 async def response_events(stream: Items, record: ResponseRecord) -> AsyncIterator[bytes]:
-    """The SSE body of a streamed response (``record``: the stream's response, complete once it ended); one write
-    per item the model gives."""
+    """The SSE body of a streamed response (``record``: the stream's response, complete once it ended):
+    ``response.created`` and ``response.in_progress`` at once (the stream is open: the upstream answered), then one
+    write per item the model gives."""
     writer = EventWriter(record)
-    frames = writer.start()
     try:
+        yield writer.start()
         async for item in stream:
             if isinstance(item, TextDelta):
-                frames += writer.text(item.text)
+                yield writer.text(item.text)
             elif isinstance(item, ToolCallDelta):
-                frames += writer.call(item)
+                yield writer.call(item)
             else:
-                frames += writer.end()
-            yield frames
-            frames = b""
+                yield writer.end()
     except DomainError as exc:  # cut for shutdown: kept as cancelled, shown failed with what it had produced
         await stream.aclose()  # the stream's own closing keeps the partial output
         record.error_code, record.error_message = exc.code, public_detail(exc)
-        yield frames + writer.end(ResponseStatus.FAILED)
+        yield writer.end(ResponseStatus.FAILED)
     finally:
         await stream.aclose()
 

@@ -130,7 +130,8 @@ async def delete_conversation(
 STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": (
-            "With `stream: true` or `Accept: text/event-stream`: Server-Sent Events. `delta` events carry text as the "
+            "With `stream: true` or `Accept: text/event-stream`: Server-Sent Events. A `start` event as soon as the "
+            'model answered (`{"conversation_id": ...}`, before any text); `delta` events carry text as the '
             'model produces it (`{"text": ...}`); then one `done` event with the stored messages and usage (the '
             "same body as the 201 answer), or one `error` event with a problem body and the partial message stored."
         ),
@@ -178,7 +179,7 @@ async def post_message(
         opened = await guard.stream(keyed, partial(stream_use_case.open, command), final)
         if isinstance(opened, StoredResponse):  # a streamed request's replay is its stored final result, as JSON
             return as_response(opened, replayed=True)
-        frames = _sse(opened, request.app.state.shutdown, request.url.path)
+        frames = _sse(opened, request.app.state.shutdown, request.url.path, conversation_id)
         return EventStreamResponse(frames, stream=opened, headers={CACHE_HEADER: opened.cache_status})
     if keyed is not None:
         stored, replayed = await guard.run(keyed, partial(_answer, use_case, command))
@@ -192,10 +193,14 @@ async def _answer(use_case: PostMessage, command: PostMessageCommand) -> StoredR
     return stored_json(201, PostMessageResponse.of(await use_case.execute(command)))
 
 
-async def _sse(stream: Streamed[TextDelta | StreamOutcome], shutdown: Shutdown, instance: str) -> AsyncIterator[bytes]:
-    """The SSE frames of a message stream: deltas, then its ``done`` or ``error`` event (or the shutdown's)."""
+async def _sse(
+    stream: Streamed[TextDelta | StreamOutcome], shutdown: Shutdown, instance: str, conversation_id: uuid.UUID
+) -> AsyncIterator[bytes]:
+    """The SSE frames of a message stream: ``start`` at once (the stream is open: the model answered, its text may
+    come later), deltas, then its ``done`` or ``error`` event (or the shutdown's)."""
     events = cut_on_shutdown(stream, shutdown)
     try:
+        yield sse_event("start", {"conversation_id": str(conversation_id)})
         async for event in events:
             if isinstance(event, StreamOutcome):
                 yield _final_event(event, instance)[0]
