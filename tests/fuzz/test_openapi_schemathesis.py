@@ -63,7 +63,8 @@ CROSS_FIELD_RULES = re.compile(
     r"|background: a background response must be stored"
     r"|background: a background response cannot use the file_search tool"
     r"|response_format: json_schema is required when type is json_schema"
-    r"|file_search: vector_store_ids must name between 1 and \d+ vector stores)",  # flat, or nested in file_search
+    r"|file_search: vector_store_ids must name between 1 and \d+ vector stores"  # flat, or nested in file_search
+    r"|tools: at most one file_search tool)",
     re.S,
 )
 
