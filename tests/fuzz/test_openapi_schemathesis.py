@@ -60,7 +60,9 @@ CROSS_FIELD_RULES = re.compile(
     r"|chunking_strategy\.static\.chunk_overlap_tokens: must be between 0 and half of max_chunk_size_tokens"
     r"|background: a background response must be stored"
     r"|background: a background response cannot use the file_search tool"
-    r"|response_format: json_schema is required when type is json_schema",
+    r"|response_format: json_schema is required when type is json_schema"
+    # a file_search tool's nested ``file_search`` settings, when sent, replace its top-level ones (ids included)
+    r"|file_search: vector_store_ids must name between 1 and \d+ vector stores|tools: at most one file_search tool",
     re.S,
 )
 
@@ -115,7 +117,7 @@ def test_every_reference_resolves(app_and_credentials: tuple[Any, dict[str, str]
 
 
 # The native document, and the /v1 one (OpenAI's and Anthropic's shapes), with how many operations each has at least.
-DOCUMENTS = {"/openapi.json": 15, "/v1/openapi.json": 25}
+DOCUMENTS = {"/openapi.json": 15, "/v1/openapi.json": 35}
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
