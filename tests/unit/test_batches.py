@@ -285,6 +285,16 @@ async def test_a_database_outage_ends_no_job_and_loses_no_answer() -> None:
     assert sorted(item["custom_id"] for item in await r.output(done)) == ["a", "b"]
 
 
+def test_a_line_holding_a_nul_fails_the_batch_naming_it() -> None:
+    """An uploaded file is not checked for NUL at the edge (its bytes are data): its lines are, as text."""
+    text = b"".join(json.dumps(x).encode() + b"\n" for x in (line("a"), line("b\x00"), line("c", user="x\x00")))
+    raw, errors = read_jsonl(text)
+    codec = openai_line_codecs()[CHAT]
+    checked, errors = check_lines(raw, endpoint=CHAT, codec=codec, check_call=lambda _: None, max_lines=10)
+    assert checked == []
+    assert [(e.code, e.line) for e in errors] == [("invalid_json_line", 2), ("invalid_json_line", 3)]
+
+
 def test_the_lines_are_checked_before_any_call() -> None:
     r = rig()
     raw, errors = read_jsonl(
