@@ -16,6 +16,7 @@ from application.batches.lines import LineCall, LineCodec
 from domain.batches.model import MAX_CUSTOM_ID_LENGTH, MAX_ERRORS_SHOWN, BatchError
 from domain.llm.errors import ModelNotFound
 from domain.shared.errors import DomainError
+from domain.shared.text import NUL
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ def _check(
     def error(code: str, message: str, param: str | None = None) -> BatchError:
         return BatchError(code=code, message=f"{line.label or f'line {n}'}: {message}", param=param, line=n)
 
+    if _holds_nul((line.custom_id, line.url, line.method, line.body)):  # no stored text can hold one
+        return error("invalid_json_line", "the line holds a NUL character (U+0000), which no text may hold")
     custom_id = line.custom_id
     if not isinstance(custom_id, str) or not custom_id or len(custom_id) > MAX_CUSTOM_ID_LENGTH:
         return error("invalid_custom_id", f"custom_id must be a string of 1 to {MAX_CUSTOM_ID_LENGTH} characters")
@@ -122,3 +125,13 @@ def _check(
     except DomainError as exc:
         return error("invalid_request", exc.detail, "body")
     return None
+
+
+def _holds_nul(node: Any) -> bool:
+    if isinstance(node, str):
+        return NUL in node
+    if isinstance(node, Mapping):
+        return any(_holds_nul(key) or _holds_nul(value) for key, value in node.items())
+    if isinstance(node, (list, tuple)):
+        return any(_holds_nul(item) for item in node)
+    return False

@@ -8,6 +8,10 @@ so the batch is finalized once its last line is done, by whichever job sees it.
 Delivery: a line whose worker died after asking the model and before writing the answer is asked again when its
 lease ends (at least once to the provider). Each call that got an answer has its own usage record (billed once per
 answer received); each line has exactly one result, written only by the claim that holds it.
+
+The database going away for a while (``ServiceUnavailable`` from the unit of work) ends no job: a job waits and
+looks again (its lines' state is in the database, which is what it waits for), and a line answered meanwhile keeps
+trying to store its result while its claim holds (after that, whoever claims it next asks it again).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from domain.usage.errors import BudgetExceeded
 
 _log = logging.getLogger("switchboard.batches")
 RETRY_LATER_SECONDS = 1.0  # a line refused for now (rate limits) is claimable again after at least this
+OUTAGE_WAIT_MAX_SECONDS = 5.0  # the longest wait between two looks at a database that is away
 _RETRY_LATER = (RateLimited, UpstreamRateLimited, ServiceUnavailable, DependencyUnavailable)
 
 
@@ -70,6 +75,7 @@ class _Chunk:
     batch: Batch
     principal: Principal
     claim_id: uuid.UUID
+    until: datetime  # the claim's lease
     lines: list[BatchLine]
 
 
@@ -101,10 +107,24 @@ class RunBatch:
         self._stopping.set()
 
     async def execute(self, batch_id: uuid.UUID) -> None:
-        while not self._stopping.is_set() and (step := await self._step(batch_id)) is not _Step.DONE:
+        outage_wait = self._limits.poll_seconds
+        while not self._stopping.is_set():
+            try:
+                step = await self._step(batch_id)
+            except ServiceUnavailable as exc:  # the database is away: the job waits for it rather than ending
+                _log.warning("batch job waiting for the database", extra={"batch_id": str(batch_id), "error": str(exc)})
+                await self._pause(outage_wait)
+                outage_wait = min(outage_wait * 2, OUTAGE_WAIT_MAX_SECONDS)
+                continue
+            outage_wait = self._limits.poll_seconds
+            if step is _Step.DONE:
+                return
             if step is _Step.WAIT:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._limits.poll_seconds)
+                await self._pause(self._limits.poll_seconds)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _step(self, batch_id: uuid.UUID) -> _Step:
         chunk = await self._claim(batch_id)
@@ -129,13 +149,13 @@ class RunBatch:
             await self._close_if_stopping(uow.batches, batch, now)
             lines: list[BatchLine] = []
             claim_id = uuid.uuid4()
+            until = now + timedelta(seconds=self._limits.lease_seconds)
             if batch.status is BatchStatus.IN_PROGRESS and batch.expired_at is None:
                 try:  # the lines run as their owner, through the batch's key, as they are now
                     principal = await batch_principal(uow, batch, now)
                 except Unauthenticated as exc:  # no line starts: those not running fail, and the batch ends
                     await self._close_open(uow.batches, batch, exc, now)
                 else:
-                    until = now + timedelta(seconds=self._limits.lease_seconds)
                     lines = await uow.batches.claim_lines(
                         batch_id, now=now, until=until, claim_id=claim_id, limit=self._limits.line_concurrency
                     )
@@ -146,7 +166,7 @@ class RunBatch:
                     return _Step.WAIT
                 return await self._take_over_finalization(uow, batch, now)
             await uow.commit()
-        return _Chunk(batch, principal, claim_id, lines)
+        return _Chunk(batch, principal, claim_id, until, lines)
 
     async def _take_over_finalization(self, uow: UnitOfWork, batch: Batch, now: datetime) -> _Step:
         """Every line is done: this job finalizes, holding the batch for a lease (``finalizing_at``), so that
@@ -209,10 +229,26 @@ class RunBatch:
                     body_json=_json(failure.body),
                     request_id=request_id,
                 )
-        async with self._uow() as uow:
-            if await uow.batches.finish_line(line.id, chunk.claim_id, result, self._clock.now()):
-                await uow.commit()
+        await self._store(chunk, line, result)
         return spent
+
+    async def _store(self, chunk: _Chunk, line: BatchLine, result: LineResult) -> None:
+        """Writes the line's result if its claim still holds it. While the database is away, tries again until the
+        claim's lease ends: after that the line is someone else's to run (its answer stays billed: usage records are
+        durable on their own path)."""
+        wait = self._limits.poll_seconds
+        while True:
+            try:
+                async with self._uow() as uow:
+                    if await uow.batches.finish_line(line.id, chunk.claim_id, result, self._clock.now()):
+                        await uow.commit()
+                return
+            except ServiceUnavailable:
+                if self._clock.now() + timedelta(seconds=wait) >= chunk.until:
+                    _log.warning("batch line result not stored: the database was away", extra={"line": line.custom_id})
+                    return
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, OUTAGE_WAIT_MAX_SECONDS)
 
     async def _call(self, call: LineCall, chunk: _Chunk, request_id: str) -> LineAnswer:
         context = CallContext(principal=chunk.principal, request_id=request_id, batch_id=chunk.batch.id)
@@ -243,9 +279,10 @@ class RunBatch:
     async def _release(self, chunk: _Chunk, line: BatchLine, error: DomainError) -> None:
         wait = getattr(error, "retry_after_seconds", None) or RETRY_LATER_SECONDS
         until = self._clock.now() + timedelta(seconds=max(wait, RETRY_LATER_SECONDS))
-        async with self._uow() as uow:
-            await uow.batches.release_line(line.id, chunk.claim_id, until=until)
-            await uow.commit()
+        with contextlib.suppress(ServiceUnavailable):  # the database away: the line comes back when its lease ends
+            async with self._uow() as uow:
+                await uow.batches.release_line(line.id, chunk.claim_id, until=until)
+                await uow.commit()
 
     async def _close_for_budget(self, batch: Batch, error: BudgetExceeded) -> None:
         """A spent budget stays spent this month: the lines not run fail with the API's quota error, and the batch

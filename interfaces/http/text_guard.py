@@ -4,7 +4,10 @@ PostgreSQL's ``text`` cannot hold a NUL, and no header, name, prompt or email ne
 could only fail later, after a model call was made and billed. So it is refused here, at the edge, for every route:
 in the path, the query string (``%00``), a header, or the body: a raw NUL byte, a JSON ``\\u0000`` escape (not an
 escaped backslash followed by ``u0000``, which is ordinary text), or ``%00`` in a form. The native API answers 422
-in problem+json, ``/v1`` a 400 in the OpenAI or Anthropic shape. The domain refuses NUL in what it stores as well.
+in problem+json, ``/v1`` a 400 in the OpenAI or Anthropic shape. A multipart upload to ``/v1/files`` is the one body
+not scanned: a file's bytes are data, not text (a PDF holds NUL bytes); its handler checks the text fields it reads,
+and what reads a file's text later refuses NUL (a batch's lines) or drops it (a document's parsed text). The domain
+refuses NUL in what it stores as well.
 
 The body is read whole before the app sees it and replayed; the request middleware outside has already bounded it.
 """
@@ -16,12 +19,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interfaces.http.compat.app import PREFIX as COMPAT_PREFIX
 from interfaces.http.compat.errors import dialect_of, error_response
+from interfaces.http.compat.files import PATH as UPLOAD_PATH
 from interfaces.http.errors import problem_response
 
 _NUL = b"\x00"
 _JSON_NUL = b"\\u0000"
 _FORM_NUL = b"%00"
 _FORM = b"application/x-www-form-urlencoded"
+_MULTIPART = b"multipart/form-data"
 
 
 def json_has_nul(body: bytes) -> bool:
@@ -84,7 +89,8 @@ class NulGuard:
             await self.app(scope, receive, send)
             return
         body, ended = await _read(receive)
-        if ended is None and body_has_nul(body, content_type):
+        upload = scope["path"] == UPLOAD_PATH and content_type.startswith(_MULTIPART)
+        if ended is None and not upload and body_has_nul(body, content_type):
             await self._refuse(scope, ["body"], receive, send)
             return
         await self.app(scope, _replay(body, ended, receive), send)

@@ -83,6 +83,14 @@ async def test_upload_retrieve_list_content_delete(server: Server) -> None:
         await client.files.content(created.id)
 
 
+async def test_a_binary_file_with_nul_bytes_is_data_and_round_trips(server: Server) -> None:
+    """Only the form's text fields are text: a PDF's bytes hold NULs and must upload (the NUL guard skips them)."""
+    client = await server.client()
+    data = b"%PDF-1.4\n\x00\x01\xff\\u0000 stream\x00\n"
+    created = await client.files.create(file=("scan.pdf", data), purpose="assistants")
+    assert (await client.files.content(created.id)).content == data
+
+
 async def test_the_sdk_pages_through_the_list_in_either_order(server: Server) -> None:
     client = await server.client()
     ids = []
@@ -154,6 +162,7 @@ async def test_a_huge_body_is_refused_before_it_is_read(server: Server) -> None:
     ("data", "files", "message"),
     [
         ({"purpose": "fine-tune"}, {"file": ("a.jsonl", LINES)}, "purpose: 'fine-tune' is not one of"),
+        ({"purpose": "batch\x00"}, {"file": ("a.jsonl", LINES)}, "purpose must not contain a NUL character"),
         ({}, {"file": ("a.jsonl", LINES)}, "purpose: a form field is required"),
         ({"purpose": "batch"}, None, "file: a multipart/form-data part named 'file' is required"),
         (

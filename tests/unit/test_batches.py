@@ -21,6 +21,7 @@ from application.batches.rate_share import BatchRateShare
 from application.batches.run_batch import RunBatch
 from application.batches.start import start_batch
 from application.llm.model_call import ModelCall
+from application.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from application.usage.budgets import Budgets
 from application.usage.check_request_rate import CheckRequestRate
 from application.usage.metering import Meter
@@ -37,6 +38,7 @@ from domain.batches.model import (
 )
 from domain.files.model import FilePurpose, StoredFile
 from domain.llm.model import ModelSpec
+from domain.shared.errors import ServiceUnavailable
 from domain.usage.errors import LimitExceeded
 from domain.usage.model import Limits
 from infrastructure.jobs.in_process import InProcessJobQueue
@@ -116,7 +118,43 @@ class Rig:
         return items
 
 
-def rig(*, budget_micros: int | None = None, concurrency: int = 1, spec: ModelSpec = PRICED) -> Rig:
+class _Unreachable(UnitOfWork):
+    async def _begin(self) -> None:
+        raise ServiceUnavailable("the database is unavailable; try again shortly")
+
+    async def _end(self) -> None:
+        pass
+
+    async def commit(self) -> None:
+        pass
+
+    async def rollback(self) -> None:
+        pass
+
+
+class Outage(UnitOfWorkFactory):
+    """The database away for some units of work (by their 1-based order): opening those raises."""
+
+    def __init__(self, inner: UnitOfWorkFactory, failing: frozenset[int]) -> None:
+        self._inner = inner
+        self.failing = set(failing)
+        self.opened = 0
+
+    def __call__(self) -> UnitOfWork:
+        self.opened += 1
+        if self.opened in self.failing:
+            self.failing.discard(self.opened)
+            return _Unreachable()
+        return self._inner()
+
+
+def rig(
+    *,
+    budget_micros: int | None = None,
+    concurrency: int = 1,
+    spec: ModelSpec = PRICED,
+    outage: frozenset[int] = frozenset(),
+) -> Rig:
     clock, recorder = FakeClock(), ListRecorder()
     uow = InMemoryUnitOfWorkFactory(job_queue=InProcessJobQueue())
     catalog = StaticModelCatalog([spec], default_model="scripted")
@@ -136,7 +174,8 @@ def rig(*, budget_micros: int | None = None, concurrency: int = 1, spec: ModelSp
     limits = BatchLimits(line_concurrency=concurrency, max_lines=10, poll_seconds=0.01)
     codecs = openai_line_codecs()
     finalize = FinalizeBatch(uow=uow, blobs=blobs, clock=clock, formats={BatchKind.OPENAI: OpenAIBatchOutput()})
-    run = RunBatch(uow=uow, model_call=model_call, codecs=codecs, finalize=finalize, clock=clock, limits=limits)
+    run_uow = Outage(uow, outage) if outage else uow  # the run job's units of work only
+    run = RunBatch(uow=run_uow, model_call=model_call, codecs=codecs, finalize=finalize, clock=clock, limits=limits)
     prepare = PrepareBatch(uow=uow, blobs=blobs, model_call=model_call, codecs=codecs, clock=clock, limits=limits)
     now = clock.now()
     user = User(
@@ -232,6 +271,28 @@ async def test_a_killed_workers_lines_run_again_after_the_lease_and_its_late_res
     async with r.uow() as uow:  # the dead claim's answer arrives late: not written
         late = LineResult(status=LineStatus.FAILED, status_code=500, body_json="{}")
         assert not await uow.batches.finish_line(held.id, dead, late, r.clock.now())
+
+
+async def test_a_database_outage_ends_no_job_and_loses_no_answer() -> None:
+    # Units of work of the run job: 1 claim (refused: the job waits), 2 claim, 3 store (refused: retried), 4 store.
+    r = rig(outage=frozenset({1, 3}))
+    batch = await r.batch([line("a"), line("b")])
+    await r.run.execute(batch.id)
+    done = await r.get(batch.id)
+    assert done.status is BatchStatus.COMPLETED
+    assert done.counts.succeeded == 2
+    assert r.provider.calls == 2  # the answer whose write was refused was kept, not asked again
+    assert sorted(item["custom_id"] for item in await r.output(done)) == ["a", "b"]
+
+
+def test_a_line_holding_a_nul_fails_the_batch_naming_it() -> None:
+    """An uploaded file is not checked for NUL at the edge (its bytes are data): its lines are, as text."""
+    text = b"".join(json.dumps(x).encode() + b"\n" for x in (line("a"), line("b\x00"), line("c", user="x\x00")))
+    raw, errors = read_jsonl(text)
+    codec = openai_line_codecs()[CHAT]
+    checked, errors = check_lines(raw, endpoint=CHAT, codec=codec, check_call=lambda _: None, max_lines=10)
+    assert checked == []
+    assert [(e.code, e.line) for e in errors] == [("invalid_json_line", 2), ("invalid_json_line", 3)]
 
 
 def test_the_lines_are_checked_before_any_call() -> None:

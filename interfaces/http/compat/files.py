@@ -19,6 +19,7 @@ from domain.auth.model import Principal
 from domain.files.errors import FileTooLarge
 from domain.files.model import parse_file_id
 from domain.shared.errors import RuleViolation
+from domain.shared.text import check_storable
 from interfaces.http.compat.auth import compat_principal, container_of
 from interfaces.http.compat.errors import JsonResponse
 from interfaces.http.compat.files_wire import file_body, file_deleted_body, file_list_body
@@ -98,6 +99,8 @@ async def _upload_command(principal: Principal, form: FormData) -> UploadFileCom
     if not isinstance(purpose, str):
         raise RuleViolation("purpose: a form field is required (batch, assistants or user_data)")
     seconds, anchor = form.get("expires_after[seconds]"), form.get("expires_after[anchor]")
+    for name, text in (("file", upload.filename or ""), ("purpose", purpose), ("expires_after", f"{seconds}{anchor}")):
+        check_storable(text, name)  # the text fields: the file's bytes are data and may hold anything
     return UploadFileCommand(
         principal=principal,
         filename=upload.filename or "",

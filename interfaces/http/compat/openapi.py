@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 from domain.llm.model import MAX_EMBEDDING_INPUTS, TOOL_NAME_PATTERN, ModelKind, ModelSpec
 from infrastructure.llm.local_embeddings import DEFAULT_DIMENSIONS as LOCAL_DIMENSIONS
 from interfaces.http.compat.anthropic_schemas import CountTokensRequest, CreateMessageRequest
+from interfaces.http.compat.batches_openapi import BATCH_REQUESTS, files_and_batches_paths, state_batch_request_rules
 from interfaces.http.compat.legacy_completions import LegacyCompletionRequest
 from interfaces.http.compat.message_batch_lines import MessageBatchParams
 from interfaces.http.compat.message_batches import CUSTOM_ID_PATTERN, MAX_LIST_LIMIT
@@ -111,6 +112,7 @@ def compat_openapi(models: list[ModelSpec]) -> dict[str, Any]:
             "/v1/models": {"get": _get("List the catalog's models")},
             "/v1/models/{model_id}": {"get": _get("One model of the catalog", path_parameter=True)},
             **vector_store_paths(_errors("OpenAIError")),
+            **files_and_batches_paths(_errors("OpenAIError")),
         },
         "components": {
             "schemas": schemas,
@@ -134,6 +136,7 @@ def _request_schemas(models: list[ModelSpec]) -> dict[str, Any]:
         CreateResponseRequest,
         InputTokensRequest,
         *VECTOR_STORE_REQUESTS,
+        *BATCH_REQUESTS,
     )
     requests = [(m, "validation") for m in documented]
     _, top = models_json_schema(requests, ref_template=REF)  # type: ignore[arg-type]
@@ -158,6 +161,7 @@ def _request_schemas(models: list[ModelSpec]) -> dict[str, Any]:
     _state_caps(schemas, models)
     _state_rules(schemas)
     state_batch_rules(schemas)
+    state_batch_request_rules(schemas)
     return schemas
 
 
