@@ -61,6 +61,7 @@ CROSS_FIELD_RULES = re.compile(
     r"|background: a background response must be stored"
     r"|background: a background response cannot use the file_search tool"
     r"|response_format: json_schema is required when type is json_schema"
+    r"|text\.format: a json_schema format needs a name and a schema"
     # a file_search tool's nested ``file_search`` settings, when sent, replace its top-level ones (ids included)
     r"|file_search: vector_store_ids must name between 1 and \d+ vector stores|tools: at most one file_search tool",
     re.S,
