@@ -6,6 +6,10 @@ workers: they take jobs with ``SELECT … FOR UPDATE SKIP LOCKED`` (``procrastin
 them, on any number of machines, share the queue; each beats a heartbeat. A worker killed with SIGKILL leaves its
 jobs ``doing`` with a heartbeat that stops: every worker looks for such stalled jobs and puts them back (the lease),
 so they run again.
+
+The database going away stops a procrastinate worker from inside (its heartbeat, a side task, fails, and it stops
+itself): ``run`` then starts a new one once the database answers again, so a worker process outlives an outage (its
+jobs held meanwhile come back through the lease, and the batch jobs themselves wait for the database).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from domain.jobs.ports import JobWorker
 from infrastructure.observability.logging import get_logger
 
 _log = get_logger("switchboard.jobs")
+RESTART_SECONDS = 1.0  # between a worker that stopped by itself (the database away) and its replacement
 
 
 def conninfo(database_url: str) -> str:
@@ -49,15 +54,21 @@ class ProcrastinateJobWorker(JobWorker):
         async with app.open_async():
             requeue = asyncio.create_task(self._requeue_stalled(app))
             try:
-                await app.run_worker_async(
-                    queues=[DEFAULT_QUEUE],
-                    concurrency=self._concurrency,
-                    install_signal_handlers=False,
-                    shutdown_graceful_timeout=self._grace,
-                    delete_jobs="always",
-                    fetch_job_polling_interval=self._poll,
-                    update_heartbeat_interval=max(self._lease / 4, 0.5),
-                )
+                while True:  # only cancellation (the process draining) ends it
+                    try:
+                        await app.run_worker_async(
+                            queues=[DEFAULT_QUEUE],
+                            concurrency=self._concurrency,
+                            install_signal_handlers=False,
+                            shutdown_graceful_timeout=self._grace,
+                            delete_jobs="always",
+                            fetch_job_polling_interval=self._poll,
+                            update_heartbeat_interval=max(self._lease / 4, 0.5),
+                        )
+                        _log.warning("job worker stopped by itself (the database away?); starting again")
+                    except Exception as exc:
+                        _log.warning("job worker failed; starting again", error=type(exc).__name__)
+                    await asyncio.sleep(RESTART_SECONDS)
             finally:
                 requeue.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

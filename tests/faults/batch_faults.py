@@ -45,7 +45,7 @@ async def deployment(tmp_path: Path, env: dict[str, str], workers: int, email: s
             for worker in running:
                 worker.process.terminate()
             codes = [await asyncio.to_thread(worker.process.wait, 30) for worker in running]
-        assert codes == [0] * workers, [w.log.read_text()[-3000:] for w in running]
+        assert codes == [0] * workers, (codes, [w.log.read_text()[-3000:] for w in running])
 
 
 async def start_batch(client: openai.AsyncOpenAI, lines: int) -> str:

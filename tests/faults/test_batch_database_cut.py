@@ -60,7 +60,6 @@ async def test_postgresql_cut_mid_batch_loses_and_duplicates_no_line(
                 SWITCHBOARD_WORKER_IN_PROCESS="false",
                 SWITCHBOARD_BATCH_LINE_CONCURRENCY="4",
                 SWITCHBOARD_BATCH_LEASE_SECONDS="5",
-                SWITCHBOARD_WORKER_LEASE_SECONDS="5",
                 SWITCHBOARD_DATABASE_CONNECT_TIMEOUT_SECONDS="1",
                 SWITCHBOARD_DATABASE_POOL_TIMEOUT_SECONDS="1",
             )

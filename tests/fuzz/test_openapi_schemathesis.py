@@ -63,6 +63,7 @@ CROSS_FIELD_RULES = re.compile(
     r"|background: a background response must be stored"
     r"|background: a background response cannot use the file_search tool"
     r"|response_format: json_schema is required when type is json_schema"
+    r"|text\.format: a json_schema format needs a name and a schema"
     r"|file_search: vector_store_ids must name between 1 and \d+ vector stores"  # flat, or nested in file_search
     r"|tools: at most one file_search tool)",
     re.S,
