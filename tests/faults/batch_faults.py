@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from tests.api.test_batches_sdk import read_jsonl
 from tests.api.test_batches_workers_e2e import chat_lines, sdk_client, sql, wait_until_ended
 
 FINAL = ("completed", "failed", "expired", "cancelled")
+LINES = int(os.environ.get("SB_BATCH_FAULT_LINES", "200"))  # a fault test's batch size (the issue's: 2000)
+CUT_SECONDS = float(os.environ.get("SB_BATCH_CUT_SECONDS", "3"))  # how long a dependency is cut
 
 
 @dataclass

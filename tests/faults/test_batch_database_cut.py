@@ -14,8 +14,6 @@ The batch size is ``SB_BATCH_FAULT_LINES``; the cut lasts ``SB_BATCH_CUT_SECONDS
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +22,10 @@ from sqlalchemy.engine import make_url
 from tests.api.test_batches_workers_e2e import batch_env
 from tests.conftest import DatabaseFactory
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.fakes.upstream import FakeUpstream, UpstreamThread
+from tests.fakes.upstream import UpstreamThread
 from tests.faults.batch_faults import (
+    CUT_SECONDS,
+    LINES,
     assert_billed_per_answer,
     deployment,
     finished,
@@ -36,18 +36,9 @@ from tests.faults.batch_faults import (
 
 pytestmark = pytest.mark.integration
 
-LINES = int(os.environ.get("SB_BATCH_FAULT_LINES", "200"))
-CUT_SECONDS = float(os.environ.get("SB_BATCH_CUT_SECONDS", "3"))
-
-
-@pytest.fixture
-def upstream() -> Iterator[UpstreamThread]:
-    with FakeUpstream.run_in_thread(latency=0.05, record=False) as running:
-        yield running
-
 
 async def test_postgresql_cut_mid_batch_loses_and_duplicates_no_line(
-    postgres_database_factory: DatabaseFactory, tmp_path: Path, upstream: UpstreamThread
+    postgres_database_factory: DatabaseFactory, tmp_path: Path, steady_upstream: UpstreamThread
 ) -> None:
     async with postgres_database_factory(migrate=True) as database_url:
         url = make_url(database_url)
@@ -55,7 +46,7 @@ async def test_postgresql_cut_mid_batch_loses_and_duplicates_no_line(
             proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
             env = batch_env(
                 tmp_path,
-                upstream,
+                steady_upstream,
                 proxied,
                 SWITCHBOARD_WORKER_IN_PROCESS="false",
                 SWITCHBOARD_BATCH_LINE_CONCURRENCY="4",
@@ -71,7 +62,7 @@ async def test_postgresql_cut_mid_batch_loses_and_duplicates_no_line(
                 await proxy.restore()
                 assert [w.process.poll() for w in running.workers] == [None, None], "a worker died in the outage"
                 outcome = await finished(running.client, batch_id, LINES)
-                answers = upstream.completions_served
+                answers = steady_upstream.completions_served
         records = await ledger(database_url, batch_id, at_least=answers)
     assert outcome.errors == []  # the outage fails no line
     assert answers >= LINES

@@ -13,8 +13,7 @@ The batch size is ``SB_BATCH_FAULT_LINES``; the cut lasts ``SB_BATCH_CUT_SECONDS
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,10 @@ from redis.asyncio.connection import parse_url
 from tests.api.test_batches_workers_e2e import batch_env
 from tests.conftest import DatabaseFactory
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.fakes.upstream import FakeUpstream, UpstreamThread
+from tests.fakes.upstream import UpstreamThread
 from tests.faults.batch_faults import (
+    CUT_SECONDS,
+    LINES,
     assert_billed_per_answer,
     deployment,
     finished,
@@ -34,15 +35,6 @@ from tests.faults.batch_faults import (
 )
 
 pytestmark = pytest.mark.integration
-
-LINES = int(os.environ.get("SB_BATCH_FAULT_LINES", "200"))
-CUT_SECONDS = float(os.environ.get("SB_BATCH_CUT_SECONDS", "3"))
-
-
-@pytest.fixture
-def upstream() -> Iterator[UpstreamThread]:
-    with FakeUpstream.run_in_thread(latency=0.05, record=False) as running:
-        yield running
 
 
 @pytest.fixture
@@ -57,7 +49,7 @@ async def test_redis_cut_mid_batch_loses_and_duplicates_no_line(
     mode: str,
     postgres_database_factory: DatabaseFactory,
     tmp_path: Path,
-    upstream: UpstreamThread,
+    steady_upstream: UpstreamThread,
     proxy: TcpProxy,
     redis_server: str,
     redis_prefix: str,
@@ -66,7 +58,7 @@ async def test_redis_cut_mid_batch_loses_and_duplicates_no_line(
     async with postgres_database_factory(migrate=True) as database_url:
         env = batch_env(
             tmp_path,
-            upstream,
+            steady_upstream,
             database_url,
             SWITCHBOARD_WORKER_IN_PROCESS="false",
             SWITCHBOARD_BATCH_LINE_CONCURRENCY="4",
@@ -84,7 +76,7 @@ async def test_redis_cut_mid_batch_loses_and_duplicates_no_line(
             await asyncio.sleep(CUT_SECONDS)
             await proxy.restore()
             outcome = await finished(running.client, batch_id, LINES)
-            answers = upstream.completions_served
+            answers = steady_upstream.completions_served
         records = await ledger(database_url, batch_id, at_least=answers)
     assert outcome.errors == []  # a Redis outage fails no line
     assert answers == LINES  # and asks no line twice

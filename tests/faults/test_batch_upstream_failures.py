@@ -13,7 +13,6 @@ The batch size is ``SB_BATCH_FAULT_LINES`` (the issue's figure is 2,000; the def
 
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -25,11 +24,10 @@ from tests.api.test_batches_workers_e2e import batch_env
 from tests.conftest import DatabaseFactory
 from tests.fakes.upstream import FakeUpstream, UpstreamThread
 from tests.fakes.upstream.behaviours import Behaviour, disconnect, ok, server_error
-from tests.faults.batch_faults import assert_billed_per_answer, deployment, finished, ledger, start_batch
+from tests.faults.batch_faults import LINES, assert_billed_per_answer, deployment, finished, ledger, start_batch
 
 pytestmark = pytest.mark.integration
 
-LINES = int(os.environ.get("SB_BATCH_FAULT_LINES", "200"))
 MAX_ATTEMPTS = 3
 SEED = 14
 
