@@ -70,7 +70,7 @@ async def _resume(container: Container) -> None:
                 if ingesting:
                     _log.info("file ingestion queued again after a restart", count=ingesting)
         except Exception as exc:  # the class says enough (a traceback here is costly and says nothing more)
-            _log.warning("could not look for unfinished batches; trying again", error=type(exc).__name__)
+            _log.warning("could not look for unfinished work; trying again", error=type(exc).__name__)
             await asyncio.sleep(RESUME_RETRY_SECONDS)
             continue
         if resumed:
