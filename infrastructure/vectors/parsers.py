@@ -19,10 +19,6 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import orjson
-from bs4 import BeautifulSoup
-from markdown_it import MarkdownIt
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
 
 from domain.vectors.errors import UnsupportedDocument
 from domain.vectors.store_ports import DocumentParser
@@ -38,6 +34,8 @@ def parse_text(data: bytes) -> str:
 
 
 def parse_html(data: bytes | str) -> str:
+    from bs4 import BeautifulSoup  # the parsers are imported on first use: the server need not hold them idle
+
     soup = BeautifulSoup(data, "html.parser")
     for hidden in soup(HIDDEN_HTML):
         hidden.decompose()
@@ -46,6 +44,8 @@ def parse_html(data: bytes | str) -> str:
 
 
 def parse_markdown(data: bytes) -> str:
+    from markdown_it import MarkdownIt
+
     return parse_html(MarkdownIt("commonmark").render(parse_text(data)))
 
 
@@ -69,6 +69,9 @@ def _scalars(node: Any, path: str) -> Iterator[tuple[str, str]]:
 
 
 def parse_pdf(data: bytes) -> str:
+    from pypdf import PdfReader  # ~19 MB of memory: imported by the first PDF
+    from pypdf.errors import PdfReadError
+
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]

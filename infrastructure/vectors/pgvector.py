@@ -11,11 +11,11 @@ small store among many does not starve the index scan of results.
 from __future__ import annotations
 
 import json
+import struct
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -45,12 +45,19 @@ _COLUMNS = (
 def vector_literal(values: Sequence[float]) -> str:
     """pgvector's text form of a vector: each component rounded to float32 (what pgvector keeps), then written
     with 9 significant digits, which read back to that very float32."""
-    return "[" + ",".join(f"{v:.9g}" for v in np.asarray(values, dtype=np.float32).tolist()) + "]"
+    return "[" + ",".join(f"{v:.9g}" for v in _float32(values)) + "]"
 
 
 def parse_vector(literal: str) -> tuple[float, ...]:
     """A vector's text form read back as float32 values (as the SQLite adapter returns them)."""
-    return tuple(np.array(literal[1:-1].split(","), dtype=np.float32).tolist())
+    return _float32([float(v) for v in literal[1:-1].split(",")])
+
+
+def _float32(values: Sequence[float]) -> tuple[float, ...]:
+    """Each value rounded to the nearest float32 (the standard library's packing: numpy stays out of the server's
+    memory until the SQLite index needs it)."""
+    layout = f"<{len(values)}f"
+    return struct.unpack(layout, struct.pack(layout, *values))
 
 
 def _typed(dimensions: int) -> str:

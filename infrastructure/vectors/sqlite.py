@@ -15,16 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import struct
 import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from domain.vectors.model import AttributeFilter, AttributeValue, Chunk, ChunkHit, ChunkQuery
 from domain.vectors.ports import VectorIndex
@@ -33,8 +31,12 @@ from infrastructure.memory.vector_index import check_chunks
 from infrastructure.vectors.filters import matches
 from infrastructure.vectors.ranking import candidates, fuse, query_words
 
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
 DEFAULT_CACHE_BYTES = 1 << 30
-FLOAT32 = np.dtype("<f4")
+FLOAT32 = "<f4"  # numpy's name of a little-endian float32
 
 _COLUMNS = "id, owner_id, store_id, file_id, position, text, token_count, filename, attributes, embedding"
 
@@ -118,7 +120,7 @@ class SqliteVectorIndex(VectorIndex):
                         c.filename,
                         json.dumps(dict(c.attributes)),
                         len(c.embedding),
-                        np.asarray(c.embedding, dtype=FLOAT32).tobytes(),
+                        struct.pack(f"<{len(c.embedding)}f", *c.embedding),
                     )
                     for c in chunks
                 ],
@@ -161,6 +163,8 @@ class SqliteVectorIndex(VectorIndex):
     def _vector_half(
         self, connection: sqlite3.Connection, query: ChunkQuery, stores: list[uuid.UUID], wanted: int
     ) -> list[uuid.UUID]:
+        import numpy as np  # imported on first use: ~12 MB the server need not hold until a store is searched
+
         vector = np.asarray(query.embedding, dtype=np.float32)
         norm = float(np.linalg.norm(vector))
         if norm > 0:
@@ -257,6 +261,8 @@ def _load(connection: sqlite3.Connection, store_id: uuid.UUID) -> _Store:
 
 
 def _slice(dimensions: int, rows: list[tuple[Any, ...]]) -> _Slice:
+    import numpy as np
+
     owner_ids: dict[str, int] = {}
     attribute_sets: dict[str, int] = {}
     owners = np.fromiter((owner_ids.setdefault(r[1], len(owner_ids)) for r in rows), np.int32, len(rows))
@@ -276,6 +282,8 @@ def _slice(dimensions: int, rows: list[tuple[Any, ...]]) -> _Slice:
 
 def _visible(piece: _Slice, owner_id: uuid.UUID, attribute_filter: AttributeFilter | None) -> npt.NDArray[np.bool_]:
     """Which rows the query may see: the owner's, passing the filter (evaluated once per distinct attribute set)."""
+    import numpy as np
+
     owned = np.array([o == owner_id for o in piece.owner_ids], dtype=bool)[piece.owners]
     passing = np.array([matches(attribute_filter, a) for a in piece.attribute_sets], dtype=bool)
     visible: npt.NDArray[np.bool_] = owned & passing[piece.attributes]
@@ -328,5 +336,5 @@ def _chunk(row: tuple[Any, ...]) -> Chunk:
         token_count=token_count,
         filename=filename,
         attributes=json.loads(attributes),
-        embedding=tuple(np.frombuffer(embedding, dtype=FLOAT32).tolist()),
+        embedding=struct.unpack(f"<{len(embedding) // 4}f", embedding),
     )
