@@ -18,6 +18,7 @@ UPSTREAM_MODEL = "gpt-4o-mini"
 PROMPT = "Say hello to the benchmark in a few words"
 PASSWORD = "benchmark passphrase " + "x" * 12
 # The cheapest argon2id parameters production accepts (OWASP's minimum); they cost only the two log-ins of the setup.
+BENCH_TPM = 1_000_000_000_000
 BENCH_RPM = 1_000_000_000
 ARGON2 = {"SWITCHBOARD_ARGON2_TIME_COST": "2", "SWITCHBOARD_ARGON2_MEMORY_KIB": "19456"}
 ARGON2_PARALLELISM = "1"
@@ -101,6 +102,9 @@ def switchboard_env(
             # Limits stay ON (every request is counted against key, user and global policies) but high enough that
             # the benchmark measures the gateway, not a stream of fast 429s.
             **{f"SWITCHBOARD_RATE_LIMIT_{scope}_RPM": str(BENCH_RPM) for scope in ("KEY", "USER", "GLOBAL")},
+            # Tokens too: the user's default (1,000,000 a minute) refused conversation messages (each holds its
+            # 20-message history and the model's output allowance) from concurrency 16 on.
+            **{f"SWITCHBOARD_RATE_LIMIT_{scope}_TPM": str(BENCH_TPM) for scope in ("KEY", "USER", "GLOBAL")},
             UPSTREAM_KEY_ENV: UPSTREAM_KEY,
         }
     )

@@ -15,7 +15,9 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
+from typing import cast
 
 from application.degraded import DegradedWarning
 from application.usage.budgets import Budgets
@@ -84,14 +86,31 @@ class Meter:
         started = time.monotonic()
         spec = self._catalog.find(request.model)
         prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
-        hold = await self._budgets.reserve(context.principal, self.most_cost(request, prompt_tokens))
-        try:
-            admission = await self._admit_tokens(request, context, spec, prompt_tokens)
-        except BaseException:
-            if hold is not None:
-                await self._budgets.charge(context.principal, 0, hold)
-            raise
-        return replace(admission, started=started, hold=hold)
+        # The budgets' hold and the tokens' admission at once: with Redis their two script calls leave in one round
+        # trip (the script batcher sends what one turn of the event loop asked for together). What one of them let
+        # through is given back when the other refuses; a budget's refusal is the one reported when both refuse.
+        held, admitted = await asyncio.gather(
+            self._budgets.reserve(context.principal, self.most_cost(request, prompt_tokens)),
+            self._admit_tokens(request, context, spec, prompt_tokens),
+            return_exceptions=True,
+        )
+        if isinstance(held, BaseException) or isinstance(admitted, BaseException):
+            await self._undo(context, held, admitted)
+            raise held if isinstance(held, BaseException) else cast(BaseException, admitted)
+        return replace(admitted, started=started, hold=held)
+
+    async def _undo(
+        self, context: CallContext, held: Hold | BaseException | None, admitted: Admission | BaseException
+    ) -> None:
+        """Gives back what an admission refused by its other half had taken: the budgets' hold, the tokens."""
+        undo: list[Awaitable[None]] = []
+        if isinstance(held, Hold):
+            undo.append(self._budgets.charge(context.principal, 0, held))
+        if isinstance(admitted, Admission) and admitted.limits:
+            undo.append(self._limiter.adjust(admitted.limits, -admitted.reserved_tokens, admitted.at_ms))
+        for result in await asyncio.gather(*undo, return_exceptions=True):
+            if isinstance(result, Exception):  # the hold lapses by itself, the tokens with their window
+                self._uncounted.warn(result, "an admission refused by a limit was not given back")
 
     def most_cost(self, request: CompletionRequest, prompt_tokens: int) -> int:
         """The most the call may cost: its prompt and ``max_tokens`` (else each deployment's own output limit) at

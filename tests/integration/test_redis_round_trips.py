@@ -2,9 +2,10 @@
 redis-py's connection: each packed send is one round trip, a pipeline or a batched script call included.
 
 Today, at concurrency 1, a chat completion makes three, all before its response: the request-rate admission (key and
-user, one script call, in authentication), the token admission (one script call, in the model call) and the
-settlement (the charge, the hold's release and the usage record's XADD, one script call). The usage stream's
-consumer (XREADGROUP, then XACK + XDEL in a MULTI) runs in the background and is not counted."""
+user, one script call, in authentication), the model call's admission (the budgets' hold and the token admission:
+two script calls made at once, which leave in one round trip) and the settlement (the charge, the hold's release and
+the usage record's XADD, one script call). Three with a budget set as without one. The usage stream's consumer
+(XREADGROUP, then XACK + XDEL in a MULTI) runs in the background and is not counted."""
 
 from __future__ import annotations
 
@@ -49,8 +50,14 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield sent
 
 
+@pytest.mark.parametrize("budget", [None, "5"], ids=["no budget", "a budget"])
 async def test_round_trips_of_one_completion(
-    postgres_url: str, redis_url: str, redis_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    budget: str | None,
+    postgres_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     catalog = tmp_path / "models.toml"
     catalog.write_text(CATALOG)
@@ -65,6 +72,13 @@ async def test_round_trips_of_one_completion(
     )
     async with running_api(settings) as api:
         jwt = await api.user(f"rt-{uuid.uuid4().hex[:8]}@example.com")
+        if budget is not None:
+            me = (await api.http.get("/api/v1/users/me", headers=jwt)).json()
+            admin = await api.admin(f"root-{uuid.uuid4().hex[:8]}@example.com")
+            patched = await api.http.patch(
+                f"/api/v1/admin/users/{me['id']}", json={"monthly_budget_usd": budget}, headers=admin
+            )
+            assert patched.status_code == 200, patched.text
         key = (await api.http.post("/api/v1/api-keys", json={"name": "k"}, headers=jwt)).json()["key"]
         auth = {"Authorization": f"Bearer {key}"}
         body = {"model": "local", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.7}

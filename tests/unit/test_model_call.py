@@ -293,6 +293,29 @@ async def test_tokens_per_minute_refuse_a_call_and_unused_tokens_are_given_back(
     assert r.provider.calls == 5
 
 
+async def test_a_budget_refusal_gives_back_the_tokens_admitted_beside_it() -> None:
+    # The budgets' hold and the token admission run at once: a refused budget leaves no tokens reserved.
+    r = rig(defaults=RateLimitDefaults(user_tokens_per_minute=13))  # room for one reservation of 13
+    user = Principal(user_id=uuid.uuid4(), role=Role.MEMBER, user_limits=Limits(monthly_budget_micros=50))
+    for _ in range(3):
+        with pytest.raises(BudgetExceeded):  # 106 most possible > 50, whatever the tokens said
+            await r.model_call.complete(request(), context(user))
+    roomy = replace(user, user_limits=Limits(monthly_budget_micros=1_000))
+    await r.model_call.complete(request(), context(roomy))  # the 13 tokens are all still there
+    assert r.provider.calls == 1
+
+
+async def test_a_token_refusal_releases_the_budget_hold_taken_beside_it() -> None:
+    r = rig(defaults=RateLimitDefaults(user_tokens_per_minute=13))
+    user = Principal(user_id=uuid.uuid4(), role=Role.MEMBER, user_limits=Limits(monthly_budget_micros=142))
+    await r.model_call.complete(request(), context(user))  # 36 spent; 6 of the minute's 13 tokens used
+    with pytest.raises(LimitExceeded):  # 36 + 106 fits the budget, 13 tokens do not fit the 7 left
+        await r.model_call.complete(request(), context(user))
+    roomier = rig(counter=r.counter)  # the same counters, no token limit
+    await roomier.model_call.complete(request(), context(user))  # 106 free again: the refused call's hold is gone
+    assert (await r.counter.get([_spend_key(user)]))[0] == 72
+
+
 async def test_a_deterministic_request_is_answered_from_the_cache_at_no_cost() -> None:
     r = rig()
     ctx = context()
