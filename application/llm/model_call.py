@@ -26,6 +26,7 @@ from application.llm.observer import NO_OBSERVER, CallObserver
 from application.llm.settlement import Settler, failed
 from application.usage.context import CallContext
 from application.usage.metering import Admission, Meter, Outcome
+from application.usage.request_admission import make_pending as make_pending_request_admission
 from application.usage.response_cache import CacheStatus, ResponseCache
 from domain.llm.errors import ModelNotFound
 from domain.llm.model import (
@@ -75,6 +76,7 @@ class ModelCall:
         self.check(request)
         key = self._cache_key(request, context)
         if key is not None and (hit := await self._hit(key)) is not None:
+            await make_pending_request_admission()  # the meter would have made it; a refusal stops the answer
             await self._settler.open(_free(), request, context).settle(
                 Outcome(completion=hit, status=UsageStatus.SUCCESS)
             )
@@ -96,6 +98,7 @@ class ModelCall:
         self.check(request)
         key = self._cache_key(request, context)
         if key is not None and (hit := await self._hit(key)) is not None:
+            await make_pending_request_admission()
             replay = ModelStream.replay(hit)
             return CallStream(replay, self._settler.open(_free(), request, context), cache_status=CacheStatus.HIT)
         admission = await self._settler.admit(request, context)

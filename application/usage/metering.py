@@ -17,12 +17,12 @@ import math
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
-from typing import cast
 
 from application.degraded import DegradedWarning
 from application.usage.budgets import Budgets
 from application.usage.context import CallContext
 from application.usage.rate_limits import RateLimitDefaults, token_limits, visible_states
+from application.usage.request_admission import pending as pending_request_admission
 from domain.llm.model import Completion, CompletionRequest, FinishReason, KeyOwner, ModelSpec
 from domain.llm.ports import ModelCatalog
 from domain.llm.tokens import estimate_tokens
@@ -86,17 +86,20 @@ class Meter:
         started = time.monotonic()
         spec = self._catalog.find(request.model)
         prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
-        # The budgets' hold and the tokens' admission at once: with Redis their two script calls leave in one round
-        # trip (the script batcher sends what one turn of the event loop asked for together). What one of them let
-        # through is given back when the other refuses; a budget's refusal is the one reported when both refuse.
-        held, admitted = await asyncio.gather(
+        # The request's own count (when its front door left it to this call), the budgets' hold and the tokens'
+        # admission, all at once: with Redis their script calls leave in one round trip (the script batcher sends
+        # what one turn of the event loop asked for together). What one of them let through is given back when
+        # another refuses; the first refusal in that order is the one reported.
+        counted = pending_request_admission()
+        count, held, admitted = await asyncio.gather(
+            counted.make() if counted is not None else _nothing(),
             self._budgets.reserve(context.principal, self.most_cost(request, prompt_tokens)),
             self._admit_tokens(request, context, spec, prompt_tokens),
             return_exceptions=True,
         )
-        if isinstance(held, BaseException) or isinstance(admitted, BaseException):
+        if isinstance(count, BaseException) or isinstance(held, BaseException) or isinstance(admitted, BaseException):
             await self._undo(context, held, admitted)
-            raise held if isinstance(held, BaseException) else cast(BaseException, admitted)
+            raise next(r for r in (count, held, admitted) if isinstance(r, BaseException))
         return replace(admitted, started=started, hold=held)
 
     async def _undo(
@@ -252,3 +255,7 @@ def status_of(completion: Completion) -> UsageStatus:
     if completion.finish_reason is FinishReason.ERROR:
         return UsageStatus.ERROR
     return UsageStatus.SUCCESS
+
+
+async def _nothing() -> None:
+    return None

@@ -59,3 +59,36 @@ async def test_x_api_key_requests_count_against_the_limit_too(limited: tuple[str
     async with httpx.AsyncClient(base_url=url) as http:
         statuses = [(await http.get("/v1/models", headers={"x-api-key": key})).status_code for _ in range(KEY_RPM + 1)]
     assert statuses == [200] * KEY_RPM + [429]
+
+
+CHAT = {"model": "local", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def test_a_model_call_route_counts_every_request_whatever_it_answers(limited: tuple[str, str]) -> None:
+    """The model-call routes leave the request's count to the model call's admission (one Redis round trip for both):
+    a request that never reaches a model call (a body refused, an idempotent replay) is counted all the same."""
+    url, key = limited
+    auth = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url) as http:
+        refused_body = await http.post("/v1/chat/completions", json={"model": "local"}, headers=auth)
+        assert refused_body.status_code == 400
+        keyed = auth | {"Idempotency-Key": "rl-1"}
+        first = await http.post("/v1/chat/completions", json=CHAT, headers=keyed)
+        assert first.status_code == 200
+        assert first.headers["ratelimit"].startswith('"key";r=1;')  # the refused body took one, this one another
+        replayed = await http.post("/v1/chat/completions", json=CHAT, headers=keyed)
+        assert replayed.status_code == 200
+        assert replayed.headers["idempotent-replayed"] == "true"
+        assert replayed.headers["ratelimit"].startswith('"key";r=0;')
+        limited_out = [
+            await http.post("/v1/chat/completions", json=CHAT, headers=keyed),  # a replay is refused too
+            await http.post("/v1/chat/completions", json={"model": "local"}, headers=auth),  # 429 before 400
+            await http.post("/v1/embeddings", json={"model": "local-embed", "input": "hi"}, headers=auth),
+            await http.post("/v1/messages", json=CHAT | {"max_tokens": 5}, headers=auth),
+            await http.post("/v1/responses", json={"model": "local", "input": "hi"}, headers=auth),
+            await http.post("/v1/chat/completions", json=CHAT | {"stream": True}, headers=auth),
+        ]
+        usage = await http.get("/api/v1/usage", headers=auth)
+    assert [r.status_code for r in limited_out] == [429] * len(limited_out)
+    assert all(int(r.headers["retry-after"]) >= 1 for r in limited_out)
+    assert usage.status_code == 429  # the key's minute is spent on every route

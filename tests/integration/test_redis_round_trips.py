@@ -1,11 +1,12 @@
 """Redis round trips of one call on the production path (limits, budgets, the cache and usage on Redis), counted at
 redis-py's connection: each packed send is one round trip, a pipeline or a batched script call included.
 
-Today, at concurrency 1, a chat completion makes three, all before its response: the request-rate admission (key and
-user, one script call, in authentication), the model call's admission (the budgets' hold and the token admission:
-two script calls made at once, which leave in one round trip) and the settlement (the charge, the hold's release and
-the usage record's XADD, one script call). Three with a budget set as without one. The usage stream's consumer
-(XREADGROUP, then XACK + XDEL in a MULTI) runs in the background and is not counted."""
+Today, at concurrency 1, a chat completion makes two, both before its response: the admission (the request's own
+requests-per-minute count, which the model-call routes leave to the model call, the budgets' hold and the token
+admission: three script calls made at once, which leave as one batched script call) and the settlement (the charge,
+the hold's release and the usage record's XADD, one script call: the record is in Redis before the answer leaves).
+Two with a budget set as without one. The usage stream's consumer (XREADGROUP, then XACK + XDEL in a MULTI) runs in
+the background and is not counted."""
 
 from __future__ import annotations
 
@@ -90,6 +91,6 @@ async def test_round_trips_of_one_completion(
             await api.app.state.container.model_call().drain()
         assert answered.status_code == 200
         request_path = [command for command in at_response if not command.startswith(BACKGROUND)]
-        assert len(request_path) == 3, request_path
+        assert len(request_path) == 2, request_path
         assert all(command.startswith("EVALSHA") for command in request_path), request_path
         assert [command for command in sent if not command.startswith(BACKGROUND)] == request_path

@@ -17,6 +17,8 @@ from application.usage.budgets import Budgets
 from application.usage.context import CachePolicy, CallContext
 from application.usage.metering import Meter
 from application.usage.rate_limits import RateLimitDefaults
+from application.usage.request_admission import RequestAdmission, defer
+from application.usage.request_admission import pending as pending_request_admission
 from application.usage.response_cache import CacheStatus, ResponseCache
 from domain.auth.model import Principal, Role, Scope
 from domain.llm.model import ChatMessage, ChatRole, CompletionRequest, StreamEnd, StreamEvent, TextDelta
@@ -314,6 +316,50 @@ async def test_a_token_refusal_releases_the_budget_hold_taken_beside_it() -> Non
     roomier = rig(counter=r.counter)  # the same counters, no token limit
     await roomier.model_call.complete(request(), context(user))  # 106 free again: the refused call's hold is gone
     assert (await r.counter.get([_spend_key(user)]))[0] == 72
+
+
+async def test_a_request_count_left_to_the_call_is_made_once_with_its_admission() -> None:
+    r = rig()
+    counted: list[int] = []
+
+    async def count() -> None:
+        counted.append(1)
+
+    defer(RequestAdmission(count))  # as a model-call route leaves it
+    await r.model_call.complete(request(), context())
+    await r.model_call.complete(request(temperature=0), context())  # a second call of the same request: not again
+    assert counted == [1]
+    assert pending_request_admission() is None
+
+
+async def test_a_refused_request_count_gives_back_the_hold_and_tokens_taken_beside_it() -> None:
+    r = rig(defaults=RateLimitDefaults(user_tokens_per_minute=13))  # room for one reservation of 13
+    user = Principal(user_id=uuid.uuid4(), role=Role.MEMBER, user_limits=Limits(monthly_budget_micros=106))
+
+    async def refuse() -> None:
+        raise LimitExceeded("rate limit 'key' reached: retry in 60 s", retry_after_seconds=60, states=())
+
+    defer(RequestAdmission(refuse))
+    with pytest.raises(LimitExceeded, match="'key'"):
+        await r.model_call.complete(request(), context(user))
+    assert r.provider.calls == 0
+    await r.model_call.complete(request(), context(user))  # all 106 micros and 13 tokens free again
+    assert r.provider.calls == 1
+
+
+async def test_a_cached_answer_makes_the_request_count_left_to_the_call() -> None:
+    r = rig()
+    ctx = context()
+    await r.model_call.complete(request(temperature=0), ctx)
+    counted: list[int] = []
+
+    async def count() -> None:
+        counted.append(1)
+
+    defer(RequestAdmission(count))
+    answered = await r.model_call.complete(request(temperature=0), ctx)
+    assert answered.cache_status is CacheStatus.HIT
+    assert counted == [1]
 
 
 async def test_a_deterministic_request_is_answered_from_the_cache_at_no_cost() -> None:

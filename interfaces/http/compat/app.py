@@ -15,7 +15,7 @@ from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interfaces.http.compat import anthropic, batches, files, message_batches, models, openai, responses, vector_stores
-from interfaces.http.compat.auth import container_of
+from interfaces.http.compat.auth import container_of, counted_with_model_call
 from interfaces.http.compat.errors import EXCEPTION_HANDLERS, JsonResponse
 from interfaces.http.compat.openapi import compat_openapi
 
@@ -50,9 +50,9 @@ async def openapi_document(request: Request) -> Response:
 
 def create_compat_app(*, docs_enabled: bool = True) -> Starlette:
     routes = [
-        Route("/chat/completions", openai.create_chat_completion, methods=["POST"]),
-        Route("/completions", openai.create_completion, methods=["POST"]),
-        Route("/embeddings", openai.create_embeddings, methods=["POST"]),
+        Route("/chat/completions", counted_with_model_call(openai.create_chat_completion), methods=["POST"]),
+        Route("/completions", counted_with_model_call(openai.create_completion), methods=["POST"]),
+        Route("/embeddings", counted_with_model_call(openai.create_embeddings), methods=["POST"]),
         Route("/batches", batches.create_batch, methods=["POST"]),
         Route("/batches", batches.list_batches, methods=["GET"]),
         Route("/batches/{batch_id}", batches.retrieve_batch, methods=["GET"]),
@@ -62,7 +62,7 @@ def create_compat_app(*, docs_enabled: bool = True) -> Starlette:
         Route("/files/{file_id}", files.retrieve_file, methods=["GET"]),
         Route("/files/{file_id}", files.delete_file, methods=["DELETE"]),
         Route("/files/{file_id}/content", files.file_content, methods=["GET"]),
-        Route("/messages", anthropic.create_message, methods=["POST"]),
+        Route("/messages", counted_with_model_call(anthropic.create_message), methods=["POST"]),
         Route("/messages/count_tokens", anthropic.count_tokens, methods=["POST"]),
         Route("/messages/batches", message_batches.create_message_batch, methods=["POST"]),
         Route("/messages/batches", message_batches.list_message_batches, methods=["GET"]),
@@ -70,7 +70,7 @@ def create_compat_app(*, docs_enabled: bool = True) -> Starlette:
         Route("/messages/batches/{batch_id}", message_batches.delete_message_batch, methods=["DELETE"]),
         Route("/messages/batches/{batch_id}/cancel", message_batches.cancel_message_batch, methods=["POST"]),
         Route("/messages/batches/{batch_id}/results", message_batches.message_batch_results, methods=["GET"]),
-        Route("/responses", responses.create_response, methods=["POST"]),
+        Route("/responses", counted_with_model_call(responses.create_response), methods=["POST"]),
         Route("/responses/input_tokens", responses.count_input_tokens, methods=["POST"]),
         Route("/responses/{response_id}", responses.get_response, methods=["GET"]),
         Route("/responses/{response_id}", responses.delete_response, methods=["DELETE"]),
