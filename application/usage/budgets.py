@@ -50,6 +50,11 @@ class Budgets:
         self._fail_open = fail_open
         self._degraded = DegradedWarning("spend counter")
 
+    @staticmethod
+    def limit(principal: Principal) -> bool:
+        """Whether the caller has a budget to hold against (``reserve`` does nothing otherwise)."""
+        return any(limit is not None for _, _, limit in _subjects(principal))
+
     async def reserve(self, principal: Principal, most_micros: int) -> Hold | None:
         """Holds ``most_micros`` on each of the caller's budgets that has a limit, or raises ``BudgetExceeded`` when
         one is used up or lacks room for it. ``None``: nothing to hold (no limit, or counters down and fail-open)."""

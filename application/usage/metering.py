@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
+from typing import cast
 
 from application.degraded import DegradedWarning
 from application.usage.budgets import Budgets
@@ -89,22 +90,36 @@ class Meter:
         # The request's own count (when its front door left it to this call), the budgets' hold and the tokens'
         # admission, all at once: with Redis their script calls leave in one round trip (the script batcher sends
         # what one turn of the event loop asked for together). What one of them let through is given back when
-        # another refuses; the first refusal in that order is the one reported.
+        # another refuses; the first refusal in that order is the one reported. Only the parts that apply run, and
+        # tasks are made only for two or more (the common case, one or none, is awaited as it is).
         counted = pending_request_admission()
-        count, held, admitted = await asyncio.gather(
-            counted.make() if counted is not None else _nothing(),
-            self._budgets.reserve(context.principal, self.most_cost(request, prompt_tokens)),
-            self._admit_tokens(request, context, spec, prompt_tokens),
-            return_exceptions=True,
+        count = counted.make() if counted is not None else None
+        hold = (
+            self._budgets.reserve(context.principal, self.most_cost(request, prompt_tokens))
+            if Budgets.limit(context.principal)
+            else None
         )
-        if isinstance(count, BaseException) or isinstance(held, BaseException) or isinstance(admitted, BaseException):
+        tokens = (
+            self._admit_tokens(request, context, spec, prompt_tokens)
+            if token_limits(context.principal, self._defaults)
+            else None
+        )
+        parts: list[Awaitable[object]] = [part for part in (count, hold, tokens) if part is not None]
+        if len(parts) > 1:
+            results: list[object] = await asyncio.gather(*parts, return_exceptions=True)
+        else:  # one or none: awaited as it is (a refusal raises, and nothing else was taken)
+            results = [await part for part in parts]
+        outcome = iter(results)
+        counted_result = next(outcome) if count is not None else None
+        held = next(outcome) if hold is not None else None
+        admitted = next(outcome) if tokens is not None else Admission(started=0.0, spec=spec)
+        refusal = next((r for r in (counted_result, held, admitted) if isinstance(r, BaseException)), None)
+        if refusal is not None:
             await self._undo(context, held, admitted)
-            raise next(r for r in (count, held, admitted) if isinstance(r, BaseException))
-        return replace(admitted, started=started, hold=held)
+            raise refusal
+        return replace(cast(Admission, admitted), started=started, hold=cast(Hold | None, held))
 
-    async def _undo(
-        self, context: CallContext, held: Hold | BaseException | None, admitted: Admission | BaseException
-    ) -> None:
+    async def _undo(self, context: CallContext, held: object, admitted: object) -> None:
         """Gives back what an admission refused by its other half had taken: the budgets' hold, the tokens."""
         undo: list[Awaitable[None]] = []
         if isinstance(held, Hold):
@@ -255,7 +270,3 @@ def status_of(completion: Completion) -> UsageStatus:
     if completion.finish_reason is FinishReason.ERROR:
         return UsageStatus.ERROR
     return UsageStatus.SUCCESS
-
-
-async def _nothing() -> None:
-    return None
