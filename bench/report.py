@@ -269,7 +269,10 @@ def _features(config: Mapping[str, Any]) -> str:
 def _noise(machine: Mapping[str, Any]) -> str:
     others = machine.get("other_cores")
     busy = f"; other processes kept {others:.2f} of the {machine['cores']} cores busy during it" if others else ""
-    if machine["loadavg_start"] > 0.5 or (others or 0) > 0.1:
+    steal = machine.get("steal_pct") or 0
+    if steal:
+        busy += f"; the hypervisor took {steal:.1f} % of the CPU time (steal)"
+    if machine["loadavg_start"] > 0.5 or (others or 0) > 0.1 or steal > 1:
         return busy + " (a busy machine: absolute figures are noisy, compare within the run)"
     return busy
 

@@ -99,6 +99,13 @@ def busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_fields() -> tuple[float, float]:
+    """The whole machine's CPU-seconds so far, and those the hypervisor took from it (steal), from ``/proc/stat``."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    steal = fields[7] if len(fields) > 7 else 0
+    return sum(fields[:8]) / os.sysconf("SC_CLK_TCK"), steal / os.sysconf("SC_CLK_TCK")
+
+
 def own_seconds() -> float:
     """CPU-seconds of this process and its waited-for children (servers, wrk, clients)."""
     t = os.times()
@@ -238,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = _machine()
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     busy0, own0, wall0 = busy_seconds(), own_seconds(), time.monotonic()
+    total0, steal0 = cpu_fields()
     workdir = Path(tempfile.mkdtemp(prefix="sb-bench-"))
     print(f"load generator: {_tools(loader)}", flush=True)
     options = StackOptions(
@@ -269,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     wall = time.monotonic() - wall0
     machine["other_cores"] = round(max(0.0, (busy_seconds() - busy0) - (own_seconds() - own0)) / wall, 2)
+    total1, steal1 = cpu_fields()
+    # On a virtual machine the host may take CPU time from it (steal): a run with some measured a slower machine.
+    machine["steal_pct"] = round(100 * (steal1 - steal0) / max(total1 - total0, 1e-9), 1)
     if exit_codes.get("switchboard") not in (0, None):
         notes.append(f"Switchboard exited with {exit_codes['switchboard']} at shutdown")
     results = {
