@@ -84,18 +84,28 @@ class RetryBudget:
         self._retries: deque[float] = deque()
 
     def record_call(self) -> None:
-        self._calls.append(self._clock())
+        now = self._clock()
+        self._calls.append(now)
+        self._forget(now)  # here too: a deployment that never retries kept every call's time (a leak)
+
+    @property
+    def remembered(self) -> int:
+        """How many call and retry times it holds: those of one window at most."""
+        return len(self._calls) + len(self._retries)
 
     def try_spend(self) -> bool:
         """Takes one retry from the budget; ``False`` when it is spent."""
         now = self._clock()
-        for events in (self._calls, self._retries):
-            while events and events[0] <= now - self._window:
-                events.popleft()
+        self._forget(now)
         if len(self._retries) >= self._min_retries + self._ratio * len(self._calls):
             return False
         self._retries.append(now)
         return True
+
+    def _forget(self, now: float) -> None:
+        for events in (self._calls, self._retries):
+            while events and events[0] <= now - self._window:
+                events.popleft()
 
 
 class CircuitState(enum.StrEnum):

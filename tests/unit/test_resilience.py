@@ -141,6 +141,16 @@ def test_the_retry_budget_grows_with_traffic(clock: FakeClock) -> None:
     assert [budget.try_spend() for _ in range(3)] == [True, True, False]
 
 
+def test_the_retry_budget_remembers_one_window_of_calls_only(clock: FakeClock) -> None:
+    """A deployment that never retries once kept the time of every call it ever made: 32 bytes a call, a leak."""
+    budget = RetryBudget(ratio=0.2, min_retries=0, window_seconds=10, clock=clock)
+    for _ in range(50_000):  # 1,000 calls a second for 50 s, no retry
+        budget.record_call()
+        clock.advance(0.001)
+    assert budget.remembered <= 10_001
+    assert [budget.try_spend() for _ in range(2_001)].count(True) == 2_000  # still a fifth of the window's calls
+
+
 @pytest.mark.parametrize(
     "behaviour",
     [html_error(502), redirect("http://127.0.0.1:9/elsewhere")],
