@@ -51,7 +51,7 @@ class Budgets:
         self._degraded = DegradedWarning("spend counter")
 
     @staticmethod
-    def limit(principal: Principal) -> bool:
+    def apply_to(principal: Principal) -> bool:
         """Whether the caller has a budget to hold against (``reserve`` does nothing otherwise)."""
         return any(limit is not None for _, _, limit in _subjects(principal))
 

@@ -96,14 +96,11 @@ class Meter:
         count = counted.make() if counted is not None else None
         hold = (
             self._budgets.reserve(context.principal, self.most_cost(request, prompt_tokens))
-            if Budgets.limit(context.principal)
+            if Budgets.apply_to(context.principal)
             else None
         )
-        tokens = (
-            self._admit_tokens(request, context, spec, prompt_tokens)
-            if token_limits(context.principal, self._defaults)
-            else None
-        )
+        limits = token_limits(context.principal, self._defaults)
+        tokens = self._admit_tokens(request, limits, spec, prompt_tokens) if limits else None
         parts: list[Awaitable[object]] = [part for part in (count, hold, tokens) if part is not None]
         if len(parts) > 1:
             results: list[object] = await asyncio.gather(*parts, return_exceptions=True)
@@ -141,11 +138,12 @@ class Meter:
         return most
 
     async def _admit_tokens(
-        self, request: CompletionRequest, context: CallContext, spec: ModelSpec | None, prompt_tokens: int
+        self,
+        request: CompletionRequest,
+        limits: tuple[RateLimit, ...],
+        spec: ModelSpec | None,
+        prompt_tokens: int,
     ) -> Admission:
-        limits = token_limits(context.principal, self._defaults)
-        if not limits:
-            return Admission(started=0.0, spec=spec)
         most = request.max_tokens if request.max_tokens is not None else (spec.max_output_tokens if spec else 0)
         # A request larger than a whole minute's quota may still pass when the window is empty.
         reserved = min(prompt_tokens + most, *(limit.limit for limit in limits))

@@ -73,7 +73,6 @@ def test_bad_configuration_stops_start_up_with_a_clear_message(
 
 
 MEMORY_PROBE = """
-import sys
 from argon2 import PasswordHasher
 from interfaces.cli import return_large_blocks
 
@@ -81,7 +80,7 @@ def rss_mib():
     with open('/proc/self/status') as status:
         return next(int(line.split()[1]) for line in status if line.startswith('VmRSS')) // 1024
 
-fixed = return_large_blocks() if sys.argv[1] == 'fixed' else False
+fixed = return_large_blocks()
 hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)  # OWASP's minimum: 19 MiB of work area
 hasher.hash('a long bench passphrase')
 before = rss_mib()
@@ -94,9 +93,7 @@ print(fixed, rss_mib() - before)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator and /proc are Linux's")
 def test_a_served_process_gives_password_hashing_memory_back(tmp_path: Path) -> None:
     """Without a fixed mmap threshold, glibc serves argon2's second 19 MiB work area from the heap and keeps it."""
-    fixed = subprocess.run(
-        [sys.executable, "-c", MEMORY_PROBE, "fixed"], capture_output=True, text=True, timeout=60, check=True
-    )
+    fixed = subprocess.run([sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True, timeout=60, check=True)
     applied, grown = fixed.stdout.split()
     assert applied == "True"
     assert int(grown) < 8, fixed.stdout
