@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import procrastinate
@@ -27,7 +27,6 @@ from domain.jobs.model import DEFAULT_QUEUE, JobHandler
 from domain.jobs.ports import JobWorker
 from infrastructure.observability.logging import get_logger
 
-_log = get_logger("switchboard.jobs")
 RESTART_SECONDS = 1.0  # between a worker that stopped by itself (the database away) and its replacement
 
 
@@ -46,33 +45,43 @@ class ProcrastinateJobWorker(JobWorker):
         self._grace = grace_seconds
         self._lease = lease_seconds
         self._poll = poll_seconds
+        self._log = get_logger("switchboard.jobs")
 
     async def run(self, handlers: Mapping[str, JobHandler]) -> None:
         app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=self._conninfo))
         for name, handler in handlers.items():
             app.task(name=name, queue=DEFAULT_QUEUE)(functools.partial(_run, handler))
-        async with app.open_async():
-            requeue = asyncio.create_task(self._requeue_stalled(app))
-            try:
-                while True:  # only cancellation (the process draining) ends it
-                    try:
-                        await app.run_worker_async(
-                            queues=[DEFAULT_QUEUE],
-                            concurrency=self._concurrency,
-                            install_signal_handlers=False,
-                            shutdown_graceful_timeout=self._grace,
-                            delete_jobs="always",
-                            fetch_job_polling_interval=self._poll,
-                            update_heartbeat_interval=max(self._lease / 4, 0.5),
-                        )
-                        _log.warning("job worker stopped by itself (the database away?); starting again")
-                    except Exception as exc:
-                        _log.warning("job worker failed; starting again", error=type(exc).__name__)
-                    await asyncio.sleep(RESTART_SECONDS)
-            finally:
-                requeue.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await requeue
+        # Not ``async with app.open_async()``: cancelled while the pool opens (a SIGTERM soon after the start), that
+        # form never closes it, and an open psycopg pool's tasks swallow the cancellation ``asyncio.run`` sends them
+        # at exit, so the process would never exit.
+        try:
+            await app.open_async()
+            await self._work(app)
+        finally:
+            await _finish(app.close_async())
+
+    async def _work(self, app: procrastinate.App) -> None:
+        requeue = asyncio.create_task(self._requeue_stalled(app))
+        try:
+            while True:  # only cancellation (the process draining) ends it
+                try:
+                    await app.run_worker_async(
+                        queues=[DEFAULT_QUEUE],
+                        concurrency=self._concurrency,
+                        install_signal_handlers=False,
+                        shutdown_graceful_timeout=self._grace,
+                        delete_jobs="always",
+                        fetch_job_polling_interval=self._poll,
+                        update_heartbeat_interval=max(self._lease / 4, 0.5),
+                    )
+                    self._log.warning("job worker stopped by itself (the database away?); starting again")
+                except Exception as exc:
+                    self._log.warning("job worker failed; starting again", error=type(exc).__name__)
+                await asyncio.sleep(RESTART_SECONDS)
+        finally:
+            requeue.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await requeue
 
     async def _requeue_stalled(self, app: procrastinate.App) -> None:
         """The lease: jobs of workers silent for ``lease_seconds`` (killed, or cut off) go back to the queue."""
@@ -81,10 +90,25 @@ class ProcrastinateJobWorker(JobWorker):
             try:
                 stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=self._lease)
                 for job in stalled:
-                    _log.warning("job stalled: back to the queue", job_id=job.id, task=job.task_name)
+                    self._log.warning("job stalled: back to the queue", job_id=job.id, task=job.task_name)
                     await app.job_manager.retry_job(job)
             except Exception:  # the database may be away for a while; try again next round
-                _log.warning("could not look for stalled jobs", exc_info=True)
+                self._log.warning("could not look for stalled jobs", exc_info=True)
+
+
+async def _finish(closing: Coroutine[Any, Any, None]) -> None:
+    """Runs ``closing`` to its end even if cancelled again meanwhile (a second SIGTERM during the drain), then lets
+    that cancellation through. The pool's close is bounded (it waits at most 5 s for its tasks)."""
+    task = asyncio.ensure_future(closing)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()
 
 
 async def _run(handler: JobHandler, **args: Any) -> None:

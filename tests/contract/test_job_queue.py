@@ -150,3 +150,26 @@ async def test_a_job_held_by_a_dead_worker_runs_again_after_the_lease(
     worker = ProcrastinateJobWorker(postgres_url, concurrency=1, grace_seconds=5, lease_seconds=1, poll_seconds=0.2)
     async with running(worker, {"leased": handler}):
         await eventually(lambda: seen == ["1"])
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["once", "twice"])
+@pytest.mark.parametrize("after", [0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1])
+async def test_a_worker_cancelled_at_any_point_of_its_start_closes_its_pool(
+    postgres_url: str, after: float, twice: bool
+) -> None:
+    """A SIGTERM can reach a worker process while its procrastinate pool is still opening, and a second one while it
+    drains. The pool must be closed all the same: a psycopg pool left open keeps worker tasks that swallow the
+    cancellation ``asyncio.run`` sends them at exit, and the process never exits (a restarted worker stopped soon
+    after did exactly that)."""
+    worker = ProcrastinateJobWorker(postgres_url, concurrency=1, grace_seconds=5, lease_seconds=2, poll_seconds=0.2)
+    before = {task for task in asyncio.all_tasks() if task.get_name().startswith("pool-")}
+    task = asyncio.create_task(worker.run({}))
+    await asyncio.sleep(after)
+    task.cancel()
+    if twice:
+        await asyncio.sleep(0.001)
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    left = {t for t in asyncio.all_tasks() if t.get_name().startswith("pool-") and not t.done()} - before
+    assert not left, f"the pool's tasks outlive the worker: {sorted(t.get_name() for t in left)}"
