@@ -15,7 +15,6 @@ from domain.jobs.model import JobHandler
 from infrastructure.observability.logging import get_logger
 from interfaces.container import Container
 
-_log = get_logger("switchboard.jobs")
 RESUME_RETRY_SECONDS = 5.0
 
 
@@ -59,20 +58,21 @@ async def run_worker(container: Container) -> None:
 
 
 async def _resume(container: Container) -> None:
+    log = get_logger("switchboard.jobs")
     while True:
         try:
             resumed = await container.resume_batches().execute()
             if not container.settings().database_url.startswith("postgresql"):  # PostgreSQL's queue keeps its jobs
                 recovered = await container.recover_background_responses().execute()
                 if recovered:
-                    _log.info("background responses queued again after a restart", count=recovered)
+                    log.info("background responses queued again after a restart", count=recovered)
                 ingesting = await container.resume_ingestion().execute()
                 if ingesting:
-                    _log.info("file ingestion queued again after a restart", count=ingesting)
+                    log.info("file ingestion queued again after a restart", count=ingesting)
         except Exception as exc:  # the class says enough (a traceback here is costly and says nothing more)
-            _log.warning("could not look for unfinished work; trying again", error=type(exc).__name__)
+            log.warning("could not look for unfinished work; trying again", error=type(exc).__name__)
             await asyncio.sleep(RESUME_RETRY_SECONDS)
             continue
         if resumed:
-            _log.info("batches resumed", batches=resumed)
+            log.info("batches resumed", batches=resumed)
         return

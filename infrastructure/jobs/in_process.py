@@ -15,8 +15,6 @@ from domain.jobs.model import Job, JobHandler
 from domain.jobs.ports import JobOutbox, JobWorker
 from infrastructure.observability.logging import get_logger
 
-_log = get_logger("switchboard.jobs")
-
 
 class InProcessJobQueue:
     def __init__(self) -> None:
@@ -64,6 +62,7 @@ class InProcessJobWorker(JobWorker):
         self._slots = asyncio.Semaphore(concurrency)
         self._grace = grace_seconds
         self._running: set[asyncio.Task[None]] = set()
+        self._log = get_logger("switchboard.jobs")
 
     async def run(self, handlers: Mapping[str, JobHandler]) -> None:
         try:
@@ -83,7 +82,7 @@ class InProcessJobWorker(JobWorker):
         try:
             await handlers[job.task](job.args)
         except Exception:
-            _log.exception("job failed", task=job.task)
+            self._log.exception("job failed", task=job.task)
         finally:
             self._queue.done()
             self._slots.release()
