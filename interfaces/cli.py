@@ -29,6 +29,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 MMAP_THRESHOLD_BYTES = 1 << 20
 WORKER_HEALTHCHECK_SECONDS = 30  # a worker importing the app on a busy machine must not be taken for hung
+LEFTOVER_TASK_SECONDS = 5.0  # how long a drained worker process waits for tasks it did not start to end
 
 
 def _migrate(settings: Settings, _: argparse.Namespace) -> int:
@@ -159,9 +160,32 @@ def _worker(settings: Settings, _: argparse.Namespace) -> int:
             log.info("worker drained")
         finally:
             await close_resources(container)
+        stuck = await end_leftover_tasks(LEFTOVER_TASK_SECONDS)
+        if stuck:  # asyncio.run would wait for them forever: say which, and exit without them
+            log.error("tasks ignored their cancellation; exiting without them", tasks=sorted(stuck))
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
 
     asyncio.run(run())
     return 0
+
+
+async def end_leftover_tasks(seconds: float) -> list[str]:
+    """Cancels the loop's other tasks (a library's, left behind), again and again: a task that swallowed one
+    cancellation, as an open psycopg pool's workers do while they connect, ends at the next, where ``asyncio.run``,
+    which cancels once, would wait for it forever. Returns the names of those still running after ``seconds``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    current = asyncio.current_task()
+    while left := [task for task in asyncio.all_tasks() if task is not current and not task.done()]:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return [task.get_name() for task in left]
+        for task in left:
+            task.cancel()
+        await asyncio.wait(left, timeout=min(0.5, remaining))
+    return []
 
 
 def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
