@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tool", choices=("auto", "wrk", "client"), default="auto")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-redis", action="store_true")
+    parser.add_argument(
+        "--server-repo",
+        type=Path,
+        help="serve another checkout with its .venv, e.g. one made with `uv sync --no-dev` (a production install)",
+    )
     return parser
 
 
@@ -77,7 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     loader = Loader.choose(sys.executable, REPO, args.tool)
     workdir = Path(tempfile.mkdtemp(prefix="sb-soak-"))
     options = StackOptions(
-        repo=REPO, python=sys.executable, workdir=workdir, postgres=not args.no_postgres, redis=not args.no_redis
+        repo=REPO,
+        python=sys.executable,
+        workdir=workdir,
+        postgres=not args.no_postgres,
+        redis=not args.no_redis,
+        server_repo=args.server_repo.resolve() if args.server_repo else None,
     )
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with running_stack(options) as stack:
