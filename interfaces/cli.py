@@ -158,14 +158,14 @@ def _worker(settings: Settings, _: argparse.Namespace) -> int:
             await worker
         except asyncio.CancelledError:
             log.info("worker drained")
-        finally:
+        finally:  # however the worker ended
             await close_resources(container)
-        stuck = await end_leftover_tasks(LEFTOVER_TASK_SECONDS)
-        if stuck:  # asyncio.run would wait for them forever: say which, and exit without them
-            log.error("tasks ignored their cancellation; exiting without them", tasks=sorted(stuck))
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(1)
+            stuck = await end_leftover_tasks(LEFTOVER_TASK_SECONDS)
+            if stuck:  # asyncio.run would wait for them forever: say which, and exit without them
+                log.error("tasks ignored their cancellation; exiting without them", tasks=sorted(stuck))
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(1)
 
     asyncio.run(run())
     return 0
