@@ -74,9 +74,12 @@ class ProcrastinateJobWorker(JobWorker):
                         fetch_job_polling_interval=self._poll,
                         update_heartbeat_interval=max(self._lease / 4, 0.5),
                     )
-                    self._log.warning("job worker stopped by itself (the database away?); starting again")
                 except Exception as exc:
+                    _still_draining(exc)
                     self._log.warning("job worker failed; starting again", error=type(exc).__name__)
+                else:
+                    _still_draining(None)
+                    self._log.warning("job worker stopped by itself (the database away?); starting again")
                 await asyncio.sleep(RESTART_SECONDS)
         finally:
             requeue.cancel()
@@ -94,6 +97,15 @@ class ProcrastinateJobWorker(JobWorker):
                     await app.job_manager.retry_job(job)
             except Exception:  # the database may be away for a while; try again next round
                 self._log.warning("could not look for stalled jobs", exc_info=True)
+
+
+def _still_draining(cause: Exception | None) -> None:
+    """Raises the cancellation again when the worker ended inside a drain: procrastinate's drain talks to the database
+    (it unregisters the worker), and with the database away it raises a database error in place of the cancellation,
+    which would otherwise pass for a worker that failed by itself and start a new one in a process being stopped."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from cause
 
 
 async def _finish(closing: Coroutine[Any, Any, None]) -> None:

@@ -173,3 +173,37 @@ async def test_a_worker_cancelled_at_any_point_of_its_start_closes_its_pool(
         await asyncio.wait_for(task, 10)
     left = {t for t in asyncio.all_tasks() if t.get_name().startswith("pool-") and not t.done()} - before
     assert not left, f"the pool's tasks outlive the worker: {sorted(t.get_name() for t in left)}"
+
+
+async def test_a_drain_whose_shutdown_fails_still_ends_the_worker(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """procrastinate's drain talks to the database (it unregisters the worker): with the database away it raises a
+    database error in place of the cancellation. The worker must still stop, not take it for a worker that failed
+    by itself and start a new one (a drained process kept running for minutes that way)."""
+    started = asyncio.Event()
+    failed: list[str] = []
+
+    async def shutdown_fails(self: object, **_: object) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            if failed:  # once: a worker started again ends at the next cancellation, so the test can end too
+                raise
+            failed.append("database error")
+            raise RuntimeError("Database error.") from None
+
+    monkeypatch.setattr("procrastinate.App.run_worker_async", shutdown_fails)
+    worker = ProcrastinateJobWorker(postgres_url, concurrency=1, grace_seconds=5, lease_seconds=2, poll_seconds=0.2)
+    task = asyncio.create_task(worker.run({}))
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert task in done, "the worker started again after its drain failed"
+        assert task.cancelled()
+        assert failed == ["database error"]
+    finally:
+        task.cancel()
+        await asyncio.wait({task}, timeout=10)
